@@ -1,0 +1,81 @@
+// protocol/ops.h — the op records generated from ops.def, shared by client and server.
+//
+// Contract: for every RGPU_OP(Name, Code, Class, Args, Result) in ops.def this header defines
+//   rgpu::op::Name::Args, rgpu::op::Name::Result  (trivially copyable, sent as raw bytes),
+//   rgpu::op::Name::kCode, kClass, kName,
+//   rgpu::Op::Name (the wire number) and rgpu::op_name(Op) for logs and statistics.
+// A receiver must check that a record's byte length equals sizeof(Args) before using it
+// (decode_record does). Both ends are little-endian x86-64/aarch64; the hello's version check
+// covers layout changes.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+
+namespace rgpu {
+
+enum class OpClass : uint8_t { kSync, kAsync };
+
+enum class Op : uint16_t {
+#define RGPU_OP(Name, Code, Class, ArgsF, ResultF) Name = Code,
+#include "protocol/ops.def"
+#undef RGPU_OP
+};
+
+namespace op {
+#define RGPU_UNPAREN(...) __VA_ARGS__
+#define RGPU_OP(Name, Code, Class, ArgsF, ResultF)                        \
+  struct Name {                                                           \
+    static constexpr ::rgpu::Op kCode = ::rgpu::Op::Name;                 \
+    static constexpr ::rgpu::OpClass kClass = ::rgpu::OpClass::Class;     \
+    static constexpr std::string_view kName = #Name;                      \
+    struct Args {                                                         \
+      RGPU_UNPAREN ArgsF                                                  \
+    };                                                                    \
+    struct Result {                                                       \
+      RGPU_UNPAREN ResultF                                                \
+    };                                                                    \
+    static_assert(std::is_trivially_copyable_v<Args>);                    \
+    static_assert(std::is_trivially_copyable_v<Result>);                  \
+  };
+#include "protocol/ops.def"
+#undef RGPU_OP
+#undef RGPU_UNPAREN
+}  // namespace op
+
+// The op's name, or "" for a number no op has.
+constexpr std::string_view op_name(Op o) {
+  switch (o) {
+#define RGPU_OP(Name, Code, Class, ArgsF, ResultF) \
+  case Op::Name:                                   \
+    return #Name;
+#include "protocol/ops.def"
+#undef RGPU_OP
+  }
+  return "";
+}
+
+// Whether a wire number names an op, and its class.
+constexpr std::optional<OpClass> op_class(uint16_t code) {
+  switch (static_cast<Op>(code)) {
+#define RGPU_OP(Name, Code, Class, ArgsF, ResultF) \
+  case Op::Name:                                   \
+    return OpClass::Class;
+#include "protocol/ops.def"
+#undef RGPU_OP
+  }
+  return std::nullopt;
+}
+
+// Copies a record out of received bytes; false if the length is not exactly sizeof(T).
+template <typename T>
+bool decode_record(const void* data, size_t len, T* out) {
+  if (len != sizeof(T)) return false;
+  std::memcpy(out, data, sizeof(T));
+  return true;
+}
+
+}  // namespace rgpu

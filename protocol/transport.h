@@ -1,0 +1,90 @@
+// protocol/transport.h — blocking byte streams over TCP, Unix sockets and TLS, for both planes.
+//
+// Contract:
+// - Endpoint::parse accepts "host:port", "[v6]:port", "tcp://host:port" and "unix:/path"
+//   (or any string starting with '/'); errors name the bad input.
+// - A Stream is used by one thread at a time. read_exact/write_all either complete or throw
+//   NetError: kClosed when the peer closed cleanly between messages, kBroken when it vanished
+//   mid-message or the connection failed, kTimeout, kTls for handshake/certificate failures.
+//   No call ever raises SIGPIPE.
+// - TLS is OpenSSL 3 with mutual certificate checks when TlsConfig has a CA: the server asks for
+//   and verifies the client's certificate, the client verifies the server's, both against ca_file.
+// - TCP streams have TCP_NODELAY set: the data plane is latency-bound.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace rgpu::net {
+
+class NetError : public std::runtime_error {
+ public:
+  enum Kind { kClosed, kBroken, kTimeout, kRefused, kTls, kProtocol, kInvalid };
+  NetError(Kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+struct Endpoint {
+  enum Kind { kTcp, kUnix } kind = kTcp;
+  std::string host;  // kTcp
+  uint16_t port = 0;
+  std::string path;  // kUnix
+
+  static Endpoint parse(std::string_view text);  // throws NetError(kInvalid)
+  std::string str() const;
+};
+
+struct TlsConfig {
+  std::string cert_file;  // our certificate (PEM)
+  std::string key_file;   // our private key (PEM)
+  std::string ca_file;    // CA that must have signed the peer's certificate; empty: no check
+  std::string server_name;  // client side: name to check in the server's certificate, if set
+};
+
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual void write_all(const void* data, size_t len) = 0;
+  virtual void writev_all(const struct iovec* iov, int iovcnt) = 0;
+  virtual void read_exact(void* data, size_t len) = 0;
+  // Reads at least 1 byte unless the peer closed (returns 0).
+  virtual size_t read_some(void* data, size_t len) = 0;
+  virtual void shutdown() = 0;      // both directions; a blocked reader wakes with kClosed
+  virtual int fd() const = 0;
+  virtual std::string peer() const = 0;  // address, for logs
+  virtual bool is_tls() const { return false; }
+  virtual std::string peer_certificate_subject() const { return ""; }
+};
+
+// Connects, with TLS if `tls` is non-null. timeout_ms bounds connect and handshake.
+std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls = nullptr,
+                                int timeout_ms = 10000);
+
+// Wraps an already connected socket (e.g. one handed over with SCM_RIGHTS). With tls, runs the
+// server side (`server` true) or client side of the handshake first.
+std::unique_ptr<Stream> adopt(int fd, const TlsConfig* tls = nullptr, bool server = true);
+
+class Listener {
+ public:
+  // Binds and listens; port 0 picks a free port (see local()). A Unix path is replaced if stale.
+  static std::unique_ptr<Listener> listen(const Endpoint& ep, const TlsConfig* tls = nullptr);
+  virtual ~Listener() = default;
+  // Blocks for the next connection. With TLS the handshake runs here; a failed handshake
+  // throws NetError(kTls) and the listener stays usable.
+  virtual std::unique_ptr<Stream> accept() = 0;
+  // Accepts the raw socket without any handshake (the caller passes it on). -1 on EINTR.
+  virtual int accept_fd() = 0;
+  virtual Endpoint local() const = 0;
+  virtual int fd() const = 0;
+  virtual void close() = 0;
+};
+
+}  // namespace rgpu::net

@@ -1,0 +1,42 @@
+// protocol/version.h — the data-plane protocol version and how two ends agree on one.
+//
+// Contract: each end states the range of versions it speaks. negotiate() picks the newest version
+// in both ranges, or returns an error that names both ranges. Bump kProtocolVersion whenever the
+// meaning of a frame, a schema field or an op record changes; keep kMinProtocolVersion at the
+// oldest version this build still serves.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rgpu {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kMinProtocolVersion = 1;
+
+struct Negotiated {
+  bool ok = false;
+  uint32_t version = 0;
+  std::string error;
+};
+
+// Picks the newest version both ends speak. `peer_min..peer_max` is what the peer said.
+inline Negotiated negotiate(uint32_t peer_min, uint32_t peer_max,
+                            uint32_t our_min = kMinProtocolVersion,
+                            uint32_t our_max = kProtocolVersion) {
+  Negotiated n;
+  if (peer_min > peer_max) peer_min = peer_max;
+  uint32_t hi = peer_max < our_max ? peer_max : our_max;
+  uint32_t lo = peer_min > our_min ? peer_min : our_min;
+  if (hi >= lo) {
+    n.ok = true;
+    n.version = hi;
+    return n;
+  }
+  n.error = "protocol version mismatch: peer speaks " + std::to_string(peer_min) + ".." +
+            std::to_string(peer_max) + ", this end speaks " + std::to_string(our_min) + ".." +
+            std::to_string(our_max);
+  return n;
+}
+
+}  // namespace rgpu
