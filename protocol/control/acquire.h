@@ -1,0 +1,55 @@
+// protocol/control/acquire.h — a small synchronous pool client: get leases, give them back.
+//
+// Contract:
+// - acquire_leases() asks the pool at `pool_endpoint` for `count` vGPUs of `vram_bytes` each
+//   (0 = whole GPUs) on providers whose labels match `labels`. If nothing fits it retries every
+//   second until `wait_seconds` have passed, then returns ok=false with the pool's reason (no
+//   provider, not enough memory, labels, schedule, drained, missing). Never throws.
+// - It runs its RPC on a private thread with its own kj event loop, so it is safe to call from
+//   any thread of any process (the shim calls it at cuInit when RGPU_POOL is set and no
+//   RGPU_LEASE is given), including one that already runs a kj event loop.
+// - release_leases() tells the pool that leases that never opened a session may be freed
+//   (`rgpu run` calls it after the command exits).
+// - Endpoints are "host:port"; a pool endpoint without a port gets 7070.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rgpu::control {
+
+inline constexpr const char* kDefaultPoolEndpoint = "127.0.0.1:7070";
+
+struct LeaseGrant {
+  std::string endpoint;  // data-plane host:port of the server
+  std::string lease;     // signed lease wire bytes (Hello.lease)
+  std::string lease_id;
+  std::string provider_name;
+  uint32_t gpu_index = 0;
+  std::string gpu_name;
+  uint64_t vram_bytes = 0;
+  int64_t expires_unix = 0;
+};
+
+struct AcquireResult {
+  bool ok = false;
+  std::vector<LeaseGrant> grants;
+  std::string error;
+};
+
+AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string& token,
+                             uint32_t count, uint64_t vram_bytes,
+                             const std::map<std::string, std::string>& labels = {},
+                             double wait_seconds = 0, const std::string& policy = "",
+                             const std::string& client_name = "");
+
+// Returns "" on success, else the reason.
+std::string release_leases(const std::string& pool_endpoint, const std::string& token,
+                           const std::vector<std::string>& lease_ids);
+
+// "host" -> "host:7070"; "" -> kDefaultPoolEndpoint.
+std::string normalize_pool_endpoint(const std::string& text);
+
+}  // namespace rgpu::control

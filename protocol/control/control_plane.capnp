@@ -1,0 +1,188 @@
+# rgpu control plane: what rgpu-server (providers), rgpu (CLI, `rgpu run`) and the shim say to
+# rgpu-pool over Cap'n Proto RPC. The pool is never on the data path.
+#
+# Flow: the bootstrap capability is `Pool`. A caller first calls `connect` with its token and the
+# control-plane version range it speaks (protocol/control/version.h); the pool answers with the
+# version it picked (or an error naming both ranges), the caller's role and a `Session`
+# capability whose methods check that role on every call. Errors that the caller must act on
+# come back as `error` text in results (empty = ok), never as a silent success.
+#
+# Versioning: a new field is added at the end with a new ordinal; anything that changes meaning
+# bumps kControlVersion.
+@0xc0c6cb8cc5a2f9e1;
+
+$import "/capnp/c++.capnp".namespace("rgpu::cp");
+
+enum Role {
+  none @0;
+  admin @1;
+  user @2;
+  provider @3;
+}
+
+struct Label {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+# One GPU a provider lends.
+struct GpuOffer {
+  index @0 :UInt32;            # the server's device ordinal
+  name @1 :Text;
+  memoryTotal @2 :UInt64;      # bytes on the device
+  memoryLent @3 :UInt64;       # bytes the provider lends (<= memoryTotal)
+  ccMajor @4 :UInt32;
+  ccMinor @5 :UInt32;
+  driverVersion @6 :Text;
+  uuid @7 :Text;
+}
+
+struct ProviderInfo {
+  name @0 :Text;               # stable identity of this server (re-registration keeps the id)
+  endpoint @1 :Text;           # host:port clients dial for the data plane
+  labels @2 :List(Label);
+  schedule @3 :Text;           # "" = always; "22:00-07:00[,HH:MM-HH:MM]" local time of the pool
+  gpus @4 :List(GpuOffer);
+  serverVersion @5 :Text;
+}
+
+struct GpuUse {
+  index @0 :UInt32;
+  memoryUsed @1 :UInt64;
+  sessions @2 :UInt32;
+  utilization @3 :Float32;     # 0..1 if known, else -1
+}
+
+struct SessionEvent {
+  leaseId @0 :Text;
+  sessionId @1 :UInt64;
+  started @2 :Bool;            # true: started; false: ended
+  reason @3 :Text;             # why it ended
+  atUnix @4 :Int64;
+  memoryPeak @5 :UInt64;
+}
+
+struct SessionKill {
+  leaseId @0 :Text;
+  sessionId @1 :UInt64;
+  reason @2 :Text;
+}
+
+# A placed vGPU: where to connect and the signed lease to present in Hello.lease.
+struct Grant {
+  endpoint @0 :Text;
+  lease @1 :Data;              # protocol/control/lease.h wire bytes
+  leaseId @2 :Text;
+  providerName @3 :Text;
+  gpuIndex @4 :UInt32;
+  gpuName @5 :Text;
+  vramBytes @6 :UInt64;
+  expiresUnix @7 :Int64;
+}
+
+struct AcquireRequest {
+  count @0 :UInt32;
+  vramBytes @1 :UInt64;        # 0: whole GPUs
+  labels @2 :List(Label);
+  policy @3 :Text;             # "" (pool default), "binpack" or "spread"
+  clientName @4 :Text;
+}
+
+struct ProviderRow {
+  id @0 :Text;
+  name @1 :Text;
+  endpoint @2 :Text;
+  state @3 :Text;              # active | missing
+  drained @4 :Bool;
+  drainReason @5 :Text;
+  drainDeadlineUnix @6 :Int64;
+  inSchedule @7 :Bool;
+  schedule @8 :Text;
+  labels @9 :List(Label);
+  gpus @10 :List(GpuOffer);
+  use @11 :List(GpuUse);
+  lastHeartbeatUnix @12 :Int64;
+  ownerToken @13 :Text;
+  activeLeases @14 :UInt32;
+  serverVersion @15 :Text;
+  registeredUnix @16 :Int64;
+}
+
+struct LeaseRow {
+  leaseId @0 :Text;
+  providerId @1 :Text;
+  providerName @2 :Text;
+  endpoint @3 :Text;
+  gpuIndex @4 :UInt32;
+  vramBytes @5 :UInt64;
+  wholeGpu @6 :Bool;
+  state @7 :Text;              # granted | active | ended | expired | released | killed
+  sessionId @8 :UInt64;
+  tokenId @9 :Text;
+  clientName @10 :Text;
+  createdUnix @11 :Int64;
+  expiresUnix @12 :Int64;
+  startedUnix @13 :Int64;
+  endedUnix @14 :Int64;
+  endReason @15 :Text;
+}
+
+struct TokenRow {
+  id @0 :Text;
+  role @1 :Role;
+  name @2 :Text;
+  createdUnix @3 :Int64;
+}
+
+struct UsageRow {
+  key @0 :Text;                # provider name or token id
+  kind @1 :Text;               # "provider" or "token"
+  sessions @2 :UInt32;
+  gpuSeconds @3 :Float64;
+  gibSeconds @4 :Float64;      # vram GiB x seconds
+}
+
+struct StatusInfo {
+  version @0 :Text;
+  providers @1 :UInt32;
+  providersActive @2 :UInt32;
+  providersMissing @3 :UInt32;
+  providersDrained @4 :UInt32;
+  gpus @5 :UInt32;
+  memoryLent @6 :UInt64;
+  memoryLeased @7 :UInt64;
+  leasesGranted @8 :UInt32;
+  leasesActive @9 :UInt32;
+  policy @10 :Text;
+  startedUnix @11 :Int64;
+}
+
+interface Pool {
+  connect @0 (token :Text, controlVersion :UInt32, minControlVersion :UInt32, clientName :Text)
+      -> (error :Text, controlVersion :UInt32, role :Role, tokenId :Text, session :Session);
+}
+
+interface Session {
+  # --- providers (role provider or admin) ---
+  register @0 (info :ProviderInfo)
+      -> (error :Text, providerId :Text, poolPublicKey :Data, heartbeatMs :UInt32);
+  heartbeat @1 (providerId :Text, use :List(GpuUse), events :List(SessionEvent),
+                activeLeases :List(Text))
+      -> (error :Text, kill :List(SessionKill), drained :Bool, reregister :Bool);
+
+  # --- users (role user or admin) ---
+  acquire @2 (req :AcquireRequest) -> (error :Text, grants :List(Grant));
+  release @3 (leaseIds :List(Text)) -> (error :Text);
+
+  # --- admin (role admin; listing also for user/provider where noted) ---
+  listProviders @4 () -> (error :Text, providers :List(ProviderRow));
+  drain @5 (provider :Text, reason :Text, deadlineUnix :Int64) -> (error :Text);
+  undrain @6 (provider :Text) -> (error :Text);
+  remove @7 (provider :Text, force :Bool) -> (error :Text);
+  listLeases @8 (all :Bool) -> (error :Text, leases :List(LeaseRow));
+  killSession @9 (id :Text, reason :Text) -> (error :Text, leaseId :Text);
+  createToken @10 (role :Role, name :Text) -> (error :Text, token :Text, id :Text);
+  listTokens @11 () -> (error :Text, tokens :List(TokenRow));
+  status @12 () -> (error :Text, status :StatusInfo);
+  usage @13 () -> (error :Text, rows :List(UsageRow));
+}

@@ -1,0 +1,24 @@
+// protocol/control/control_version.h — the control-plane protocol version.
+//
+// Contract: every caller states the range it speaks in Pool.connect; the pool answers with the
+// newest version both speak or refuses with an error naming both ranges (rgpu::negotiate, with a
+// "control plane" prefix). Bump kControlVersion when a control_plane.capnp field changes meaning.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "protocol/version.h"
+
+namespace rgpu::control {
+
+inline constexpr uint32_t kControlVersion = 1;
+inline constexpr uint32_t kMinControlVersion = 1;
+
+inline Negotiated negotiate_control(uint32_t peer_min, uint32_t peer_max) {
+  Negotiated n = negotiate(peer_min, peer_max, kMinControlVersion, kControlVersion);
+  if (!n.ok) n.error = "control plane " + n.error;
+  return n;
+}
+
+}  // namespace rgpu::control

@@ -1,0 +1,37 @@
+// protocol/control/replay_guard.h — refuses a lease id that already opened a session here.
+//
+// Contract: the server holds one LeaseReplayGuard. After verify_lease() succeeds it calls
+// claim(lease_id, expires_unix, now): true the first time an id is seen, false (replay) on any
+// later call, until the id's expiry has passed (an expired lease is refused by verify_lease
+// anyway, so forgetting it then is safe). Thread-safe. Memory is bounded by the number of
+// unexpired leases. With a state file (optional) used ids survive a server restart.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace rgpu::control {
+
+class LeaseReplayGuard {
+ public:
+  LeaseReplayGuard() = default;
+  // Loads and appends used ids to `state_file` (one "id expires" line each).
+  explicit LeaseReplayGuard(std::string state_file);
+
+  // True if `lease_id` was not used before (and marks it used); false on replay.
+  bool claim(const std::string& lease_id, int64_t expires_unix, int64_t now_unix);
+  bool seen(const std::string& lease_id) const;
+  size_t size() const;
+
+ private:
+  void prune(int64_t now_unix);
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int64_t> used_;  // id -> expiry
+  std::string state_file_;
+  int64_t last_prune_ = 0;
+};
+
+}  // namespace rgpu::control
