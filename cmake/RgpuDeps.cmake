@@ -64,10 +64,11 @@ function(rgpu_capnp out_srcs)
   foreach(schema ${ARGN})
     get_filename_component(abs ${schema} ABSOLUTE)
     get_filename_component(name ${schema} NAME)
+    get_filename_component(dir ${abs} DIRECTORY)
     set(out_dir ${CMAKE_CURRENT_BINARY_DIR})
     add_custom_command(
       OUTPUT ${out_dir}/${name}.c++ ${out_dir}/${name}.h
-      COMMAND ${RGPU_CAPNP} compile -o${RGPU_CAPNPC_CXX}:${out_dir} --src-prefix=${CMAKE_CURRENT_SOURCE_DIR} ${abs}
+      COMMAND ${RGPU_CAPNP} compile -o${RGPU_CAPNPC_CXX}:${out_dir} --src-prefix=${dir} ${abs}
       DEPENDS ${abs}
       COMMENT "capnp ${name}")
     list(APPEND srcs ${out_dir}/${name}.c++)

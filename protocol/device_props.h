@@ -16,11 +16,11 @@ inline constexpr int kMaxDeviceAttributes = 256;  // > CU_DEVICE_ATTRIBUTE_MAX i
 struct DeviceProps {
   char name[256];
   uint8_t uuid[16];
-  uint64_t total_mem;   // the vGPU's memory (its cap), not the card's
+  uint64_t total_mem;      // the vGPU's memory (its cap), not the card's
   int32_t driver_version;  // of the provider's driver, e.g. 13000
   int32_t cc_major, cc_minor;
   int32_t attrs[kMaxDeviceAttributes];  // indexed by CUdevice_attribute
-  uint64_t va_base;     // device pointers of this vGPU lie in [va_base, va_base + va_size)
+  uint64_t va_base;  // device pointers of this vGPU lie in [va_base, va_base + va_size)
   uint64_t va_size;
 };
 static_assert(std::is_trivially_copyable_v<DeviceProps>);

@@ -27,19 +27,19 @@ enum class Op : uint16_t {
 
 namespace op {
 #define RGPU_UNPAREN(...) __VA_ARGS__
-#define RGPU_OP(Name, Code, Class, ArgsF, ResultF)                        \
-  struct Name {                                                           \
-    static constexpr ::rgpu::Op kCode = ::rgpu::Op::Name;                 \
-    static constexpr ::rgpu::OpClass kClass = ::rgpu::OpClass::Class;     \
-    static constexpr std::string_view kName = #Name;                      \
-    struct Args {                                                         \
-      RGPU_UNPAREN ArgsF                                                  \
-    };                                                                    \
-    struct Result {                                                       \
-      RGPU_UNPAREN ResultF                                                \
-    };                                                                    \
-    static_assert(std::is_trivially_copyable_v<Args>);                    \
-    static_assert(std::is_trivially_copyable_v<Result>);                  \
+#define RGPU_OP(Name, Code, Class, ArgsF, ResultF)                    \
+  struct Name {                                                       \
+    static constexpr ::rgpu::Op kCode = ::rgpu::Op::Name;             \
+    static constexpr ::rgpu::OpClass kClass = ::rgpu::OpClass::Class; \
+    static constexpr std::string_view kName = #Name;                  \
+    struct Args {                                                     \
+      RGPU_UNPAREN ArgsF                                              \
+    };                                                                \
+    struct Result {                                                   \
+      RGPU_UNPAREN ResultF                                            \
+    };                                                                \
+    static_assert(std::is_trivially_copyable_v<Args>);                \
+    static_assert(std::is_trivially_copyable_v<Result>);              \
   };
 #include "protocol/ops.def"
 #undef RGPU_OP

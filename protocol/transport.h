@@ -43,9 +43,9 @@ struct Endpoint {
 };
 
 struct TlsConfig {
-  std::string cert_file;  // our certificate (PEM)
-  std::string key_file;   // our private key (PEM)
-  std::string ca_file;    // CA that must have signed the peer's certificate; empty: no check
+  std::string cert_file;    // our certificate (PEM)
+  std::string key_file;     // our private key (PEM)
+  std::string ca_file;      // CA that must have signed the peer's certificate; empty: no check
   std::string server_name;  // client side: name to check in the server's certificate, if set
 };
 
@@ -57,7 +57,7 @@ class Stream {
   virtual void read_exact(void* data, size_t len) = 0;
   // Reads at least 1 byte unless the peer closed (returns 0).
   virtual size_t read_some(void* data, size_t len) = 0;
-  virtual void shutdown() = 0;      // both directions; a blocked reader wakes with kClosed
+  virtual void shutdown() = 0;  // both directions; a blocked reader wakes with kClosed
   virtual int fd() const = 0;
   virtual std::string peer() const = 0;  // address, for logs
   virtual bool is_tls() const { return false; }

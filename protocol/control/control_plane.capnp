@@ -186,3 +186,16 @@ interface Session {
   status @12 () -> (error :Text, status :StatusInfo);
   usage @13 () -> (error :Text, rows :List(UsageRow));
 }
+
+# The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes
+# (a flat message), 64-byte Ed25519 signature over everything before it.
+struct LeaseClaims {
+  leaseId @0 :Text;
+  endpoint @1 :Text;
+  providerId @2 :Text;
+  gpuIndex @3 :UInt32;
+  vramBytes @4 :UInt64;
+  wholeGpu @5 :Bool;
+  issuedUnix @6 :Int64;
+  expiresUnix @7 :Int64;
+}

@@ -1,0 +1,198 @@
+// protocol/tls.cc — TLS streams over OpenSSL 3 with mutual certificate checks.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "protocol/tls_internal.h"
+
+namespace rgpu::net {
+
+namespace {
+
+std::string ssl_error_text(const char* what) {
+  std::string s = what;
+  unsigned long e;
+  while ((e = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    s += ": ";
+    s += buf;
+  }
+  return s;
+}
+
+struct CtxDeleter {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+
+// One SSL_CTX per (config, side): loading certificates is slow and the CTX is thread-safe.
+SSL_CTX* context_for(const TlsConfig& cfg, bool server) {
+  static std::mutex mu;
+  static std::map<std::tuple<std::string, std::string, std::string, bool>,
+                  std::unique_ptr<SSL_CTX, CtxDeleter>>
+      cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = std::make_tuple(cfg.cert_file, cfg.key_file, cfg.ca_file, server);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  std::unique_ptr<SSL_CTX, CtxDeleter> ctx(
+      SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()));
+  if (!ctx) throw NetError(NetError::kTls, ssl_error_text("SSL_CTX_new"));
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
+  if (!cfg.cert_file.empty() &&
+      SSL_CTX_use_certificate_chain_file(ctx.get(), cfg.cert_file.c_str()) != 1)
+    throw NetError(NetError::kTls,
+                   ssl_error_text(("cannot load certificate " + cfg.cert_file).c_str()));
+  if (!cfg.key_file.empty() &&
+      SSL_CTX_use_PrivateKey_file(ctx.get(), cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw NetError(NetError::kTls, ssl_error_text(("cannot load key " + cfg.key_file).c_str()));
+  if (!cfg.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx.get(), cfg.ca_file.c_str(), nullptr) != 1)
+      throw NetError(NetError::kTls, ssl_error_text(("cannot load CA " + cfg.ca_file).c_str()));
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       nullptr);
+  }
+  SSL_CTX* raw = ctx.get();
+  cache.emplace(key, std::move(ctx));
+  return raw;
+}
+
+class TlsStream final : public Stream {
+ public:
+  TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+  ~TlsStream() override {
+    SSL_free(ssl_);
+    ::close(fd_);
+  }
+
+  void write_all(const void* data, size_t len) override {
+    const char* p = static_cast<const char*>(data);
+    while (len > 0) {
+      size_t written = 0;
+      int rc = SSL_write_ex(ssl_, p, len, &written);
+      if (rc <= 0) fail(rc, "TLS write");
+      p += written;
+      len -= written;
+    }
+  }
+
+  void writev_all(const struct iovec* iov, int iovcnt) override {
+    // Small pieces are coalesced so a frame goes out as one TLS record.
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+    if (total <= sizeof(scratch_)) {
+      size_t off = 0;
+      for (int i = 0; i < iovcnt; ++i) {
+        std::memcpy(scratch_ + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+      }
+      write_all(scratch_, total);
+      return;
+    }
+    for (int i = 0; i < iovcnt; ++i) write_all(iov[i].iov_base, iov[i].iov_len);
+  }
+
+  void read_exact(void* data, size_t len) override {
+    char* p = static_cast<char*>(data);
+    size_t got = 0;
+    while (got < len) {
+      size_t n = 0;
+      int rc = SSL_read_ex(ssl_, p + got, len - got, &n);
+      if (rc <= 0) {
+        int e = SSL_get_error(ssl_, rc);
+        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+          ERR_clear_error();
+          if (got == 0) throw NetError(NetError::kClosed, "peer closed the TLS connection");
+          throw NetError(NetError::kBroken, "peer closed the TLS connection mid-message");
+        }
+        fail(rc, "TLS read");
+      }
+      got += n;
+    }
+  }
+
+  size_t read_some(void* data, size_t len) override {
+    size_t n = 0;
+    int rc = SSL_read_ex(ssl_, data, len, &n);
+    if (rc <= 0) {
+      int e = SSL_get_error(ssl_, rc);
+      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+        ERR_clear_error();
+        return 0;
+      }
+      fail(rc, "TLS read");
+    }
+    return n;
+  }
+
+  void shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
+  int fd() const override { return fd_; }
+  std::string peer() const override { return "tls"; }
+  bool is_tls() const override { return true; }
+  std::string peer_certificate_subject() const override {
+    X509* cert = SSL_get1_peer_certificate(ssl_);
+    if (!cert) return "";
+    char buf[512];
+    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof(buf));
+    X509_free(cert);
+    return buf;
+  }
+
+ private:
+  [[noreturn]] void fail(int rc, const char* what) {
+    int e = SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_SYSCALL) {
+      ERR_clear_error();
+      throw NetError(NetError::kBroken, std::string(what) + ": connection broken");
+    }
+    throw NetError(NetError::kTls, ssl_error_text(what));
+  }
+
+  int fd_;
+  SSL* ssl_;
+  char scratch_[16384];
+};
+
+}  // namespace
+
+std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool server) {
+  SSL_CTX* ctx;
+  try {
+    ctx = context_for(cfg, server);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  SSL* ssl = SSL_new(ctx);
+  if (!ssl) {
+    ::close(fd);
+    throw NetError(NetError::kTls, ssl_error_text("SSL_new"));
+  }
+  SSL_set_fd(ssl, fd);
+  if (!server && !cfg.server_name.empty()) {
+    SSL_set_tlsext_host_name(ssl, cfg.server_name.c_str());
+    SSL_set1_host(ssl, cfg.server_name.c_str());
+  }
+  int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+  if (rc != 1) {
+    std::string msg = ssl_error_text(server ? "TLS handshake with client failed"
+                                            : "TLS handshake with server failed");
+    long vr = SSL_get_verify_result(ssl);
+    if (vr != X509_V_OK)
+      msg += std::string(" (certificate: ") + X509_verify_cert_error_string(vr) + ")";
+    SSL_free(ssl);
+    ::close(fd);
+    throw NetError(NetError::kTls, msg);
+  }
+  return std::make_unique<TlsStream>(fd, ssl);
+}
+
+}  // namespace rgpu::net
