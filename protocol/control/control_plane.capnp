@@ -171,7 +171,7 @@ interface Session {
       -> (error :Text, kill :List(SessionKill), drained :Bool, reregister :Bool);
 
   # --- users (role user or admin) ---
-  acquire @2 (req :AcquireRequest) -> (error :Text, grants :List(Grant));
+  acquire @2 (req :AcquireRequest) -> (error :Text, grants :List(Grant), retryable :Bool);
   release @3 (leaseIds :List(Text)) -> (error :Text);
 
   # --- admin (role admin; listing also for user/provider where noted) ---

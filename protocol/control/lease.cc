@@ -275,7 +275,8 @@ std::string lease_to_text(std::string_view b) {
   std::string s;
   size_t i = 0;
   for (; i + 2 < b.size(); i += 3) {
-    uint32_t v = uint32_t(uint8_t(b[i])) << 16 | uint32_t(uint8_t(b[i + 1])) << 8 | uint8_t(b[i + 2]);
+    uint32_t v =
+        uint32_t(uint8_t(b[i])) << 16 | uint32_t(uint8_t(b[i + 1])) << 8 | uint8_t(b[i + 2]);
     s += a[v >> 18];
     s += a[(v >> 12) & 63];
     s += a[(v >> 6) & 63];

@@ -1,0 +1,124 @@
+// protocol/control/acquire.cc — see acquire.h.
+#include "protocol/control/acquire.h"
+
+#include <chrono>
+#include <thread>
+
+#include "protocol/control/pool_client.h"
+
+namespace rgpu::control {
+namespace {
+
+// Runs `fn` on a fresh thread so its kj event loop never meets the caller's.
+template <typename F>
+auto on_private_thread(F fn) {
+  decltype(fn()) result;
+  std::thread t([&] { result = fn(); });
+  t.join();
+  return result;
+}
+
+AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
+                           const std::map<std::string, std::string>& labels,
+                           const std::string& policy, const std::string& client_name,
+                           bool* retryable) {
+  AcquireResult r;
+  auto req = c.session().acquireRequest();
+  auto q = req.initReq();
+  q.setCount(count);
+  q.setVramBytes(vram);
+  q.setPolicy(policy);
+  q.setClientName(client_name);
+  auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
+  unsigned i = 0;
+  for (auto& [k, v] : labels) {
+    ls[i].setKey(k);
+    ls[i].setValue(v);
+    i++;
+  }
+  auto resp = c.wait(req.send());
+  *retryable = resp.getRetryable();
+  if (resp.getError().size()) {
+    r.error = resp.getError().cStr();
+    return r;
+  }
+  for (auto g : resp.getGrants()) {
+    LeaseGrant lg;
+    lg.endpoint = g.getEndpoint().cStr();
+    auto d = g.getLease();
+    lg.lease.assign(reinterpret_cast<const char*>(d.begin()), d.size());
+    lg.lease_id = g.getLeaseId().cStr();
+    lg.provider_name = g.getProviderName().cStr();
+    lg.gpu_index = g.getGpuIndex();
+    lg.gpu_name = g.getGpuName().cStr();
+    lg.vram_bytes = g.getVramBytes();
+    lg.expires_unix = g.getExpiresUnix();
+    r.grants.push_back(std::move(lg));
+  }
+  r.ok = true;
+  return r;
+}
+
+}  // namespace
+
+std::string normalize_pool_endpoint(const std::string& text) {
+  if (text.empty()) return kDefaultPoolEndpoint;
+  if (text.back() == ']' || text.find(':') == std::string::npos) return text + ":7070";
+  return text;
+}
+
+AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string& token,
+                             uint32_t count, uint64_t vram_bytes,
+                             const std::map<std::string, std::string>& labels, double wait_seconds,
+                             const std::string& policy, const std::string& client_name) {
+  return on_private_thread([&]() -> AcquireResult {
+    AcquireResult r;
+    if (count == 0) {
+      r.error = "ask for at least one vGPU (-n 1 or more)";
+      return r;
+    }
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
+    PoolConnection c(pool_endpoint, token, client_name);
+    std::string err = c.open();
+    if (!err.empty()) {
+      r.error = err;
+      return r;
+    }
+    for (;;) {
+      bool retryable = false;
+      try {
+        r = acquire_once(c, count, vram_bytes, labels, policy, client_name, &retryable);
+      } catch (const kj::Exception& e) {
+        r.ok = false;
+        r.error = explain_error(e, c.endpoint());
+        return r;
+      }
+      if (r.ok || !retryable || std::chrono::steady_clock::now() >= deadline) break;
+      c.timer().afterDelay(1 * kj::SECONDS).wait(c.wait_scope());
+    }
+    if (!r.ok && wait_seconds > 0)
+      r.error += " (waited " + std::to_string(static_cast<int64_t>(wait_seconds)) + " s)";
+    return r;
+  });
+}
+
+std::string release_leases(const std::string& pool_endpoint, const std::string& token,
+                           const std::vector<std::string>& lease_ids) {
+  return on_private_thread([&]() -> std::string {
+    PoolConnection c(pool_endpoint, token, "release");
+    std::string err = c.open();
+    if (!err.empty()) return err;
+    try {
+      auto req = c.session().releaseRequest();
+      auto ids = req.initLeaseIds(static_cast<unsigned>(lease_ids.size()));
+      for (unsigned i = 0; i < lease_ids.size(); i++) ids.set(i, lease_ids[i]);
+      auto resp = c.wait(req.send());
+      return resp.getError().cStr();
+    } catch (const kj::Exception& e) {
+      return explain_error(e, c.endpoint());
+    }
+  });
+}
+
+}  // namespace rgpu::control

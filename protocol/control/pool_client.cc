@@ -1,0 +1,77 @@
+// protocol/control/pool_client.cc — see pool_client.h.
+#include "protocol/control/pool_client.h"
+
+#include "protocol/control/acquire.h"
+#include "protocol/control/control_version.h"
+
+namespace rgpu::control {
+
+PoolConnection::PoolConnection(std::string endpoint, std::string token, std::string client_name,
+                               uint32_t timeout_ms)
+    : endpoint_(normalize_pool_endpoint(endpoint)),
+      token_(std::move(token)),
+      client_name_(std::move(client_name)),
+      timeout_ms_(timeout_ms) {}
+
+PoolConnection::~PoolConnection() {
+  session_.reset();
+  client_.reset();
+}
+
+std::string PoolConnection::open() {
+  try {
+    client_ = std::make_unique<capnp::EzRpcClient>(endpoint_, 7070);
+    auto pool = client_->getMain<cp::Pool>();
+    auto req = pool.connectRequest();
+    req.setToken(token_);
+    req.setControlVersion(kControlVersion);
+    req.setMinControlVersion(kMinControlVersion);
+    req.setClientName(client_name_);
+    auto resp = wait(req.send());
+    if (resp.getError().size() != 0) return resp.getError().cStr();
+    role_ = resp.getRole();
+    token_id_ = resp.getTokenId().cStr();
+    session_ = std::make_unique<cp::Session::Client>(resp.getSession());
+    return "";
+  } catch (const kj::Exception& e) {
+    return explain_error(e, endpoint_);
+  }
+}
+
+std::string explain_error(const kj::Exception& e, const std::string& endpoint) {
+  std::string d = e.getDescription().cStr();
+  if (d.find("within timeout") != std::string::npos)
+    return "the pool at " + endpoint + " did not answer in time; check that rgpu-pool runs there";
+  if (e.getType() == kj::Exception::Type::DISCONNECTED || d.find("connect") != std::string::npos ||
+      d.find("refused") != std::string::npos)
+    return "cannot reach the pool at " + endpoint +
+           " (is rgpu-pool running? set --pool or RGPU_POOL): " + d;
+  return "pool request failed: " + d;
+}
+
+const char* role_name(cp::Role r) {
+  switch (r) {
+    case cp::Role::ADMIN:
+      return "admin";
+    case cp::Role::USER:
+      return "user";
+    case cp::Role::PROVIDER:
+      return "provider";
+    default:
+      return "none";
+  }
+}
+
+bool parse_role(const std::string& s, cp::Role* r) {
+  if (s == "admin")
+    *r = cp::Role::ADMIN;
+  else if (s == "user")
+    *r = cp::Role::USER;
+  else if (s == "provider")
+    *r = cp::Role::PROVIDER;
+  else
+    return false;
+  return true;
+}
+
+}  // namespace rgpu::control

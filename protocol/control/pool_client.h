@@ -1,0 +1,64 @@
+// protocol/control/pool_client.h — one authenticated Cap'n Proto RPC connection to rgpu-pool.
+//
+// Contract: construct on the thread that will use it; that thread must not already run a kj
+// event loop (the connection brings its own). open() dials, calls Pool.connect with the token and
+// the control-plane version range, and returns "" or a message saying what to do (pool
+// unreachable, token refused, version mismatch naming both ranges). Afterwards session() is the
+// role-checked capability; wait() runs a request with the connection's timeout and turns any
+// transport failure into a kj::Exception whose description explain_error() makes readable.
+#pragma once
+
+#include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+#include <kj/async.h>
+#include <kj/timer.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "protocol/control/control_plane.capnp.h"
+
+namespace rgpu::control {
+
+class PoolConnection {
+ public:
+  PoolConnection(std::string endpoint, std::string token, std::string client_name,
+                 uint32_t timeout_ms = 5000);
+  ~PoolConnection();
+
+  std::string open();
+  cp::Session::Client& session() { return *session_; }
+  cp::Role role() const { return role_; }
+  const std::string& token_id() const { return token_id_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Waits for `p` at most the timeout; throws kj::Exception on failure or timeout.
+  template <typename T>
+  T wait(kj::Promise<T>&& p) {
+    auto& timer = client_->getIoProvider().getTimer();
+    return p
+        .exclusiveJoin(timer.afterDelay(timeout_ms_ * kj::MILLISECONDS).then([this]() -> T {
+          KJ_FAIL_REQUIRE("no answer from the pool within timeout", endpoint_);
+        }))
+        .wait(client_->getWaitScope());
+  }
+  kj::Timer& timer() { return client_->getIoProvider().getTimer(); }
+  kj::WaitScope& wait_scope() { return client_->getWaitScope(); }
+
+ private:
+  std::string endpoint_, token_, client_name_;
+  uint32_t timeout_ms_;
+  std::unique_ptr<capnp::EzRpcClient> client_;
+  std::unique_ptr<cp::Session::Client> session_;
+  cp::Role role_ = cp::Role::NONE;
+  std::string token_id_;
+};
+
+// A readable line for a kj::Exception from the pool link.
+std::string explain_error(const kj::Exception& e, const std::string& endpoint);
+
+const char* role_name(cp::Role r);
+bool parse_role(const std::string& s, cp::Role* r);
+
+}  // namespace rgpu::control
