@@ -1,0 +1,166 @@
+// pool_manager/main.cc — rgpu-pool: the control plane daemon.
+//
+//   rgpu-pool --listen HOST:PORT --data-dir DIR [--policy binpack|spread] [--heartbeat-ms N]
+//             [--missing-after-ms N] [--lease-ttl SECONDS] [--port-file FILE]
+//
+// First start in DIR: creates the Ed25519 key pair (pool.key 0600, pool.pub) and an admin token
+// (printed once, written to DIR/admin.token 0600). State lives in DIR/pool.db (SQLite, WAL).
+#include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "pool_manager/pool_state.h"
+#include "pool_manager/rpc_service.h"
+#include "protocol/control/control_version.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: rgpu-pool [--listen HOST:PORT] [--data-dir DIR] [options]\n"
+    "  --listen HOST:PORT      where to serve the control plane (default 127.0.0.1:7070;\n"
+    "                          port 0 picks a free one)\n"
+    "  --data-dir DIR          state: pool.db, pool.key, pool.pub, admin.token (default\n"
+    "                          ./rgpu-pool-data)\n"
+    "  --policy binpack|spread default placement policy (default binpack)\n"
+    "  --heartbeat-ms N        how often providers heartbeat (default 2000)\n"
+    "  --missing-after-ms N    a provider silent this long is missing (default 3 heartbeats)\n"
+    "  --lease-ttl SECONDS     a lease must open its session within this (default 300)\n"
+    "  --port-file FILE        write the port actually bound (for scripts)\n";
+
+bool write_private(const std::string& path, const std::string& data) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return false;
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  fchmod(fd, 0600);
+  close(fd);
+  return ok;
+}
+
+bool read_file(const std::string& path, std::string* out) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+int fail(const std::string& m) {
+  fprintf(stderr, "rgpu-pool: %s\n", m.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file;
+  rgpu::pool::PoolConfig cfg;
+  bool missing_set = false;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto val = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "rgpu-pool: %s needs a value\n%s", name, kUsage);
+        exit(2);
+      }
+      return argv[++i];
+    };
+    auto num = [&](const char* name) -> long long {
+      std::string v = val(name);
+      char* end = nullptr;
+      long long n = strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 0) {
+        fprintf(stderr, "rgpu-pool: %s wants a non-negative number, got '%s'\n", name, v.c_str());
+        exit(2);
+      }
+      return n;
+    };
+    if (a == "--help" || a == "-h") {
+      printf("%s", kUsage);
+      return 0;
+    } else if (a == "--listen") {
+      listen = val("--listen");
+    } else if (a == "--data-dir") {
+      dir = val("--data-dir");
+    } else if (a == "--port-file") {
+      port_file = val("--port-file");
+    } else if (a == "--policy") {
+      std::string p = val("--policy");
+      if (!rgpu::pool::parse_policy(p, &cfg.policy))
+        return fail("unknown --policy '" + p + "'; use binpack or spread");
+    } else if (a == "--heartbeat-ms") {
+      cfg.heartbeat_ms = static_cast<uint32_t>(std::max(50LL, num("--heartbeat-ms")));
+    } else if (a == "--missing-after-ms") {
+      cfg.missing_after_ms = static_cast<uint32_t>(num("--missing-after-ms"));
+      missing_set = true;
+    } else if (a == "--lease-ttl") {
+      cfg.lease_ttl_s = std::max(1LL, num("--lease-ttl"));
+    } else {
+      fprintf(stderr, "rgpu-pool: unknown option '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (!missing_set) cfg.missing_after_ms = cfg.heartbeat_ms * 3;
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return fail("cannot create --data-dir " + dir + ": " + strerror(errno));
+
+  // Key pair: made once, kept.
+  rgpu::control::PoolKey key;
+  std::string pem, err;
+  const std::string key_path = dir + "/pool.key", pub_path = dir + "/pool.pub";
+  try {
+    if (read_file(key_path, &pem)) {
+      if (!rgpu::control::load_private_key(pem, &key, &err)) return fail(key_path + ": " + err);
+    } else {
+      key = rgpu::control::generate_pool_key();
+      if (!write_private(key_path, key.private_pem)) return fail("cannot write " + key_path);
+    }
+    std::ofstream(pub_path) << rgpu::control::public_key_pem(key.public_raw);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+
+  try {
+    auto store = rgpu::pool::open_sqlite_store(dir + "/pool.db");
+    auto now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    rgpu::pool::PoolState state(*store, key, cfg, now_ms);
+    std::string admin = state.bootstrap_admin();
+    if (!admin.empty()) {
+      if (!write_private(dir + "/admin.token", admin + "\n"))
+        return fail("cannot write " + dir + "/admin.token");
+      printf("rgpu-pool: first start; admin token (shown once, also in %s/admin.token):\n%s\n",
+             dir.c_str(), admin.c_str());
+    }
+
+    capnp::EzRpcServer server(rgpu::pool::make_pool_service(state), listen, 7070);
+    auto& ws = server.getWaitScope();
+    unsigned port = server.getPort().wait(ws);
+    if (!port_file.empty()) std::ofstream(port_file) << port << "\n";
+    std::string host = listen.substr(0, listen.rfind(':'));
+    printf("rgpu-pool: listening on %s:%u (control plane v%u, policy %s, data %s)\n", host.c_str(),
+           port, rgpu::control::kControlVersion, rgpu::pool::policy_text(cfg.policy), dir.c_str());
+    fflush(stdout);
+    auto& timer = server.getIoProvider().getTimer();
+    for (;;) {
+      timer.afterDelay(1 * kj::SECONDS).wait(ws);
+      state.sweep();
+    }
+  } catch (const rgpu::pool::StoreError& e) {
+    return fail(e.what());
+  } catch (const kj::Exception& e) {
+    return fail(std::string("cannot serve on ") + listen + ": " + e.getDescription().cStr());
+  }
+}

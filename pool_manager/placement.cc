@@ -1,0 +1,180 @@
+// pool_manager/placement.cc — see placement.h.
+#include "pool_manager/placement.h"
+
+#include <cmath>
+#include <cstdio>
+#include <tuple>
+
+namespace rgpu::pool {
+
+bool parse_policy(const std::string& s, Policy* p) {
+  if (s == "binpack" || s.empty())
+    *p = Policy::kBinpack;
+  else if (s == "spread")
+    *p = Policy::kSpread;
+  else
+    return false;
+  return true;
+}
+
+const char* policy_text(Policy p) {
+  return p == Policy::kSpread ? "spread" : "binpack";
+}
+
+std::string format_bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30))
+    snprintf(buf, sizeof buf, "%.1f GiB", double(b) / double(1ull << 30));
+  else if (b >= (1ull << 20))
+    snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(1ull << 20));
+  else
+    snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+bool parse_bytes(const std::string& text, uint64_t* bytes) {
+  double v = 0;
+  int n = 0;
+  if (text.empty() || sscanf(text.c_str(), "%lf%n", &v, &n) != 1 || v < 0 || !std::isfinite(v))
+    return false;
+  std::string unit = text.substr(static_cast<size_t>(n));
+  double mul = 1;
+  if (unit.empty() || unit == "B")
+    mul = 1;
+  else if (unit == "K" || unit == "KiB" || unit == "k")
+    mul = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    mul = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    mul = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB")
+    mul = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "KB")
+    mul = 1e3;
+  else if (unit == "MB")
+    mul = 1e6;
+  else if (unit == "GB")
+    mul = 1e9;
+  else if (unit == "TB")
+    mul = 1e12;
+  else
+    return false;
+  double r = v * mul;
+  if (r > 1.8e19) return false;
+  *bytes = static_cast<uint64_t>(r);
+  return true;
+}
+
+namespace {
+
+bool labels_match(const ProviderView& p, const std::map<std::string, std::string>& want) {
+  for (auto& [k, v] : want) {
+    auto it = p.labels.find(k);
+    if (it == p.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+bool fits(const GpuView& g, uint64_t vram) {
+  if (vram == 0) return g.leases == 0 && g.lent > 0;
+  return !g.whole && g.lent >= g.leased && g.lent - g.leased >= vram;
+}
+
+}  // namespace
+
+Placement place(const std::vector<ProviderView>& providers, const PlacementRequest& req) {
+  Placement out;
+  std::vector<ProviderView> views = providers;  // working copy, updated as slots are taken
+  const std::string what = std::to_string(req.count) + " x " +
+                           (req.vram ? format_bytes(req.vram) : std::string("whole GPU"));
+  if (req.count == 0) {
+    out.reason = "ask for at least one vGPU";
+    return out;
+  }
+  for (uint32_t n = 0; n < req.count; n++) {
+    bool found = false;
+    size_t best_p = 0, best_g = 0;
+    std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> best_key{};
+    for (size_t pi = 0; pi < views.size(); pi++) {
+      const ProviderView& p = views[pi];
+      if (!p.active || p.drained || !p.in_schedule || !labels_match(p, req.labels)) continue;
+      uint64_t p_leases = 0, p_free = 0;
+      for (auto& g : p.gpus) {
+        p_leases += g.leases;
+        p_free += g.whole ? 0 : g.lent - std::min(g.lent, g.leased);
+      }
+      for (size_t gi = 0; gi < p.gpus.size(); gi++) {
+        const GpuView& g = p.gpus[gi];
+        if (!fits(g, req.vram)) continue;
+        uint64_t free_after = req.vram ? g.lent - g.leased - req.vram : 0;
+        std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> key;
+        if (req.policy == Policy::kBinpack)
+          key = {free_after, p_free, pi, gi};  // fullest GPU, fullest provider
+        else
+          key = {g.leases, p_leases, UINT64_MAX - (g.lent - g.leased), pi};
+        if (!found || key < best_key) {
+          found = true;
+          best_key = key;
+          best_p = pi;
+          best_g = gi;
+        }
+      }
+    }
+    if (!found) break;
+    GpuView& g = views[best_p].gpus[best_g];
+    Slot s{best_p, g.index, req.vram ? req.vram : g.lent, req.vram == 0};
+    g.leased += s.vram;
+    g.leases++;
+    g.whole = s.whole;
+    out.slots.push_back(s);
+  }
+  if (out.slots.size() == req.count) {
+    out.ok = true;
+    return out;
+  }
+  // Explain: classify every provider by the first thing that rules it out.
+  size_t missing = 0, drained = 0, sched = 0, labels = 0, memory = 0;
+  uint64_t most_free = 0;
+  for (auto& p : providers) {
+    if (!p.active)
+      missing++;
+    else if (p.drained)
+      drained++;
+    else if (!p.in_schedule)
+      sched++;
+    else if (!labels_match(p, req.labels))
+      labels++;
+    else {
+      memory++;
+      for (auto& g : p.gpus)
+        if (!g.whole) most_free = std::max(most_free, g.lent - std::min(g.lent, g.leased));
+    }
+  }
+  out.slots.clear();
+  if (providers.empty()) {
+    out.reason = "no vGPU for " + what +
+                 ": no provider is registered with the pool (start rgpu-server --pool ... "
+                 "--join-token ...)";
+    return out;
+  }
+  std::string r = "no vGPU for " + what + ": " + std::to_string(providers.size()) + " provider" +
+                  (providers.size() == 1 ? "" : "s");
+  std::vector<std::string> parts;
+  if (missing) parts.push_back(std::to_string(missing) + " missing (no heartbeat)");
+  if (drained) parts.push_back(std::to_string(drained) + " drained");
+  if (sched) parts.push_back(std::to_string(sched) + " outside their lending schedule");
+  if (labels) {
+    std::string want;
+    for (auto& [k, v] : req.labels) want += (want.empty() ? "" : ",") + k + "=" + v;
+    parts.push_back(std::to_string(labels) + " without labels " + want);
+  }
+  if (memory)
+    parts.push_back(std::to_string(memory) + " without enough free memory" +
+                    (req.vram ? " (most free on one GPU: " + format_bytes(most_free) + ")"
+                              : " (no GPU is entirely free)"));
+  for (size_t i = 0; i < parts.size(); i++) r += (i ? ", " : ": ") + parts[i];
+  out.reason = r;
+  return out;
+}
+
+}  // namespace rgpu::pool

@@ -1,0 +1,72 @@
+// pool_manager/placement.h — where N vGPUs go. Pure: no clock, no store, no I/O.
+//
+// Contract:
+// - A candidate GPU must belong to a provider that is active (heartbeats arrive), not drained,
+//   inside its schedule, whose labels include every requested key=value.
+// - A whole-GPU request (vram 0) takes a GPU with no open lease and gets its lent memory; a slice
+//   takes `vram` bytes from a GPU that is not held whole and has that much unleased memory, so
+//   several slices share a GPU.
+// - binpack (default) fills the fullest GPU that still fits, so whole GPUs stay free; spread
+//   puts each vGPU on the GPU with the fewest leases, then the most free memory, preferring
+//   providers with fewer leases.
+// - All N are placed or none. On failure `reason` says why, counting providers by what ruled
+//   them out (missing, drained, outside schedule, labels, not enough memory).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rgpu::pool {
+
+enum class Policy { kBinpack, kSpread };
+bool parse_policy(const std::string& s, Policy* p);
+const char* policy_text(Policy p);
+
+struct GpuView {
+  uint32_t index = 0;
+  std::string name;
+  uint64_t lent = 0;    // bytes the provider lends on this GPU
+  uint64_t leased = 0;  // bytes held by open leases
+  uint32_t leases = 0;  // open leases on it
+  bool whole = false;   // held by a whole-GPU lease
+};
+
+struct ProviderView {
+  std::string id;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  bool active = true;
+  bool drained = false;
+  bool in_schedule = true;
+  std::vector<GpuView> gpus;
+};
+
+struct PlacementRequest {
+  uint32_t count = 1;
+  uint64_t vram = 0;  // 0 = whole GPU
+  std::map<std::string, std::string> labels;
+  Policy policy = Policy::kBinpack;
+};
+
+struct Slot {
+  size_t provider = 0;  // index into the views
+  uint32_t gpu_index = 0;
+  uint64_t vram = 0;
+  bool whole = false;
+};
+
+struct Placement {
+  bool ok = false;
+  std::vector<Slot> slots;
+  std::string reason;
+};
+
+Placement place(const std::vector<ProviderView>& providers, const PlacementRequest& req);
+
+std::string format_bytes(uint64_t bytes);  // "16.0 GiB"
+// "16GiB", "512MiB", "1.5G", "1000000" (bytes) -> bytes. False on bad text.
+bool parse_bytes(const std::string& text, uint64_t* bytes);
+
+}  // namespace rgpu::pool

@@ -1,0 +1,535 @@
+// pool_manager/pool_state.cc — see pool_state.h.
+#include "pool_manager/pool_state.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "pool_manager/schedule.h"
+
+namespace rgpu::pool {
+
+const char* role_text(Role r) {
+  switch (r) {
+    case Role::kAdmin:
+      return "admin";
+    case Role::kUser:
+      return "user";
+    case Role::kProvider:
+      return "provider";
+    default:
+      return "none";
+  }
+}
+
+const char* lease_state_text(LeaseState s) {
+  switch (s) {
+    case LeaseState::kGranted:
+      return "granted";
+    case LeaseState::kActive:
+      return "active";
+    case LeaseState::kEnded:
+      return "ended";
+    case LeaseState::kExpired:
+      return "expired";
+    case LeaseState::kReleased:
+      return "released";
+    case LeaseState::kKilled:
+      return "killed";
+  }
+  return "?";
+}
+
+bool parse_lease_state(const std::string& s, LeaseState* out) {
+  for (auto st : {LeaseState::kGranted, LeaseState::kActive, LeaseState::kEnded,
+                  LeaseState::kExpired, LeaseState::kReleased, LeaseState::kKilled}) {
+    if (s == lease_state_text(st)) {
+      *out = st;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string hash_token(const std::string& secret) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(secret.data(), secret.size(), md, &len, EVP_sha256(), nullptr);
+  return control::to_hex(std::string_view(reinterpret_cast<char*>(md), len));
+}
+
+namespace {
+
+std::string random_hex(size_t bytes) {
+  std::string b(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(b.data()), static_cast<int>(bytes)) != 1)
+    throw std::runtime_error("RNG failed");
+  return control::to_hex(b);
+}
+
+std::string need(const char* what, const Caller& c) {
+  return std::string("permission denied: ") + what + " needs an admin token (this token is " +
+         role_text(c.role) + "); pass one with --token or RGPU_TOKEN";
+}
+
+}  // namespace
+
+PoolState::PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock now_ms)
+    : store_(store), key_(std::move(key)), cfg_(cfg), now_ms_(std::move(now_ms)) {
+  started_ms_ = now_ms_();
+  tokens_ = store_.load_tokens();
+  providers_ = store_.load_providers();
+  leases_ = store_.load_leases();
+  for (auto& p : providers_) p.last_heartbeat_ms = started_ms_;  // grace after a restart
+}
+
+std::string PoolState::bootstrap_admin() {
+  if (!tokens_.empty()) return "";
+  std::string secret = "rgpu_" + random_hex(20);
+  TokenRecord t{hash_token(secret).substr(0, 12), hash_token(secret), Role::kAdmin,
+                "bootstrap admin", now_s()};
+  store_.put_token(t);
+  tokens_.push_back(t);
+  return secret;
+}
+
+std::optional<Caller> PoolState::authenticate(const std::string& token) const {
+  if (token.empty()) return std::nullopt;
+  std::string h = hash_token(token);
+  for (auto& t : tokens_)
+    if (t.hash == h) return Caller{t.id, t.role};
+  return std::nullopt;
+}
+
+std::string PoolState::create_token(const Caller& c, Role role, const std::string& name,
+                                    std::string* id, std::string* error) {
+  if (c.role != Role::kAdmin) {
+    *error = need("creating tokens", c);
+    return "";
+  }
+  if (role == Role::kNone) {
+    *error = "a token needs a role: admin, user or provider";
+    return "";
+  }
+  std::string secret = "rgpu_" + random_hex(20);
+  TokenRecord t{hash_token(secret).substr(0, 12), hash_token(secret), role, name, now_s()};
+  store_.put_token(t);
+  tokens_.push_back(t);
+  *id = t.id;
+  return secret;
+}
+
+std::vector<TokenRecord> PoolState::tokens(const Caller& c, std::string* error) const {
+  if (c.role != Role::kAdmin) {
+    *error = need("listing tokens", c);
+    return {};
+  }
+  return tokens_;
+}
+
+ProviderRecord* PoolState::find_provider(const std::string& key) {
+  for (auto& p : providers_)
+    if (p.id == key || p.name == key) return &p;
+  return nullptr;
+}
+
+LeaseRecord* PoolState::find_lease(const std::string& id) {
+  for (auto& l : leases_)
+    if (l.id == id) return &l;
+  return nullptr;
+}
+
+bool PoolState::provider_active(const ProviderRecord& p) const {
+  return now_ms_() - p.last_heartbeat_ms <= int64_t(cfg_.missing_after_ms);
+}
+
+bool PoolState::provider_in_schedule(const ProviderRecord& p) const {
+  Schedule s;
+  if (!Schedule::parse(p.schedule, &s, nullptr)) return false;
+  return s.allows(Schedule::local_minute(now_s()));
+}
+
+uint32_t PoolState::open_leases_on(const std::string& provider_id) const {
+  uint32_t n = 0;
+  for (auto& l : leases_)
+    if (l.provider_id == provider_id && lease_open(l.state)) n++;
+  return n;
+}
+
+std::string PoolState::register_provider(const Caller& c, ProviderRecord info, std::string* id) {
+  if (c.role != Role::kProvider && c.role != Role::kAdmin)
+    return std::string(
+               "permission denied: registering a server needs a provider token (this "
+               "token is ") +
+           role_text(c.role) + "); create one with: rgpu token create --role provider";
+  if (info.name.empty()) return "a provider needs a name";
+  if (info.endpoint.empty()) return "a provider needs the endpoint clients dial (host:port)";
+  if (info.gpus.empty()) return "a provider must lend at least one GPU";
+  Schedule sched;
+  std::string err;
+  if (!Schedule::parse(info.schedule, &sched, &err)) return err;
+  for (auto& g : info.gpus) {
+    if (g.memory_lent == 0 || g.memory_lent > g.memory_total) g.memory_lent = g.memory_total;
+    if (g.memory_total == 0) return "GPU " + std::to_string(g.index) + " reports no memory";
+  }
+  ProviderRecord* p = find_provider(info.name);
+  if (p && p->name != info.name) p = nullptr;  // matched an id, not the name
+  if (p) {
+    if (c.role != Role::kAdmin && p->owner_token != c.token_id)
+      return "permission denied: provider name '" + info.name +
+             "' belongs to another token; choose another --name or use that provider's token";
+    info.id = p->id;
+    info.owner_token = p->owner_token;
+    info.drained = p->drained;
+    info.drain_reason = p->drain_reason;
+    info.drain_deadline = p->drain_deadline;
+    info.registered = p->registered;
+  } else {
+    info.id = "p-" + random_hex(4);
+    info.owner_token = c.token_id;
+    info.registered = now_s();
+  }
+  info.last_heartbeat_ms = now_ms_();
+  store_.put_provider(info);
+  if (p)
+    *p = info;
+  else
+    providers_.push_back(info);
+  removed_.erase(info.id);
+  *id = info.id;
+  return "";
+}
+
+void PoolState::end_lease(LeaseRecord& l, LeaseState s, const std::string& reason, int64_t at) {
+  l.state = s;
+  l.ended = at;
+  l.end_reason = reason;
+  store_.put_lease(l);
+}
+
+HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_id,
+                                  const std::vector<GpuRecord>& use,
+                                  const std::vector<SessionEventIn>& events,
+                                  const std::vector<std::string>& active_leases) {
+  HeartbeatOut out;
+  if (c.role != Role::kProvider && c.role != Role::kAdmin) {
+    out.error = "permission denied: heartbeats need a provider token";
+    return out;
+  }
+  if (removed_.count(provider_id)) {
+    out.error = "this provider was removed from the pool by an admin";
+    return out;
+  }
+  ProviderRecord* p = nullptr;
+  for (auto& q : providers_)
+    if (q.id == provider_id) p = &q;
+  if (!p) {
+    out.reregister = true;
+    return out;
+  }
+  if (c.role != Role::kAdmin && p->owner_token != c.token_id) {
+    out.error = "permission denied: provider " + provider_id + " belongs to another token";
+    return out;
+  }
+  p->last_heartbeat_ms = now_ms_();
+  for (auto& u : use)
+    for (auto& g : p->gpus)
+      if (g.index == u.index) {
+        g.memory_used = u.memory_used;
+        g.sessions = u.sessions;
+        g.utilization = u.utilization;
+      }
+  int64_t now = now_s();
+  std::set<std::string> killed_now;
+  for (auto& e : events) {
+    LeaseRecord* l = find_lease(e.lease_id);
+    if (!l || l->provider_id != p->id) continue;
+    int64_t at = e.at ? e.at : now;
+    if (e.started) {
+      if (l->state == LeaseState::kGranted) {
+        l->state = LeaseState::kActive;
+        l->session_id = e.session_id;
+        l->started = at;
+        store_.put_lease(*l);
+      } else if (lease_open(l->state) == false) {
+        // The lease was released, expired or killed before its session started: end it.
+        l->session_id = e.session_id;
+        out.kills.push_back(
+            {l->id, e.session_id, "lease is " + std::string(lease_state_text(l->state))});
+        killed_now.insert(l->id);
+      }
+    } else {
+      if (!l->started) l->started = at;
+      if (l->session_id == 0) l->session_id = e.session_id;
+      if (l->state == LeaseState::kActive || l->state == LeaseState::kGranted)
+        end_lease(*l, l->kill_requested ? LeaseState::kKilled : LeaseState::kEnded,
+                  l->kill_requested ? l->kill_reason : e.reason, at);
+    }
+  }
+  // Sessions the pool thinks run but the server no longer reports have ended.
+  std::set<std::string> listed(active_leases.begin(), active_leases.end());
+  for (auto& l : leases_) {
+    if (l.provider_id != p->id || l.state != LeaseState::kActive || listed.count(l.id)) continue;
+    end_lease(l, l.kill_requested ? LeaseState::kKilled : LeaseState::kEnded,
+              l.kill_requested ? l.kill_reason : "server no longer reports the session", now);
+  }
+  // A session the server still runs on a lease the pool has ended (killed, released, expired).
+  for (auto& id : active_leases) {
+    LeaseRecord* l = find_lease(id);
+    if (!l || l->provider_id != p->id || lease_open(l->state) || killed_now.count(id)) continue;
+    out.kills.push_back(
+        {l->id, l->session_id, "lease is " + std::string(lease_state_text(l->state))});
+    killed_now.insert(id);
+  }
+  // Drain deadline passed: end what still runs.
+  bool deadline_passed = p->drained && p->drain_deadline && now >= p->drain_deadline;
+  for (auto& l : leases_) {
+    if (l.provider_id != p->id || l.state != LeaseState::kActive) continue;
+    if (deadline_passed && !l.kill_requested) {
+      l.kill_requested = true;
+      l.kill_reason = "drain deadline passed: " + p->drain_reason;
+      store_.put_lease(l);
+    }
+    if (l.kill_requested && !killed_now.count(l.id))
+      out.kills.push_back({l.id, l.session_id, l.kill_reason});
+  }
+  out.drained = p->drained;
+  return out;
+}
+
+std::vector<ProviderView> PoolState::views() const {
+  std::vector<ProviderView> vs;
+  for (auto& p : providers_) {
+    ProviderView v;
+    v.id = p.id;
+    v.name = p.name;
+    v.labels = p.labels;
+    v.active = provider_active(p);
+    v.drained = p.drained;
+    v.in_schedule = provider_in_schedule(p);
+    for (auto& g : p.gpus) {
+      GpuView gv;
+      gv.index = g.index;
+      gv.name = g.name;
+      gv.lent = g.memory_lent;
+      for (auto& l : leases_) {
+        if (l.provider_id != p.id || l.gpu_index != g.index || !lease_open(l.state)) continue;
+        gv.leased += l.vram;
+        gv.leases++;
+        gv.whole = gv.whole || l.whole_gpu;
+      }
+      v.gpus.push_back(gv);
+    }
+    vs.push_back(std::move(v));
+  }
+  return vs;
+}
+
+AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
+  AcquireOut out;
+  if (c.role != Role::kUser && c.role != Role::kAdmin) {
+    out.error =
+        std::string("permission denied: acquiring vGPUs needs a user token (this token is ") +
+        role_text(c.role) + "); create one with: rgpu token create --role user";
+    return out;
+  }
+  if (in.count == 0 || in.count > 64) {
+    out.error = "ask for 1 to 64 vGPUs";
+    return out;
+  }
+  PlacementRequest req;
+  req.count = in.count;
+  req.vram = in.vram;
+  req.labels = in.labels;
+  req.policy = cfg_.policy;
+  if (!in.policy.empty() && !parse_policy(in.policy, &req.policy)) {
+    out.error = "unknown placement policy '" + in.policy + "'; use binpack or spread";
+    return out;
+  }
+  sweep();
+  auto vs = views();
+  Placement pl = place(vs, req);
+  if (!pl.ok) {
+    out.error = pl.reason;
+    out.retryable = true;
+    return out;
+  }
+  int64_t now = now_s();
+  for (auto& s : pl.slots) {
+    const ProviderRecord& p = providers_[s.provider];
+    LeaseRecord l;
+    l.id = control::new_lease_id();
+    l.provider_id = p.id;
+    l.provider_name = p.name;
+    l.endpoint = p.endpoint;
+    l.gpu_index = s.gpu_index;
+    l.vram = s.vram;
+    l.whole_gpu = s.whole;
+    l.token_id = c.token_id;
+    l.client_name = in.client_name;
+    l.created = now;
+    l.expires = now + cfg_.lease_ttl_s;
+    control::LeaseClaims claims;
+    claims.lease_id = l.id;
+    claims.endpoint = l.endpoint;
+    claims.provider_id = l.provider_id;
+    claims.gpu_index = l.gpu_index;
+    claims.vram_bytes = l.vram;
+    claims.whole_gpu = l.whole_gpu;
+    claims.issued_unix = now;
+    claims.expires_unix = l.expires;
+    GrantOut g;
+    g.signed_lease = control::sign_lease(claims, key_);
+    for (auto& gr : p.gpus)
+      if (gr.index == s.gpu_index) g.gpu_name = gr.name;
+    store_.put_lease(l);
+    leases_.push_back(l);
+    g.lease = l;
+    out.grants.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::string PoolState::release(const Caller& c, const std::vector<std::string>& ids) {
+  if (c.role != Role::kUser && c.role != Role::kAdmin)
+    return "permission denied: releasing leases needs a user token";
+  int64_t now = now_s();
+  for (auto& id : ids) {
+    LeaseRecord* l = find_lease(id);
+    if (!l) return "no lease " + id;
+    if (c.role != Role::kAdmin && l->token_id != c.token_id)
+      return "permission denied: lease " + id + " belongs to another token";
+    if (l->state == LeaseState::kGranted) end_lease(*l, LeaseState::kReleased, "released", now);
+  }
+  return "";
+}
+
+std::string PoolState::drain(const Caller& c, const std::string& provider,
+                             const std::string& reason, int64_t deadline) {
+  if (c.role != Role::kAdmin) return need("drain", c);
+  if (reason.empty()) return "drain needs a --reason (shown to users and in server list)";
+  ProviderRecord* p = find_provider(provider);
+  if (!p) return "no provider '" + provider + "'; see: rgpu server list";
+  p->drained = true;
+  p->drain_reason = reason;
+  p->drain_deadline = deadline;
+  store_.put_provider(*p);
+  return "";
+}
+
+std::string PoolState::undrain(const Caller& c, const std::string& provider) {
+  if (c.role != Role::kAdmin) return need("undrain", c);
+  ProviderRecord* p = find_provider(provider);
+  if (!p) return "no provider '" + provider + "'; see: rgpu server list";
+  p->drained = false;
+  p->drain_reason.clear();
+  p->drain_deadline = 0;
+  store_.put_provider(*p);
+  return "";
+}
+
+std::string PoolState::remove(const Caller& c, const std::string& provider, bool force) {
+  if (c.role != Role::kAdmin) return need("remove", c);
+  ProviderRecord* p = find_provider(provider);
+  if (!p) return "no provider '" + provider + "'; see: rgpu server list";
+  uint32_t open = open_leases_on(p->id);
+  if (open && !force)
+    return "provider " + p->name + " has " + std::to_string(open) +
+           " open lease(s); drain it first and wait, or pass --force";
+  int64_t now = now_s();
+  for (auto& l : leases_)
+    if (l.provider_id == p->id && lease_open(l.state))
+      end_lease(l, LeaseState::kKilled, "provider removed", now);
+  std::string id = p->id;
+  store_.delete_provider(id);
+  providers_.erase(std::remove_if(providers_.begin(), providers_.end(),
+                                  [&](const ProviderRecord& r) { return r.id == id; }),
+                   providers_.end());
+  removed_[id] = true;
+  return "";
+}
+
+std::string PoolState::kill(const Caller& c, const std::string& id, const std::string& reason,
+                            std::string* lease_id) {
+  if (c.role != Role::kAdmin && c.role != Role::kUser)
+    return "permission denied: killing a session needs an admin or user token";
+  LeaseRecord* l = nullptr;
+  int matches = 0;
+  for (auto& r : leases_) {
+    bool hit = r.id == id || (id.size() >= 6 && r.id.rfind(id, 0) == 0) ||
+               (r.session_id != 0 && std::to_string(r.session_id) == id && lease_open(r.state));
+    if (hit) {
+      l = &r;
+      matches++;
+    }
+  }
+  if (matches == 0) return "no session or lease '" + id + "'; see: rgpu session list";
+  if (matches > 1) return "'" + id + "' matches several leases; give the full lease id";
+  if (c.role != Role::kAdmin && l->token_id != c.token_id)
+    return "permission denied: that session belongs to another token";
+  *lease_id = l->id;
+  std::string why = reason.empty() ? "killed by " + std::string(role_text(c.role)) : reason;
+  if (l->state == LeaseState::kGranted) {
+    end_lease(*l, LeaseState::kKilled, why, now_s());
+  } else if (l->state == LeaseState::kActive) {
+    l->kill_requested = true;
+    l->kill_reason = why;
+    store_.put_lease(*l);
+  } else {
+    return "lease " + l->id + " already " + lease_state_text(l->state);
+  }
+  return "";
+}
+
+std::vector<LeaseRecord> PoolState::leases(const Caller& c, bool all) const {
+  std::vector<LeaseRecord> out;
+  std::set<std::string> mine;
+  for (auto& p : providers_)
+    if (p.owner_token == c.token_id) mine.insert(p.id);
+  for (auto& l : leases_) {
+    if (!all && !lease_open(l.state)) continue;
+    bool visible = c.role == Role::kAdmin || l.token_id == c.token_id ||
+                   (c.role == Role::kProvider && mine.count(l.provider_id));
+    if (visible) out.push_back(l);
+  }
+  return out;
+}
+
+std::vector<UsageOut> PoolState::usage(const Caller& c, std::string* error) const {
+  if (c.role != Role::kAdmin) {
+    *error = need("usage", c);
+    return {};
+  }
+  std::map<std::pair<std::string, std::string>, UsageOut> acc;
+  int64_t now = now_s();
+  for (auto& l : leases_) {
+    if (!l.started) continue;
+    int64_t end = l.ended ? l.ended : now;
+    double secs = double(std::max<int64_t>(0, end - l.started));
+    double gib = double(l.vram) / double(1ull << 30);
+    for (auto key : {std::make_pair(std::string("provider"), l.provider_name),
+                     std::make_pair(std::string("token"), l.token_id)}) {
+      UsageOut& u = acc[key];
+      u.kind = key.first;
+      u.key = key.second;
+      u.sessions++;
+      u.gpu_seconds += secs;
+      u.gib_seconds += secs * gib;
+    }
+  }
+  std::vector<UsageOut> out;
+  for (auto& [k, v] : acc) out.push_back(v);
+  return out;
+}
+
+void PoolState::sweep() {
+  int64_t now = now_s();
+  for (auto& l : leases_)
+    if (l.state == LeaseState::kGranted && now >= l.expires)
+      end_lease(l, LeaseState::kExpired, "no session started before the lease expired", now);
+}
+
+}  // namespace rgpu::pool

@@ -1,0 +1,158 @@
+// pool_manager/pool_state.h — the pool's decisions: tokens and roles, provider registry and
+// health, placement into leases, lease lifecycle, drain/kill, usage. Transport-free (the RPC
+// service in rpc_service.h is a thin adapter), single-threaded (call from one thread only).
+//
+// Contract:
+// - Every state change is written through the Store before the call returns, so a restart with
+//   the same Store resumes: providers, tokens and leases are kept; after a restart every provider
+//   gets one `missing_after_ms` of grace to heartbeat again.
+// - Roles: admin may do everything; user may acquire/release and see its own leases; provider may
+//   register and heartbeat only providers it registered (a name owned by another token is
+//   refused). Refusals are error strings saying what is needed.
+// - A provider whose last heartbeat is older than missing_after_ms is missing: no new leases; it
+//   is active again at its next heartbeat.
+// - Leases: granted at acquire (memory reserved, expires after lease_ttl_s unless a session
+//   starts), active when the server reports the session, ended/killed when it reports the end,
+//   or when a heartbeat no longer lists it; released by release(); expired by sweep().
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pool_manager/placement.h"
+#include "pool_manager/records.h"
+#include "pool_manager/store.h"
+#include "protocol/control/lease.h"
+
+namespace rgpu::pool {
+
+struct PoolConfig {
+  uint32_t heartbeat_ms = 2000;
+  uint32_t missing_after_ms = 6000;
+  int64_t lease_ttl_s = 300;
+  Policy policy = Policy::kBinpack;
+  std::string version = "rgpu-pool 0.1";
+};
+
+struct Caller {
+  std::string token_id;
+  Role role = Role::kNone;
+};
+
+struct SessionEventIn {
+  std::string lease_id;
+  uint64_t session_id = 0;
+  bool started = false;
+  std::string reason;
+  int64_t at = 0;
+};
+
+struct KillOut {
+  std::string lease_id;
+  uint64_t session_id = 0;
+  std::string reason;
+};
+
+struct HeartbeatOut {
+  std::string error;
+  bool reregister = false;
+  bool drained = false;
+  std::vector<KillOut> kills;
+};
+
+struct GrantOut {
+  LeaseRecord lease;
+  std::string gpu_name;
+  std::string signed_lease;
+};
+
+struct AcquireOut {
+  std::string error;
+  bool retryable = false;
+  std::vector<GrantOut> grants;
+};
+
+struct AcquireIn {
+  uint32_t count = 1;
+  uint64_t vram = 0;
+  std::map<std::string, std::string> labels;
+  std::string policy;  // "" = pool default
+  std::string client_name;
+};
+
+struct UsageOut {
+  std::string key, kind;
+  uint32_t sessions = 0;
+  double gpu_seconds = 0, gib_seconds = 0;
+};
+
+class PoolState {
+ public:
+  using Clock = std::function<int64_t()>;  // unix milliseconds
+
+  PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock now_ms);
+
+  // Creates the first admin token if the pool has no token yet; returns its secret ("" if
+  // tokens exist).
+  std::string bootstrap_admin();
+  std::optional<Caller> authenticate(const std::string& token) const;
+  // Returns the secret; *id gets the public id.
+  std::string create_token(const Caller& c, Role role, const std::string& name, std::string* id,
+                           std::string* error);
+  std::vector<TokenRecord> tokens(const Caller& c, std::string* error) const;
+
+  std::string register_provider(const Caller& c, ProviderRecord info, std::string* id);
+  HeartbeatOut heartbeat(const Caller& c, const std::string& provider_id,
+                         const std::vector<GpuRecord>& use,
+                         const std::vector<SessionEventIn>& events,
+                         const std::vector<std::string>& active_leases);
+
+  AcquireOut acquire(const Caller& c, const AcquireIn& in);
+  std::string release(const Caller& c, const std::vector<std::string>& lease_ids);
+
+  std::string drain(const Caller& c, const std::string& provider, const std::string& reason,
+                    int64_t deadline_unix);
+  std::string undrain(const Caller& c, const std::string& provider);
+  std::string remove(const Caller& c, const std::string& provider, bool force);
+  // `id` is a lease id (or its unique prefix) or a session id; *lease_id gets the lease.
+  std::string kill(const Caller& c, const std::string& id, const std::string& reason,
+                   std::string* lease_id);
+
+  std::vector<LeaseRecord> leases(const Caller& c, bool all) const;
+  const std::vector<ProviderRecord>& providers() const { return providers_; }
+  bool provider_active(const ProviderRecord& p) const;
+  bool provider_in_schedule(const ProviderRecord& p) const;
+  uint32_t open_leases_on(const std::string& provider_id) const;
+  std::vector<UsageOut> usage(const Caller& c, std::string* error) const;
+
+  // Expires granted leases past their expiry; call periodically.
+  void sweep();
+
+  const std::string& public_key() const { return key_.public_raw; }
+  const PoolConfig& config() const { return cfg_; }
+  int64_t started_unix() const { return started_ms_ / 1000; }
+
+ private:
+  ProviderRecord* find_provider(const std::string& id_or_name);
+  LeaseRecord* find_lease(const std::string& id);
+  std::vector<ProviderView> views() const;
+  void end_lease(LeaseRecord& l, LeaseState s, const std::string& reason, int64_t at);
+  int64_t now_s() const { return now_ms_() / 1000; }
+
+  Store& store_;
+  control::PoolKey key_;
+  PoolConfig cfg_;
+  Clock now_ms_;
+  int64_t started_ms_;
+  std::vector<TokenRecord> tokens_;
+  std::vector<ProviderRecord> providers_;
+  std::vector<LeaseRecord> leases_;
+  std::map<std::string, bool> removed_;  // provider ids removed while their server may live
+};
+
+std::string hash_token(const std::string& secret);
+
+}  // namespace rgpu::pool

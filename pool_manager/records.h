@@ -1,0 +1,80 @@
+// pool_manager/records.h — what the pool knows: tokens, providers with their GPUs, leases.
+//
+// Contract: plain values, no behaviour. Fields marked (live) are refreshed by heartbeats and are
+// not persisted; everything else is written through the Store (store.h) and survives a restart.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rgpu::pool {
+
+enum class Role : int { kNone = 0, kAdmin = 1, kUser = 2, kProvider = 3 };
+const char* role_text(Role r);
+
+struct TokenRecord {
+  std::string id;    // short public id (first 12 hex of the hash)
+  std::string hash;  // SHA-256 hex of the secret token; the secret itself is never stored
+  Role role = Role::kNone;
+  std::string name;
+  int64_t created = 0;
+};
+
+struct GpuRecord {
+  uint32_t index = 0;
+  std::string name;
+  uint64_t memory_total = 0;
+  uint64_t memory_lent = 0;
+  uint32_t cc_major = 0, cc_minor = 0;
+  std::string driver_version;
+  std::string uuid;
+  uint64_t memory_used = 0;  // (live)
+  uint32_t sessions = 0;     // (live)
+  float utilization = -1.f;  // (live)
+};
+
+struct ProviderRecord {
+  std::string id;
+  std::string name;
+  std::string endpoint;
+  std::string owner_token;  // token id that registered it
+  std::map<std::string, std::string> labels;
+  std::string schedule;
+  std::string server_version;
+  std::vector<GpuRecord> gpus;
+  bool drained = false;
+  std::string drain_reason;
+  int64_t drain_deadline = 0;  // unix s; 0 = none
+  int64_t registered = 0;
+  int64_t last_heartbeat_ms = 0;  // (live) unix ms
+};
+
+enum class LeaseState { kGranted, kActive, kEnded, kExpired, kReleased, kKilled };
+const char* lease_state_text(LeaseState s);
+bool parse_lease_state(const std::string& s, LeaseState* out);
+// Granted and active leases hold memory on their GPU.
+inline bool lease_open(LeaseState s) {
+  return s == LeaseState::kGranted || s == LeaseState::kActive;
+}
+
+struct LeaseRecord {
+  std::string id;
+  std::string provider_id;
+  std::string provider_name;
+  std::string endpoint;
+  uint32_t gpu_index = 0;
+  uint64_t vram = 0;
+  bool whole_gpu = false;
+  LeaseState state = LeaseState::kGranted;
+  uint64_t session_id = 0;
+  std::string token_id;
+  std::string client_name;
+  int64_t created = 0, expires = 0, started = 0, ended = 0;  // unix s
+  std::string end_reason;
+  bool kill_requested = false;
+  std::string kill_reason;
+};
+
+}  // namespace rgpu::pool

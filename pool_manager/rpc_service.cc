@@ -1,0 +1,370 @@
+// pool_manager/rpc_service.cc — see rpc_service.h.
+#include "pool_manager/rpc_service.h"
+
+#include <capnp/message.h>
+
+#include "pool_manager/schedule.h"
+#include "protocol/control/control_version.h"
+
+namespace rgpu::pool {
+namespace {
+
+cp::Role to_cp(Role r) {
+  switch (r) {
+    case Role::kAdmin:
+      return cp::Role::ADMIN;
+    case Role::kUser:
+      return cp::Role::USER;
+    case Role::kProvider:
+      return cp::Role::PROVIDER;
+    default:
+      return cp::Role::NONE;
+  }
+}
+
+Role from_cp(cp::Role r) {
+  switch (r) {
+    case cp::Role::ADMIN:
+      return Role::kAdmin;
+    case cp::Role::USER:
+      return Role::kUser;
+    case cp::Role::PROVIDER:
+      return Role::kProvider;
+    default:
+      return Role::kNone;
+  }
+}
+
+std::map<std::string, std::string> labels_of(capnp::List<cp::Label>::Reader ls) {
+  std::map<std::string, std::string> m;
+  for (auto l : ls) m[l.getKey().cStr()] = l.getValue().cStr();
+  return m;
+}
+
+void set_labels(capnp::List<cp::Label>::Builder b, const std::map<std::string, std::string>& m) {
+  unsigned i = 0;
+  for (auto& [k, v] : m) {
+    b[i].setKey(k);
+    b[i].setValue(v);
+    i++;
+  }
+}
+
+void fill_gpu(cp::GpuOffer::Builder b, const GpuRecord& g) {
+  b.setIndex(g.index);
+  b.setName(g.name);
+  b.setMemoryTotal(g.memory_total);
+  b.setMemoryLent(g.memory_lent);
+  b.setCcMajor(g.cc_major);
+  b.setCcMinor(g.cc_minor);
+  b.setDriverVersion(g.driver_version);
+  b.setUuid(g.uuid);
+}
+
+void fill_lease(cp::LeaseRow::Builder b, const LeaseRecord& l) {
+  b.setLeaseId(l.id);
+  b.setProviderId(l.provider_id);
+  b.setProviderName(l.provider_name);
+  b.setEndpoint(l.endpoint);
+  b.setGpuIndex(l.gpu_index);
+  b.setVramBytes(l.vram);
+  b.setWholeGpu(l.whole_gpu);
+  b.setState(lease_state_text(l.state));
+  b.setSessionId(l.session_id);
+  b.setTokenId(l.token_id);
+  b.setClientName(l.client_name);
+  b.setCreatedUnix(l.created);
+  b.setExpiresUnix(l.expires);
+  b.setStartedUnix(l.started);
+  b.setEndedUnix(l.ended);
+  b.setEndReason(l.kill_requested && lease_open(l.state) ? "kill requested: " + l.kill_reason
+                                                         : l.end_reason);
+}
+
+class SessionImpl final : public cp::Session::Server {
+ public:
+  SessionImpl(PoolState& s, Caller c) : s_(s), c_(std::move(c)) {}
+
+  kj::Promise<void> register_(RegisterContext ctx) override {
+    auto in = ctx.getParams().getInfo();
+    ProviderRecord p;
+    p.name = in.getName().cStr();
+    p.endpoint = in.getEndpoint().cStr();
+    p.labels = labels_of(in.getLabels());
+    p.schedule = in.getSchedule().cStr();
+    p.server_version = in.getServerVersion().cStr();
+    for (auto g : in.getGpus()) {
+      GpuRecord r;
+      r.index = g.getIndex();
+      r.name = g.getName().cStr();
+      r.memory_total = g.getMemoryTotal();
+      r.memory_lent = g.getMemoryLent();
+      r.cc_major = g.getCcMajor();
+      r.cc_minor = g.getCcMinor();
+      r.driver_version = g.getDriverVersion().cStr();
+      r.uuid = g.getUuid().cStr();
+      p.gpus.push_back(r);
+    }
+    std::string id;
+    std::string err = s_.register_provider(c_, std::move(p), &id);
+    auto r = ctx.getResults();
+    r.setError(err);
+    if (err.empty()) {
+      r.setProviderId(id);
+      const std::string& k = s_.public_key();
+      r.setPoolPublicKey(
+          capnp::Data::Reader(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
+      r.setHeartbeatMs(s_.config().heartbeat_ms);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> heartbeat(HeartbeatContext ctx) override {
+    auto in = ctx.getParams();
+    std::vector<GpuRecord> use;
+    for (auto u : in.getUse()) {
+      GpuRecord g;
+      g.index = u.getIndex();
+      g.memory_used = u.getMemoryUsed();
+      g.sessions = u.getSessions();
+      g.utilization = u.getUtilization();
+      use.push_back(g);
+    }
+    std::vector<SessionEventIn> events;
+    for (auto e : in.getEvents())
+      events.push_back({e.getLeaseId().cStr(), e.getSessionId(), e.getStarted(),
+                        e.getReason().cStr(), e.getAtUnix()});
+    std::vector<std::string> active;
+    for (auto a : in.getActiveLeases()) active.push_back(a.cStr());
+    HeartbeatOut out = s_.heartbeat(c_, in.getProviderId().cStr(), use, events, active);
+    auto r = ctx.getResults();
+    r.setError(out.error);
+    r.setReregister(out.reregister);
+    r.setDrained(out.drained);
+    auto ks = r.initKill(static_cast<unsigned>(out.kills.size()));
+    for (unsigned i = 0; i < out.kills.size(); i++) {
+      ks[i].setLeaseId(out.kills[i].lease_id);
+      ks[i].setSessionId(out.kills[i].session_id);
+      ks[i].setReason(out.kills[i].reason);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> acquire(AcquireContext ctx) override {
+    auto q = ctx.getParams().getReq();
+    AcquireIn in;
+    in.count = q.getCount();
+    in.vram = q.getVramBytes();
+    in.labels = labels_of(q.getLabels());
+    in.policy = q.getPolicy().cStr();
+    in.client_name = q.getClientName().cStr();
+    AcquireOut out = s_.acquire(c_, in);
+    auto r = ctx.getResults();
+    r.setError(out.error);
+    r.setRetryable(out.retryable);
+    auto gs = r.initGrants(static_cast<unsigned>(out.grants.size()));
+    for (unsigned i = 0; i < out.grants.size(); i++) {
+      auto& g = out.grants[i];
+      gs[i].setEndpoint(g.lease.endpoint);
+      gs[i].setLease(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(g.signed_lease.data()),
+                                         g.signed_lease.size()));
+      gs[i].setLeaseId(g.lease.id);
+      gs[i].setProviderName(g.lease.provider_name);
+      gs[i].setGpuIndex(g.lease.gpu_index);
+      gs[i].setGpuName(g.gpu_name);
+      gs[i].setVramBytes(g.lease.vram);
+      gs[i].setExpiresUnix(g.lease.expires);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> release(ReleaseContext ctx) override {
+    std::vector<std::string> ids;
+    for (auto i : ctx.getParams().getLeaseIds()) ids.push_back(i.cStr());
+    ctx.getResults().setError(s_.release(c_, ids));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> listProviders(ListProvidersContext ctx) override {
+    auto& ps = s_.providers();
+    auto r = ctx.getResults();
+    auto rows = r.initProviders(static_cast<unsigned>(ps.size()));
+    for (unsigned i = 0; i < ps.size(); i++) {
+      auto& p = ps[i];
+      auto b = rows[i];
+      b.setId(p.id);
+      b.setName(p.name);
+      b.setEndpoint(p.endpoint);
+      b.setState(s_.provider_active(p) ? "active" : "missing");
+      b.setDrained(p.drained);
+      b.setDrainReason(p.drain_reason);
+      b.setDrainDeadlineUnix(p.drain_deadline);
+      b.setInSchedule(s_.provider_in_schedule(p));
+      b.setSchedule(p.schedule.empty() ? "always" : p.schedule);
+      set_labels(b.initLabels(static_cast<unsigned>(p.labels.size())), p.labels);
+      auto gs = b.initGpus(static_cast<unsigned>(p.gpus.size()));
+      auto us = b.initUse(static_cast<unsigned>(p.gpus.size()));
+      for (unsigned j = 0; j < p.gpus.size(); j++) {
+        fill_gpu(gs[j], p.gpus[j]);
+        us[j].setIndex(p.gpus[j].index);
+        us[j].setMemoryUsed(p.gpus[j].memory_used);
+        us[j].setSessions(p.gpus[j].sessions);
+        us[j].setUtilization(p.gpus[j].utilization);
+      }
+      b.setLastHeartbeatUnix(p.last_heartbeat_ms / 1000);
+      b.setOwnerToken(p.owner_token);
+      b.setActiveLeases(s_.open_leases_on(p.id));
+      b.setServerVersion(p.server_version);
+      b.setRegisteredUnix(p.registered);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> drain(DrainContext ctx) override {
+    auto p = ctx.getParams();
+    ctx.getResults().setError(
+        s_.drain(c_, p.getProvider().cStr(), p.getReason().cStr(), p.getDeadlineUnix()));
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> undrain(UndrainContext ctx) override {
+    ctx.getResults().setError(s_.undrain(c_, ctx.getParams().getProvider().cStr()));
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> remove(RemoveContext ctx) override {
+    auto p = ctx.getParams();
+    ctx.getResults().setError(s_.remove(c_, p.getProvider().cStr(), p.getForce()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> listLeases(ListLeasesContext ctx) override {
+    s_.sweep();
+    auto ls = s_.leases(c_, ctx.getParams().getAll());
+    auto rows = ctx.getResults().initLeases(static_cast<unsigned>(ls.size()));
+    for (unsigned i = 0; i < ls.size(); i++) fill_lease(rows[i], ls[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> killSession(KillSessionContext ctx) override {
+    auto p = ctx.getParams();
+    std::string lease;
+    auto r = ctx.getResults();
+    r.setError(s_.kill(c_, p.getId().cStr(), p.getReason().cStr(), &lease));
+    r.setLeaseId(lease);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> createToken(CreateTokenContext ctx) override {
+    auto p = ctx.getParams();
+    std::string id, err;
+    std::string secret = s_.create_token(c_, from_cp(p.getRole()), p.getName().cStr(), &id, &err);
+    auto r = ctx.getResults();
+    r.setError(err);
+    r.setToken(secret);
+    r.setId(id);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> listTokens(ListTokensContext ctx) override {
+    std::string err;
+    auto ts = s_.tokens(c_, &err);
+    auto r = ctx.getResults();
+    r.setError(err);
+    auto rows = r.initTokens(static_cast<unsigned>(ts.size()));
+    for (unsigned i = 0; i < ts.size(); i++) {
+      rows[i].setId(ts[i].id);
+      rows[i].setRole(to_cp(ts[i].role));
+      rows[i].setName(ts[i].name);
+      rows[i].setCreatedUnix(ts[i].created);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> status(StatusContext ctx) override {
+    s_.sweep();
+    auto st = ctx.getResults().initStatus();
+    st.setVersion(s_.config().version);
+    st.setPolicy(policy_text(s_.config().policy));
+    st.setStartedUnix(s_.started_unix());
+    uint32_t act = 0, miss = 0, dr = 0, gpus = 0;
+    uint64_t lent = 0, leased = 0;
+    for (auto& p : s_.providers()) {
+      (s_.provider_active(p) ? act : miss)++;
+      dr += p.drained;
+      gpus += static_cast<uint32_t>(p.gpus.size());
+      for (auto& g : p.gpus) lent += g.memory_lent;
+    }
+    uint32_t granted = 0, active = 0;
+    for (auto& l : s_.leases(Caller{"", Role::kAdmin}, false)) {
+      leased += l.vram;
+      (l.state == LeaseState::kActive ? active : granted)++;
+    }
+    st.setProviders(static_cast<uint32_t>(s_.providers().size()));
+    st.setProvidersActive(act);
+    st.setProvidersMissing(miss);
+    st.setProvidersDrained(dr);
+    st.setGpus(gpus);
+    st.setMemoryLent(lent);
+    st.setMemoryLeased(leased);
+    st.setLeasesGranted(granted);
+    st.setLeasesActive(active);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> usage(UsageContext ctx) override {
+    std::string err;
+    auto us = s_.usage(c_, &err);
+    auto r = ctx.getResults();
+    r.setError(err);
+    auto rows = r.initRows(static_cast<unsigned>(us.size()));
+    for (unsigned i = 0; i < us.size(); i++) {
+      rows[i].setKey(us[i].key);
+      rows[i].setKind(us[i].kind);
+      rows[i].setSessions(us[i].sessions);
+      rows[i].setGpuSeconds(us[i].gpu_seconds);
+      rows[i].setGibSeconds(us[i].gib_seconds);
+    }
+    return kj::READY_NOW;
+  }
+
+ private:
+  PoolState& s_;
+  Caller c_;
+};
+
+class PoolImpl final : public cp::Pool::Server {
+ public:
+  explicit PoolImpl(PoolState& s) : s_(s) {}
+
+  kj::Promise<void> connect(ConnectContext ctx) override {
+    auto p = ctx.getParams();
+    auto r = ctx.getResults();
+    auto n = control::negotiate_control(p.getMinControlVersion(), p.getControlVersion());
+    if (!n.ok) {
+      r.setError(n.error);
+      return kj::READY_NOW;
+    }
+    r.setControlVersion(n.version);
+    auto caller = s_.authenticate(p.getToken().cStr());
+    if (!caller) {
+      r.setError(p.getToken().size() == 0
+                     ? "no token given; pass --token or set RGPU_TOKEN"
+                     : "token refused by the pool; ask an admin for one (rgpu token create)");
+      return kj::READY_NOW;
+    }
+    r.setRole(to_cp(caller->role));
+    r.setTokenId(caller->token_id);
+    r.setSession(kj::heap<SessionImpl>(s_, *caller));
+    return kj::READY_NOW;
+  }
+
+ private:
+  PoolState& s_;
+};
+
+}  // namespace
+
+cp::Pool::Client make_pool_service(PoolState& state) {
+  return kj::heap<PoolImpl>(state);
+}
+
+}  // namespace rgpu::pool

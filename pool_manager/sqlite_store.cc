@@ -1,0 +1,241 @@
+// pool_manager/sqlite_store.cc — the default Store: one SQLite file in WAL mode (see store.h).
+#include <sqlite3.h>
+
+#include <functional>
+
+#include "pool_manager/store.h"
+
+namespace rgpu::pool {
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, role INTEGER,
+  name TEXT, created INTEGER);
+CREATE TABLE IF NOT EXISTS providers(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, endpoint TEXT,
+  owner TEXT, schedule TEXT, server_version TEXT, drained INTEGER, drain_reason TEXT,
+  drain_deadline INTEGER, registered INTEGER);
+CREATE TABLE IF NOT EXISTS labels(provider_id TEXT, key TEXT, value TEXT);
+CREATE TABLE IF NOT EXISTS gpus(provider_id TEXT, idx INTEGER, name TEXT, memory_total INTEGER,
+  memory_lent INTEGER, cc_major INTEGER, cc_minor INTEGER, driver TEXT, uuid TEXT);
+CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, provider_id TEXT, provider_name TEXT,
+  endpoint TEXT, gpu_index INTEGER, vram INTEGER, whole INTEGER, state TEXT, session_id INTEGER,
+  token_id TEXT, client_name TEXT, created INTEGER, expires INTEGER, started INTEGER,
+  ended INTEGER, end_reason TEXT, kill_requested INTEGER, kill_reason TEXT);
+)sql";
+
+// A bound statement; bind values by position with b(), read columns with the getters.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql, const std::string& path) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+      throw StoreError(path_ + ": " + sqlite3_errmsg(db));
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt& b(const std::string& v) {
+    sqlite3_bind_text(s_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& b(int64_t v) {
+    sqlite3_bind_int64(s_, ++n_, v);
+    return *this;
+  }
+  bool step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw StoreError(path_ + ": " + sqlite3_errmsg(db_));
+  }
+  std::string t(int i) {
+    auto p = sqlite3_column_text(s_, i);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  int64_t i(int c) { return sqlite3_column_int64(s_, c); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  std::string path_;
+  int n_ = 0;
+};
+
+class SqliteStore : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) : path_(path) {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+      std::string e = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw StoreError("cannot open the pool database " + path + ": " + e);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL;");
+    exec("PRAGMA synchronous=NORMAL;");
+    exec(kSchema);
+  }
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  void put_token(const TokenRecord& t) override {
+    Stmt(db_, "INSERT OR REPLACE INTO tokens VALUES(?,?,?,?,?)", path_)
+        .b(t.id)
+        .b(t.hash)
+        .b(int64_t(t.role))
+        .b(t.name)
+        .b(t.created)
+        .step();
+  }
+  std::vector<TokenRecord> load_tokens() override {
+    std::vector<TokenRecord> out;
+    Stmt s(db_, "SELECT id,hash,role,name,created FROM tokens", path_);
+    while (s.step()) out.push_back({s.t(0), s.t(1), Role(s.i(2)), s.t(3), s.i(4)});
+    return out;
+  }
+
+  void put_provider(const ProviderRecord& p) override {
+    tx([&] {
+      Stmt(db_, "INSERT OR REPLACE INTO providers VALUES(?,?,?,?,?,?,?,?,?,?)", path_)
+          .b(p.id)
+          .b(p.name)
+          .b(p.endpoint)
+          .b(p.owner_token)
+          .b(p.schedule)
+          .b(p.server_version)
+          .b(int64_t(p.drained))
+          .b(p.drain_reason)
+          .b(p.drain_deadline)
+          .b(p.registered)
+          .step();
+      Stmt(db_, "DELETE FROM labels WHERE provider_id=?", path_).b(p.id).step();
+      Stmt(db_, "DELETE FROM gpus WHERE provider_id=?", path_).b(p.id).step();
+      for (auto& [k, v] : p.labels)
+        Stmt(db_, "INSERT INTO labels VALUES(?,?,?)", path_).b(p.id).b(k).b(v).step();
+      for (auto& g : p.gpus)
+        Stmt(db_, "INSERT INTO gpus VALUES(?,?,?,?,?,?,?,?,?)", path_)
+            .b(p.id)
+            .b(int64_t(g.index))
+            .b(g.name)
+            .b(int64_t(g.memory_total))
+            .b(int64_t(g.memory_lent))
+            .b(int64_t(g.cc_major))
+            .b(int64_t(g.cc_minor))
+            .b(g.driver_version)
+            .b(g.uuid)
+            .step();
+    });
+  }
+  void delete_provider(const std::string& id) override {
+    tx([&] {
+      Stmt(db_, "DELETE FROM providers WHERE id=?", path_).b(id).step();
+      Stmt(db_, "DELETE FROM labels WHERE provider_id=?", path_).b(id).step();
+      Stmt(db_, "DELETE FROM gpus WHERE provider_id=?", path_).b(id).step();
+    });
+  }
+  std::vector<ProviderRecord> load_providers() override {
+    std::vector<ProviderRecord> out;
+    Stmt s(db_,
+           "SELECT id,name,endpoint,owner,schedule,server_version,drained,drain_reason,"
+           "drain_deadline,registered FROM providers ORDER BY registered, id",
+           path_);
+    while (s.step()) {
+      ProviderRecord p;
+      p.id = s.t(0), p.name = s.t(1), p.endpoint = s.t(2), p.owner_token = s.t(3);
+      p.schedule = s.t(4), p.server_version = s.t(5), p.drained = s.i(6) != 0;
+      p.drain_reason = s.t(7), p.drain_deadline = s.i(8), p.registered = s.i(9);
+      Stmt l(db_, "SELECT key,value FROM labels WHERE provider_id=?", path_);
+      l.b(p.id);
+      while (l.step()) p.labels[l.t(0)] = l.t(1);
+      Stmt g(db_,
+             "SELECT idx,name,memory_total,memory_lent,cc_major,cc_minor,driver,uuid FROM gpus "
+             "WHERE provider_id=? ORDER BY idx",
+             path_);
+      g.b(p.id);
+      while (g.step()) {
+        GpuRecord r;
+        r.index = uint32_t(g.i(0)), r.name = g.t(1), r.memory_total = uint64_t(g.i(2));
+        r.memory_lent = uint64_t(g.i(3)), r.cc_major = uint32_t(g.i(4));
+        r.cc_minor = uint32_t(g.i(5)), r.driver_version = g.t(6), r.uuid = g.t(7);
+        p.gpus.push_back(r);
+      }
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  void put_lease(const LeaseRecord& l) override {
+    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_)
+        .b(l.id)
+        .b(l.provider_id)
+        .b(l.provider_name)
+        .b(l.endpoint)
+        .b(int64_t(l.gpu_index))
+        .b(int64_t(l.vram))
+        .b(int64_t(l.whole_gpu))
+        .b(std::string(lease_state_text(l.state)))
+        .b(int64_t(l.session_id))
+        .b(l.token_id)
+        .b(l.client_name)
+        .b(l.created)
+        .b(l.expires)
+        .b(l.started)
+        .b(l.ended)
+        .b(l.end_reason)
+        .b(int64_t(l.kill_requested))
+        .b(l.kill_reason)
+        .step();
+  }
+  std::vector<LeaseRecord> load_leases() override {
+    std::vector<LeaseRecord> out;
+    Stmt s(db_, "SELECT * FROM leases ORDER BY created, id", path_);
+    while (s.step()) {
+      LeaseRecord l;
+      l.id = s.t(0), l.provider_id = s.t(1), l.provider_name = s.t(2), l.endpoint = s.t(3);
+      l.gpu_index = uint32_t(s.i(4)), l.vram = uint64_t(s.i(5)), l.whole_gpu = s.i(6) != 0;
+      if (!parse_lease_state(s.t(7), &l.state))
+        throw StoreError(path_ + ": lease " + l.id + " has unknown state " + s.t(7));
+      l.session_id = uint64_t(s.i(8)), l.token_id = s.t(9), l.client_name = s.t(10);
+      l.created = s.i(11), l.expires = s.i(12), l.started = s.i(13), l.ended = s.i(14);
+      l.end_reason = s.t(15), l.kill_requested = s.i(16) != 0, l.kill_reason = s.t(17);
+      out.push_back(std::move(l));
+    }
+    return out;
+  }
+
+  void put_meta(const std::string& key, const std::string& value) override {
+    Stmt(db_, "INSERT OR REPLACE INTO meta VALUES(?,?)", path_).b(key).b(value).step();
+  }
+  std::string get_meta(const std::string& key) override {
+    Stmt s(db_, "SELECT value FROM meta WHERE key=?", path_);
+    s.b(key);
+    return s.step() ? s.t(0) : "";
+  }
+
+ private:
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string e = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw StoreError(path_ + ": " + e);
+    }
+  }
+  void tx(const std::function<void()>& fn) {
+    exec("BEGIN IMMEDIATE");
+    try {
+      fn();
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+    exec("COMMIT");
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace rgpu::pool

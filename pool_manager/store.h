@@ -1,0 +1,40 @@
+// pool_manager/store.h — where the pool keeps its state.
+//
+// Contract: every put_* is durable when it returns (a restart's load_* sees it). The pool holds
+// the working copy in memory and writes through; a Store never decides anything. SqliteStore is
+// the default (one file, WAL); a clustered store implements the same interface. Methods throw
+// StoreError on I/O failure with a message naming the file and the operation.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pool_manager/records.h"
+
+namespace rgpu::pool {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual void put_token(const TokenRecord& t) = 0;
+  virtual std::vector<TokenRecord> load_tokens() = 0;
+  virtual void put_provider(const ProviderRecord& p) = 0;
+  virtual void delete_provider(const std::string& id) = 0;
+  virtual std::vector<ProviderRecord> load_providers() = 0;
+  virtual void put_lease(const LeaseRecord& l) = 0;
+  virtual std::vector<LeaseRecord> load_leases() = 0;
+  virtual void put_meta(const std::string& key, const std::string& value) = 0;
+  virtual std::string get_meta(const std::string& key) = 0;  // "" if absent
+};
+
+// Opens (creating if needed) `path` as an SQLite database in WAL mode.
+std::unique_ptr<Store> open_sqlite_store(const std::string& path);
+
+}  // namespace rgpu::pool
