@@ -63,6 +63,7 @@ print_server_logs() {
   done
   echo "----- end of server logs -----"
 }
+# shellcheck disable=SC2317  # invoked through trap
 cleanup() { stop_servers; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
