@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -181,7 +182,13 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
     SSL_set_tlsext_host_name(ssl, cfg.server_name.c_str());
     SSL_set1_host(ssl, cfg.server_name.c_str());
   }
+  // A peer that stalls mid-handshake must not hold this thread forever.
+  timeval limit{10, 0}, none{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
   int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
   if (rc != 1) {
     std::string msg = ssl_error_text(server ? "TLS handshake with client failed"
                                             : "TLS handshake with server failed");

@@ -1,0 +1,58 @@
+// protocol/handshake.h — the data-plane hello exchange, for both ends.
+//
+// Contract: the client sends Hello (its version range, credentials, where it wants device
+// addresses) and gets HelloReply. client_handshake() returns the accepted reply or throws
+// HandshakeError carrying the server's reason (e.g. "protocol version mismatch: peer speaks 1..1,
+// this end speaks 2..2"). On the server, read_hello() parses and negotiates; the caller checks
+// credentials, then answers with send_hello_reply() (accept) or refuse_hello() (which names the
+// reason). A refused peer is never served.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "protocol/transport.h"
+#include "protocol/version.h"
+
+namespace rgpu {
+
+class HandshakeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct HelloParams {
+  uint32_t min_version = kMinProtocolVersion;
+  uint32_t max_version = kProtocolVersion;
+  std::string lease;   // signed lease bytes, or empty
+  std::string secret;  // shared secret, or empty
+  std::string client_name;
+  uint64_t va_base = 0;
+  uint64_t join_session = 0;
+  std::string join_key;
+};
+
+struct HelloAccepted {
+  uint32_t version = 0;
+  uint64_t session_id = 0;
+  std::string lane_key;
+  std::string device_props;  // raw DeviceProps bytes (protocol/device_props.h)
+  uint64_t vram_limit = 0;
+};
+
+// Client side. Throws HandshakeError when refused, net::NetError when the connection fails.
+HelloAccepted client_handshake(net::Stream& s, const HelloParams& p);
+
+struct HelloReceived {
+  HelloParams params;     // what the client sent
+  Negotiated negotiated;  // !ok: refuse with negotiated.error
+};
+
+// Server side. Throws net::NetError(kProtocol) when the first frame is not a well-formed Hello.
+HelloReceived read_hello(net::Stream& s, uint32_t our_min = kMinProtocolVersion,
+                         uint32_t our_max = kProtocolVersion);
+void send_hello_reply(net::Stream& s, const HelloAccepted& a);
+void refuse_hello(net::Stream& s, uint32_t our_version, const std::string& reason);
+
+}  // namespace rgpu

@@ -1,0 +1,78 @@
+// Hello: versions are negotiated; a mismatch is refused with both versions named.
+#include "protocol/handshake.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "socket_pair.h"
+
+namespace rgpu {
+namespace {
+
+TEST(Negotiate, PicksNewestCommonVersion) {
+  auto n = negotiate(1, 5, 3, 4);
+  EXPECT_TRUE(n.ok);
+  EXPECT_EQ(n.version, 4u);
+  auto m = negotiate(5, 6, 1, 4);
+  EXPECT_FALSE(m.ok);
+  EXPECT_NE(m.error.find("5..6"), std::string::npos) << m.error;
+  EXPECT_NE(m.error.find("1..4"), std::string::npos) << m.error;
+}
+
+HelloAccepted serve_one(net::Stream& s, uint32_t our_min, uint32_t our_max) {
+  HelloReceived h = read_hello(s, our_min, our_max);
+  if (!h.negotiated.ok) {
+    refuse_hello(s, our_max, h.negotiated.error);
+    return {};
+  }
+  HelloAccepted a;
+  a.version = h.negotiated.version;
+  a.session_id = 42;
+  a.device_props = "props:" + h.params.client_name;
+  a.vram_limit = h.params.va_base;
+  send_hello_reply(s, a);
+  return a;
+}
+
+TEST(Handshake, AcceptedHelloCarriesSessionAndProps) {
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"));
+  auto server =
+      std::async(std::launch::async, [&] { return serve_one(*p.server, 1, kProtocolVersion); });
+  HelloParams hp;
+  hp.client_name = "vecadd";
+  hp.va_base = 0x200000000000;
+  HelloAccepted a = client_handshake(*p.client, hp);
+  server.get();
+  EXPECT_EQ(a.version, kProtocolVersion);
+  EXPECT_EQ(a.session_id, 42u);
+  EXPECT_EQ(a.device_props, "props:vecadd");
+  EXPECT_EQ(a.vram_limit, 0x200000000000u);
+}
+
+TEST(Handshake, NewerClientIsRefusedWithBothVersionsNamed) {
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"));
+  auto server = std::async(std::launch::async, [&] { return serve_one(*p.server, 1, 1); });
+  HelloParams hp;
+  hp.min_version = 7;
+  hp.max_version = 9;
+  try {
+    client_handshake(*p.client, hp);
+    FAIL();
+  } catch (const HandshakeError& e) {
+    std::string w = e.what();
+    EXPECT_NE(w.find("7..9"), std::string::npos) << w;
+    EXPECT_NE(w.find("1..1"), std::string::npos) << w;
+  }
+  server.get();
+}
+
+TEST(Handshake, FirstFrameThatIsNotHelloIsRefused) {
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"));
+  const char req[] = "GET / HTTP/1.1\r\nHost: rgpu.example\r\n\r\n";
+  p.client->write_all(req, sizeof(req) - 1);
+  EXPECT_THROW(read_hello(*p.server), net::NetError);
+}
+
+}  // namespace
+}  // namespace rgpu
