@@ -1,0 +1,109 @@
+// cli/main.cc — `rgpu`: the user and admin command line. Parses options, dispatches verbs.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+#include "cli/cli.h"
+#include "protocol/control/acquire.h"
+
+namespace rgpu::cli {
+
+int error(const std::string& msg) {
+  fprintf(stderr, "rgpu: %s\n", msg.c_str());
+  return 1;
+}
+
+int usage_error(const std::string& msg, const char* usage) {
+  fprintf(stderr, "rgpu: %s\n%s", msg.c_str(), usage);
+  return 2;
+}
+
+}  // namespace rgpu::cli
+
+namespace {
+
+const char* kUsage =
+    "usage: rgpu [--pool HOST:PORT] [--token T] VERB ...\n"
+    "  run [-n N] [--vram SIZE] [--label k=v] [--wait S] [--policy P] -- CMD ARGS\n"
+    "                               run CMD on N remote vGPUs\n"
+    "  server list|info|drain|undrain|remove   providers (admin for changes)\n"
+    "  session list|kill            sessions (leases with a running session)\n"
+    "  vgpu list                    placed vGPUs\n"
+    "  token create|list            tokens (admin)\n"
+    "  status                       pool summary\n"
+    "  usage                        usage per provider and token (admin)\n"
+    "Common: --pool (or RGPU_POOL, default 127.0.0.1:7070), --token (or RGPU_TOKEN,\n"
+    "        --token-file FILE), --json on every list, --help on every verb.\n";
+
+// Flags that take a value; everything else starting with "-" is a switch.
+const std::set<std::string> kValued = {"--pool",   "--token",    "--token-file", "-n",
+                                       "--vram",   "--label",    "--wait",       "--policy",
+                                       "--reason", "--deadline", "--role",       "--name"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace rgpu::cli;
+  Args a;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; i++) {
+    std::string s = argv[i];
+    if (s == "--") {
+      for (int j = i + 1; j < argc; j++) a.command.push_back(argv[j]);
+      break;
+    }
+    if (s.size() > 1 && s[0] == '-') {
+      std::string k = s, v;
+      auto eq = s.find('=');
+      if (s.rfind("--", 0) == 0 && eq != std::string::npos) {
+        k = s.substr(0, eq);
+        v = s.substr(eq + 1);
+      } else if (kValued.count(s)) {
+        if (i + 1 >= argc) return usage_error(s + " needs a value", kUsage);
+        v = argv[++i];
+      }
+      if (k == "--help" || k == "-h")
+        a.help = true;
+      else if (k == "--json")
+        a.json = true;
+      else
+        a.opts.emplace(k, v);
+      continue;
+    }
+    words.push_back(s);
+  }
+  const char* env_pool = getenv("RGPU_POOL");
+  const char* env_token = getenv("RGPU_TOKEN");
+  a.pool = rgpu::control::normalize_pool_endpoint(a.get("--pool", env_pool ? env_pool : ""));
+  a.token = a.get("--token", env_token ? env_token : "");
+  if (a.has("--token-file")) {
+    std::ifstream f(a.get("--token-file"));
+    if (!f) return error("cannot read --token-file " + a.get("--token-file"));
+    f >> a.token;
+  }
+  if (words.empty()) {
+    if (a.help) {
+      printf("%s", kUsage);
+      return 0;
+    }
+    return usage_error("which verb?", kUsage);
+  }
+  std::string verb = words[0];
+  std::string sub = words.size() > 1 ? words[1] : "";
+  a.pos.assign(words.begin() + (verb == "run" || verb == "status" || verb == "usage" ? 1 : 2),
+               words.end());
+  if (words.size() < 2 && !(verb == "run" || verb == "status" || verb == "usage")) a.pos.clear();
+  if (verb == "run") return cmd_run(a);
+  if (verb == "server") return cmd_server(sub, a);
+  if (verb == "session") return cmd_session(sub, a);
+  if (verb == "vgpu") return cmd_vgpu(sub, a);
+  if (verb == "token") return cmd_token(sub, a);
+  if (verb == "status") return cmd_status(a);
+  if (verb == "usage") return cmd_usage(a);
+  if (verb == "help") {
+    printf("%s", kUsage);
+    return 0;
+  }
+  return usage_error("unknown verb '" + verb + "'", kUsage);
+}
