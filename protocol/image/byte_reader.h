@@ -13,7 +13,8 @@
 
 namespace rgpu::image {
 
-static_assert(std::endian::native == std::endian::little, "rgpu image parsing assumes little-endian");
+static_assert(std::endian::native == std::endian::little,
+              "rgpu image parsing assumes little-endian");
 
 // True when [offset, offset+len) lies inside [0, size).
 inline bool in_bounds(size_t size, uint64_t offset, uint64_t len) {

@@ -43,15 +43,16 @@ struct ElfSection {
 
 struct ElfSymbol {
   std::string_view name;
-  uint8_t type = 0;   // STT_*
-  uint8_t bind = 0;   // STB_*
+  uint8_t type = 0;      // STT_*
+  uint8_t bind = 0;      // STB_*
+  uint8_t other = 0;     // st_other (0x10 = CUDA entry point)
   uint32_t section = 0;  // section index (SHN_XINDEX resolved), 0 = undefined
   uint64_t value = 0;
   uint64_t size = 0;
 };
 
 class ElfView {
-public:
+ public:
   static Result<ElfView> open(const uint8_t* data, size_t size);
 
   // SM from e_flags: (e_flags>>8)&0xff for EI_ABIVERSION >= 8, else e_flags&0xff.
@@ -64,7 +65,7 @@ public:
   // Symbols of the first SYMTAB section, names resolved (empty name when out of range).
   const std::vector<ElfSymbol>& symbols() const { return symbols_; }
 
-private:
+ private:
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   uint32_t sm_version_ = 0;

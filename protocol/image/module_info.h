@@ -22,14 +22,14 @@ const char* image_kind_name(ImageKind kind);
 
 // Per-kernel facts a sim backend can return from cuFuncGetAttribute.
 struct KernelAttributes {
-  std::optional<uint32_t> num_regs;           // CU_FUNC_ATTRIBUTE_NUM_REGS (EIATTR_REGCOUNT)
-  std::optional<uint32_t> max_threads;        // __launch_bounds__/.maxntid/.reqntid product
-  std::optional<uint32_t> static_shared_bytes;  // SHARED_SIZE_BYTES, without sm_90's 1 KiB
-                                                // reserved window (see shared_section_bytes)
+  std::optional<uint32_t> num_regs;              // CU_FUNC_ATTRIBUTE_NUM_REGS (EIATTR_REGCOUNT)
+  std::optional<uint32_t> max_threads;           // __launch_bounds__/.maxntid/.reqntid product
+  std::optional<uint32_t> static_shared_bytes;   // SHARED_SIZE_BYTES, without sm_90's 1 KiB
+                                                 // reserved window (see shared_section_bytes)
   std::optional<uint32_t> shared_section_bytes;  // raw size of .nv.shared.<kernel>
-  std::optional<uint32_t> local_bytes;    // LOCAL_SIZE_BYTES (EIATTR_FRAME_SIZE)
-  std::optional<uint32_t> const_bytes;    // CONST_SIZE_BYTES: the module's user constant bank
-                                          // (.nv.constant3), shared by all its kernels
+  std::optional<uint32_t> local_bytes;           // LOCAL_SIZE_BYTES (EIATTR_FRAME_SIZE)
+  std::optional<uint32_t> const_bytes;     // CONST_SIZE_BYTES: the module's user constant bank
+                                           // (.nv.constant3), shared by all its kernels
   std::optional<uint32_t> binary_version;  // BINARY_VERSION, e.g. 90 (cubin only)
 };
 

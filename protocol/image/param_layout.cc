@@ -58,8 +58,8 @@ Result<ParamLayout> decode_param_layout(const uint8_t* data, size_t size) {
                                      " exceeds the limit");
   }
   if (size != 4 + uint64_t{count} * 8) {
-    return Result<ParamLayout>::fail("param layout: " + std::to_string(size) +
-                                     " bytes for " + std::to_string(count) + " parameters");
+    return Result<ParamLayout>::fail("param layout: " + std::to_string(size) + " bytes for " +
+                                     std::to_string(count) + " parameters");
   }
   ParamLayout layout;
   layout.params.resize(count);

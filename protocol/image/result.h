@@ -15,7 +15,7 @@ namespace rgpu::image {
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+ public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
   static Result fail(std::string error) {
     Result r;
@@ -49,7 +49,7 @@ public:
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-private:
+ private:
   Result() = default;
   std::optional<T> value_;
   std::string error_;
