@@ -1,0 +1,260 @@
+// tests/pool/pool_state_test.cc — roles, provider health, lease lifecycle, restart survival.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "pool_manager/pool_state.h"
+
+using namespace rgpu::pool;
+using rgpu::control::PoolKey;
+
+namespace {
+
+constexpr uint64_t GiB = 1ull << 30;
+
+class PoolStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("TZ", "UTC", 1);
+    tzset();
+    char tmpl[] = "/tmp/rgpu-pool-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    key_ = rgpu::control::generate_pool_key();
+    reopen();
+    admin_token_ = state_->bootstrap_admin();
+    admin_ = *state_->authenticate(admin_token_);
+    std::string id, err;
+    user_token_ = state_->create_token(admin_, Role::kUser, "u", &id, &err);
+    prov_token_ = state_->create_token(admin_, Role::kProvider, "p", &id, &err);
+    prov2_token_ = state_->create_token(admin_, Role::kProvider, "p2", &id, &err);
+    user_ = *state_->authenticate(user_token_);
+    prov_ = *state_->authenticate(prov_token_);
+    prov2_ = *state_->authenticate(prov2_token_);
+  }
+  void TearDown() override {
+    state_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void reopen() {
+    state_.reset();
+    store_ = open_sqlite_store(dir_ + "/pool.db");
+    state_ = std::make_unique<PoolState>(*store_, key_, PoolConfig{}, [this] { return now_ms_; });
+  }
+  ProviderRecord info(const std::string& name, uint64_t lent = 16 * GiB) {
+    ProviderRecord p;
+    p.name = name;
+    p.endpoint = "127.0.0.1:" + std::to_string(7000 + name.size());
+    GpuRecord g;
+    g.name = "sim";
+    g.memory_total = 24 * GiB;
+    g.memory_lent = lent;
+    p.gpus.push_back(g);
+    return p;
+  }
+  std::string reg(const Caller& c, ProviderRecord p) {
+    std::string id;
+    std::string err = state_->register_provider(c, std::move(p), &id);
+    EXPECT_EQ(err, "");
+    return id;
+  }
+
+  std::string dir_;
+  PoolKey key_;
+  int64_t now_ms_ = 1'800'000'000'000;  // a fixed UTC instant: 2027-01-15 08:00:00
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<PoolState> state_;
+  std::string admin_token_, user_token_, prov_token_, prov2_token_;
+  Caller admin_, user_, prov_, prov2_;
+};
+
+}  // namespace
+
+TEST_F(PoolStateTest, RolesEnforced) {
+  std::string id;
+  // A user cannot register, drain, create tokens; a provider cannot acquire or drain.
+  EXPECT_NE(state_->register_provider(user_, info("x"), &id).find("permission denied"),
+            std::string::npos);
+  std::string pid = reg(prov_, info("gpu-a"));
+  EXPECT_NE(state_->drain(user_, "gpu-a", "maint", 0).find("permission denied"), std::string::npos);
+  EXPECT_NE(state_->drain(prov_, "gpu-a", "maint", 0).find("permission denied"), std::string::npos);
+  std::string err;
+  EXPECT_EQ(state_->create_token(user_, Role::kAdmin, "", &id, &err), "");
+  EXPECT_NE(err.find("permission denied"), std::string::npos);
+  AcquireIn in;
+  in.vram = GiB;
+  EXPECT_NE(state_->acquire(prov_, in).error.find("permission denied"), std::string::npos);
+  // A provider token only registers (and heartbeats) its own servers.
+  EXPECT_NE(state_->register_provider(prov2_, info("gpu-a"), &id).find("another token"),
+            std::string::npos);
+  EXPECT_NE(state_->heartbeat(prov2_, pid, {}, {}, {}).error.find("another token"),
+            std::string::npos);
+  EXPECT_EQ(state_->register_provider(prov_, info("gpu-a"), &id), "");
+  EXPECT_EQ(id, pid);  // same name, same provider id
+  // Admin may drain; drain needs a reason.
+  EXPECT_NE(state_->drain(admin_, "gpu-a", "", 0).find("--reason"), std::string::npos);
+  EXPECT_EQ(state_->drain(admin_, "gpu-a", "maint", 0), "");
+  EXPECT_FALSE(state_->authenticate("rgpu_wrong").has_value());
+}
+
+TEST_F(PoolStateTest, MissingProviderSkippedThenBack) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  AcquireIn in;
+  in.vram = GiB;
+  now_ms_ += 7000;  // past missing_after_ms (6000)
+  AcquireOut a = state_->acquire(user_, in);
+  EXPECT_FALSE(a.grants.size());
+  EXPECT_NE(a.error.find("missing"), std::string::npos) << a.error;
+  EXPECT_TRUE(a.retryable);
+  EXPECT_EQ(state_->heartbeat(prov_, pid, {}, {}, {}).error, "");
+  a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u) << a.error;
+  auto check = rgpu::control::verify_lease(a.grants[0].signed_lease, state_->public_key(),
+                                           now_ms_ / 1000, a.grants[0].lease.endpoint);
+  EXPECT_TRUE(check.ok) << check.error;
+  EXPECT_EQ(check.claims.vram_bytes, GiB);
+}
+
+TEST_F(PoolStateTest, ScheduleWindowHonoured) {
+  // now is 08:00 UTC: a 22:00-07:00 provider is off, a 07:30-09:00 one is on.
+  auto night = info("night");
+  night.schedule = "22:00-07:00";
+  reg(prov_, night);
+  AcquireIn in;
+  in.vram = GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  EXPECT_NE(a.error.find("outside their lending schedule"), std::string::npos) << a.error;
+  auto day = info("day-provider");
+  day.schedule = "07:30-09:00";
+  reg(prov_, day);
+  a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u) << a.error;
+  EXPECT_EQ(a.grants[0].lease.provider_name, "day-provider");
+  now_ms_ += 15ll * 3600 * 1000;  // 23:00 UTC: night lends
+  state_->heartbeat(prov_, state_->providers()[0].id, {}, {}, {});
+  a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u) << a.error;
+  EXPECT_EQ(a.grants[0].lease.provider_name, "night");
+  std::string id;
+  auto bad = info("bad");
+  bad.schedule = "25:00-01:00";
+  EXPECT_NE(state_->register_provider(prov_, bad, &id).find("bad schedule"), std::string::npos);
+}
+
+TEST_F(PoolStateTest, LeaseLifecycleKillAndDrainDeadline) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  AcquireIn in;
+  in.count = 2;
+  in.vram = 4 * GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 2u) << a.error;
+  std::string l1 = a.grants[0].lease.id, l2 = a.grants[1].lease.id;
+  // Session starts on l1; l2 is released unused.
+  auto hb = state_->heartbeat(prov_, pid, {}, {{l1, 11, true, "", 0}}, {l1});
+  EXPECT_TRUE(hb.kills.empty());
+  EXPECT_EQ(state_->release(user_, {l1, l2}), "");
+  auto open = state_->leases(admin_, false);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].state, LeaseState::kActive);
+  EXPECT_EQ(open[0].session_id, 11u);
+  // Kill by session id: the next heartbeat carries the order; the end report closes it.
+  std::string lid;
+  EXPECT_EQ(state_->kill(admin_, "11", "test", &lid), "");
+  EXPECT_EQ(lid, l1);
+  hb = state_->heartbeat(prov_, pid, {}, {}, {l1});
+  ASSERT_EQ(hb.kills.size(), 1u);
+  EXPECT_EQ(hb.kills[0].session_id, 11u);
+  state_->heartbeat(prov_, pid, {}, {{l1, 11, false, "killed", 0}}, {});
+  auto all = state_->leases(admin_, true);
+  EXPECT_EQ(all[0].state, LeaseState::kKilled);
+  EXPECT_EQ(all[1].state, LeaseState::kReleased);
+  // Drain with a deadline: no new leases; running sessions are ended once it passes.
+  in.count = 1;
+  a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u);
+  std::string l3 = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l3, 12, true, "", 0}}, {l3});
+  EXPECT_EQ(state_->drain(admin_, pid, "maintenance", now_ms_ / 1000 + 60), "");
+  EXPECT_NE(state_->acquire(user_, in).error.find("drained"), std::string::npos);
+  hb = state_->heartbeat(prov_, pid, {}, {}, {l3});
+  EXPECT_TRUE(hb.drained);
+  EXPECT_TRUE(hb.kills.empty());
+  now_ms_ += 61000;
+  hb = state_->heartbeat(prov_, pid, {}, {}, {l3});
+  ASSERT_EQ(hb.kills.size(), 1u);
+  EXPECT_NE(hb.kills[0].reason.find("drain deadline"), std::string::npos);
+  // A session the server stops listing is ended.
+  state_->heartbeat(prov_, pid, {}, {}, {});
+  EXPECT_TRUE(state_->leases(admin_, false).empty());
+  EXPECT_EQ(state_->undrain(admin_, "gpu-a"), "");
+  EXPECT_TRUE(state_->acquire(user_, in).error.empty());
+}
+
+TEST_F(PoolStateTest, GrantedLeaseExpires) {
+  reg(prov_, info("gpu-a", 4 * GiB));
+  AcquireIn in;
+  in.vram = 4 * GiB;
+  ASSERT_EQ(state_->acquire(user_, in).grants.size(), 1u);
+  EXPECT_FALSE(state_->acquire(user_, in).error.empty());  // full
+  now_ms_ += 301000;
+  state_->heartbeat(prov_, state_->providers()[0].id, {}, {}, {});
+  state_->sweep();
+  EXPECT_EQ(state_->acquire(user_, in).grants.size(), 1u);
+}
+
+TEST_F(PoolStateTest, StoreSurvivesRestart) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  AcquireIn in;
+  in.vram = 2 * GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u);
+  std::string l1 = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l1, 5, true, "", 0}}, {l1});
+  EXPECT_EQ(state_->drain(admin_, "gpu-a", "disk swap", 0), "");
+  reopen();  // a pool restart on the same database
+  EXPECT_EQ(state_->bootstrap_admin(), "");  // tokens kept: no second admin token
+  ASSERT_TRUE(state_->authenticate(user_token_).has_value());
+  EXPECT_EQ(state_->authenticate(prov_token_)->role, Role::kProvider);
+  ASSERT_EQ(state_->providers().size(), 1u);
+  const auto& p = state_->providers()[0];
+  EXPECT_EQ(p.id, pid);
+  EXPECT_TRUE(p.drained);
+  EXPECT_EQ(p.drain_reason, "disk swap");
+  EXPECT_EQ(p.gpus.size(), 1u);
+  EXPECT_EQ(p.gpus[0].memory_lent, 16 * GiB);
+  EXPECT_TRUE(state_->provider_active(p));  // grace period after restart
+  auto ls = state_->leases(admin_, false);
+  ASSERT_EQ(ls.size(), 1u);
+  EXPECT_EQ(ls[0].id, l1);
+  EXPECT_EQ(ls[0].state, LeaseState::kActive);  // running session not interrupted
+  EXPECT_EQ(ls[0].session_id, 5u);
+  // The provider's heartbeat after the restart still works with the kept id.
+  EXPECT_EQ(state_->heartbeat(prov_, pid, {}, {}, {l1}).error, "");
+  EXPECT_EQ(state_->leases(admin_, false).size(), 1u);
+}
+
+TEST_F(PoolStateTest, RemoveAndUsage) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  AcquireIn in;
+  in.vram = 2 * GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  std::string l1 = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l1, 5, true, "", now_ms_ / 1000}}, {l1});
+  now_ms_ += 3600 * 1000;
+  state_->heartbeat(prov_, pid, {}, {{l1, 5, false, "exit", now_ms_ / 1000}}, {});
+  std::string err;
+  auto u = state_->usage(admin_, &err);
+  ASSERT_EQ(u.size(), 2u);
+  for (auto& r : u) {
+    EXPECT_EQ(r.sessions, 1u);
+    EXPECT_NEAR(r.gpu_seconds, 3600, 1);
+    EXPECT_NEAR(r.gib_seconds, 7200, 2);
+  }
+  state_->usage(user_, &err);
+  EXPECT_NE(err.find("permission denied"), std::string::npos);
+  EXPECT_EQ(state_->remove(admin_, "gpu-a", false), "");
+  EXPECT_TRUE(state_->providers().empty());
+  EXPECT_NE(state_->heartbeat(prov_, pid, {}, {}, {}).error.find("removed"), std::string::npos);
+}
