@@ -1,0 +1,116 @@
+// bench/baselines.cc — raw socket baselines (see baselines.h).
+#include "bench/baselines.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "protocol/transport.h"
+
+namespace rgpu::bench {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct Pair {
+  std::unique_ptr<net::Stream> a, b;
+};
+
+Pair connect_pair(const std::string& where, const net::TlsConfig* s = nullptr,
+                  const net::TlsConfig* c = nullptr) {
+  auto l = net::Listener::listen(net::Endpoint::parse(where), s);
+  auto ep = l->local();
+  Pair p;
+  std::thread t([&] { p.b = l->accept(); });
+  p.a = net::connect(ep, c);
+  t.join();
+  return p;
+}
+}  // namespace
+
+double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters) {
+  std::string where =
+      unix_socket ? "unix:/tmp/rgpu-bench-" + std::to_string(getpid()) + ".sock" : "127.0.0.1:0";
+  Pair p = connect_pair(where);
+  std::vector<char> buf(bytes, 1), back(bytes);
+  std::thread echo([&] {
+    std::vector<char> m(bytes);
+    for (int i = 0; i < iters + 100; ++i) {
+      p.b->read_exact(m.data(), bytes);
+      p.b->write_all(m.data(), bytes);
+    }
+  });
+  for (int i = 0; i < 100; ++i) {
+    p.a->write_all(buf.data(), bytes);
+    p.a->read_exact(back.data(), bytes);
+  }
+  auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) {
+    p.a->write_all(buf.data(), bytes);
+    p.a->read_exact(back.data(), bytes);
+  }
+  auto t1 = Clock::now();
+  echo.join();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count() / iters;
+}
+
+static double bulk(Pair& p, size_t total, size_t chunk) {
+  std::vector<char> out(chunk, 7);
+  std::thread sink([&] {
+    std::vector<char> in(chunk);
+    size_t left = total;
+    while (left > 0) {
+      size_t n = p.b->read_some(in.data(), std::min(chunk, left));
+      if (n == 0) break;
+      left -= n;
+    }
+    p.b->write_all("k", 1);
+  });
+  auto t0 = Clock::now();
+  size_t left = total;
+  while (left > 0) {
+    size_t n = std::min(chunk, left);
+    p.a->write_all(out.data(), n);
+    left -= n;
+  }
+  char k;
+  p.a->read_exact(&k, 1);  // the receiver has everything
+  auto t1 = Clock::now();
+  sink.join();
+  return total / std::chrono::duration<double>(t1 - t0).count();
+}
+
+double raw_bulk_bytes_per_s(size_t total, size_t chunk) {
+  Pair p = connect_pair("127.0.0.1:0");
+  return bulk(p, total, chunk);
+}
+
+double raw_tls_bulk_bytes_per_s(size_t total, size_t chunk, const std::string& dir) {
+  net::TlsConfig s{dir + "/server.pem", dir + "/server.key", dir + "/ca.pem", ""};
+  net::TlsConfig c{dir + "/client.pem", dir + "/client.key", dir + "/ca.pem", ""};
+  Pair p = connect_pair("127.0.0.1:0", &s, &c);
+  return bulk(p, total, chunk);
+}
+
+bool make_test_pki(const std::string& dir) {
+  std::string cmd =
+      "mkdir -p " + dir + " && cd " + dir +
+      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=bench-ca -keyout ca.key -out ca.pem"
+      " && for n in server client; do openssl req -newkey ec -pkeyopt "
+      "ec_paramgen_curve:prime256v1 -nodes -subj /CN=$n -keyout $n.key -out $n.csr && openssl "
+      "x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out $n.pem; done";
+  return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+}  // namespace rgpu::bench

@@ -1,0 +1,24 @@
+// bench/baselines.h — the physical baselines every data-plane figure is divided by, measured in
+// the same run on the same machine: raw socket ping-pong, raw bulk transfer, raw OpenSSL bulk.
+//
+// Contract: each function runs its own loopback peer on a thread, uses plain blocking sockets
+// (TCP_NODELAY, the same socket buffers as protocol/transport) and returns a time per round trip
+// (ns) or a throughput (bytes/s). Nothing here goes through rgpu code except the transport's TLS
+// setup, so the baselines stay what the hardware and kernel give.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace rgpu::bench {
+
+// Mean round-trip time of `iters` exchanges of `bytes`-byte messages each way.
+double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters);
+// Throughput of sending `total` bytes in `chunk`-byte writes to a reader that discards them.
+double raw_bulk_bytes_per_s(size_t total, size_t chunk);
+// The same over TLS (OpenSSL, as configured by protocol/transport with the given cert files).
+double raw_tls_bulk_bytes_per_s(size_t total, size_t chunk, const std::string& pki_dir);
+// Creates a throwaway CA, server and client certificate in dir (openssl CLI). False on failure.
+bool make_test_pki(const std::string& dir);
+
+}  // namespace rgpu::bench

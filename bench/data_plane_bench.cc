@@ -1,0 +1,306 @@
+// bench/data_plane_bench.cc — the data-plane figures of DESIGN.md's budget table, each printed
+// next to its baseline measured in this same run, and the ratio.
+//
+//   1. sync call through the shim vs raw ping-pong of the same size (TCP and Unix)   <= 1.3x
+//   2. async launches enqueued by 1 and by 8 app threads                            >= 2M/s each
+//   3. H2D / D2H copies (1 MiB, 64 MiB, 1 GiB) vs raw TCP bulk                        >= 0.9x
+//      and over TLS vs raw OpenSSL bulk                                               >= 0.9x
+// Each shim scenario runs in a child process (the shim connects once per process, at cuInit)
+// against its own `rgpu-server --backend sim`. RGPU_BENCH_QUICK=1 skips the 1 GiB copies.
+// Exit status is 0 even when a budget is missed: this is a measurement, not a test.
+#include <cuda.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/baselines.h"
+#include "bench/shim_driver.h"
+
+using namespace rgpu::bench;
+using Clock = std::chrono::steady_clock;
+using Results = std::map<std::string, double>;
+
+namespace {
+
+constexpr size_t kMiB = 1 << 20;
+constexpr size_t kSyncMessageBytes = 72;  // a sync Request/Reply frame is 64-88 bytes
+
+std::string g_shim, g_server, g_plugin, g_fatbin;
+bool g_quick = std::getenv("RGPU_BENCH_QUICK") != nullptr;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+#define CK(call)                                                                     \
+  do {                                                                               \
+    CUresult r_ = (call);                                                            \
+    if (r_ != CUDA_SUCCESS) {                                                        \
+      std::fprintf(stderr, "bench: %s failed: %d (line %d)\n", #call, r_, __LINE__); \
+      std::_Exit(2);                                                                 \
+    }                                                                                \
+  } while (0)
+
+std::string read_file(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs fn in a child with RGPU_SERVER pointing at a fresh sim server; returns what it measured.
+Results in_child(const std::vector<std::string>& server_flags, const std::string& unix_path,
+                 const std::vector<std::pair<std::string, std::string>>& env,
+                 void (*fn)(ShimDriver&, Results&)) {
+  ServerProcess server(g_server, g_plugin, server_flags, unix_path);
+  if (!server.ok()) {
+    std::fprintf(stderr, "bench: rgpu-server did not start\n");
+    return {};
+  }
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    setenv("RGPU_SERVER", server.endpoint().c_str(), 1);
+    for (auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    ShimDriver d;
+    std::string err;
+    if (!d.load(g_shim, &err)) {
+      std::fprintf(stderr, "bench: %s\n", err.c_str());
+      _exit(3);
+    }
+    CK(d.Init(0));
+    CUdevice dev;
+    CK(d.DeviceGet(&dev, 0));
+    CUcontext ctx;
+    CK(d.PrimaryCtxRetain(&ctx, dev));
+    CK(d.CtxSetCurrent(ctx));
+    Results r;
+    fn(d, r);
+    std::string out;
+    for (auto& [k, v] : r) out += k + " " + std::to_string(v) + "\n";
+    if (write(fds[1], out.data(), out.size()) < 0) _exit(4);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Results r;
+  std::istringstream in(text);
+  std::string k;
+  double v;
+  while (in >> k >> v) r[k] = v;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    std::fprintf(stderr, "bench: scenario child failed (status %d)\n", status);
+  return r;
+}
+
+void sync_calls(ShimDriver& d, Results& r) {
+  size_t free_b, total_b;
+  for (int i = 0; i < 200; ++i) CK(d.MemGetInfo(&free_b, &total_b));
+  const int iters = 20000;
+  auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) CK(d.MemGetInfo(&free_b, &total_b));
+  r["sync_call_ns"] = seconds_since(t0) * 1e9 / iters;
+}
+
+CUfunction load_noop(ShimDriver& d) {
+  static std::string image = read_file(g_fatbin);
+  CUmodule m;
+  CK(d.ModuleLoadData(&m, image.data()));
+  CUfunction f;
+  CK(d.ModuleGetFunction(&f, m, "rgpu_bench_args"));
+  return f;
+}
+
+double launch_rate(ShimDriver& d, CUfunction f, int launches) {
+  CUstream s;
+  CK(d.StreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  CUdeviceptr out;
+  CK(d.MemAlloc(&out, 4096));
+  int n = 1024;
+  float a = 1.0f;
+  void* params[] = {&out, &n, &a};
+  for (int i = 0; i < 1000; ++i) CK(d.LaunchKernel(f, 4, 1, 1, 256, 1, 1, 0, s, params, nullptr));
+  CK(d.StreamSynchronize(s));
+  auto t0 = Clock::now();
+  for (int i = 0; i < launches; ++i)
+    CK(d.LaunchKernel(f, 4, 1, 1, 256, 1, 1, 0, s, params, nullptr));
+  double enqueue = seconds_since(t0);
+  CK(d.StreamSynchronize(s));
+  return launches / enqueue;
+}
+
+void launches(ShimDriver& d, Results& r) {
+  CUfunction f = load_noop(d);
+  const int n = 1000000;
+  auto t0 = Clock::now();
+  r["launch_1t_per_s"] = launch_rate(d, f, n);
+  r["launch_1t_drained_per_s"] = n / seconds_since(t0);
+  std::vector<double> rates(8);
+  std::vector<std::thread> ts;
+  CUcontext ctx;
+  d.PrimaryCtxRetain(&ctx, 0);
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&, t] {
+      d.CtxSetCurrent(ctx);
+      rates[t] = launch_rate(d, f, n / 8);
+    });
+  for (auto& t : ts) t.join();
+  double min_rate = rates[0];
+  for (double x : rates) min_rate = std::min(min_rate, x);
+  r["launch_8t_min_per_thread_per_s"] = min_rate;
+}
+
+void copies(ShimDriver& d, Results& r) {
+  std::vector<size_t> sizes = {kMiB, 64 * kMiB};
+  if (!g_quick) sizes.push_back(1024 * kMiB);
+  for (size_t sz : sizes) {
+    std::vector<char> host(sz, 3), back(sz);
+    for (size_t i = 0; i < sz; i += 4096) host[i] = static_cast<char>(i >> 12);  // not all zero
+    CUdeviceptr p;
+    CK(d.MemAlloc(&p, sz));
+    int reps = sz >= 1024 * kMiB ? 2 : sz >= 64 * kMiB ? 4 : 64;
+    CK(d.MemcpyHtoD(p, host.data(), sz));
+    CK(d.CtxSynchronize());
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) CK(d.MemcpyHtoD(p, host.data(), sz));
+    CK(d.CtxSynchronize());
+    r["h2d_" + std::to_string(sz / kMiB) + "MiB_Bps"] = reps * sz / seconds_since(t0);
+    t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) CK(d.MemcpyDtoH(back.data(), p, sz));
+    r["d2h_" + std::to_string(sz / kMiB) + "MiB_Bps"] = reps * sz / seconds_since(t0);
+    if (back != host) {
+      std::fprintf(stderr, "bench: D2H bytes differ from H2D bytes at %zu MiB\n", sz / kMiB);
+      std::_Exit(5);
+    }
+    CK(d.MemFree(p));
+  }
+}
+
+void copies_small(ShimDriver& d, Results& r) {
+  bool q = g_quick;
+  g_quick = true;
+  copies(d, r);
+  g_quick = q;
+}
+
+struct Row {
+  std::string figure;
+  double value, baseline;
+  bool lower_is_better;
+  double budget;
+  std::string unit;
+};
+
+void print(const std::vector<Row>& rows) {
+  std::printf("\n%-44s %14s %14s %8s %8s  %s\n", "figure", "rgpu", "baseline", "ratio", "budget",
+              "verdict");
+  for (const auto& row : rows) {
+    if (row.value <= 0 || row.baseline <= 0) {
+      std::printf("%-44s %14s %14s %8s %8s  %s\n", row.figure.c_str(), "n/a", "n/a", "-", "-",
+                  "not measured");
+      continue;
+    }
+    double ratio = row.value / row.baseline;
+    bool ok = row.lower_is_better ? ratio <= row.budget : ratio >= row.budget;
+    std::printf("%-44s %11.3g %-2s %11.3g %-2s %7.2fx %s%6.2fx  %s\n", row.figure.c_str(),
+                row.value, row.unit.c_str(), row.baseline, row.unit.c_str(), ratio,
+                row.lower_is_better ? "<=" : ">=", row.budget, ok ? "meets" : "MISSES");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string build = argc > 1 ? argv[1] : RGPU_BENCH_BUILD_DIR;
+  g_shim = build + "/lib/rgpu/libcuda.so.1";
+  g_server = build + "/bin/rgpu-server";
+  g_plugin = RGPU_BENCH_PLUGIN;
+  g_fatbin = RGPU_BENCH_FATBIN;
+  std::printf("rgpu data-plane benchmarks (ratios against baselines measured in this run)\n");
+  std::printf("shim %s\nserver %s\n", g_shim.c_str(), g_server.c_str());
+
+  std::string pki = "/tmp/rgpu-bench-pki-" + std::to_string(getpid());
+  bool have_pki = make_test_pki(pki);
+
+  // Baselines.
+  double tcp_pp = raw_pingpong_ns(false, kSyncMessageBytes, 20000);
+  double unix_pp = raw_pingpong_ns(true, kSyncMessageBytes, 20000);
+  std::map<size_t, double> raw_bulk, raw_tls;
+  std::vector<size_t> sizes = {kMiB, 64 * kMiB};
+  if (!g_quick) sizes.push_back(1024 * kMiB);
+  for (size_t sz : sizes) {
+    raw_bulk[sz] = raw_bulk_bytes_per_s(sz * (sz >= 1024 * kMiB ? 2
+                                              : sz >= 64 * kMiB ? 4
+                                                                : 64),
+                                        std::min<size_t>(sz, 8 * kMiB));
+  }
+  if (have_pki)
+    for (size_t sz : {kMiB, 64 * kMiB})
+      raw_tls[sz] = raw_tls_bulk_bytes_per_s(sz * (sz >= 64 * kMiB ? 4 : 64),
+                                             std::min<size_t>(sz, 8 * kMiB), pki);
+
+  // Through the shim.
+  Results tcp = in_child({}, "", {}, [](ShimDriver& d, Results& r) {
+    sync_calls(d, r);
+    copies(d, r);
+  });
+  Results lr = in_child({}, "", {}, launches);
+  std::string sock = "/tmp/rgpu-bench-" + std::to_string(getpid()) + ".sock";
+  Results ux = in_child({}, sock, {}, sync_calls);
+  Results tls;
+  if (have_pki)
+    tls = in_child({"--tls-cert", pki + "/server.pem", "--tls-key", pki + "/server.key", "--tls-ca",
+                    pki + "/ca.pem"},
+                   "",
+                   {{"RGPU_TLS_CA", pki + "/ca.pem"},
+                    {"RGPU_TLS_CERT", pki + "/client.pem"},
+                    {"RGPU_TLS_KEY", pki + "/client.key"}},
+                   copies_small);
+  std::system(("rm -rf " + pki).c_str());
+
+  std::vector<Row> rows;
+  rows.push_back({"1. sync call, TCP (ns per call)", tcp["sync_call_ns"], tcp_pp, true, 1.3, "ns"});
+  rows.push_back(
+      {"1. sync call, Unix socket (ns per call)", ux["sync_call_ns"], unix_pp, true, 1.3, "ns"});
+  rows.push_back({"2. launches enqueued, 1 thread (/s vs 2M/s)", lr["launch_1t_per_s"], 2e6, false,
+                  1.0, "/s"});
+  rows.push_back({"2. launches enqueued, 8 threads, slowest (/s)",
+                  lr["launch_8t_min_per_thread_per_s"], 2e6, false, 1.0, "/s"});
+  rows.push_back({"2. launches incl. server drain, 1 thread (/s)", lr["launch_1t_drained_per_s"],
+                  2e6, false, 1.0, "/s"});
+  for (size_t sz : sizes) {
+    std::string m = std::to_string(sz / kMiB) + "MiB";
+    rows.push_back({"3. H2D " + m + " vs raw TCP bulk (B/s)", tcp["h2d_" + m + "_Bps"],
+                    raw_bulk[sz], false, 0.9, "B/s"});
+    rows.push_back({"3. D2H " + m + " vs raw TCP bulk (B/s)", tcp["d2h_" + m + "_Bps"],
+                    raw_bulk[sz], false, 0.9, "B/s"});
+  }
+  for (size_t sz : {kMiB, 64 * kMiB}) {
+    std::string m = std::to_string(sz / kMiB) + "MiB";
+    rows.push_back({"3. TLS H2D " + m + " vs raw OpenSSL (B/s)", tls["h2d_" + m + "_Bps"],
+                    raw_tls[sz], false, 0.9, "B/s"});
+    rows.push_back({"3. TLS D2H " + m + " vs raw OpenSSL (B/s)", tls["d2h_" + m + "_Bps"],
+                    raw_tls[sz], false, 0.9, "B/s"});
+  }
+  print(rows);
+  return 0;
+}

@@ -1,0 +1,87 @@
+// bench/shim_driver.cc — see shim_driver.h.
+#include "bench/shim_driver.h"
+
+#include <dlfcn.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+namespace rgpu::bench {
+
+template <typename F>
+static bool sym(void* h, const char* name, F* out, std::string* error) {
+  *out = reinterpret_cast<F>(dlsym(h, name));
+  if (!*out) *error = std::string("missing symbol ") + name;
+  return *out != nullptr;
+}
+
+bool ShimDriver::load(const std::string& path, std::string* error) {
+  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    *error = dlerror();
+    return false;
+  }
+  return sym(handle, "cuInit", &Init, error) && sym(handle, "cuDeviceGet", &DeviceGet, error) &&
+         sym(handle, "cuDevicePrimaryCtxRetain", &PrimaryCtxRetain, error) &&
+         sym(handle, "cuCtxSetCurrent", &CtxSetCurrent, error) &&
+         sym(handle, "cuCtxSynchronize", &CtxSynchronize, error) &&
+         sym(handle, "cuMemAlloc_v2", &MemAlloc, error) &&
+         sym(handle, "cuMemFree_v2", &MemFree, error) &&
+         sym(handle, "cuMemGetInfo_v2", &MemGetInfo, error) &&
+         sym(handle, "cuMemcpyHtoD_v2", &MemcpyHtoD, error) &&
+         sym(handle, "cuMemcpyDtoH_v2", &MemcpyDtoH, error) &&
+         sym(handle, "cuModuleLoadData", &ModuleLoadData, error) &&
+         sym(handle, "cuModuleGetFunction", &ModuleGetFunction, error) &&
+         sym(handle, "cuLaunchKernel", &LaunchKernel, error) &&
+         sym(handle, "cuStreamCreate", &StreamCreate, error) &&
+         sym(handle, "cuStreamSynchronize", &StreamSynchronize, error);
+}
+
+ServerProcess::ServerProcess(const std::string& server_bin, const std::string& plugin,
+                             const std::vector<std::string>& extra, const std::string& unix_path) {
+  port_file_ = "/tmp/rgpu-bench-port-" + std::to_string(getpid()) + "-" +
+               std::to_string(reinterpret_cast<uintptr_t>(this) & 0xffff);
+  unlink(port_file_.c_str());
+  std::vector<std::string> args = {
+      server_bin,     "--backend",
+      "sim",          "--insecure",
+      "--sim-plugin", plugin,
+      "--port-file",  port_file_,
+      "--listen",     unix_path.empty() ? "127.0.0.1:0" : "unix:" + unix_path};
+  args.insert(args.end(), extra.begin(), extra.end());
+  pid_ = fork();
+  if (pid_ == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream f(port_file_);
+    std::string port;
+    if (f >> port && !port.empty()) {
+      endpoint_ = unix_path.empty() ? "127.0.0.1:" + port : "unix:" + unix_path;
+      return;
+    }
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  unlink(port_file_.c_str());
+}
+
+}  // namespace rgpu::bench
