@@ -1,0 +1,117 @@
+// server/backend/backend.h — what a session worker asks of a device, whatever the device is.
+//
+// Contract:
+// - One Backend object serves one session in one worker process. open() is called once, before
+//   anything else, with the session's VA window and memory cap; props() is valid after open().
+// - Every call returns a Status: CUDA_SUCCESS or a CUresult with a text saying what was wrong.
+//   Calls never throw and never crash on bad arguments; the worker's Session validates handles,
+//   ranges and sizes first (server/worker/session.h), but a backend still refuses what it
+//   cannot do.
+// - Handles (streams, events, modules, functions) are the client's numbers (DESIGN contract 6);
+//   the backend maps them to its own objects. Stream 0 is the legacy default stream, 1 and 2
+//   CU_STREAM_LEGACY / CU_STREAM_PER_THREAD; they exist without being created.
+// - Device pointers are the addresses the client sees (contract 5): mem_alloc() places every
+//   allocation inside [va_base, va_base + va_size) and never over the cap.
+// - Memory a session frees is zeroed before anything else can get it (sim: fresh pages from the
+//   kernel; cuda: a memset before release).
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/device_props.h"
+#include "protocol/image/param_layout.h"
+
+namespace rgpu::server {
+
+struct Status {
+  CUresult code = CUDA_SUCCESS;
+  std::string text;
+
+  bool ok() const { return code == CUDA_SUCCESS; }
+  static Status Ok() { return {}; }
+  static Status Err(CUresult c, std::string t) { return {c, std::move(t)}; }
+};
+
+// Names a CUresult for logs and error texts ("CUDA_ERROR_OUT_OF_MEMORY").
+const char* cu_result_name(CUresult r);
+
+struct SessionWindow {
+  uint64_t va_base = 0;
+  uint64_t va_size = 0;
+  uint64_t vram_cap = 0;  // bytes this session may allocate
+};
+
+struct LaunchConfig {
+  uint64_t function = 0;
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block[3] = {1, 1, 1};
+  uint32_t shared_mem = 0;
+  uint64_t stream = 0;
+  const uint8_t* params = nullptr;  // packed parameter bytes
+  uint32_t param_bytes = 0;
+  const uint8_t* attrs = nullptr;  // num_attrs CUlaunchAttribute records (72 bytes each)
+  uint32_t num_attrs = 0;
+};
+
+// What a module load found: its kernels' layouts come with module_get_function.
+struct FunctionInfo {
+  image::ParamLayout layout;
+  bool layout_known = false;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  virtual Status open(const SessionWindow& window) = 0;
+  virtual const DeviceProps& props() const = 0;
+
+  // Memory.
+  virtual Status mem_alloc(uint64_t bytes, uint64_t* dptr) = 0;
+  virtual Status mem_free(uint64_t dptr) = 0;
+  virtual uint64_t mem_used() const = 0;  // bytes counted against the cap
+  virtual Status memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) = 0;
+  virtual Status memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t stream) = 0;
+  virtual Status memcpy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, uint64_t stream) = 0;
+  virtual Status memset(uint64_t dst, uint32_t value, uint32_t elem_size, uint64_t count,
+                        uint64_t stream) = 0;
+
+  // Streams and events.
+  virtual Status ctx_synchronize() = 0;
+  virtual Status stream_create(uint64_t stream, uint32_t flags, int32_t priority) = 0;
+  virtual Status stream_destroy(uint64_t stream) = 0;
+  virtual Status stream_synchronize(uint64_t stream) = 0;
+  virtual Status stream_query(uint64_t stream) = 0;
+  virtual Status stream_wait_event(uint64_t stream, uint64_t event, uint32_t flags) = 0;
+  virtual Status event_create(uint64_t event, uint32_t flags) = 0;
+  virtual Status event_destroy(uint64_t event) = 0;
+  virtual Status event_record(uint64_t event, uint64_t stream) = 0;
+  virtual Status event_synchronize(uint64_t event) = 0;
+  virtual Status event_query(uint64_t event) = 0;
+  virtual Status event_elapsed(uint64_t start, uint64_t end, float* ms) = 0;
+
+  // Modules and launches.
+  virtual Status module_load(uint64_t module, const uint8_t* image, uint64_t size) = 0;
+  virtual Status module_unload(uint64_t module) = 0;
+  virtual Status module_get_function(uint64_t module, uint64_t function, const std::string& name,
+                                     FunctionInfo* info) = 0;
+  // A global's range; the session adds it to the ranges copies may touch.
+  virtual Status module_get_global(uint64_t module, const std::string& name, uint64_t* dptr,
+                                   uint64_t* bytes) = 0;
+  virtual Status func_get_attribute(uint64_t function, int32_t attribute, int32_t* value) = 0;
+  virtual Status func_set_attribute(uint64_t function, int32_t attribute, int32_t value) = 0;
+  virtual Status launch(const LaunchConfig& cfg) = 0;
+  virtual Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
+                                             uint64_t dynamic_smem, int32_t* blocks) = 0;
+
+  // Device time spent on this session's work so far (kernels and copies), in nanoseconds.
+  virtual uint64_t busy_ns() = 0;
+};
+
+}  // namespace rgpu::server

@@ -1,0 +1,492 @@
+// server/backend/sim_backend.cc — see sim_backend.h.
+#include "server/backend/sim_backend.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "protocol/image/kernel_table.h"
+#include "server/backend/sim_props.h"
+
+namespace rgpu::server {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kSimAlign = 4096;
+constexpr int32_t kDefaultMaxDynamicShared = 48 * 1024;
+constexpr uint64_t kEventDisableTiming = CU_EVENT_DISABLE_TIMING;
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+}  // namespace
+
+struct SimBackend::Module {
+  image::ModuleInfo info;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> globals;  // name -> (dptr, bytes)
+};
+
+struct SimBackend::Function {
+  uint64_t module = 0;
+  const image::KernelInfo* kernel = nullptr;  // owned by the module
+  rgpu_sim_kernel_fn host = nullptr;
+  int32_t max_dynamic_shared = kDefaultMaxDynamicShared;
+  std::map<int32_t, int32_t> set_attrs;
+};
+
+SimBackend::SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index)
+    : kernels_(kernels), gpu_index_(gpu_index) {}
+
+SimBackend::~SimBackend() {
+  for (auto& [start, len] : allocs_) ::munmap(reinterpret_cast<void*>(start), len);
+}
+
+Status SimBackend::open(const SessionWindow& window) {
+  std::string err = check_window(window.va_base, window.va_size);
+  if (!err.empty()) return Status::Err(CUDA_ERROR_INVALID_VALUE, err);
+  window_ = window;
+  va_.reset(window.va_base, window.va_size, kSimAlign);
+  props_ = sim_device_props(gpu_index_, window.vram_cap, window.va_base, window.va_size);
+  return Status::Ok();
+}
+
+Status SimBackend::map_range(uint64_t bytes, uint64_t* dptr) {
+  uint64_t need = va_.rounded(bytes);
+  if (need == 0 || need > window_.vram_cap - std::min(used_, window_.vram_cap))
+    return Status::Err(CUDA_ERROR_OUT_OF_MEMORY,
+                       "allocation of " + std::to_string(bytes) + " bytes exceeds the vGPU's " +
+                           std::to_string(window_.vram_cap) + "-byte memory cap (" +
+                           std::to_string(used_) + " bytes in use)");
+  auto at = va_.allocate(bytes);
+  if (!at) return Status::Err(CUDA_ERROR_OUT_OF_MEMORY, "device address window is exhausted");
+  void* want = reinterpret_cast<void*>(*at);
+  void* got = ::mmap(want, need, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (got != want) {
+    int e = errno;
+    if (got != MAP_FAILED) ::munmap(got, need);
+    va_.release(*at);
+    return Status::Err(CUDA_ERROR_OUT_OF_MEMORY,
+                       "cannot map sim device memory at " + hex(*at) + ": " + std::strerror(e));
+  }
+  allocs_[*at] = need;
+  used_ += need;
+  *dptr = *at;
+  return Status::Ok();
+}
+
+Status SimBackend::mem_alloc(uint64_t bytes, uint64_t* dptr) {
+  if (bytes == 0) return Status::Err(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc of 0 bytes");
+  return map_range(bytes, dptr);
+}
+
+Status SimBackend::mem_free(uint64_t dptr) {
+  auto it = allocs_.find(dptr);
+  if (it == allocs_.end())
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "cuMemFree of " + hex(dptr) + ", which is not an allocation's start");
+  for (auto& [id, m] : modules_)
+    for (auto& [name, g] : m->globals)
+      if (g.first == dptr)
+        return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                           "cuMemFree of " + hex(dptr) + ", which is module global " + name);
+  unmap(dptr);
+  return Status::Ok();
+}
+
+void SimBackend::unmap(uint64_t dptr) {
+  auto it = allocs_.find(dptr);
+  if (it == allocs_.end()) return;
+  ::munmap(reinterpret_cast<void*>(dptr), it->second);
+  used_ -= it->second;
+  va_.release(dptr);
+  allocs_.erase(it);
+}
+
+bool SimBackend::inside(uint64_t addr, uint64_t bytes) const {
+  auto it = allocs_.upper_bound(addr);
+  if (it == allocs_.begin()) return false;
+  --it;
+  uint64_t off = addr - it->first;
+  return off <= it->second && bytes <= it->second - off;
+}
+
+bool SimBackend::stream_ok(uint64_t stream) const {
+  return stream <= 2 || streams_.count(stream) != 0;
+}
+
+void SimBackend::add_busy(Clock::time_point since) {
+  busy_ns_ += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since).count());
+}
+
+#define SIM_CHECK_STREAM(s) \
+  if (!stream_ok(s))        \
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown stream " + std::to_string(s));
+#define SIM_CHECK_RANGE(p, n, what)                                                             \
+  if (!inside(p, n))                                                                            \
+    return Status::Err(CUDA_ERROR_INVALID_VALUE, std::string(what) + " range " + hex(p) + "+" + \
+                                                     std::to_string(n) +                        \
+                                                     " is not inside one allocation");
+
+Status SimBackend::memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  SIM_CHECK_RANGE(dst, bytes, "destination");
+  auto t = Clock::now();
+  std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
+  add_busy(t);
+  return Status::Ok();
+}
+
+Status SimBackend::memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  SIM_CHECK_RANGE(src, bytes, "source");
+  auto t = Clock::now();
+  std::memcpy(dst, reinterpret_cast<const void*>(src), bytes);
+  add_busy(t);
+  return Status::Ok();
+}
+
+Status SimBackend::memcpy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  SIM_CHECK_RANGE(dst, bytes, "destination");
+  SIM_CHECK_RANGE(src, bytes, "source");
+  auto t = Clock::now();
+  std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
+  add_busy(t);
+  return Status::Ok();
+}
+
+Status SimBackend::memset(uint64_t dst, uint32_t value, uint32_t elem_size, uint64_t count,
+                          uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  if (elem_size != 1 && elem_size != 2 && elem_size != 4)
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "memset element size " + std::to_string(elem_size) + " is not 1, 2 or 4");
+  if (count > UINT64_MAX / elem_size)
+    return Status::Err(CUDA_ERROR_INVALID_VALUE, "memset count overflows");
+  if (dst % elem_size != 0)
+    return Status::Err(CUDA_ERROR_INVALID_VALUE, "memset destination is misaligned");
+  SIM_CHECK_RANGE(dst, count * elem_size, "memset");
+  auto t = Clock::now();
+  if (elem_size == 1) {
+    std::memset(reinterpret_cast<void*>(dst), static_cast<int>(value & 0xff), count);
+  } else if (elem_size == 2) {
+    auto* p = reinterpret_cast<uint16_t*>(dst);
+    std::fill(p, p + count, static_cast<uint16_t>(value));
+  } else {
+    auto* p = reinterpret_cast<uint32_t*>(dst);
+    std::fill(p, p + count, value);
+  }
+  add_busy(t);
+  return Status::Ok();
+}
+
+Status SimBackend::ctx_synchronize() {
+  return Status::Ok();
+}
+
+Status SimBackend::stream_create(uint64_t stream, uint32_t flags, int32_t priority) {
+  if (stream <= 2 || streams_.count(stream))
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "stream handle " + std::to_string(stream) + " is already in use");
+  streams_.insert(stream);
+  return Status::Ok();
+}
+
+Status SimBackend::stream_destroy(uint64_t stream) {
+  if (!streams_.erase(stream))
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown stream " + std::to_string(stream));
+  return Status::Ok();
+}
+
+Status SimBackend::stream_synchronize(uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  return Status::Ok();
+}
+
+Status SimBackend::stream_query(uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  return Status::Ok();  // work runs to completion when issued
+}
+
+Status SimBackend::stream_wait_event(uint64_t stream, uint64_t event, uint32_t flags) {
+  SIM_CHECK_STREAM(stream);
+  if (!events_.count(event))
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown event " + std::to_string(event));
+  return Status::Ok();  // the event's work is already done
+}
+
+Status SimBackend::event_create(uint64_t event, uint32_t flags) {
+  if (events_.count(event))
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "event handle " + std::to_string(event) + " is already in use");
+  events_[event].flags = flags;
+  return Status::Ok();
+}
+
+Status SimBackend::event_destroy(uint64_t event) {
+  if (!events_.erase(event))
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown event " + std::to_string(event));
+  return Status::Ok();
+}
+
+Status SimBackend::event_record(uint64_t event, uint64_t stream) {
+  SIM_CHECK_STREAM(stream);
+  auto it = events_.find(event);
+  if (it == events_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown event " + std::to_string(event));
+  it->second.recorded = true;
+  it->second.at = Clock::now();
+  return Status::Ok();
+}
+
+Status SimBackend::event_synchronize(uint64_t event) {
+  if (!events_.count(event))
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown event " + std::to_string(event));
+  return Status::Ok();
+}
+
+Status SimBackend::event_query(uint64_t event) {
+  return event_synchronize(event);
+}
+
+Status SimBackend::event_elapsed(uint64_t start, uint64_t end, float* ms) {
+  auto a = events_.find(start), b = events_.find(end);
+  if (a == events_.end() || b == events_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown event");
+  if ((a->second.flags | b->second.flags) & kEventDisableTiming)
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "event was created with timing disabled");
+  if (!a->second.recorded || !b->second.recorded)
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "event has not been recorded");
+  *ms = std::chrono::duration<float, std::milli>(b->second.at - a->second.at).count();
+  return Status::Ok();
+}
+
+Status SimBackend::module_load(uint64_t module, const uint8_t* data, uint64_t size) {
+  if (modules_.count(module))
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "module handle " + std::to_string(module) + " is already in use");
+  auto parsed = image::parse_kernels(data, size, 90);
+  if (!parsed.ok())
+    return Status::Err(CUDA_ERROR_INVALID_IMAGE,
+                       "sim cannot read the module image: " + parsed.error());
+  auto m = std::make_unique<Module>();
+  m->info = std::move(parsed).value();
+  for (const auto& g : m->info.globals) {
+    uint64_t dptr = 0;
+    Status st = map_range(g.size ? g.size : 1, &dptr);
+    if (!st.ok()) {
+      for (auto& [n, r] : m->globals) unmap(r.first);
+      return st;
+    }
+    if (!g.init.empty())
+      std::memcpy(reinterpret_cast<void*>(dptr), g.init.data(),
+                  std::min<uint64_t>(g.init.size(), g.size));
+    m->globals[g.name] = {dptr, g.size};
+  }
+  modules_[module] = std::move(m);
+  return Status::Ok();
+}
+
+Status SimBackend::module_unload(uint64_t module) {
+  auto it = modules_.find(module);
+  if (it == modules_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown module " + std::to_string(module));
+  for (auto f = functions_.begin(); f != functions_.end();)
+    f = f->second->module == module ? functions_.erase(f) : std::next(f);
+  for (auto& [n, r] : it->second->globals) unmap(r.first);
+  modules_.erase(it);
+  return Status::Ok();
+}
+
+Status SimBackend::module_get_function(uint64_t module, uint64_t function, const std::string& name,
+                                       FunctionInfo* info) {
+  auto it = modules_.find(module);
+  if (it == modules_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown module " + std::to_string(module));
+  if (functions_.count(function))
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "function handle " + std::to_string(function) + " is already in use");
+  const image::KernelInfo* k = it->second->info.find_kernel(name);
+  if (k == nullptr)
+    return Status::Err(CUDA_ERROR_NOT_FOUND, "no kernel named " + name + " in the module");
+  auto f = std::make_unique<Function>();
+  f->module = module;
+  f->kernel = k;
+  f->host = kernels_ ? kernels_->find(name) : nullptr;
+  info->layout = k->layout;
+  info->layout_known = true;
+  functions_[function] = std::move(f);
+  return Status::Ok();
+}
+
+Status SimBackend::module_get_global(uint64_t module, const std::string& name, uint64_t* dptr,
+                                     uint64_t* bytes) {
+  auto it = modules_.find(module);
+  if (it == modules_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown module " + std::to_string(module));
+  auto g = it->second->globals.find(name);
+  if (g == it->second->globals.end())
+    return Status::Err(CUDA_ERROR_NOT_FOUND, "no global named " + name + " in the module");
+  *dptr = g->second.first;
+  *bytes = g->second.second;
+  return Status::Ok();
+}
+
+Status SimBackend::func_get_attribute(uint64_t function, int32_t attribute, int32_t* value) {
+  auto it = functions_.find(function);
+  if (it == functions_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown function " + std::to_string(function));
+  const Function& f = *it->second;
+  const image::KernelAttributes& a = f.kernel->attributes;
+  switch (attribute) {
+    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+      *value = static_cast<int32_t>(a.max_threads.value_or(1024));
+      break;
+    case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
+      *value = static_cast<int32_t>(a.static_shared_bytes.value_or(0));
+      break;
+    case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES:
+      *value = static_cast<int32_t>(a.const_bytes.value_or(0));
+      break;
+    case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES:
+      *value = static_cast<int32_t>(a.local_bytes.value_or(0));
+      break;
+    case CU_FUNC_ATTRIBUTE_NUM_REGS:
+      *value = static_cast<int32_t>(a.num_regs.value_or(32));
+      break;
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION:
+      *value = 90;
+      break;
+    case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
+      *value = static_cast<int32_t>(a.binary_version.value_or(90));
+      break;
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+      *value = f.max_dynamic_shared;
+      break;
+    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: {
+      auto s = f.set_attrs.find(attribute);
+      *value = s == f.set_attrs.end() ? -1 : s->second;
+      break;
+    }
+    default: {
+      if (attribute < 0 || attribute >= CU_FUNC_ATTRIBUTE_MAX)
+        return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                           "unknown function attribute " + std::to_string(attribute));
+      auto s = f.set_attrs.find(attribute);
+      *value = s == f.set_attrs.end() ? 0 : s->second;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SimBackend::func_set_attribute(uint64_t function, int32_t attribute, int32_t value) {
+  auto it = functions_.find(function);
+  if (it == functions_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown function " + std::to_string(function));
+  Function& f = *it->second;
+  const int32_t optin = props_.attrs[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
+  const auto static_smem =
+      static_cast<int32_t>(f.kernel->attributes.static_shared_bytes.value_or(0));
+  switch (attribute) {
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+      if (value < 0 || value > optin - static_smem)
+        return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                           "dynamic shared memory " + std::to_string(value) +
+                               " exceeds the device's " + std::to_string(optin - static_smem));
+      f.max_dynamic_shared = value;
+      return Status::Ok();
+    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+      if (value < -1 || value > 100)
+        return Status::Err(CUDA_ERROR_INVALID_VALUE, "carveout must be -1..100");
+      break;
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
+    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+      break;
+    default:
+      return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                         "function attribute " + std::to_string(attribute) + " is read-only");
+  }
+  f.set_attrs[attribute] = value;
+  return Status::Ok();
+}
+
+Status SimBackend::launch(const LaunchConfig& cfg) {
+  SIM_CHECK_STREAM(cfg.stream);
+  auto it = functions_.find(cfg.function);
+  if (it == functions_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE,
+                       "unknown function " + std::to_string(cfg.function));
+  const Function& f = *it->second;
+  if (cfg.shared_mem > static_cast<uint32_t>(f.max_dynamic_shared))
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "launch of " + f.kernel->name + " asks for " +
+                           std::to_string(cfg.shared_mem) +
+                           " bytes of dynamic shared memory, above its limit of " +
+                           std::to_string(f.max_dynamic_shared));
+  const uint32_t threads = cfg.block[0] * cfg.block[1] * cfg.block[2];
+  if (threads > f.kernel->attributes.max_threads.value_or(1024))
+    return Status::Err(CUDA_ERROR_INVALID_VALUE,
+                       "launch of " + f.kernel->name + " with " + std::to_string(threads) +
+                           " threads per block exceeds the kernel's limit");
+  if (f.host == nullptr)
+    return Status::Err(CUDA_ERROR_NOT_FOUND,
+                       "kernel " + f.kernel->name +
+                           " has no host implementation in the sim backend (register one with "
+                           "--sim-plugin)");
+  std::vector<uint8_t> shared(cfg.shared_mem);
+  rgpu_sim_launch l{};
+  std::memcpy(l.grid, cfg.grid, sizeof l.grid);
+  std::memcpy(l.block, cfg.block, sizeof l.block);
+  l.shared_mem_bytes = cfg.shared_mem;
+  l.params = cfg.params;
+  l.params_size = cfg.param_bytes;
+  l.shared_mem = shared.empty() ? nullptr : shared.data();
+  auto t = Clock::now();
+  int rc = f.host(&l);
+  add_busy(t);
+  if (rc != 0)
+    return Status::Err(CUDA_ERROR_LAUNCH_FAILED,
+                       "host kernel " + f.kernel->name + " failed with code " + std::to_string(rc));
+  return Status::Ok();
+}
+
+Status SimBackend::occupancy_max_active_blocks(uint64_t function, int32_t block_size,
+                                               uint32_t flags, uint64_t dynamic_smem,
+                                               int32_t* blocks) {
+  auto it = functions_.find(function);
+  if (it == functions_.end())
+    return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown function " + std::to_string(function));
+  const auto& a = it->second->kernel->attributes;
+  if (block_size <= 0 || static_cast<uint32_t>(block_size) > a.max_threads.value_or(1024)) {
+    *blocks = 0;
+    return Status::Ok();
+  }
+  const int64_t warps = (block_size + 31) / 32;
+  int64_t n = props_.attrs[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR];
+  n = std::min<int64_t>(
+      n, props_.attrs[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR] / (warps * 32));
+  const int64_t regs = a.num_regs.value_or(32);
+  if (regs > 0)
+    n = std::min<int64_t>(n, props_.attrs[CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR] /
+                                 (regs * warps * 32));
+  const int64_t smem = static_cast<int64_t>(dynamic_smem) + a.static_shared_bytes.value_or(0);
+  if (smem > 0)
+    n = std::min<int64_t>(
+        n, props_.attrs[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] /
+               (smem + props_.attrs[CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK]));
+  *blocks = static_cast<int32_t>(std::max<int64_t>(n, 0));
+  return Status::Ok();
+}
+
+}  // namespace rgpu::server

@@ -1,0 +1,104 @@
+// server/backend/sim_backend.h — a host-memory device with real CUDA semantics, for tests.
+//
+// Contract (beyond backend.h):
+// - Memory: every allocation is an anonymous mapping placed with MAP_FIXED_NOREPLACE at its
+//   device address inside the session's window, so host kernels dereference device pointers
+//   directly. Freeing unmaps it; the kernel hands out zero pages next time (the scrub).
+//   Allocations past the cap fail with CUDA_ERROR_OUT_OF_MEMORY.
+// - Streams run in order, synchronously on the worker thread: by the time a call returns its
+//   work is done, so queries answer CUDA_SUCCESS and events carry the time their stream got
+//   there (event timing is wall-clock time between the two records).
+// - Modules are parsed with rgpu_image (parse_kernels); globals get device memory in the window
+//   with the image's initial bytes. A launch runs the kernel's host implementation from the
+//   SimKernelRegistry; a kernel with none fails with CUDA_ERROR_NOT_FOUND naming it; a host
+//   kernel returning non-zero fails with CUDA_ERROR_LAUNCH_FAILED.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "server/backend/backend.h"
+#include "server/backend/sim_plugins.h"
+#include "server/backend/va_window.h"
+
+namespace rgpu::server {
+
+class SimBackend final : public Backend {
+ public:
+  SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index);
+  ~SimBackend() override;
+
+  const char* name() const override { return "sim"; }
+  Status open(const SessionWindow& window) override;
+  const DeviceProps& props() const override { return props_; }
+
+  Status mem_alloc(uint64_t bytes, uint64_t* dptr) override;
+  Status mem_free(uint64_t dptr) override;
+  uint64_t mem_used() const override { return used_; }
+  Status memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) override;
+  Status memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t stream) override;
+  Status memcpy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, uint64_t stream) override;
+  Status memset(uint64_t dst, uint32_t value, uint32_t elem_size, uint64_t count,
+                uint64_t stream) override;
+
+  Status ctx_synchronize() override;
+  Status stream_create(uint64_t stream, uint32_t flags, int32_t priority) override;
+  Status stream_destroy(uint64_t stream) override;
+  Status stream_synchronize(uint64_t stream) override;
+  Status stream_query(uint64_t stream) override;
+  Status stream_wait_event(uint64_t stream, uint64_t event, uint32_t flags) override;
+  Status event_create(uint64_t event, uint32_t flags) override;
+  Status event_destroy(uint64_t event) override;
+  Status event_record(uint64_t event, uint64_t stream) override;
+  Status event_synchronize(uint64_t event) override;
+  Status event_query(uint64_t event) override;
+  Status event_elapsed(uint64_t start, uint64_t end, float* ms) override;
+
+  Status module_load(uint64_t module, const uint8_t* image, uint64_t size) override;
+  Status module_unload(uint64_t module) override;
+  Status module_get_function(uint64_t module, uint64_t function, const std::string& name,
+                             FunctionInfo* info) override;
+  Status module_get_global(uint64_t module, const std::string& name, uint64_t* dptr,
+                           uint64_t* bytes) override;
+  Status func_get_attribute(uint64_t function, int32_t attribute, int32_t* value) override;
+  Status func_set_attribute(uint64_t function, int32_t attribute, int32_t value) override;
+  Status launch(const LaunchConfig& cfg) override;
+  Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
+                                     uint64_t dynamic_smem, int32_t* blocks) override;
+  uint64_t busy_ns() override { return busy_ns_; }
+
+ private:
+  struct Kernel;
+  struct Module;
+  struct Function;
+  struct Event {
+    uint32_t flags = 0;
+    bool recorded = false;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  Status map_range(uint64_t bytes, uint64_t* dptr);
+  void unmap(uint64_t dptr);
+  bool inside(uint64_t addr, uint64_t bytes) const;
+  bool stream_ok(uint64_t stream) const;
+  void add_busy(std::chrono::steady_clock::time_point since);
+
+  const SimKernelRegistry* kernels_;
+  uint32_t gpu_index_;
+  SessionWindow window_{};
+  DeviceProps props_{};
+  VaAllocator va_;
+  std::map<uint64_t, uint64_t> allocs_;  // start -> rounded bytes (user and module globals)
+  uint64_t used_ = 0;
+  uint64_t busy_ns_ = 0;
+  std::set<uint64_t> streams_;
+  std::map<uint64_t, Event> events_;
+  std::map<uint64_t, std::unique_ptr<Module>> modules_;
+  std::map<uint64_t, std::unique_ptr<Function>> functions_;
+};
+
+}  // namespace rgpu::server

@@ -1,0 +1,178 @@
+// server/config.cc — see config.h.
+#include "server/config.h"
+
+#include <cctype>
+#include <cstdlib>
+
+#include "server/backend/sim_plugins.h"
+
+namespace rgpu::server {
+
+const char* usage_text() {
+  return R"(usage: rgpu-server [options]
+Serves this machine's GPU (or a simulated one) to rgpu clients. Each session runs in its own
+worker process.
+
+  --listen HOST:PORT|unix:/path  where clients connect (default 0.0.0.0:7071; port 0 picks one)
+  --port-file FILE               write the bound port there once listening
+  --backend cuda|sim             cuda: the NVIDIA driver (default when one is found);
+                                 sim: a host-memory device for machines without a GPU
+  --driver PATH                  the NVIDIA libcuda.so.1 to load (default: from ldconfig)
+  --gpu N                        which GPU to serve (default 0)
+  --vram SIZE                    per-session memory cap, e.g. 16GiB (default: sim 16GiB,
+                                 cuda the card's memory)
+  --sim-plugin PATH              a host-kernel plugin for the sim backend (repeatable; also
+                                 RGPU_SIM_PLUGINS=a.so:b.so)
+  --secret S                     shared secret clients must present (also RGPU_SECRET)
+  --insecure                     accept any client (local development only)
+  --tls-cert F --tls-key F       serve TLS with this certificate and key
+  --tls-ca F                     require client certificates signed by this CA
+  --log-level debug|info|warn|error
+  --pool HOST:PORT --join-token T --label K=V --schedule S
+                                 join a pool (not available in this build yet)
+  --help                         this text
+)";
+}
+
+bool parse_size(const std::string& s, uint64_t* out) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == 0 || i > 19) return false;
+  unsigned long long v = std::strtoull(s.substr(0, i).c_str(), nullptr, 10);
+  std::string unit = s.substr(i);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  uint64_t mul = 1;
+  if (unit.empty() || unit == "b")
+    mul = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    mul = 1ull << 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    mul = 1ull << 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    mul = 1ull << 30;
+  else if (unit == "t" || unit == "tb" || unit == "tib")
+    mul = 1ull << 40;
+  else
+    return false;
+  if (v == 0 || v > UINT64_MAX / mul) return false;
+  *out = v * mul;
+  return true;
+}
+
+bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) {
+  if (const char* s = std::getenv("RGPU_SECRET")) o->secret = s;
+  if (const char* s = std::getenv("RGPU_SIM_PLUGINS"))
+    for (auto& p : split_plugin_list(s)) o->sim_plugins.push_back(p);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string val;
+    bool has_inline = false;
+    if (a.rfind("--", 0) == 0) {
+      auto eq = a.find('=');
+      if (eq != std::string::npos) {
+        val = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    auto need = [&](std::string* dst) {
+      if (has_inline) {
+        *dst = val;
+        return true;
+      }
+      if (i + 1 >= argc) {
+        *error = a + " needs a value";
+        return false;
+      }
+      *dst = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "--help" || a == "-h") {
+      o->help = true;
+    } else if (a == "--insecure") {
+      o->insecure = true;
+    } else if (a == "--listen") {
+      if (!need(&o->listen)) return false;
+    } else if (a == "--backend") {
+      if (!need(&o->backend)) return false;
+      if (o->backend != "cuda" && o->backend != "sim") {
+        *error = "--backend must be cuda or sim, not '" + o->backend + "'";
+        return false;
+      }
+    } else if (a == "--secret") {
+      if (!need(&o->secret)) return false;
+    } else if (a == "--tls-cert") {
+      if (!need(&o->tls_cert)) return false;
+    } else if (a == "--tls-key") {
+      if (!need(&o->tls_key)) return false;
+    } else if (a == "--tls-ca") {
+      if (!need(&o->tls_ca)) return false;
+    } else if (a == "--vram") {
+      if (!need(&v)) return false;
+      if (!parse_size(v, &o->vram)) {
+        *error = "--vram: '" + v + "' is not a size (e.g. 16GiB, 512MiB)";
+        return false;
+      }
+    } else if (a == "--gpu") {
+      if (!need(&v)) return false;
+      char* end = nullptr;
+      unsigned long g = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || g > 1024) {
+        *error = "--gpu: '" + v + "' is not a GPU index";
+        return false;
+      }
+      o->gpu = static_cast<uint32_t>(g);
+    } else if (a == "--driver") {
+      if (!need(&o->driver)) return false;
+    } else if (a == "--sim-plugin") {
+      if (!need(&v)) return false;
+      o->sim_plugins.push_back(v);
+    } else if (a == "--port-file") {
+      if (!need(&o->port_file)) return false;
+    } else if (a == "--log-level") {
+      if (!need(&v)) return false;
+      if (!parse_log_level(v, &o->log_level)) {
+        *error = "--log-level must be debug, info, warn or error";
+        return false;
+      }
+    } else if (a == "--pool") {
+      if (!need(&o->pool)) return false;
+    } else if (a == "--join-token") {
+      if (!need(&o->join_token)) return false;
+    } else if (a == "--schedule") {
+      if (!need(&o->schedule)) return false;
+    } else if (a == "--label") {
+      if (!need(&v)) return false;
+      o->labels.push_back(v);
+    } else if (a == "--worker-fd") {
+      if (!need(&v)) return false;
+      o->worker_fd = std::atoi(v.c_str());
+      if (o->worker_fd < 0) {
+        *error = "--worker-fd must be a file descriptor";
+        return false;
+      }
+    } else if (a == "--session-id") {
+      if (!need(&v)) return false;
+      o->session_id = std::strtoull(v.c_str(), nullptr, 10);
+    } else {
+      *error = "unknown option '" + a + "' (see --help)";
+      return false;
+    }
+  }
+  if (o->insecure && !o->secret.empty()) {
+    *error = "--insecure and --secret/RGPU_SECRET exclude each other";
+    return false;
+  }
+  if (o->tls_cert.empty() != o->tls_key.empty()) {
+    *error = "--tls-cert and --tls-key go together";
+    return false;
+  }
+  if (!o->tls_ca.empty() && o->tls_cert.empty()) {
+    *error = "--tls-ca needs --tls-cert and --tls-key";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace rgpu::server

@@ -1,0 +1,293 @@
+// server/supervisor.cc — see supervisor.h.
+#include "server/supervisor.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/transport.h"
+#include "server/backend/cuda_driver.h"
+#include "server/backend/factory.h"
+#include "server/backend/sim_plugins.h"
+#include "server/log.h"
+
+extern char** environ;
+
+namespace rgpu::server {
+
+namespace {
+
+int g_wake[2] = {-1, -1};
+volatile sig_atomic_t g_stop = 0;
+
+void on_signal(int sig) {
+  if (sig == SIGTERM || sig == SIGINT) g_stop = 1;
+  int saved = errno;
+  char c = static_cast<char>(sig);
+  ssize_t w = ::write(g_wake[1], &c, 1);
+  (void)w;
+  errno = saved;
+}
+
+std::string peer_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "unix";
+}
+
+struct Worker {
+  uint64_t session_id;
+  std::string peer;
+};
+
+bool readable(const std::string& path) {
+  return ::access(path.c_str(), R_OK) == 0;
+}
+
+std::string self_exe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  buf[n] = 0;
+  return buf;
+}
+
+void reap(std::map<pid_t, Worker>* workers) {
+  for (;;) {
+    int st = 0;
+    pid_t pid = ::waitpid(-1, &st, WNOHANG);
+    if (pid <= 0) return;
+    auto it = workers->find(pid);
+    unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
+    std::string peer = it == workers->end() ? "?" : it->second.peer;
+    if (WIFSIGNALED(st)) {
+      log_error(
+          "worker %d (session %llu, %s) crashed: signal %d (%s); other sessions are "
+          "unaffected",
+          pid, sid, peer.c_str(), WTERMSIG(st), strsignal(WTERMSIG(st)));
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) != 0) {
+      log_warn("worker %d (session %llu, %s) exited with code %d", pid, sid, peer.c_str(),
+               WEXITSTATUS(st));
+    } else {
+      log_debug("worker %d (session %llu) finished", pid, sid);
+    }
+    if (it != workers->end()) workers->erase(it);
+  }
+}
+
+}  // namespace
+
+int run_supervisor(ServerOptions o, int argc, char** argv) {
+  set_log_tag("");
+  // --- configuration checks ------------------------------------------------------------
+  if (!o.pool.empty() || !o.join_token.empty() || !o.labels.empty() || !o.schedule.empty()) {
+    log_error(
+        "--pool/--join-token/--label/--schedule: pool membership is not available in "
+        "this build yet; run with --secret or --insecure");
+    return 2;
+  }
+  std::string err;
+  o.backend = resolve_backend(o, &err);
+  if (o.backend.empty()) {
+    log_error("%s", err.c_str());
+    return 2;
+  }
+  if (o.backend == "cuda") {
+    DriverSearch d = find_nvidia_driver(o.driver);
+    if (d.path.empty()) {
+      log_error("%s", d.error.c_str());
+      return 2;
+    }
+    log_info("backend cuda: NVIDIA driver %s, GPU %u", d.path.c_str(), o.gpu);
+    o.driver = d.path;
+  } else {
+    SimKernelRegistry check;
+    for (const auto& p : o.sim_plugins) {
+      std::string e = check.load(p);
+      if (!e.empty()) {
+        log_error("%s", e.c_str());
+        return 2;
+      }
+    }
+    log_info("backend sim: %zu host kernel(s) from %zu plugin(s), default cap %llu bytes",
+             check.size(), o.sim_plugins.size(),
+             static_cast<unsigned long long>(o.vram ? o.vram : kDefaultSimVram));
+  }
+  if (!o.insecure && o.secret.empty()) {
+    log_error(
+        "no authentication configured: pass --secret S (or RGPU_SECRET), or --insecure "
+        "for local development");
+    return 2;
+  }
+  for (const auto* f : {&o.tls_cert, &o.tls_key, &o.tls_ca})
+    if (!f->empty() && !readable(*f)) {
+      log_error("cannot read TLS file %s", f->c_str());
+      return 2;
+    }
+  if (o.insecure) {
+    log_warn("**********************************************************************");
+    log_warn("*** INSECURE MODE: --insecure accepts ANY client without credentials. ***");
+    log_warn("*** Anyone who can reach this port can run code on this machine's GPU. ***");
+    log_warn("*** Use it for local development only.                               ***");
+    log_warn("**********************************************************************");
+  }
+  std::string exe = self_exe();
+  if (exe.empty()) {
+    log_error("cannot find this executable (/proc/self/exe) to start workers");
+    return 2;
+  }
+
+  // --- listen --------------------------------------------------------------------------
+  std::unique_ptr<net::Listener> listener;
+  try {
+    listener = net::Listener::listen(net::Endpoint::parse(o.listen));
+  } catch (const std::exception& e) {
+    log_error("cannot listen on %s: %s", o.listen.c_str(), e.what());
+    return 2;
+  }
+  ::fcntl(listener->fd(), F_SETFD, FD_CLOEXEC);
+  net::Endpoint local = listener->local();
+  if (o.tls_cert.empty() && local.kind == net::Endpoint::kTcp && local.host != "127.0.0.1" &&
+      local.host != "::1" && local.host != "localhost")
+    log_warn("serving without TLS on %s: traffic (including the secret) is in clear text",
+             local.str().c_str());
+  if (!o.port_file.empty()) {
+    std::string tmp = o.port_file + ".tmp";
+    {
+      std::ofstream pf(tmp);
+      pf << local.port << "\n";
+    }
+    if (std::rename(tmp.c_str(), o.port_file.c_str()) != 0) {
+      log_error("cannot write --port-file %s", o.port_file.c_str());
+      return 2;
+    }
+  }
+  log_info("listening on %s (backend %s, %s)", local.str().c_str(), o.backend.c_str(),
+           o.insecure ? "INSECURE" : "shared secret");
+
+  // --- signals ---------------------------------------------------------------------------
+  if (::pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    log_error("pipe2: %s", std::strerror(errno));
+    return 2;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  ::sigaction(SIGCHLD, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  // Worker argv: the original arguments, the resolved backend/driver, then the worker flags.
+  std::vector<std::string> base_args;
+  base_args.push_back(exe);
+  for (int i = 1; i < argc; ++i) base_args.push_back(argv[i]);
+  base_args.push_back("--backend");
+  base_args.push_back(o.backend);
+  if (o.backend == "cuda") {
+    base_args.push_back("--driver");
+    base_args.push_back(o.driver);
+  }
+
+  std::map<pid_t, Worker> workers;
+  uint64_t next_session = 1;
+  while (!g_stop) {
+    pollfd fds[2] = {{listener->fd(), POLLIN, 0}, {g_wake[0], POLLIN, 0}};
+    int pr = ::poll(fds, 2, 1000);
+    if (fds[1].revents & POLLIN) {
+      char drain[64];
+      while (::read(g_wake[0], drain, sizeof drain) > 0) {
+      }
+    }
+    reap(&workers);
+    if (g_stop) break;
+    if (pr <= 0 || !(fds[0].revents & POLLIN)) continue;
+    int fd = listener->accept_fd();
+    if (fd < 0) continue;
+    const uint64_t sid = next_session++;
+    std::string peer = peer_of(fd);
+    int child_fd = fd;
+    if (fd == 3) child_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    std::vector<std::string> args = base_args;
+    args.push_back("--worker-fd");
+    args.push_back("3");
+    args.push_back("--session-id");
+    args.push_back(std::to_string(sid));
+    std::vector<char*> cargv;
+    for (auto& a : args) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, child_fd, 3);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGCHLD);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (child_fd != fd) ::close(child_fd);
+    ::close(fd);
+    if (rc != 0) {
+      log_error("cannot start a worker for %s: %s", peer.c_str(), std::strerror(rc));
+      continue;
+    }
+    workers[pid] = {sid, peer};
+    log_info("session %llu from %s: worker %d", static_cast<unsigned long long>(sid), peer.c_str(),
+             pid);
+  }
+
+  log_info("shutting down: %zu worker(s) running", workers.size());
+  listener->close();
+  for (auto& [pid, w] : workers) ::kill(pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!workers.empty() && std::chrono::steady_clock::now() < deadline) {
+    reap(&workers);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& [pid, w] : workers) ::kill(pid, SIGKILL);
+  while (!workers.empty()) {
+    int st;
+    pid_t pid = ::waitpid(-1, &st, 0);
+    if (pid <= 0) break;
+    workers.erase(pid);
+  }
+  return 0;
+}
+
+}  // namespace rgpu::server

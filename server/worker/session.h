@@ -1,0 +1,87 @@
+// server/worker/session.h — one tenant's state in a worker: validation, dispatch, async errors.
+//
+// Contract:
+// - Every op is checked here before the backend sees it: the record's size (decode_record),
+//   handles that this session created (streams, events, modules, functions; 0..2 are the
+//   built-in streams), copy and memset ranges inside one of this session's allocations or
+//   module globals, payload sizes matching the record, launch geometry within the device's
+//   limits and parameter bytes matching the kernel's layout. A bad op gets a CUDA error with a
+//   text; nothing crashes and the session goes on.
+// - sync(): runs a Request. A sticky error (LAUNCH_FAILED, ILLEGAL_ADDRESS, ...) answers every
+//   later op; otherwise a pending asynchronous error is returned once (and cleared) in place of
+//   running the op (DESIGN contract 3); otherwise the op runs and its own status is returned.
+// - async(): runs one batched op; the first error is kept for the next sync() (later ones are
+//   counted and logged, not returned).
+// - payload_check(): tells a lane, before it reads an op's payload, whether payload_len fits the
+//   op, so no request makes the worker allocate more than the op can use.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "protocol/ops.h"
+#include "server/backend/backend.h"
+#include "server/worker/meter.h"
+
+namespace rgpu::server {
+
+// MemcpyHtoD/MemcpyDtoH Args.flags: the bytes travel as BulkChunk frames (server/worker/lane.h).
+inline constexpr uint64_t kCopyFlagBulk = 1;
+
+struct OpReply {
+  Status status;
+  std::vector<uint8_t> result;   // the op's Result record (zeroed on error)
+  std::vector<uint8_t> payload;  // reply payload (DtoH bytes, parameter layouts)
+};
+
+class Session {
+ public:
+  Session(Backend& backend, SessionMeter& meter);
+
+  // Limits a request's payload (bytes next to the record) before it is read.
+  Status payload_check(uint16_t op, const uint8_t* args, size_t args_len,
+                       uint64_t payload_len) const;
+  // Checks that [dptr, dptr+bytes) lies inside one allocation or global of this session.
+  Status check_range(uint64_t dptr, uint64_t bytes, const char* what) const;
+
+  OpReply sync(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
+               uint64_t payload_len);
+  void async(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
+             uint64_t payload_len);
+  // Answers a sync op that failed before it could run (e.g. a bad bulk transfer), under the same
+  // sticky/pending policy as sync().
+  OpReply refuse(uint16_t op, Status st);
+  // An error found outside any op (a malformed batch record); kept like an async error.
+  void async_error(Status st);
+
+  const Status& pending_error() const { return pending_; }
+  const Status& sticky_error() const { return sticky_; }
+  Backend& backend() { return backend_; }
+
+ private:
+  OpReply execute(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
+                  uint64_t payload_len);
+  Status check_stream(uint64_t stream) const;
+  Status check_event(uint64_t event) const;
+  void note_error(const Status& st);
+
+  Backend& backend_;
+  SessionMeter& meter_;
+  std::map<uint64_t, uint64_t> allocs_;   // user allocations: start -> bytes
+  std::map<uint64_t, uint64_t> globals_;  // module globals: start -> bytes
+  std::map<uint64_t, std::set<uint64_t>> module_globals_;
+  std::set<uint64_t> streams_, events_, modules_;
+  struct Function {
+    uint64_t module = 0;
+    FunctionInfo info;
+  };
+  std::map<uint64_t, Function> functions_;
+  Status pending_, sticky_;
+};
+
+bool is_sticky(CUresult r);
+
+}  // namespace rgpu::server

@@ -1,0 +1,170 @@
+// server/worker/worker.cc — see worker.h.
+#include "server/worker/worker.h"
+
+#include <kj/exception.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include "protocol/data_plane.capnp.h"
+#include "protocol/frame.h"
+#include "protocol/version.h"
+#include "server/backend/factory.h"
+#include "server/backend/va_window.h"
+#include "server/log.h"
+#include "server/worker/auth.h"
+#include "server/worker/lane.h"
+#include "server/worker/meter.h"
+#include "server/worker/session.h"
+
+namespace rgpu::server {
+
+namespace {
+
+void send_refusal(net::Stream& s, const std::string& error) {
+  capnp::MallocMessageBuilder msg;
+  auto r = msg.initRoot<wire::HelloReply>();
+  r.setOk(false);
+  r.setProtocolVersion(kProtocolVersion);
+  r.setError(error);
+  write_frame(s, FrameKind::kHelloReply, msg);
+}
+
+uint64_t window_size_for(uint64_t cap) {
+  uint64_t size = kDefaultVaSize;
+  while (size < cap * 2 && size < (kMaxVa - kMinVa) / 2) size *= 2;
+  return size;
+}
+
+}  // namespace
+
+int run_worker(const ServerOptions& o) {
+  set_log_tag("worker s" + std::to_string(o.session_id));
+  net::TlsConfig tls;
+  tls.cert_file = o.tls_cert;
+  tls.key_file = o.tls_key;
+  tls.ca_file = o.tls_ca;
+  std::unique_ptr<net::Stream> raw;
+  try {
+    raw = net::adopt(o.worker_fd, o.tls_cert.empty() ? nullptr : &tls, true);
+  } catch (const std::exception& e) {
+    log_warn("session %llu: connection setup failed: %s",
+             static_cast<unsigned long long>(o.session_id), e.what());
+    return 1;
+  }
+  SessionMeter meter;
+  meter.session_id = o.session_id;
+  meter.peer = raw->peer();
+  CountingStream s(*raw, meter);
+
+  // --- hello ---------------------------------------------------------------------------
+  HelloCredentials cred;
+  uint64_t va_base = 0;
+  uint64_t join = 0;
+  try {
+    InFrame f = read_frame(s);
+    if (f.kind != FrameKind::kHello) {
+      skip_payload(s, f.payload_len);
+      send_refusal(s, "expected a Hello frame first");
+      log_warn("refused %s: first frame was not a Hello", meter.peer.c_str());
+      return 0;
+    }
+    skip_payload(s, f.payload_len);
+    uint32_t peer_min = 0, peer_max = 0;
+    try {
+      auto r = f.reader();
+      auto h = r.getRoot<wire::Hello>();
+      peer_max = h.getProtocolVersion();
+      peer_min = h.getMinProtocolVersion();
+      if (peer_min == 0) peer_min = peer_max;
+      auto lease = h.getLease();
+      cred.lease.assign(reinterpret_cast<const char*>(lease.begin()), lease.size());
+      cred.secret = h.getSecret();
+      cred.client_name = h.getClientName();
+      va_base = h.getVaBase();
+      join = h.getJoinSession();
+    } catch (const kj::Exception& e) {
+      send_refusal(s, "malformed Hello");
+      log_warn("refused %s: malformed Hello", meter.peer.c_str());
+      return 0;
+    }
+    meter.client = cred.client_name;
+    Negotiated n = negotiate(peer_min, peer_max);
+    if (!n.ok) {
+      send_refusal(s, n.error);
+      log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), n.error.c_str());
+      return 0;
+    }
+    SecretAuthenticator auth(o.secret, o.insecure);
+    AuthResult ar = auth.check(cred);
+    if (!ar.ok) {
+      send_refusal(s, ar.error);
+      log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), ar.error.c_str());
+      return 0;
+    }
+    if (join != 0) {
+      send_refusal(s, "adding a lane to an existing session is not supported by this server yet");
+      return 0;
+    }
+
+    // --- backend ---------------------------------------------------------------------------
+    SimKernelRegistry kernels;
+    std::string err;
+    auto backend = make_backend(o, &kernels, &err);
+    if (!backend) {
+      send_refusal(s, err);
+      log_error("session %llu: %s", static_cast<unsigned long long>(o.session_id), err.c_str());
+      return 1;
+    }
+    SessionWindow w;
+    w.vram_cap = ar.vram_limit ? ar.vram_limit : o.vram;
+    if (w.vram_cap == 0 && backend->name() == std::string("sim")) w.vram_cap = kDefaultSimVram;
+    w.va_base = va_base ? va_base : kDefaultVaBase;
+    w.va_size = window_size_for(w.vram_cap);
+    Status st = backend->open(w);
+    if (!st.ok()) {
+      send_refusal(s, "cannot open the device: " + st.text);
+      log_error("session %llu: cannot open the %s backend: %s",
+                static_cast<unsigned long long>(o.session_id), backend->name(), st.text.c_str());
+      return st.code == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
+    }
+    const DeviceProps& props = backend->props();
+    {
+      capnp::MallocMessageBuilder msg;
+      auto r = msg.initRoot<wire::HelloReply>();
+      r.setOk(true);
+      r.setProtocolVersion(n.version);
+      r.setSessionId(o.session_id);
+      uint8_t key[16];
+      if (getrandom(key, sizeof key, 0) != static_cast<ssize_t>(sizeof key))
+        std::memset(key, 0, sizeof key);
+      r.setLaneKey(capnp::Data::Reader(key, sizeof key));
+      r.setDeviceProps(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(&props), sizeof props));
+      r.setVramLimit(props.total_mem);
+      write_frame(s, FrameKind::kHelloReply, msg);
+    }
+    log_info("session %llu: %s (%s) on %s backend \"%s\", cap %llu bytes, window 0x%llx+0x%llx",
+             static_cast<unsigned long long>(o.session_id), meter.peer.c_str(),
+             meter.client.c_str(), backend->name(), props.name,
+             static_cast<unsigned long long>(props.total_mem),
+             static_cast<unsigned long long>(props.va_base),
+             static_cast<unsigned long long>(props.va_size));
+
+    // --- serve -----------------------------------------------------------------------------
+    Session session(*backend, meter);
+    Lane lane(s, session);
+    std::string why = lane.serve();
+    meter.busy_ns = backend->busy_ns();
+    meter.finish();
+    log_info("%s", meter.summary(why).c_str());
+    return 0;
+  } catch (const net::NetError& e) {
+    log_warn("session %llu: %s before the session started",
+             static_cast<unsigned long long>(o.session_id), e.what());
+    return 0;
+  }
+}
+
+}  // namespace rgpu::server
