@@ -65,7 +65,7 @@ TEST(Placement, SlicesShareAGpuWholeIsExclusive) {
   r.count = 5;
   p = place(ps, r);
   EXPECT_FALSE(p.ok);
-  EXPECT_NE(p.reason.find("not enough free memory"), std::string::npos) << p.reason;
+  EXPECT_NE(p.reason.find("without enough free memory"), std::string::npos) << p.reason;
   // Whole GPU: takes the lent memory, and not a GPU that has a slice.
   PlacementRequest w;
   w.vram = 0;

@@ -52,13 +52,16 @@ class Pool {
     if (pid_ == 0) {
       std::string log = dir_ + "/pool.log";
       freopen(log.c_str(), "a", stdout);
-      execl(RGPU_POOL_BIN, RGPU_POOL_BIN, "--listen", "127.0.0.1:0", "--data-dir", dir_.c_str(),
+      // A restart listens on the same port, as a real pool would.
+      std::string listen = "127.0.0.1:" + std::to_string(port_);
+      execl(RGPU_POOL_BIN, RGPU_POOL_BIN, "--listen", listen.c_str(), "--data-dir", dir_.c_str(),
             "--port-file", (dir_ + "/port").c_str(), "--heartbeat-ms", "150",
             "--missing-after-ms", "700", nullptr);
       _exit(127);
     }
     ASSERT_TRUE(eventually([&] { return !slurp(dir_ + "/port").empty(); }));
-    endpoint_ = "127.0.0.1:" + std::to_string(std::stoi(slurp(dir_ + "/port")));
+    port_ = std::stoi(slurp(dir_ + "/port"));
+    endpoint_ = "127.0.0.1:" + std::to_string(port_);
     admin_ = slurp(dir_ + "/admin.token");
     while (!admin_.empty() && admin_.back() == '\n') admin_.pop_back();
   }
@@ -115,6 +118,7 @@ class Pool {
  private:
   std::string dir_, endpoint_, admin_;
   pid_t pid_ = -1;
+  int port_ = 0;
 };
 
 struct FakeProvider {
@@ -141,7 +145,7 @@ struct FakeProvider {
       std::lock_guard<std::mutex> l(mu);
       kills.push_back(k);
     };
-    o.log = [](const std::string&) {};
+    o.log = [](const std::string& m) { fprintf(stderr, "link: %s\n", m.c_str()); };
     link = std::make_unique<ProviderLink>(std::move(o));
   }
   size_t kill_count() {
@@ -248,7 +252,8 @@ TEST_F(RpcTest, MissingProviderThenBackAndPoolRestartKeepsState) {
   auto r2 = acquire_leases(pool_->endpoint(), utok, 1, GiB);
   EXPECT_TRUE(r2.ok) << r2.error;
   a->link->session_ended(r.grants[0].lease_id, 7, "exit");
-  ASSERT_TRUE(eventually([&] { return pool_->lease_state(r.grants[0].lease_id) == "ended"; }));
+  ASSERT_TRUE(eventually([&] { return pool_->lease_state(r.grants[0].lease_id) == "ended"; }))
+      << pool_->lease_state(r.grants[0].lease_id);
 }
 
 TEST_F(RpcTest, VersionMismatchAndBadTokenRefused) {
