@@ -4,7 +4,7 @@
 #
 # Usage: run_e2e.sh --server BIN --shim-dir DIR [--plugin SO]... [--servers N] [--asan]
 #                   [--expect REGEX]... [--expect-server-log REGEX]... [--env K=V]...
-#                   [--timeout SEC] -- PROGRAM [ARGS...]
+#                   [--server-arg ARG]... [--timeout SEC] -- PROGRAM [ARGS...]
 # Starts N servers (default 1) on 127.0.0.1 with random ports (--port-file), runs PROGRAM with
 # LD_LIBRARY_PATH=DIR RGPU_SERVER=127.0.0.1:P1[,127.0.0.1:P2...] under `timeout`, then stops the
 # servers. Passes (exit 0) only if the program exits 0, prints a line starting with "PASS", its
@@ -17,7 +17,7 @@ set -u
 die() { echo "run_e2e: $*" >&2; exit 2; }
 
 server="" shim_dir="" nservers=1 asan=0 timeout_s=60
-plugins=() expects=() log_expects=() envs=()
+plugins=() expects=() log_expects=() envs=() server_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --server) server="$2"; shift 2 ;;
@@ -28,6 +28,7 @@ while [[ $# -gt 0 ]]; do
     --expect) expects+=("$2"); shift 2 ;;
     --expect-server-log) log_expects+=("$2"); shift 2 ;;
     --env) envs+=("$2"); shift 2 ;;
+    --server-arg) server_args+=("$2"); shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --) shift; break ;;
     *) die "unknown argument: $1" ;;
@@ -73,6 +74,7 @@ endpoints=""
 for ((i = 0; i < nservers; i++)); do
   args=(--backend sim --listen 127.0.0.1:0 --port-file "$work/port$i" --insecure)
   for p in "${plugins[@]}"; do args+=(--sim-plugin "$p"); done
+  args+=("${server_args[@]}")
   setsid "$server" "${args[@]}" >"$work/server$i.log" 2>&1 &
   pids+=($!)
 done
