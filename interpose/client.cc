@@ -1,0 +1,269 @@
+// interpose/client.cc — see client.h.
+#include "interpose/client.h"
+
+#include <kj/exception.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+#include "interpose/config.h"
+#include "interpose/log.h"
+#include "interpose/pool_hook.h"
+#include "protocol/handshake.h"
+
+namespace rgpu {
+namespace {
+
+std::once_flag g_init_once;
+CUresult g_init_result = CUDA_ERROR_NOT_INITIALIZED;
+Client* g_client = nullptr;  // leaked on purpose: no teardown races at exit
+std::atomic<bool> g_forked{false};
+
+thread_local std::vector<Context*> t_ctx_stack;
+
+void atfork_child() {
+  g_forked.store(true, std::memory_order_relaxed);
+}
+
+std::string program_name() {
+  char buf[256] = {};
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string name = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+  size_t slash = name.rfind('/');
+  if (slash != std::string::npos) name = name.substr(slash + 1);
+  return name + "[" + std::to_string(getpid()) + "]";
+}
+
+CUresult connect_device(Client& c, const Config& cfg, size_t i) {
+  auto dev = std::make_unique<Device>();
+  dev->ordinal = static_cast<int>(i);
+  dev->server = cfg.servers[i];
+  std::unique_ptr<net::Stream> s;
+  HelloAccepted acc;
+  try {
+    net::Endpoint ep = net::Endpoint::parse(cfg.servers[i]);
+    s = net::connect(ep, cfg.tls ? &cfg.tls_config : nullptr, cfg.connect_timeout_ms);
+    HelloParams hp;
+    if (i < cfg.leases.size()) hp.lease = cfg.leases[i];
+    hp.secret = cfg.secret;
+    hp.client_name = program_name();
+    hp.va_base = kVaBaseFirst + i * kVaStride;
+    acc = client_handshake(*s, hp);
+  } catch (const std::exception& e) {
+    RGPU_ERR("cannot use server %s from RGPU_SERVER: %s", cfg.servers[i].c_str(), e.what());
+    return CUDA_ERROR_NO_DEVICE;
+  } catch (const kj::Exception& e) {
+    RGPU_ERR("cannot use server %s from RGPU_SERVER: %s", cfg.servers[i].c_str(),
+             e.getDescription().cStr());
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  if (acc.device_props.size() != sizeof(DeviceProps)) {
+    RGPU_ERR("server %s from RGPU_SERVER sent device properties of %zu bytes, expected %zu",
+             cfg.servers[i].c_str(), acc.device_props.size(), sizeof(DeviceProps));
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
+  dev->vram_limit = acc.vram_limit;
+  dev->lane = std::make_unique<Lane>(std::move(s), cfg.servers[i]);
+  dev->primary = new Context();
+  dev->primary->device = dev->ordinal;
+  dev->primary->primary = true;
+  dev->primary->id = c.new_ctx_id();
+  c.contexts.insert(dev->primary);
+  RGPU_INFO("device %d: %s on %s (%llu MiB)", dev->ordinal, dev->props.name, cfg.servers[i].c_str(),
+            (unsigned long long)(dev->props.total_mem >> 20));
+  c.devices.push_back(std::move(dev));
+  return CUDA_SUCCESS;
+}
+
+CUresult do_init() {
+  pthread_atfork(nullptr, nullptr, atfork_child);
+  Config cfg;
+  std::string err;
+  if (!parse_config(&cfg, &err)) {
+    RGPU_ERR("%s", err.c_str());
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (cfg.servers.empty() && !cfg.pool.empty()) {
+    if (!acquire_from_pool(&cfg, &err)) {
+      RGPU_ERR("%s", err.c_str());
+      return CUDA_ERROR_NO_DEVICE;
+    }
+  }
+  if (cfg.servers.empty()) {
+    RGPU_ERR("no GPU server configured: set RGPU_SERVER=host:port (or RGPU_POOL=host:port)");
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  auto* c = new Client();
+  for (size_t i = 0; i < cfg.servers.size(); ++i) {
+    CUresult r = connect_device(*c, cfg, i);
+    if (r != CUDA_SUCCESS) return r;  // c leaks: a failed init is final for the process
+  }
+  g_client = c;
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+CUresult init(unsigned flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (in_forked_child()) return forked_child_error("cuInit");
+  std::call_once(g_init_once, [] { g_init_result = do_init(); });
+  return g_init_result;
+}
+
+Client* state() {
+  if (g_forked.load(std::memory_order_relaxed)) return nullptr;
+  return g_client;
+}
+
+CUresult check_init() {
+  if (g_forked.load(std::memory_order_relaxed)) return CUDA_ERROR_NOT_INITIALIZED;
+  return g_client ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+bool in_forked_child() {
+  return g_forked.load(std::memory_order_relaxed);
+}
+
+CUresult forked_child_error(const char* entry) {
+  static std::atomic<bool> once{false};
+  if (!once.exchange(true)) {
+    RGPU_ERR(
+        "%s called in a child process after fork(); CUDA state does not survive fork "
+        "(re-exec or use spawn)",
+        entry);
+  }
+  return CUDA_ERROR_NOT_INITIALIZED;
+}
+
+CUresult exception_to_result(const char* entry) {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    RGPU_ERR("%s failed: %s", entry, e.what());
+  } catch (const kj::Exception& e) {
+    RGPU_ERR("%s failed: %s", entry, e.getDescription().cStr());
+  } catch (...) {
+    RGPU_ERR("%s failed with an unknown exception", entry);
+  }
+  return CUDA_ERROR_UNKNOWN;
+}
+
+Context* current_context() {
+  return t_ctx_stack.empty() ? nullptr : t_ctx_stack.back();
+}
+
+void set_current_context(Context* c) {
+  if (t_ctx_stack.empty()) {
+    if (c) t_ctx_stack.push_back(c);
+  } else if (c) {
+    t_ctx_stack.back() = c;
+  } else {
+    t_ctx_stack.pop_back();
+  }
+}
+
+void push_context(Context* c) {
+  t_ctx_stack.push_back(c);
+}
+
+Context* pop_context() {
+  if (t_ctx_stack.empty()) return nullptr;
+  Context* c = t_ctx_stack.back();
+  t_ctx_stack.pop_back();
+  return c;
+}
+
+void forget_context_in_this_thread(Context* c) {
+  std::erase(t_ctx_stack, c);
+}
+
+bool valid_context(Client& c, const void* h) {
+  std::lock_guard<std::mutex> g(c.mu);
+  return c.contexts.count(h) > 0;
+}
+
+CUresult resolve_context(CUcontext in, Context** out) {
+  Client* c = state();
+  if (!c) return check_init();
+  if (!in) {
+    *out = current_context();
+    return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+  }
+  if (!valid_context(*c, in)) return CUDA_ERROR_INVALID_CONTEXT;
+  *out = reinterpret_cast<Context*>(in);
+  return CUDA_SUCCESS;
+}
+
+CUresult current_device(Device** dev, Context** ctx) {
+  Client* c = state();
+  if (!c) return check_init();
+  Context* cur = current_context();
+  if (!cur) return CUDA_ERROR_INVALID_CONTEXT;
+  if (cur->primary && cur->refcount == 0) {
+    // cudart sets the primary context current before retaining it; calls that need it
+    // before then still work, as with the real driver's lazily activated primary context.
+  }
+  *dev = c->devices[static_cast<size_t>(cur->device)].get();
+  if (ctx) *ctx = cur;
+  return CUDA_SUCCESS;
+}
+
+CUresult resolve_stream(CUstream s, bool per_thread, uint64_t* wire, Device** dev) {
+  Client* c = state();
+  if (!c) return check_init();
+  uintptr_t v = reinterpret_cast<uintptr_t>(s);
+  if (v == 0 || v == reinterpret_cast<uintptr_t>(CU_STREAM_LEGACY) ||
+      v == reinterpret_cast<uintptr_t>(CU_STREAM_PER_THREAD)) {
+    *wire = v == 0 ? (per_thread ? 2 : 0) : v;
+    return current_device(dev);
+  }
+  std::lock_guard<std::mutex> g(c->mu);
+  if (!c->streams.count(s)) return CUDA_ERROR_INVALID_HANDLE;
+  auto* st = reinterpret_cast<Stream*>(s);
+  *wire = st->wire;
+  *dev = c->devices[static_cast<size_t>(st->ctx->device)].get();
+  return CUDA_SUCCESS;
+}
+
+Device* device_of_pointer(uint64_t ptr, uint64_t len) {
+  Client* c = state();
+  if (!c) return nullptr;
+  for (auto& d : c->devices) {
+    uint64_t b = d->props.va_base, n = d->props.va_size;
+    if (ptr >= b && ptr - b < n && len <= n - (ptr - b)) return d.get();
+  }
+  return nullptr;
+}
+
+void teardown_context_state(Context* ctx) {
+  Client* c = state();
+  if (!c) return;
+  c->cls.destroy_context(ctx);
+  std::lock_guard<std::mutex> g(c->mu);
+  for (auto it = c->streams.begin(); it != c->streams.end();) {
+    auto* s = static_cast<const Stream*>(*it);
+    if (s->ctx == ctx) {
+      delete s;
+      it = c->streams.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = c->events.begin(); it != c->events.end();) {
+    auto* e = static_cast<const Event*>(*it);
+    if (e->ctx == ctx) {
+      delete e;
+      it = c->events.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace rgpu

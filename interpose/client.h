@@ -1,0 +1,159 @@
+// interpose/client.h — the shim's process-wide state: devices, contexts, handles, allocations.
+//
+// Contract:
+// - init() runs once per process (cuInit): reads Config, connects to every server (one device
+//   per server, numbered in RGPU_SERVER order), caches each DeviceProps. Its CUresult is kept
+//   and returned by every later cuInit; before a successful init, state() is null and device
+//   calls return CUDA_ERROR_NOT_INITIALIZED.
+// - Handles are client-made (DESIGN contract 6): CUcontext/CUstream/CUevent/CUmodule/CUlibrary/
+//   CUfunction are pointers to the objects below; every handle passed in is checked against
+//   the live set under `mu` (a stale or foreign handle is CUDA_ERROR_INVALID_HANDLE, never a
+//   crash). A CUkernel is the same object as a CUfunction.
+// - Each thread has its own current-context stack. A primary context's handle exists from init
+//   on (CUDART_INTERFACE[2] hands it out unretained) and stays the same across resets.
+// - After fork() the child's state is unusable: in_forked_child() is true and every remote or
+//   device call returns CUDA_ERROR_NOT_INITIALIZED; the parent's sockets are never touched.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "interpose/cls.h"
+#include "interpose/cuda_api.h"
+#include "interpose/lane.h"
+#include "protocol/device_props.h"
+#include "protocol/image/param_layout.h"
+
+namespace rgpu {
+
+inline constexpr int kDriverVersion = CUDA_VERSION;          // what cuDriverGetVersion reports
+inline constexpr uint64_t kVaBaseFirst = 0x200000000000ull;  // device i asks for base + i*stride
+inline constexpr uint64_t kVaStride = 1ull << 40;
+
+struct Context {
+  int device = 0;
+  bool primary = false;
+  unsigned flags = 0;
+  int refcount = 0;  // primary: retains since the last reset; created: 1 until destroyed
+  uint64_t id = 0;
+  size_t limits[16] = {};
+  CUfunc_cache cache_config = CU_FUNC_CACHE_PREFER_NONE;
+};
+
+struct Device {
+  int ordinal = 0;
+  DeviceProps props{};
+  uint64_t vram_limit = 0;
+  std::string server;
+  std::unique_ptr<Lane> lane;
+  Context* primary = nullptr;
+  unsigned primary_flags = 0;
+};
+
+struct Stream {
+  uint64_t wire = 0;
+  Context* ctx = nullptr;
+  unsigned flags = 0;
+  int priority = 0;
+};
+
+struct Event {
+  uint64_t wire = 0;
+  Context* ctx = nullptr;
+  unsigned flags = 0;
+};
+
+struct Module;
+struct Function {
+  uint64_t wire = 0;
+  Module* module = nullptr;
+  std::string name;
+  image::ParamLayout layout;
+  std::map<int, int> attrs;  // cached attribute values
+};
+
+struct Module {
+  uint64_t wire = 0;
+  int device = 0;
+  uint64_t image_hash = 0;
+  bool owned_by_library = false;
+  std::map<std::string, Function*> functions;
+};
+
+struct Library {
+  Module* module = nullptr;
+};
+
+struct HostAlloc {
+  size_t size = 0;
+  unsigned flags = 0;
+  bool registered = false;  // cuMemHostRegister (memory not ours to free)
+};
+
+struct DevAlloc {
+  size_t size = 0;
+  int device = 0;
+};
+
+class Client {
+ public:
+  std::vector<std::unique_ptr<Device>> devices;
+  ClsStore cls;
+
+  std::mutex mu;  // guards everything below
+  std::unordered_set<const void*> contexts, streams, events, modules, functions, libraries;
+  std::map<uintptr_t, HostAlloc> host_allocs;
+  std::map<uint64_t, DevAlloc> dev_allocs;
+  std::unordered_set<std::string> images_on_device;
+
+  uint64_t new_wire() { return next_wire_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t new_ctx_id() { return next_ctx_id_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> next_wire_{16};
+  std::atomic<uint64_t> next_ctx_id_{1};
+};
+
+// Runs cuInit's work once; later calls return the first result.
+CUresult init(unsigned flags);
+// The state after a successful init (and not in a forked child), else null.
+Client* state();
+// CUDA_SUCCESS when state() is usable, else the error to return.
+CUresult check_init();
+
+bool in_forked_child();
+CUresult forked_child_error(const char* entry);
+// Maps the exception being handled to a CUresult and logs it (used by the entry wrappers).
+CUresult exception_to_result(const char* entry);
+
+// Per-thread current-context stack.
+Context* current_context();
+void set_current_context(Context* c);  // replaces the top (or pushes onto an empty stack)
+void push_context(Context* c);
+Context* pop_context();  // null when empty
+// Removes a destroyed context from the calling thread's stack.
+void forget_context_in_this_thread(Context* c);
+
+// Handle checks (take Client::mu).
+bool valid_context(Client& c, const void* h);
+// ctx null -> current; CUDA_ERROR_INVALID_CONTEXT when there is none.
+CUresult resolve_context(CUcontext in, Context** out);
+// The device and context calls on the current context address.
+CUresult current_device(Device** dev, Context** ctx = nullptr);
+
+// Stream handle -> wire id and device. NULL is the legacy stream (0), or the per-thread stream
+// (2) when per_thread; CU_STREAM_LEGACY / CU_STREAM_PER_THREAD map to 1 / 2.
+CUresult resolve_stream(CUstream s, bool per_thread, uint64_t* wire, Device** dev);
+
+// The device whose address window holds [ptr, ptr+len), or null.
+Device* device_of_pointer(uint64_t ptr, uint64_t len = 1);
+
+// Runs CLS destructors and forgets a context's handles (destroy / primary reset).
+void teardown_context_state(Context* ctx);
+
+}  // namespace rgpu
