@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "protocol/image/byte_reader.h"
 #include "protocol/image/elf.h"
@@ -67,8 +68,11 @@ uint16_t u16_at(std::string_view s, size_t off) {
 
 std::optional<uint32_t> thread_product(std::string_view payload) {
   if (payload.size() < 12) return std::nullopt;
-  const uint64_t p = uint64_t{u32_at(payload, 0)} * u32_at(payload, 4) * u32_at(payload, 8);
-  if (p == 0 || p > UINT32_MAX) return std::nullopt;
+  uint64_t p = 1;
+  for (size_t off : {0, 4, 8}) {
+    p *= u32_at(payload, off);  // each factor < 2^32 and p <= 2^32: no overflow
+    if (p == 0 || p > UINT32_MAX) return std::nullopt;
+  }
   return static_cast<uint32_t>(p);
 }
 
@@ -183,23 +187,31 @@ Result<ModuleInfo> parse_cubin(const uint8_t* data, size_t size) {
 
   // Kernel names: .nv.info.<name> sections, then entry-marked function symbols.
   std::vector<std::string_view> names;
+  std::unordered_set<std::string_view> seen;
   for (const ElfSection& s : elf.sections()) {
     if (starts_with(s.name, ".nv.info.")) {
       std::string_view name = s.name.substr(9);
       if (!name.empty() && elf.find_section(".text." + std::string(name)) >= 0) {
-        names.push_back(name);
+        if (seen.insert(name).second) names.push_back(name);
       }
     }
   }
   for (const ElfSymbol& sym : syms) {
     if (sym.type == STT_FUNC && (sym.other & kStoCudaEntry) && !sym.name.empty() &&
-        std::find(names.begin(), names.end(), sym.name) == names.end() &&
-        elf.find_section(".text." + std::string(sym.name)) >= 0) {
+        !seen.count(sym.name) && elf.find_section(".text." + std::string(sym.name)) >= 0) {
+      seen.insert(sym.name);
       names.push_back(sym.name);
     }
   }
 
-  const bool has_reserved_window = elf.find_section(".nv.shared.reserved.0") >= 0;
+  // Linked sm_90+ cubins start each kernel's shared section with the 1 KiB reserved window
+  // (marked by a .nv.shared.reserved.0 section, or in -G builds only by a reference to
+  // .nv.reservedSmem.offset0); relocatable cubins and older SMs do not.
+  bool reserved_symbol = false;
+  for (const ElfSymbol& sym : syms) reserved_symbol |= sym.name == ".nv.reservedSmem.offset0";
+  const bool has_reserved_window =
+      elf.elf_type() == ET_EXEC && mod.sm_version >= 90 &&
+      (elf.find_section(".nv.shared.reserved.0") >= 0 || reserved_symbol);
   std::optional<uint32_t> const_bytes;
   if (int ci = elf.find_section(".nv.constant3"); ci >= 0) {
     const_bytes = static_cast<uint32_t>(std::min<uint64_t>(elf.sections()[ci].size, UINT32_MAX));
@@ -233,8 +245,9 @@ Result<ModuleInfo> parse_cubin(const uint8_t* data, size_t size) {
 
   // Globals.
   for (const ElfSymbol& sym : syms) {
-    if (sym.type != STT_OBJECT || sym.section == 0 || sym.name.empty() ||
-        sym.section >= elf.sections().size()) {
+    // STT_LOPROC (13) is the CUDA object type of relocatable cubins.
+    if ((sym.type != STT_OBJECT && sym.type != STT_LOPROC) || sym.section == 0 ||
+        sym.name.empty() || sym.section >= elf.sections().size()) {
       continue;
     }
     const ElfSection& sec = elf.sections()[sym.section];
@@ -246,7 +259,7 @@ Result<ModuleInfo> parse_cubin(const uint8_t* data, size_t size) {
     g.name = std::string(sym.name);
     g.size = sym.size;
     g.is_constant = is_const;
-    if (sec.type != SHT_NOBITS) {
+    if (section_has_file_data(sec.type)) {
       std::string_view bytes = elf.section_data(sec);
       if (!in_bounds(bytes.size(), sym.value, sym.size)) {
         return R::fail("cubin: global " + g.name + " lies outside its section " +

@@ -11,8 +11,8 @@
 //   * Attributes: num_regs from EIATTR_REGCOUNT (0x2f) and local_bytes from EIATTR_FRAME_SIZE
 //     (0x11) in the global `.nv.info` (keyed by symbol index); max_threads from
 //     EIATTR_MAX_THREADS (0x05) or EIATTR_REQNTID (0x10); shared sizes from
-//     `.nv.shared.<name>` (static_shared_bytes drops the 1 KiB reserved window that sm_90
-//     cubins with a `.nv.shared.reserved.0` section place at its start); const_bytes is the
+//     `.nv.shared.<name>` (static_shared_bytes drops the 1 KiB reserved window that linked
+//     sm_90+ cubins place at its start, as `ptxas -v` reports smem); const_bytes is the
 //     size of the module's `.nv.constant3`; binary_version is the ELF's SM.
 //   * Globals: OBJECT symbols defined in `.nv.global*` or `.nv.constant<N>` sections (N != 0),
 //     with their initial bytes when the section has contents.

@@ -67,6 +67,11 @@ std::string read_tables(const uint8_t* data, uint64_t limit, Tables* t) {
 
 }  // namespace
 
+bool section_has_file_data(uint32_t type) {
+  return type != SHT_NULL && type != SHT_NOBITS && type != SHT_LOPROC + 0x7 &&
+         type != SHT_LOPROC + 0xa;
+}
+
 bool looks_like_elf(const uint8_t* data, size_t size) {
   return data != nullptr && size >= 6 && data[0] == 0x7f && data[1] == 'E' && data[2] == 'L' &&
          data[3] == 'F' && data[EI_CLASS] == ELFCLASS64 && data[EI_DATA] == ELFDATA2LSB;
@@ -93,7 +98,7 @@ Result<uint64_t> elf_image_size(const uint8_t* data, uint64_t limit) {
   for (uint64_t i = 0; i < t.shnum; ++i) {
     Elf64_Shdr sh;
     std::memcpy(&sh, data + t.eh.e_shoff + i * sizeof sh, sizeof sh);
-    if (sh.sh_type == SHT_NOBITS || sh.sh_type == SHT_NULL) continue;
+    if (!section_has_file_data(sh.sh_type)) continue;
     if (!fits(sh.sh_offset, sh.sh_size, limit, &end)) {
       return R::fail("ELF: section " + std::to_string(i) + " outside the image");
     }
@@ -120,6 +125,7 @@ Result<ElfView> ElfView::open(const uint8_t* data, size_t size) {
   ElfView v;
   v.data_ = data;
   v.size_ = size;
+  v.elf_type_ = t.eh.e_type;
   const uint32_t flags = t.eh.e_flags;
   v.sm_version_ = t.eh.e_ident[EI_ABIVERSION] >= 8 ? (flags >> 8) & 0xff : flags & 0xff;
 
@@ -151,6 +157,10 @@ Result<ElfView> ElfView::open(const uint8_t* data, size_t size) {
       std::memcpy(&sh, data + t.eh.e_shoff + i * sizeof sh, sizeof sh);
       v.sections_[i].name = string_at(strtab, sh.sh_name);
     }
+  }
+
+  for (size_t i = v.sections_.size(); i-- > 0;) {
+    v.section_by_name_[v.sections_[i].name] = static_cast<int>(i);  // first one wins
   }
 
   // Symbols of the first SYMTAB.
@@ -185,7 +195,7 @@ Result<ElfView> ElfView::open(const uint8_t* data, size_t size) {
       out.section = sym.st_shndx;
       if (sym.st_shndx == SHN_XINDEX) {
         uint32_t idx = 0;
-        if (shndx == nullptr || shndx->type == SHT_NOBITS ||
+        if (shndx == nullptr || !section_has_file_data(shndx->type) ||
             !read_le(data + shndx->offset, shndx->size, i * 4, &idx)) {
           return RV::fail("ELF: symbol " + std::to_string(i) + " has an unresolvable section");
         }
@@ -199,14 +209,12 @@ Result<ElfView> ElfView::open(const uint8_t* data, size_t size) {
 }
 
 int ElfView::find_section(std::string_view name) const {
-  for (size_t i = 0; i < sections_.size(); ++i) {
-    if (sections_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  auto it = section_by_name_.find(name);
+  return it == section_by_name_.end() ? -1 : it->second;
 }
 
 std::string_view ElfView::section_data(const ElfSection& s) const {
-  if (s.type == SHT_NOBITS || s.type == SHT_NULL) return {};
+  if (!section_has_file_data(s.type)) return {};
   if (!in_bounds(size_, s.offset, s.size)) return {};  // cannot happen after open()
   return std::string_view(reinterpret_cast<const char*>(data_ + s.offset), s.size);
 }

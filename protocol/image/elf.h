@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "protocol/image/result.h"
@@ -21,6 +22,10 @@ namespace rgpu::image {
 inline constexpr uint16_t kEmCuda = 190;
 // Images larger than this are refused (cuBLAS's biggest cubins are far below it).
 inline constexpr uint64_t kMaxImageBytes = uint64_t{1} << 31;
+
+// Section types that occupy no file bytes: SHT_NOBITS, and in relocatable (-rdc) cubins the
+// CUDA-specific SHT_LOPROC+7 (.nv.global) and SHT_LOPROC+0xa (.nv.shared.<kernel>).
+bool section_has_file_data(uint32_t type);
 
 // True when the first bytes look like a 64-bit little-endian ELF (magic, class, data).
 bool looks_like_elf(const uint8_t* data, size_t size);
@@ -57,8 +62,9 @@ class ElfView {
 
   // SM from e_flags: (e_flags>>8)&0xff for EI_ABIVERSION >= 8, else e_flags&0xff.
   uint32_t sm_version() const { return sm_version_; }
+  uint16_t elf_type() const { return elf_type_; }  // ET_EXEC, or ET_REL for -rdc cubins
   const std::vector<ElfSection>& sections() const { return sections_; }
-  // Index of the first section named `name`, or -1.
+  // Index of the first section named `name`, or -1 (hashed: cuBLAS cubins have thousands).
   int find_section(std::string_view name) const;
   // Bytes of a non-NOBITS section (empty for NOBITS). Already bounds-checked by open().
   std::string_view section_data(const ElfSection& s) const;
@@ -69,8 +75,10 @@ class ElfView {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   uint32_t sm_version_ = 0;
+  uint16_t elf_type_ = 0;
   std::vector<ElfSection> sections_;
   std::vector<ElfSymbol> symbols_;
+  std::unordered_map<std::string_view, int> section_by_name_;
 };
 
 }  // namespace rgpu::image

@@ -119,7 +119,7 @@ std::string parse_declarator(const Tokens& t, size_t i, size_t end, Declarator* 
       }
       if (i + 2 >= end || t[i + 2] != "]") return "malformed array extent";
       auto v = parse_uint(t[i + 1]);
-      if (!v || *v > (uint64_t{1} << 32)) return "bad array extent";
+      if (!v || *v >= (uint64_t{1} << 32)) return "bad array extent";
       d->count *= *v;
       if (d->count > (uint64_t{1} << 32)) return "array too large";
       i += 2;
@@ -184,6 +184,7 @@ std::string parse_entry(const Tokens& t, size_t i, size_t end, KernelInfo* k) {
     while (i < end) {
       auto v = parse_uint(t[i]);
       if (!v) break;
+      if (*v > UINT32_MAX) return "entry " + k->name + ": thread bound too large";
       product *= *v;
       if (product > UINT32_MAX) return "entry " + k->name + ": thread bound too large";
       ++i;

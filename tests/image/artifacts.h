@@ -19,11 +19,24 @@ inline std::vector<uint8_t> load_artifact(const std::string& name) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
-// PTX as the driver receives it: NUL-terminated.
-inline std::vector<uint8_t> load_ptx_cstring() {
-  std::vector<uint8_t> v = load_artifact("kernels.ptx");
-  v.push_back(0);
+inline bool is_ptx_name(const std::string& name) {
+  return name.ends_with(".ptx");
+}
+
+// The image as the driver receives it: PTX NUL-terminated, binaries as written.
+inline std::vector<uint8_t> load_image(const std::string& name) {
+  std::vector<uint8_t> v = load_artifact(name);
+  if (is_ptx_name(name)) v.push_back(0);
   return v;
+}
+
+inline std::vector<uint8_t> load_ptx_cstring() {
+  return load_image("kernels.ptx");
+}
+
+// The SM to ask parse_kernels() for, which is also the SM of the entry it must pick.
+inline int artifact_sm(const std::string& name) {
+  return name.find("sm100_120") != std::string::npos ? 120 : 90;
 }
 
 inline const char* const kMixedName = "_Z11mixedParamscsd3BigPfx";
@@ -33,7 +46,8 @@ inline const std::vector<std::string>& all_artifacts() {
       "kernels.cubin",           "kernels.ptx",
       "kernels.fatbin",          "kernels_compress_all.fatbin",
       "kernels_ptx_only.fatbin", "kernels_no_compress.fatbin",
-      "kernels_multi.fatbin",
+      "kernels_multi.fatbin",    "kernels_sm100_120.fatbin",
+      "kernels_rdc.cubin",       "kernels_debug.ptx",
   };
   return names;
 }

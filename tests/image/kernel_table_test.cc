@@ -44,14 +44,17 @@ std::map<std::string, PtxasFacts> read_ptxas_report() {
 class EveryImage : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryImage, LayoutsAndGlobals) {
-  std::vector<uint8_t> bytes =
-      GetParam() == "kernels.ptx" ? load_ptx_cstring() : load_artifact(GetParam());
+  std::vector<uint8_t> bytes = load_image(GetParam());
   ASSERT_FALSE(bytes.empty());
-  Result<ModuleInfo> mod = parse_kernels(bytes.data(), bytes.size(), 90);
+  const int sm = artifact_sm(GetParam());
+  Result<ModuleInfo> mod = parse_kernels(bytes.data(), bytes.size(), sm);
   ASSERT_TRUE(mod.ok()) << mod.error();
   EXPECT_EQ(mod->kernels.size(), 2u);
   EXPECT_TRUE(mod->sm_compatible);
-  EXPECT_EQ(mod->sm_version, 90u);
+  EXPECT_EQ(mod->sm_version, static_cast<uint32_t>(sm));
+  EXPECT_EQ(mod->parsed_kind, is_ptx_name(GetParam()) || GetParam() == "kernels_ptx_only.fatbin"
+                                  ? ImageKind::kPtx
+                                  : ImageKind::kElf);
 
   const KernelInfo* va = mod->find_kernel("vectorAdd");
   ASSERT_NE(va, nullptr);
@@ -70,6 +73,12 @@ TEST_P(EveryImage, LayoutsAndGlobals) {
   ASSERT_NE(table, nullptr);
   EXPECT_EQ(table->size, 32u);
   EXPECT_TRUE(table->is_constant);
+  if (mod->parsed_kind == ImageKind::kElf) {
+    ASSERT_EQ(scale->init.size(), 64u);  // initialised in kernels.cu
+    float one;
+    std::memcpy(&one, scale->init.data(), 4);
+    EXPECT_EQ(one, 1.0f);
+  }
   EXPECT_EQ(mod->find_global("nope"), nullptr);
   EXPECT_EQ(mod->find_kernel("nope"), nullptr);
 }
@@ -129,6 +138,31 @@ TEST(KernelTable, PtxAttributesAreUnknownNotInvented) {
     EXPECT_FALSE(k.attributes.num_regs.has_value());
     EXPECT_FALSE(k.attributes.static_shared_bytes.has_value());
   }
+}
+
+TEST(KernelTable, BlackwellFatbinEntries) {
+  std::vector<uint8_t> bytes = load_artifact("kernels_sm100_120.fatbin");
+  Result<std::vector<FatbinEntry>> entries = list_fatbin_entries(bytes.data(), bytes.size());
+  ASSERT_TRUE(entries.ok()) << entries.error();
+  int elves = 0;
+  for (const FatbinEntry& e : *entries) {
+    if (!e.is_elf()) continue;
+    ++elves;
+    EXPECT_TRUE(e.sm_version == 100 || e.sm_version == 120) << e.sm_version;
+    uint32_t header_size;
+    std::memcpy(&header_size, bytes.data() + e.offset + 4, 4);
+    EXPECT_GE(header_size, 64u);
+  }
+  EXPECT_EQ(elves, 2);
+  Result<ModuleInfo> m100 = parse_kernels(bytes.data(), bytes.size(), 103);
+  ASSERT_TRUE(m100.ok()) << m100.error();
+  EXPECT_EQ(m100->sm_version, 100u);
+  EXPECT_TRUE(m100->sm_compatible);
+  // Nothing there runs on sm_90, but the layouts are still known.
+  Result<ModuleInfo> m90 = parse_kernels(bytes.data(), bytes.size(), 90);
+  ASSERT_TRUE(m90.ok()) << m90.error();
+  EXPECT_FALSE(m90->sm_compatible);
+  EXPECT_EQ(m90->find_kernel(kMixedName)->layout, mixed_layout());
 }
 
 TEST(KernelTable, FatbinPicksEntryBySm) {

@@ -74,7 +74,7 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
 std::vector<std::string> binary_artifacts() {
   std::vector<std::string> out;
   for (const std::string& n : all_artifacts()) {
-    if (n != "kernels.ptx") out.push_back(n);
+    if (!is_ptx_name(n)) out.push_back(n);
   }
   return out;
 }
