@@ -1,0 +1,400 @@
+// tests/server/sim_session_test.cc — the sim backend and the session's validation, in-process.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "protocol/image/param_layout.h"
+#include "server/backend/sim_backend.h"
+#include "server/backend/sim_props.h"
+#include "server/backend/va_window.h"
+#include "server/config.h"
+#include "server/worker/session.h"
+#include "tests/server/test_client.h"
+
+namespace rgpu::server {
+namespace {
+
+constexpr uint64_t kBase = 0x300000000000ull;
+constexpr uint64_t kCap = 64ull << 20;
+
+int host_vec_add(const rgpu_sim_launch* l) {
+  const float *a, *b;
+  float* c;
+  int n;
+  std::memcpy(&a, l->params + 0, 8);
+  std::memcpy(&b, l->params + 8, 8);
+  std::memcpy(&c, l->params + 16, 8);
+  std::memcpy(&n, l->params + 24, 4);
+  for (int i = 0; i < n; ++i) c[i] = a[i] + b[i];
+  return 0;
+}
+int host_fail(const rgpu_sim_launch*) {
+  return 7;
+}
+
+class SimSession : public ::testing::Test {
+ protected:
+  SimSession() : backend(&registry, 0), session(backend, meter) {
+    registry.add("vec_add", host_vec_add);
+    registry.add("fail_kernel", host_fail);
+    Status st = backend.open({kBase, kDefaultVaSize, kCap});
+    EXPECT_TRUE(st.ok()) << st.text;
+  }
+  template <typename O>
+  OpReply sync(const typename O::Args& a, const void* payload = nullptr, uint64_t len = 0) {
+    return session.sync(static_cast<uint16_t>(O::kCode), reinterpret_cast<const uint8_t*>(&a),
+                        sizeof a, static_cast<const uint8_t*>(payload), len);
+  }
+  template <typename O>
+  void async(const typename O::Args& a, const void* payload = nullptr, uint64_t len = 0) {
+    session.async(static_cast<uint16_t>(O::kCode), reinterpret_cast<const uint8_t*>(&a), sizeof a,
+                  static_cast<const uint8_t*>(payload), len);
+  }
+  uint64_t alloc(uint64_t n) {
+    OpReply r = sync<op::MemAlloc>({n});
+    EXPECT_TRUE(r.status.ok()) << r.status.text;
+    op::MemAlloc::Result res{};
+    std::memcpy(&res, r.result.data(), sizeof res);
+    return res.dptr;
+  }
+  template <typename R>
+  static R result(const OpReply& r) {
+    R out{};
+    EXPECT_EQ(r.result.size(), sizeof out);
+    if (r.result.size() == sizeof out) std::memcpy(&out, r.result.data(), sizeof out);
+    return out;
+  }
+  std::vector<uint8_t> dtoh(uint64_t src, uint64_t n) {
+    OpReply r = sync<op::MemcpyDtoH>({src, n, 0, 0});
+    EXPECT_TRUE(r.status.ok()) << r.status.text;
+    return r.payload;
+  }
+  uint64_t load_module(uint64_t id, const std::string& path) {
+    auto img = test::read_file(path);
+    EXPECT_FALSE(img.empty()) << path;
+    OpReply r = sync<op::ModuleLoad>({id, 0}, img.data(), img.size());
+    EXPECT_TRUE(r.status.ok()) << r.status.text;
+    return id;
+  }
+  OpReply get_function(uint64_t module, uint64_t fn, const char* name) {
+    return sync<op::ModuleGetFunction>({module, fn}, name, std::strlen(name) + 1);
+  }
+
+  SimKernelRegistry registry;
+  SimBackend backend;
+  SessionMeter meter;
+  Session session;
+};
+
+TEST(VaWindow, RejectsUnsafeWindowsAndAllocatesFirstFit) {
+  EXPECT_EQ(check_window(kDefaultVaBase, kDefaultVaSize), "");
+  EXPECT_NE(check_window(0x1000, kDefaultVaSize), "");
+  EXPECT_NE(check_window(0x7ff000000000ull, kDefaultVaSize), "");
+  EXPECT_NE(check_window(kDefaultVaBase + 4096, kDefaultVaSize), "");
+  VaAllocator va;
+  va.reset(0x1000, 0x10000, 0x1000);
+  auto a = va.allocate(1), b = va.allocate(0x2000), c = va.allocate(0x1000);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(*a, 0x1000u);
+  EXPECT_EQ(*b, 0x2000u);
+  EXPECT_EQ(*c, 0x4000u);
+  EXPECT_EQ(va.release(*b), 0x2000u);
+  EXPECT_EQ(va.release(*b), 0u);
+  EXPECT_EQ(*va.allocate(0x1800), 0x2000u);
+  EXPECT_FALSE(va.allocate(0x100000).has_value());
+}
+
+TEST(Config, ParsesSizesAndFlags) {
+  uint64_t v = 0;
+  EXPECT_TRUE(parse_size("16GiB", &v));
+  EXPECT_EQ(v, 16ull << 30);
+  EXPECT_TRUE(parse_size("512m", &v));
+  EXPECT_EQ(v, 512ull << 20);
+  EXPECT_TRUE(parse_size("4096", &v));
+  EXPECT_EQ(v, 4096u);
+  EXPECT_FALSE(parse_size("12XB", &v));
+  EXPECT_FALSE(parse_size("0", &v));
+  EXPECT_FALSE(parse_size("GiB", &v));
+  ServerOptions o;
+  std::string err;
+  const char* argv[] = {"rgpu-server", "--backend", "sim", "--vram=1GiB", "--sim-plugin", "a.so",
+                        "--insecure",  "--gpu",     "2"};
+  ASSERT_TRUE(parse_options(9, const_cast<char**>(argv), &o, &err)) << err;
+  EXPECT_EQ(o.backend, "sim");
+  EXPECT_EQ(o.vram, 1ull << 30);
+  EXPECT_EQ(o.gpu, 2u);
+  ASSERT_EQ(o.sim_plugins.size(), 1u);
+  const char* bad[] = {"rgpu-server", "--backend", "tpu"};
+  ServerOptions o2;
+  EXPECT_FALSE(parse_options(3, const_cast<char**>(bad), &o2, &err));
+  EXPECT_NE(err.find("tpu"), std::string::npos);
+  const char* both[] = {"rgpu-server", "--insecure", "--secret", "x"};
+  ServerOptions o3;
+  EXPECT_FALSE(parse_options(4, const_cast<char**>(both), &o3, &err));
+}
+
+TEST(SimProps, LooksLikeAnH100) {
+  DeviceProps p = sim_device_props(0, kCap, kBase, kDefaultVaSize);
+  EXPECT_STREQ(p.name, "rgpu sim H100");
+  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 132);
+  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR], 9);
+  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR], 0);
+  EXPECT_EQ(p.total_mem, kCap);
+  // Every attribute cudart 13 reads at init (dark-api.md 2.1) that must be non-zero on an H100.
+  for (int a : {75, 16, 19, 1,  2,  3,  4,   5,   6,  7,  8,  9,  10, 12,
+                13, 14, 39, 81, 82, 97, 106, 111, 38, 37, 36, 41, 31, 120})
+    EXPECT_NE(p.attrs[a], 0) << "attribute " << a;
+  DeviceProps q = sim_device_props(1, kCap, kBase, kDefaultVaSize);
+  EXPECT_NE(std::memcmp(p.uuid, q.uuid, 16), 0);
+}
+
+TEST_F(SimSession, AllocCopyMemsetFree) {
+  uint64_t p = alloc(4096);
+  EXPECT_GE(p, kBase);
+  std::vector<uint8_t> data(4096);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  async<op::MemcpyHtoD>({p, 4096, 0, 0}, data.data(), data.size());
+  EXPECT_EQ(dtoh(p, 4096), data);
+  // The device pointer is a host address in the worker (contract 5).
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(p)[5], data[5]);
+  uint64_t q = alloc(4096);
+  async<op::MemcpyDtoD>({q, p + 100, 200, 0});
+  auto back = dtoh(q, 200);
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), data.begin() + 100));
+  async<op::Memset>({q, 4, 0xAB, 1, 0});
+  async<op::Memset>({q + 4, 2, 0x1234, 2, 0});
+  async<op::Memset>({q + 8, 2, 0xDEADBEEF, 4, 0});
+  auto m = dtoh(q, 16);
+  EXPECT_EQ(m[0], 0xAB);
+  EXPECT_EQ(m[3], 0xAB);
+  uint16_t h;
+  std::memcpy(&h, &m[6], 2);
+  EXPECT_EQ(h, 0x1234);
+  uint32_t w;
+  std::memcpy(&w, &m[12], 4);
+  EXPECT_EQ(w, 0xDEADBEEFu);
+  EXPECT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  EXPECT_TRUE(sync<op::MemFree>({p}).status.ok());
+  EXPECT_EQ(sync<op::MemFree>({p}).status.code, CUDA_ERROR_INVALID_VALUE);  // double free
+  EXPECT_TRUE(sync<op::MemFree>({q}).status.ok());
+}
+
+TEST_F(SimSession, FreedMemoryComesBackZeroed) {
+  uint64_t p = alloc(1 << 20);
+  std::vector<uint8_t> ones(1 << 20, 0xFF);
+  async<op::MemcpyHtoD>({p, ones.size(), 0, 0}, ones.data(), ones.size());
+  ASSERT_EQ(dtoh(p, 16)[0], 0xFF);
+  ASSERT_TRUE(sync<op::MemFree>({p}).status.ok());
+  uint64_t again = alloc(1 << 20);
+  ASSERT_EQ(again, p);  // same address: the test is meaningful
+  auto z = dtoh(again, 1 << 20);
+  EXPECT_EQ(std::count(z.begin(), z.end(), 0), static_cast<long>(z.size()));
+}
+
+TEST_F(SimSession, MemoryCapAndMemGetInfo) {
+  uint64_t a = alloc(48ull << 20);
+  OpReply r = sync<op::MemAlloc>({32ull << 20});
+  EXPECT_EQ(r.status.code, CUDA_ERROR_OUT_OF_MEMORY);
+  EXPECT_NE(r.status.text.find("cap"), std::string::npos) << r.status.text;
+  auto info = result<op::MemGetInfo::Result>(sync<op::MemGetInfo>({0}));
+  EXPECT_EQ(info.total_bytes, kCap);
+  EXPECT_EQ(info.free_bytes, kCap - (48ull << 20));
+  EXPECT_EQ(sync<op::MemAlloc>({0}).status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(sync<op::MemAlloc>({1ull << 62}).status.code, CUDA_ERROR_OUT_OF_MEMORY);
+  ASSERT_TRUE(sync<op::MemFree>({a}).status.ok());
+  alloc(32ull << 20);
+  EXPECT_GT(meter.mem_peak, 0u);
+}
+
+TEST_F(SimSession, RangesAndHandlesAreChecked) {
+  uint64_t p = alloc(4096);
+  // Out of range (runs past the end) and outside any allocation.
+  OpReply r = sync<op::MemcpyDtoH>({p + 4000, 200, 0, 0});
+  EXPECT_EQ(r.status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_TRUE(r.payload.empty());
+  EXPECT_EQ(sync<op::MemcpyDtoH>({kBase + (1ull << 30), 8, 0, 0}).status.code,
+            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(sync<op::MemFree>({p + 8}).status.code, CUDA_ERROR_INVALID_VALUE);
+  // Unknown handles.
+  EXPECT_EQ(sync<op::StreamSynchronize>({77}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(sync<op::EventQuery>({5}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(sync<op::FuncGetAttribute>({9, 0, 0}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  // Payload size must match the record.
+  uint8_t byte = 1;
+  EXPECT_EQ(sync<op::MemcpyHtoD>({p, 2, 0, 0}, &byte, 1).status.code, CUDA_ERROR_INVALID_VALUE);
+  // A record of the wrong size.
+  uint8_t junk[3] = {1, 2, 3};
+  OpReply j = session.sync(static_cast<uint16_t>(Op::MemAlloc), junk, 3, nullptr, 0);
+  EXPECT_EQ(j.status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_NE(j.status.text.find("MemAlloc"), std::string::npos);
+  // Unknown op.
+  EXPECT_EQ(session.sync(999, nullptr, 0, nullptr, 0).status.code, CUDA_ERROR_NOT_SUPPORTED);
+  // The session still works.
+  EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
+}
+
+TEST_F(SimSession, AsyncErrorIsReturnedOnceAtTheNextSync) {
+  uint64_t p = alloc(64);
+  async<op::Memset>({p + 60, 16, 0, 1, 0});  // out of range: the first error
+  async<op::StreamDestroy>({1234});          // second error: not returned
+  async<op::Memset>({p, 4, 0x11, 1, 0});     // still runs
+  EXPECT_EQ(session.pending_error().code, CUDA_ERROR_INVALID_VALUE);
+  OpReply r = sync<op::CtxSynchronize>({0});
+  EXPECT_EQ(r.status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_NE(r.status.text.find("memset"), std::string::npos) << r.status.text;
+  EXPECT_TRUE(sync<op::CtxSynchronize>({0}).status.ok());
+  EXPECT_EQ(dtoh(p, 1)[0], 0x11);
+  EXPECT_EQ(meter.errors, 2u);
+}
+
+TEST_F(SimSession, StreamsAndEventsTimeTheirWork) {
+  async<op::StreamCreate>({10, 0, 0});
+  async<op::EventCreate>({1, 0, 0});
+  async<op::EventCreate>({2, 0, 0});
+  async<op::EventCreate>({3, CU_EVENT_DISABLE_TIMING, 0});
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  EXPECT_EQ(sync<op::EventElapsedTime>({1, 2}).status.code,
+            CUDA_ERROR_INVALID_HANDLE);  // unrecorded
+  async<op::EventRecord>({1, 10});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  async<op::EventRecord>({2, 10});
+  async<op::StreamWaitEvent>({0, 2, 0, 0});
+  EXPECT_TRUE(sync<op::StreamQuery>({10}).status.ok());
+  EXPECT_TRUE(sync<op::EventSynchronize>({2}).status.ok());
+  auto ms = result<op::EventElapsedTime::Result>(sync<op::EventElapsedTime>({1, 2})).ms;
+  EXPECT_GE(ms, 19.0f);
+  EXPECT_LT(ms, 2000.0f);
+  async<op::EventRecord>({3, 0});
+  EXPECT_EQ(sync<op::EventElapsedTime>({1, 3}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  async<op::StreamCreate>({10, 0, 0});  // duplicate handle
+  EXPECT_EQ(sync<op::StreamSynchronize>({10}).status.code, CUDA_ERROR_INVALID_VALUE);
+  async<op::StreamDestroy>({10});
+  EXPECT_EQ(sync<op::StreamSynchronize>({10}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_TRUE(sync<op::StreamSynchronize>({0}).status.ok());
+}
+
+TEST_F(SimSession, ModuleLayoutsGlobalsAttributesAndLaunch) {
+  load_module(1, RGPU_TEST_CUBIN);
+  OpReply f = get_function(1, 100, "vec_add");
+  ASSERT_TRUE(f.status.ok()) << f.status.text;
+  auto layout = image::decode_param_layout(f.payload.data(), f.payload.size());
+  ASSERT_TRUE(layout.ok()) << layout.error();
+  ASSERT_EQ(layout->params.size(), 4u);
+  EXPECT_EQ(layout->params[2].offset, 16u);
+  EXPECT_EQ(layout->params[3].offset, 24u);
+  EXPECT_EQ(layout->params[3].size, 4u);
+  EXPECT_EQ(get_function(1, 101, "nope").status.code, CUDA_ERROR_NOT_FOUND);
+  EXPECT_EQ(get_function(1, 100, "vec_add").status.code, CUDA_ERROR_INVALID_VALUE);  // handle taken
+
+  // __device__ int g_counter = 42 has its initial value at its device address.
+  const char* g = "g_counter";
+  OpReply gr = sync<op::ModuleGetGlobal>({1}, g, std::strlen(g) + 1);
+  ASSERT_TRUE(gr.status.ok()) << gr.status.text;
+  auto gres = result<op::ModuleGetGlobal::Result>(gr);
+  EXPECT_EQ(gres.bytes, 4u);
+  auto gv = dtoh(gres.dptr, 4);
+  int counter;
+  std::memcpy(&counter, gv.data(), 4);
+  EXPECT_EQ(counter, 42);
+
+  auto attr = [&](CUfunction_attribute a) {
+    return result<op::FuncGetAttribute::Result>(sync<op::FuncGetAttribute>({100, a, 0})).value;
+  };
+  EXPECT_GT(attr(CU_FUNC_ATTRIBUTE_NUM_REGS), 0);
+  EXPECT_EQ(attr(CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK), 1024);
+  EXPECT_EQ(attr(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), 48 * 1024);
+  async<op::FuncSetAttribute>({100, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000});
+  EXPECT_EQ(attr(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), 100000);
+  auto occ = result<op::OccupancyMaxActiveBlocks::Result>(
+      sync<op::OccupancyMaxActiveBlocks>({100, 256, 0, 0}));
+  EXPECT_GE(occ.blocks, 1);
+  EXPECT_LE(occ.blocks, 8);
+
+  const int n = 1000;
+  std::vector<float> a(n), b(n);
+  for (int i = 0; i < n; ++i) a[i] = i, b[i] = 2 * i;
+  uint64_t da = alloc(n * 4), db = alloc(n * 4), dc = alloc(n * 4);
+  async<op::MemcpyHtoD>({da, n * 4, 0, 0}, a.data(), n * 4);
+  async<op::MemcpyHtoD>({db, n * 4, 0, 0}, b.data(), n * 4);
+  uint8_t params[28];
+  std::memcpy(params, &da, 8);
+  std::memcpy(params + 8, &db, 8);
+  std::memcpy(params + 16, &dc, 8);
+  std::memcpy(params + 24, &n, 4);
+  op::LaunchKernel::Args l{};
+  l.function = 100;
+  l.grid[0] = 4, l.grid[1] = 1, l.grid[2] = 1;
+  l.block[0] = 256, l.block[1] = 1, l.block[2] = 1;
+  l.param_bytes = 28;
+  async<op::LaunchKernel>(l, params, sizeof params);
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  auto c = dtoh(dc, n * 4);
+  float c999;
+  std::memcpy(&c999, c.data() + 999 * 4, 4);
+  EXPECT_EQ(c999, 2997.0f);
+  EXPECT_GT(backend.busy_ns(), 0u);
+
+  // Launch checks: short parameters, bad geometry, unknown function.
+  op::LaunchKernel::Args bad = l;
+  bad.param_bytes = 20;
+  async<op::LaunchKernel>(bad, params, 20);
+  EXPECT_NE(sync<op::CtxSynchronize>({0}).status.text.find("parameter"), std::string::npos);
+  bad = l;
+  bad.block[0] = 2048;
+  async<op::LaunchKernel>(bad, params, sizeof params);
+  EXPECT_EQ(sync<op::CtxSynchronize>({0}).status.code, CUDA_ERROR_INVALID_VALUE);
+  bad = l;
+  bad.grid[1] = 0;
+  async<op::LaunchKernel>(bad, params, sizeof params);
+  EXPECT_EQ(sync<op::CtxSynchronize>({0}).status.code, CUDA_ERROR_INVALID_VALUE);
+  bad = l;
+  bad.function = 555;
+  async<op::LaunchKernel>(bad, params, sizeof params);
+  EXPECT_EQ(sync<op::CtxSynchronize>({0}).status.code, CUDA_ERROR_INVALID_HANDLE);
+
+  // A kernel with no host implementation fails with NOT_FOUND naming it.
+  ASSERT_TRUE(get_function(1, 102, "no_host_kernel").status.ok());
+  uint8_t p3[24] = {};
+  op::LaunchKernel::Args nh = l;
+  nh.function = 102;
+  nh.param_bytes = 24;
+  async<op::LaunchKernel>(nh, p3, sizeof p3);
+  OpReply nf = sync<op::CtxSynchronize>({0});
+  EXPECT_EQ(nf.status.code, CUDA_ERROR_NOT_FOUND);
+  EXPECT_NE(nf.status.text.find("no_host_kernel"), std::string::npos) << nf.status.text;
+  EXPECT_TRUE(sync<op::CtxSynchronize>({0}).status.ok());  // not sticky
+
+  // Unload: the function and the global go away with the module.
+  async<op::ModuleUnload>({1});
+  EXPECT_EQ(sync<op::FuncGetAttribute>({100, 0, 0}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(sync<op::MemcpyDtoH>({gres.dptr, 4, 0, 0}).status.code, CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST_F(SimSession, FatbinLoadsToo) {
+  load_module(3, RGPU_TEST_FATBIN);
+  EXPECT_TRUE(get_function(3, 1, "vec_add").status.ok());
+  // A corrupt image is refused with INVALID_IMAGE; the session goes on.
+  std::vector<uint8_t> junk(256, 0x5A);
+  EXPECT_EQ(sync<op::ModuleLoad>({4, 0}, junk.data(), junk.size()).status.code,
+            CUDA_ERROR_INVALID_IMAGE);
+  EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
+}
+
+TEST_F(SimSession, FailedKernelIsSticky) {
+  load_module(1, RGPU_TEST_CUBIN);
+  ASSERT_TRUE(get_function(1, 7, "fail_kernel").status.ok());
+  op::LaunchKernel::Args l{};
+  l.function = 7;
+  l.grid[0] = l.grid[1] = l.grid[2] = 1;
+  l.block[0] = l.block[1] = l.block[2] = 1;
+  l.param_bytes = 4;
+  int one = 1;
+  async<op::LaunchKernel>(l, &one, 4);
+  EXPECT_EQ(sync<op::CtxSynchronize>({0}).status.code, CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_EQ(sync<op::MemGetInfo>({0}).status.code, CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_EQ(sync<op::MemAlloc>({64}).status.code, CUDA_ERROR_LAUNCH_FAILED);
+}
+
+}  // namespace
+}  // namespace rgpu::server
