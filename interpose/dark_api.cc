@@ -62,6 +62,7 @@ uintptr_t tools_tls_fn2(void*, uintptr_t, ...) {
 
 // --- CONTEXT_LOCAL_STORAGE_INTERFACE_V0301 --------------------------------------------------
 CUresult cls_put(CUcontext ctx, void* key, void* value, ClsDtor dtor) {
+  if (log_calls()) RGPU_DEBUG("CLS put(ctx=%p, key=%p, value=%p)", (void*)ctx, key, value);
   Context* c = nullptr;
   CUresult r = resolve_context(ctx, &c);
   if (r != CUDA_SUCCESS) return r;
@@ -71,6 +72,7 @@ CUresult cls_put(CUcontext ctx, void* key, void* value, ClsDtor dtor) {
 // dark-api.md: del(ctx, key). Some drivers' callers pass (key, out); a first argument that is
 // not a context is taken as the key of the current context.
 CUresult cls_del(void* a, void* b) {
+  if (log_calls()) RGPU_DEBUG("CLS delete(%p, %p)", a, b);
   Client* cl = state();
   if (!cl) return check_init();
   Context* c = nullptr;
@@ -93,8 +95,8 @@ CUresult cls_get(void** value, CUcontext ctx, void* key) {
 
 // --- CONTEXT_CHECKS -------------------------------------------------------------------------
 CUresult ctx_check(CUcontext, uint32_t* r1, const void** r2) {
+  // Only *r1 is an output; r2 keeps what the caller put there (cudart reads it back later).
   if (r1) *r1 = 0;
-  if (r2) *r2 = nullptr;
   return CUDA_SUCCESS;
 }
 uint32_t ctx_check_fn3() {
@@ -129,7 +131,7 @@ struct TableSpec {
 };
 
 const std::vector<TableSpec>& table_specs() {
-  static const std::vector<TableSpec> specs = {
+  static const std::vector<TableSpec>& specs = *new std::vector<TableSpec>{
       {"6BD5FB6C-5BF4-E74A-8987-D93912FD9DF9",
        "CUDART_INTERFACE",
        13,
@@ -191,9 +193,11 @@ struct BuiltTable {
   std::vector<const void*> slots;
 };
 
+// Built once and never destroyed: cudart's exit handlers call table slots after this
+// library's static destructors would have run.
 std::vector<BuiltTable>& built_tables() {
-  static std::vector<BuiltTable> tables = [] {
-    std::vector<BuiltTable> out;
+  static std::vector<BuiltTable>* tables = [] {
+    auto* out = new std::vector<BuiltTable>();
     for (const TableSpec& s : table_specs()) {
       BuiltTable t;
       parse_uuid(s.uuid, t.uuid);
@@ -203,11 +207,11 @@ std::vector<BuiltTable>& built_tables() {
         t.slots[0] = reinterpret_cast<const void*>(sizeof(void*) * static_cast<size_t>(s.slots));
       }
       for (const Slot& e : s.entries) t.slots[static_cast<size_t>(e.index)] = e.fn;
-      out.push_back(std::move(t));
+      out->push_back(std::move(t));
     }
     return out;
   }();
-  return tables;
+  return *tables;
 }
 
 const void* table_named(const char* name) {
