@@ -4,7 +4,8 @@
 // CHECK_CUDA(call) runs a CUDA runtime call and, if it does not return cudaSuccess, prints the
 // call's text, file:line, the error's name, number and message to stderr and exits 1.
 // EXPECT_TRUE(cond, fmt, ...) prints a diagnostic and exits 1 when cond is false.
-// e2e_pass(name) prints "PASS <name>" on stdout: the runner greps for it.
+// e2e_pass(name) prints "PASS <name>" on stdout: the runner greps for it. Including this header
+// makes stdout line-buffered, so what a program printed survives a crash.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -45,6 +46,8 @@
       std::exit(1);                                                                          \
     }                                                                                        \
   } while (0)
+
+inline const int e2e_stdout_line_buffered = std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
 inline void e2e_pass(const char* name) {
   std::printf("PASS %s\n", name);
