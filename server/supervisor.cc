@@ -87,7 +87,9 @@ void reap(std::map<pid_t, Worker>* workers) {
     auto it = workers->find(pid);
     unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
     std::string peer = it == workers->end() ? "?" : it->second.peer;
-    if (WIFSIGNALED(st)) {
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM && g_stop) {
+      log_info("worker %d (session %llu) stopped", pid, sid);
+    } else if (WIFSIGNALED(st)) {
       log_error(
           "worker %d (session %llu, %s) crashed: signal %d (%s); other sessions are "
           "unaffected",

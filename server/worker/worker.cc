@@ -2,7 +2,9 @@
 #include "server/worker/worker.h"
 
 #include <kj/exception.h>
+#include <signal.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -23,6 +25,16 @@ namespace rgpu::server {
 
 namespace {
 
+volatile sig_atomic_t g_socket = -1;
+volatile sig_atomic_t g_terminated = 0;
+
+// SIGTERM (the supervisor shutting down): wake the lane by shutting the socket down, so the
+// session ends through the normal path and its meter is logged.
+void on_term(int) {
+  g_terminated = 1;
+  if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
+}
+
 void send_refusal(net::Stream& s, const std::string& error) {
   capnp::MallocMessageBuilder msg;
   auto r = msg.initRoot<wire::HelloReply>();
@@ -42,6 +54,12 @@ uint64_t window_size_for(uint64_t cap) {
 
 int run_worker(const ServerOptions& o) {
   set_log_tag("worker s" + std::to_string(o.session_id));
+  g_socket = o.worker_fd;
+  struct sigaction sa {};
+  sa.sa_handler = on_term;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
   net::TlsConfig tls;
   tls.cert_file = o.tls_cert;
   tls.key_file = o.tls_key;
@@ -156,6 +174,7 @@ int run_worker(const ServerOptions& o) {
     Session session(*backend, meter);
     Lane lane(s, session);
     std::string why = lane.serve();
+    if (g_terminated) why = "server shutting down";
     meter.busy_ns = backend->busy_ns();
     meter.finish();
     log_info("%s", meter.summary(why).c_str());
