@@ -33,6 +33,40 @@ void load_kernel(TestClient& c, uint64_t fn, const char* name) {
   ASSERT_EQ(f.status, CUDA_SUCCESS) << f.error;
 }
 
+// Loads vec_add, runs it through a batch (HtoD, HtoD, launch), syncs, reads back, frees.
+void run_vec_add(TestClient* c, uint64_t va_base) {
+  load_kernel(*c, 10, "vec_add");
+  const int n = 100000;
+  std::vector<float> a(n), b(n);
+  for (int i = 0; i < n; ++i) a[i] = 0.5f * i, b[i] = 3.0f;
+  uint32_t st = 0;
+  uint64_t da = c->alloc(n * 4, &st), db = c->alloc(n * 4), dc = c->alloc(n * 4);
+  ASSERT_EQ(st, CUDA_SUCCESS);
+  ASSERT_GE(da, va_base);
+  c->enqueue<op::MemcpyHtoD>({da, n * 4, 0, 0}, a.data(), n * 4);
+  c->enqueue<op::MemcpyHtoD>({db, n * 4, 0, 0}, b.data(), n * 4);
+  uint8_t params[28];
+  std::memcpy(params, &da, 8);
+  std::memcpy(params + 8, &db, 8);
+  std::memcpy(params + 16, &dc, 8);
+  std::memcpy(params + 24, &n, 4);
+  op::LaunchKernel::Args l{};
+  l.function = 10;
+  l.grid[0] = (n + 255) / 256, l.grid[1] = 1, l.grid[2] = 1;
+  l.block[0] = 256, l.block[1] = 1, l.block[2] = 1;
+  l.param_bytes = 28;
+  c->enqueue<op::LaunchKernel>(l, params, sizeof params);
+  auto sync = c->call<op::CtxSynchronize>({0});
+  ASSERT_EQ(sync.status, CUDA_SUCCESS) << sync.error;
+  auto r = c->call<op::MemcpyDtoH>({dc, n * 4, 0, 0});
+  ASSERT_EQ(r.status, CUDA_SUCCESS) << r.error;
+  ASSERT_EQ(r.payload.size(), size_t{n} * 4);
+  std::vector<float> out(n);
+  std::memcpy(out.data(), r.payload.data(), n * 4);
+  for (int i = 0; i < n; i += 997) ASSERT_EQ(out[i], 0.5f * i + 3.0f) << i;
+  for (uint64_t p : {da, db, dc}) EXPECT_EQ(c->call<op::MemFree>({p}).status, CUDA_SUCCESS);
+}
+
 TEST(ServerProcess, HelpAnswers) {
   std::string cmd = std::string(RGPU_SERVER_BIN) + " --help";
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -78,40 +112,40 @@ TEST(ServerProcess, HelloAllocCopyLaunchSyncFree) {
   EXPECT_EQ(h.vram_limit, props.total_mem);
   EXPECT_EQ(props.va_base, 0x200000000000ull);
 
-  load_kernel(*c, 10, "vec_add");
-  const int n = 100000;
-  std::vector<float> a(n), b(n);
-  for (int i = 0; i < n; ++i) a[i] = 0.5f * i, b[i] = 3.0f;
-  uint32_t st = 0;
-  uint64_t da = c->alloc(n * 4, &st), db = c->alloc(n * 4), dc = c->alloc(n * 4);
-  ASSERT_EQ(st, CUDA_SUCCESS);
-  ASSERT_GE(da, props.va_base);
-  c->enqueue<op::MemcpyHtoD>({da, n * 4, 0, 0}, a.data(), n * 4);
-  c->enqueue<op::MemcpyHtoD>({db, n * 4, 0, 0}, b.data(), n * 4);
-  uint8_t params[28];
-  std::memcpy(params, &da, 8);
-  std::memcpy(params + 8, &db, 8);
-  std::memcpy(params + 16, &dc, 8);
-  std::memcpy(params + 24, &n, 4);
-  op::LaunchKernel::Args l{};
-  l.function = 10;
-  l.grid[0] = (n + 255) / 256, l.grid[1] = 1, l.grid[2] = 1;
-  l.block[0] = 256, l.block[1] = 1, l.block[2] = 1;
-  l.param_bytes = 28;
-  c->enqueue<op::LaunchKernel>(l, params, sizeof params);
-  auto sync = c->call<op::CtxSynchronize>({0});
-  ASSERT_EQ(sync.status, CUDA_SUCCESS) << sync.error;
-  auto r = c->call<op::MemcpyDtoH>({dc, n * 4, 0, 0});
-  ASSERT_EQ(r.status, CUDA_SUCCESS) << r.error;
-  ASSERT_EQ(r.payload.size(), size_t{n} * 4);
-  std::vector<float> out(n);
-  std::memcpy(out.data(), r.payload.data(), n * 4);
-  for (int i = 0; i < n; i += 997) ASSERT_EQ(out[i], 0.5f * i + 3.0f) << i;
-  for (uint64_t p : {da, db, dc}) EXPECT_EQ(c->call<op::MemFree>({p}).status, CUDA_SUCCESS);
+  run_vec_add(c.get(), props.va_base);
   c->goodbye();
   // The session's meter is logged at its end.
   EXPECT_TRUE(s.wait_log("ended after")) << s.log();
   EXPECT_NE(s.log().find("LaunchKernel=1"), std::string::npos) << s.log();
+}
+
+// The same program on the cuda backend; runs where an NVIDIA driver and GPU are present.
+TEST(ServerProcess, CudaBackendRunsVecAddOnARealGpu) {
+  ServerProcess s({"--backend", "cuda", "--vram", "1GiB"});
+  if (!s.started()) {
+    if (s.log().find("no NVIDIA driver found") != std::string::npos)
+      GTEST_SKIP() << "no NVIDIA driver on this machine";
+    FAIL() << s.log();
+  }
+  auto c = TestClient::connect(s.port());
+  HelloResult h = c->hello();
+  ASSERT_TRUE(h.ok) << h.error << s.log();
+  DeviceProps props;
+  ASSERT_EQ(h.device_props.size(), sizeof props);
+  std::memcpy(&props, h.device_props.data(), sizeof props);
+  EXPECT_EQ(props.total_mem, 1ull << 30);
+  EXPECT_GT(props.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 0);
+  run_vec_add(c.get(), props.va_base);
+  // Freed memory is scrubbed: a new allocation at the same place reads zeros.
+  uint64_t p = c->alloc(1 << 21);
+  std::vector<uint8_t> ones(1 << 21, 0xFF);
+  c->enqueue<op::MemcpyHtoD>({p, ones.size(), 0, 0}, ones.data(), ones.size());
+  ASSERT_EQ(c->call<op::MemFree>({p}).status, CUDA_SUCCESS);
+  uint64_t q = c->alloc(1 << 21);
+  ASSERT_EQ(q, p);
+  auto r = c->call<op::MemcpyDtoH>({q, 1 << 21, 0, 0});
+  ASSERT_EQ(r.status, CUDA_SUCCESS) << r.error;
+  EXPECT_EQ(std::count(r.payload.begin(), r.payload.end(), 0), 1 << 21);
 }
 
 TEST(ServerProcess, VersionMismatchNamesBothVersions) {
