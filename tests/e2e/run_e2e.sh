@@ -104,8 +104,8 @@ if [[ $asan -eq 1 ]]; then
   asan_rt=$(gcc -print-file-name=libasan.so)
   [[ -e "$asan_rt" ]] || die "ASan runtime not found (gcc -print-file-name=libasan.so)"
   export LD_PRELOAD="$asan_rt${LD_PRELOAD:+:$LD_PRELOAD}"
-  # detect_leaks=0: see tests/e2e/README.md (cudart/cuBLAS keep process-lifetime allocations).
-  export ASAN_OPTIONS="${RGPU_E2E_ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_error=1}"
+  # Leak detection stays on: cudart itself reports no leaks (tests/e2e/README.md, ASan).
+  export ASAN_OPTIONS="${RGPU_E2E_ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 fi
 for kv in "${envs[@]}"; do export "${kv?}"; done
