@@ -30,7 +30,7 @@ CUresult sync_context(Context* ctx) {
 
 CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice_v1 dev) {
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   {
@@ -42,7 +42,7 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice_v1 dev) {
 }
 
 CUresult cuDevicePrimaryCtxRelease(CUdevice_v1 dev) {
-  Device* d;
+  Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> g(state()->mu);
@@ -56,7 +56,7 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice_v1 dev) {
 }
 
 CUresult cuDevicePrimaryCtxReset(CUdevice_v1 dev) {
-  Device* d;
+  Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   r = sync_device(d);
@@ -75,7 +75,7 @@ CUresult cuDevicePrimaryCtxReset_v2(CUdevice_v1 dev) {
 
 CUresult cuDevicePrimaryCtxGetState(CUdevice_v1 dev, unsigned int* flags, int* active) {
   if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> g(state()->mu);
@@ -85,7 +85,7 @@ CUresult cuDevicePrimaryCtxGetState(CUdevice_v1 dev, unsigned int* flags, int* a
 }
 
 CUresult cuDevicePrimaryCtxSetFlags(CUdevice_v1 dev, unsigned int flags) {
-  Device* d;
+  Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::mutex> g(state()->mu);
@@ -100,7 +100,7 @@ CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice_v1 dev, unsigned int flags) {
 
 CUresult cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice_v1 dev) {
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();

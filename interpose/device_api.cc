@@ -20,7 +20,7 @@ CUresult get_device(CUdevice_v1 dev, Device** out) {
 
 CUresult cuDeviceGet(CUdevice_v1* device, int ordinal) {
   if (!device) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(ordinal, &d);
   if (r != CUDA_SUCCESS) return r;
   *device = ordinal;
@@ -37,7 +37,7 @@ CUresult cuDeviceGetCount(int* count) {
 
 CUresult cuDeviceGetName(char* name, int len, CUdevice_v1 dev) {
   if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   snprintf(name, static_cast<size_t>(len), "%.*s", (int)sizeof d->props.name, d->props.name);
@@ -46,7 +46,7 @@ CUresult cuDeviceGetName(char* name, int len, CUdevice_v1 dev) {
 
 CUresult cuDeviceGetUuid(CUuuid* uuid, CUdevice_v1 dev) {
   if (!uuid) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   memcpy(uuid->bytes, d->props.uuid, 16);
@@ -59,7 +59,7 @@ CUresult cuDeviceGetUuid_v2(CUuuid* uuid, CUdevice_v1 dev) {
 
 CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice_v1 dev) {
   if (!bytes) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   *bytes = d->props.total_mem;
@@ -68,7 +68,7 @@ CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice_v1 dev) {
 
 CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice_v1 dev) {
   if (!pi) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   if (static_cast<int>(attrib) < 0 || static_cast<int>(attrib) >= kMaxDeviceAttributes)
@@ -79,7 +79,7 @@ CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice_v1 de
 
 CUresult cuDeviceComputeCapability(int* major, int* minor, CUdevice_v1 dev) {
   if (!major || !minor) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   *major = d->props.cc_major;
@@ -89,7 +89,7 @@ CUresult cuDeviceComputeCapability(int* major, int* minor, CUdevice_v1 dev) {
 
 CUresult cuDeviceGetPCIBusId(char* pciBusId, int len, CUdevice_v1 dev) {
   if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = get_device(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   snprintf(pciBusId, static_cast<size_t>(len), "%04x:%02x:%02x.0",

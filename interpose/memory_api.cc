@@ -66,7 +66,7 @@ CUresult copy_any(uint64_t dst, uint64_t src, size_t n, uint64_t wire, Device* d
 CUresult memset_any(uint64_t dst, uint32_t value, uint32_t elem, size_t count, CUstream s,
                     bool per_thread) {
   uint64_t wire;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = resolve_stream(s, per_thread, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   if (count == 0) return CUDA_SUCCESS;
@@ -84,7 +84,7 @@ CUresult copy_on(CUstream s, bool per_thread, uint64_t* wire, Device** d) {
 CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
   if (!dptr) return CUDA_ERROR_INVALID_VALUE;
   if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = current_device(&d);
   if (r != CUDA_SUCCESS) return r;
   op::MemAlloc::Args a{bytesize};
@@ -118,7 +118,7 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
 
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
   if (!free || !total) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = current_device(&d);
   if (r != CUDA_SUCCESS) return r;
   op::MemGetInfo::Args a{};

@@ -30,7 +30,7 @@ uint64_t hash_bytes(const uint8_t* p, size_t n) {
 }
 
 CUresult load_module(const void* code, Module** out) {
-  Device* d;
+  Device* d = nullptr;
   CUresult r = current_device(&d);
   if (r == CUDA_ERROR_INVALID_CONTEXT) {
     // Libraries are context-independent: without a current context use device 0.
@@ -201,7 +201,7 @@ struct LaunchDims {
 CUresult launch(Function* f, const LaunchDims& dims, CUstream s, bool pt, void** params,
                 void** extra, const CUlaunchAttribute* attrs, unsigned num_attrs) {
   uint64_t wire;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   if (d != device_of(f->module)) return CUDA_ERROR_INVALID_HANDLE;

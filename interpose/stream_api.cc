@@ -8,7 +8,7 @@ namespace {
 
 CUresult create_stream(CUstream* ph, unsigned flags, int priority) {
   if (!ph) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   Context* ctx;
   CUresult r = current_device(&d, &ctx);
   if (r != CUDA_SUCCESS) return r;
@@ -28,7 +28,7 @@ CUresult create_stream(CUstream* ph, unsigned flags, int priority) {
 
 CUresult stream_sync(CUstream s, bool pt) {
   uint64_t wire;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   op::StreamSynchronize::Args a{wire};
@@ -37,7 +37,7 @@ CUresult stream_sync(CUstream s, bool pt) {
 
 CUresult stream_query(CUstream s, bool pt) {
   uint64_t wire;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   op::StreamQuery::Args a{wire};
@@ -59,7 +59,7 @@ Device* device_of(const Context* ctx) {
 
 CUresult stream_wait(CUstream s, CUevent e, unsigned flags, bool pt) {
   uint64_t wire;
-  Device* d;
+  Device* d = nullptr;
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   Event* ev;
@@ -84,7 +84,7 @@ CUresult record(CUevent e, CUstream s, bool pt) {
   CUresult r = event_of(e, &ev);
   if (r != CUDA_SUCCESS) return r;
   uint64_t wire;
-  Device* d;
+  Device* d = nullptr;
   r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   if (device_of(ev->ctx) != d) return CUDA_ERROR_INVALID_HANDLE;
@@ -204,7 +204,7 @@ CUresult cuStreamGetCtx_ptsz(CUstream s, CUcontext* p) {
 
 CUresult cuEventCreate(CUevent* phEvent, unsigned int Flags) {
   if (!phEvent) return CUDA_ERROR_INVALID_VALUE;
-  Device* d;
+  Device* d = nullptr;
   Context* ctx;
   CUresult r = current_device(&d, &ctx);
   if (r != CUDA_SUCCESS) return r;
