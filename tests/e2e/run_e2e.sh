@@ -3,13 +3,13 @@
 # `rgpu-server --backend sim` instances, and judges the result.
 #
 # Usage: run_e2e.sh --server BIN --shim-dir DIR [--plugin SO]... [--servers N] [--asan]
-#                   [--expect REGEX]... [--expect-server-log REGEX]... [--env K=V]...
-#                   [--server-arg ARG]... [--timeout SEC] -- PROGRAM [ARGS...]
+#                   [--expect REGEX]... [--expect-stderr REGEX]... [--expect-server-log REGEX]...
+#                   [--env K=V]... [--server-arg ARG]... [--timeout SEC] -- PROGRAM [ARGS...]
 # Starts N servers (default 1) on 127.0.0.1 with random ports (--port-file), runs PROGRAM with
 # LD_LIBRARY_PATH=DIR RGPU_SERVER=127.0.0.1:P1[,127.0.0.1:P2...] under `timeout`, then stops the
 # servers. Passes (exit 0) only if the program exits 0, prints a line starting with "PASS", its
-# stdout matches every --expect, the servers' logs match every --expect-server-log, and no
-# sanitizer report appears anywhere. On failure it prints the servers' logs.
+# stdout matches every --expect, its stderr every --expect-stderr, the servers' logs every
+# --expect-server-log, and no sanitizer report appears anywhere. On failure it prints the logs.
 # --asan: the shim was built with RGPU_SANITIZE=ON; nvcc-built programs are not instrumented, so
 # the ASan runtime is preloaded (it must come first in the process's library list).
 set -u
@@ -17,7 +17,7 @@ set -u
 die() { echo "run_e2e: $*" >&2; exit 2; }
 
 server="" shim_dir="" nservers=1 asan=0 timeout_s=60
-plugins=() expects=() log_expects=() envs=() server_args=()
+plugins=() expects=() err_expects=() log_expects=() envs=() server_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --server) server="$2"; shift 2 ;;
@@ -26,6 +26,7 @@ while [[ $# -gt 0 ]]; do
     --servers) nservers="$2"; shift 2 ;;
     --asan) asan=1; shift ;;
     --expect) expects+=("$2"); shift 2 ;;
+    --expect-stderr) err_expects+=("$2"); shift 2 ;;
     --expect-server-log) log_expects+=("$2"); shift 2 ;;
     --env) envs+=("$2"); shift 2 ;;
     --server-arg) server_args+=("$2"); shift 2 ;;
@@ -127,6 +128,9 @@ fi
 grep -q '^PASS' "$work/stdout" || fail+=("the program printed no PASS line")
 for re in "${expects[@]}"; do
   grep -Eq -- "$re" "$work/stdout" || fail+=("program stdout does not match /$re/")
+done
+for re in "${err_expects[@]}"; do
+  grep -Eq -- "$re" "$work/stderr" || fail+=("program stderr does not match /$re/")
 done
 for re in "${log_expects[@]}"; do
   cat "$work"/server*.log | grep -Eq -- "$re" || fail+=("server logs do not match /$re/")
