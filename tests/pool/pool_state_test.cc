@@ -213,7 +213,7 @@ TEST_F(PoolStateTest, StoreSurvivesRestart) {
   std::string l1 = a.grants[0].lease.id;
   state_->heartbeat(prov_, pid, {}, {{l1, 5, true, "", 0}}, {l1});
   EXPECT_EQ(state_->drain(admin_, "gpu-a", "disk swap", 0), "");
-  reopen();  // a pool restart on the same database
+  reopen();                                  // a pool restart on the same database
   EXPECT_EQ(state_->bootstrap_admin(), "");  // tokens kept: no second admin token
   ASSERT_TRUE(state_->authenticate(user_token_).has_value());
   EXPECT_EQ(state_->authenticate(prov_token_)->role, Role::kProvider);

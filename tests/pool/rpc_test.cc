@@ -55,8 +55,8 @@ class Pool {
       // A restart listens on the same port, as a real pool would.
       std::string listen = "127.0.0.1:" + std::to_string(port_);
       execl(RGPU_POOL_BIN, RGPU_POOL_BIN, "--listen", listen.c_str(), "--data-dir", dir_.c_str(),
-            "--port-file", (dir_ + "/port").c_str(), "--heartbeat-ms", "150",
-            "--missing-after-ms", "700", nullptr);
+            "--port-file", (dir_ + "/port").c_str(), "--heartbeat-ms", "150", "--missing-after-ms",
+            "700", nullptr);
       _exit(127);
     }
     ASSERT_TRUE(eventually([&] { return !slurp(dir_ + "/port").empty(); }));
@@ -109,7 +109,8 @@ class Pool {
     with(admin_, [&](PoolConnection& c) {
       auto req = c.session().listLeasesRequest();
       req.setAll(true);
-      for (auto l : c.wait(req.send()).getLeases())
+      auto resp = c.wait(req.send());  // keep the response alive while reading it
+      for (auto l : resp.getLeases())
         if (l.getLeaseId() == id.c_str()) s = l.getState().cStr();
     });
     return s;
@@ -286,8 +287,8 @@ TEST_F(RpcTest, CliListsAndEnforcesRoles) {
   FakeProvider a(pool_->endpoint(), ptok, "gpu-cli", 7005, {{"k", "v"}});
   ASSERT_EQ(a.link->start(), "");
   auto run = [&](const std::string& args, int* rc) {
-    std::string cmd = std::string(RGPU_CLI_BIN) + " --pool " + pool_->endpoint() + " " + args +
-                      " 2>&1";
+    std::string cmd =
+        std::string(RGPU_CLI_BIN) + " --pool " + pool_->endpoint() + " " + args + " 2>&1";
     FILE* f = popen(cmd.c_str(), "r");
     std::string out;
     char buf[512];
