@@ -30,10 +30,43 @@ function(rgpu_dep target)
   endif()
 endfunction()
 
-rgpu_dep(kj NAMES kj HEADER kj/common.h)
+if(RGPU_STATIC_DEPS)
+  # Debian's libkj.a is built with local-exec TLS and cannot go into a shared object, so the
+  # self-contained libcuda.so.1 needs kj and capnp compiled with -fPIC: built here from the same
+  # 0.9.2 source Debian ships (scripts/fetch-capnp-source.sh fetches it with apt-get source).
+  set(RGPU_CAPNP_TARBALL ${PROJECT_SOURCE_DIR}/third_party/src/capnproto_0.9.2.orig.tar.gz)
+  if(NOT EXISTS ${RGPU_CAPNP_TARBALL})
+    message(FATAL_ERROR "rgpu: RGPU_STATIC_DEPS needs ${RGPU_CAPNP_TARBALL}; run scripts/fetch-capnp-source.sh")
+  endif()
+  include(ExternalProject)
+  set(_pic ${CMAKE_BINARY_DIR}/third_party/capnp-pic)
+  ExternalProject_Add(rgpu_capnp_pic_build
+    URL ${RGPU_CAPNP_TARBALL}
+    PREFIX ${_pic}
+    CMAKE_ARGS -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DBUILD_TESTING=OFF
+               -DWITH_OPENSSL=OFF -DWITH_ZLIB=OFF -DCMAKE_CXX_FLAGS=-fvisibility=hidden
+    BUILD_COMMAND ${CMAKE_COMMAND} --build <BINARY_DIR> --target kj capnp
+    INSTALL_COMMAND ""
+    BUILD_BYPRODUCTS ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj.a
+                     ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp.a
+    LOG_CONFIGURE ON LOG_BUILD ON)
+  add_library(rgpu_kj_pic INTERFACE)
+  target_link_libraries(rgpu_kj_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj.a Threads::Threads)
+  add_dependencies(rgpu_kj_pic rgpu_capnp_pic_build)
+  add_library(rgpu_capnp_pic INTERFACE)
+  target_link_libraries(rgpu_capnp_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp.a rgpu_kj_pic)
+  add_dependencies(rgpu_capnp_pic rgpu_capnp_pic_build)
+  add_library(rgpu::kj ALIAS rgpu_kj_pic)
+  add_library(rgpu::capnp ALIAS rgpu_capnp_pic)
+  find_path(RGPU_INC_kj kj/common.h)
+else()
+  rgpu_dep(kj NAMES kj HEADER kj/common.h)
+  rgpu_dep(capnp NAMES capnp HEADER capnp/message.h)
+  set_property(TARGET rgpu::capnp APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj)
+  set_property(TARGET rgpu::kj APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads)
+endif()
 rgpu_dep(kj_async NAMES kj-async)
 rgpu_dep(kj_tls NAMES kj-tls)
-rgpu_dep(capnp NAMES capnp HEADER capnp/message.h)
 rgpu_dep(capnp_rpc NAMES capnp-rpc)
 rgpu_dep(ssl NAMES ssl HEADER openssl/ssl.h)
 rgpu_dep(crypto NAMES crypto)
@@ -42,12 +75,10 @@ rgpu_dep(zstd NAMES zstd HEADER zstd.h)
 rgpu_dep(uv NAMES uv_a uv HEADER uv.h)
 rgpu_dep(sqlite3 NAMES sqlite3 HEADER sqlite3.h)
 
-set_property(TARGET rgpu::capnp APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj)
 set_property(TARGET rgpu::capnp_rpc APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::capnp rgpu::kj_async)
 set_property(TARGET rgpu::kj_async APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj)
 set_property(TARGET rgpu::kj_tls APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj_async rgpu::ssl)
 set_property(TARGET rgpu::ssl APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::crypto)
-set_property(TARGET rgpu::kj APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads)
 set_property(TARGET rgpu::crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS})
 set_property(TARGET rgpu::uv APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS})
 set_property(TARGET rgpu::sqlite3 APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS} m)

@@ -7,3 +7,8 @@ if(RGPU_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+# GCC 12 reports false -Wrestrict/-Wstringop-overflow positives inside libstdc++'s std::string at
+# -O3 (GCC bug 105329); they are not about our code.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  add_compile_options(-Wno-restrict)
+endif()

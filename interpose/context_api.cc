@@ -177,7 +177,7 @@ CUresult cuCtxPopCurrent(CUcontext* pctx) {
 
 CUresult cuCtxGetDevice(CUdevice_v1* device) {
   if (!device) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(nullptr, &c);
   if (r != CUDA_SUCCESS) return r;
   *device = c->device;
@@ -186,7 +186,7 @@ CUresult cuCtxGetDevice(CUdevice_v1* device) {
 
 CUresult cuCtxGetDevice_v2(CUdevice* device, CUcontext ctx) {
   if (!device) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(ctx, &c);
   if (r != CUDA_SUCCESS) return r;
   *device = c->device;
@@ -194,7 +194,7 @@ CUresult cuCtxGetDevice_v2(CUdevice* device, CUcontext ctx) {
 }
 
 CUresult cuCtxSynchronize_v2(CUcontext ctx) {
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(ctx, &c);
   if (r != CUDA_SUCCESS) return r;
   return sync_context(c);
@@ -206,7 +206,7 @@ CUresult cuCtxSynchronize() {
 
 CUresult cuCtxGetFlags(unsigned int* flags) {
   if (!flags) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(nullptr, &c);
   if (r != CUDA_SUCCESS) return r;
   *flags = c->flags;
@@ -215,7 +215,7 @@ CUresult cuCtxGetFlags(unsigned int* flags) {
 
 CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int* version) {
   if (!version) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(ctx, &c);
   if (r != CUDA_SUCCESS) return r;
   *version = 3020;  // the context API version every CUDA >= 3.2 context reports
@@ -224,7 +224,7 @@ CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int* version) {
 
 CUresult cuCtxGetLimit(size_t* pvalue, CUlimit limit) {
   if (!pvalue || limit < 0 || limit >= 16) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(nullptr, &c);
   if (r != CUDA_SUCCESS) return r;
   size_t v = c->limits[limit];
@@ -255,7 +255,7 @@ CUresult cuCtxGetLimit(size_t* pvalue, CUlimit limit) {
 
 CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
   if (limit < 0 || limit >= 16) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(nullptr, &c);
   if (r != CUDA_SUCCESS) return r;
   c->limits[limit] = value;  // recorded; the remote device keeps its own limits
@@ -264,7 +264,7 @@ CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
 
 CUresult cuCtxGetCacheConfig(CUfunc_cache* pconfig) {
   if (!pconfig) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(nullptr, &c);
   if (r != CUDA_SUCCESS) return r;
   *pconfig = c->cache_config;
@@ -272,7 +272,7 @@ CUresult cuCtxGetCacheConfig(CUfunc_cache* pconfig) {
 }
 
 CUresult cuCtxSetCacheConfig(CUfunc_cache config) {
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(nullptr, &c);
   if (r != CUDA_SUCCESS) return r;
   c->cache_config = config;  // a hint; the remote device picks its own
@@ -288,7 +288,7 @@ CUresult cuCtxGetStreamPriorityRange(int* leastPriority, int* greatestPriority) 
 
 CUresult cuCtxGetId(CUcontext ctx, unsigned long long* ctxId) {
   if (!ctxId) return CUDA_ERROR_INVALID_VALUE;
-  Context* c;
+  Context* c = nullptr;
   CUresult r = resolve_context(ctx, &c);
   if (r != CUDA_SUCCESS) return r;
   *ctxId = c->id;

@@ -121,8 +121,8 @@ CUresult cuDeviceGetByPCIBusId(CUdevice_v1* dev, const char* pciBusId) {
 
 CUresult cuDeviceCanAccessPeer(int* canAccessPeer, CUdevice_v1 dev, CUdevice_v1 peerDev) {
   if (!canAccessPeer) return CUDA_ERROR_INVALID_VALUE;
-  Device* a;
-  Device* b;
+  Device* a = nullptr;
+  Device* b = nullptr;
   CUresult r = get_device(dev, &a);
   if (r == CUDA_SUCCESS) r = get_device(peerDev, &b);
   if (r != CUDA_SUCCESS) return r;

@@ -258,7 +258,7 @@ CUresult launch(Function* f, const LaunchDims& dims, CUstream s, bool pt, void**
 CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, void** extra,
                    bool pt) {
   if (!config) return CUDA_ERROR_INVALID_VALUE;
-  Function* fn;
+  Function* fn = nullptr;
   CUresult r = function_of(f, &fn);
   if (r != CUDA_SUCCESS) return r;
   if (config->numAttrs && !config->attrs) return CUDA_ERROR_INVALID_VALUE;
@@ -271,7 +271,7 @@ CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, vo
 CUresult launch_plain(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                       unsigned bz, unsigned shmem, CUstream s, void** params, void** extra,
                       bool pt) {
-  Function* fn;
+  Function* fn = nullptr;
   CUresult r = function_of(f, &fn);
   if (r != CUDA_SUCCESS) return r;
   LaunchDims dims{{gx, gy, gz}, {bx, by, bz}, shmem};
@@ -280,7 +280,7 @@ CUresult launch_plain(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsig
 
 CUresult occupancy(int* numBlocks, CUfunction func, int blockSize, size_t smem, unsigned flags) {
   if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(func, &f);
   if (r != CUDA_SUCCESS) return r;
   op::OccupancyMaxActiveBlocks::Args a{f->wire, blockSize, flags, smem};
@@ -294,7 +294,7 @@ CUresult occupancy(int* numBlocks, CUfunction func, int blockSize, size_t smem, 
 
 CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   if (!module) return CUDA_ERROR_INVALID_VALUE;
-  Module* m;
+  Module* m = nullptr;
   CUresult r = load_module(image, &m);
   if (r == CUDA_SUCCESS) *module = reinterpret_cast<CUmodule>(m);
   return r;
@@ -311,7 +311,7 @@ CUresult cuModuleLoadFatBinary(CUmodule* module, const void* fatCubin) {
 }
 
 CUresult cuModuleUnload(CUmodule hmod) {
-  Module* m;
+  Module* m = nullptr;
   CUresult r = module_of(hmod, &m);
   if (r != CUDA_SUCCESS) return r;
   if (m->owned_by_library) return CUDA_ERROR_INVALID_HANDLE;
@@ -321,10 +321,10 @@ CUresult cuModuleUnload(CUmodule hmod) {
 
 CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const char* name) {
   if (!hfunc) return CUDA_ERROR_INVALID_VALUE;
-  Module* m;
+  Module* m = nullptr;
   CUresult r = module_of(hmod, &m);
   if (r != CUDA_SUCCESS) return r;
-  Function* f;
+  Function* f = nullptr;
   r = get_function(m, name, &f);
   if (r == CUDA_SUCCESS) *hfunc = reinterpret_cast<CUfunction>(f);
   return r;
@@ -333,7 +333,7 @@ CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const char* name)
 CUresult cuModuleGetGlobal_v2(CUdeviceptr_v2* dptr, size_t* bytes, CUmodule hmod,
                               const char* name) {
   if (!name) return CUDA_ERROR_INVALID_VALUE;
-  Module* m;
+  Module* m = nullptr;
   CUresult r = module_of(hmod, &m);
   if (r != CUDA_SUCCESS) return r;
   op::ModuleGetGlobal::Args a{m->wire};
@@ -357,7 +357,7 @@ CUresult cuLibraryLoadData(CUlibrary* library, const void* code, CUjit_option* j
                            unsigned int numLibraryOptions) {
   // cuBLASLt passes numLibraryOptions=1 with NULL values: options are hints, never read here.
   if (!library) return CUDA_ERROR_INVALID_VALUE;
-  Module* m;
+  Module* m = nullptr;
   CUresult r = load_module(code, &m);
   if (r != CUDA_SUCCESS) return r;
   m->owned_by_library = true;
@@ -370,7 +370,7 @@ CUresult cuLibraryLoadData(CUlibrary* library, const void* code, CUjit_option* j
 }
 
 CUresult cuLibraryUnload(CUlibrary library) {
-  Module* m;
+  Module* m = nullptr;
   CUresult r = library_of(library, &m);
   if (r != CUDA_SUCCESS) return r;
   {
@@ -383,10 +383,10 @@ CUresult cuLibraryUnload(CUlibrary library) {
 
 CUresult cuLibraryGetKernel(CUkernel* pKernel, CUlibrary library, const char* name) {
   if (!pKernel) return CUDA_ERROR_INVALID_VALUE;
-  Module* m;
+  Module* m = nullptr;
   CUresult r = library_of(library, &m);
   if (r != CUDA_SUCCESS) return r;
-  Function* f;
+  Function* f = nullptr;
   r = get_function(m, name, &f);
   if (r == CUDA_SUCCESS) *pKernel = reinterpret_cast<CUkernel>(f);
   return r;
@@ -394,14 +394,14 @@ CUresult cuLibraryGetKernel(CUkernel* pKernel, CUlibrary library, const char* na
 
 CUresult cuLibraryGetModule(CUmodule* pMod, CUlibrary library) {
   if (!pMod) return CUDA_ERROR_INVALID_VALUE;
-  Module* m;
+  Module* m = nullptr;
   CUresult r = library_of(library, &m);
   if (r == CUDA_SUCCESS) *pMod = reinterpret_cast<CUmodule>(m);
   return r;
 }
 
 CUresult cuLibraryGetGlobal(CUdeviceptr* dptr, size_t* bytes, CUlibrary library, const char* name) {
-  Module* m;
+  Module* m = nullptr;
   CUresult r = library_of(library, &m);
   if (r != CUDA_SUCCESS) return r;
   return api::cuModuleGetGlobal_v2(dptr, bytes, reinterpret_cast<CUmodule>(m), name);
@@ -409,21 +409,21 @@ CUresult cuLibraryGetGlobal(CUdeviceptr* dptr, size_t* bytes, CUlibrary library,
 
 CUresult cuKernelGetFunction(CUfunction* pFunc, CUkernel kernel) {
   if (!pFunc) return CUDA_ERROR_INVALID_VALUE;
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(kernel, &f);
   if (r == CUDA_SUCCESS) *pFunc = reinterpret_cast<CUfunction>(f);
   return r;
 }
 
 CUresult cuKernelGetAttribute(int* pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev) {
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(kernel, &f);
   if (r != CUDA_SUCCESS) return r;
   return func_attr(pi, attrib, f);
 }
 
 CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev) {
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(kernel, &f);
   if (r != CUDA_SUCCESS) return r;
   return func_set_attr(f, attrib, val);
@@ -431,7 +431,7 @@ CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel ker
 
 CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t* paramOffset,
                               size_t* paramSize) {
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(kernel, &f);
   if (r != CUDA_SUCCESS) return r;
   return param_info(f, paramIndex, paramOffset, paramSize);
@@ -439,39 +439,39 @@ CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t* paramO
 
 CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t* paramOffset,
                             size_t* paramSize) {
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(func, &f);
   if (r != CUDA_SUCCESS) return r;
   return param_info(f, paramIndex, paramOffset, paramSize);
 }
 
 CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunction hfunc) {
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(hfunc, &f);
   if (r != CUDA_SUCCESS) return r;
   return func_attr(pi, attrib, f);
 }
 
 CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value) {
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(hfunc, &f);
   if (r != CUDA_SUCCESS) return r;
   return func_set_attr(f, attrib, value);
 }
 
 CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config) {
-  Function* f;
+  Function* f = nullptr;
   return function_of(hfunc, &f);  // a hint; the remote driver chooses
 }
 
 CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev) {
-  Function* f;
+  Function* f = nullptr;
   return function_of(kernel, &f);
 }
 
 CUresult cuKernelGetName(const char** name, CUkernel hfunc) {
   if (!name) return CUDA_ERROR_INVALID_VALUE;
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(hfunc, &f);
   if (r == CUDA_SUCCESS) *name = f->name.c_str();
   return r;
@@ -517,7 +517,7 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* numBlocks, CU
 CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t* dynamicSmemSize, CUfunction func,
                                                  int numBlocks, int blockSize) {
   if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(func, &f);
   if (r != CUDA_SUCCESS) return r;
   Device* d = device_of(f->module);
@@ -535,7 +535,7 @@ CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t* dynamicSmemSize, CUfunc
 CUresult cuOccupancyMaxActiveClusters(int* numClusters, CUfunction func,
                                       const CUlaunchConfig* config) {
   if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
-  Function* f;
+  Function* f = nullptr;
   CUresult r = function_of(func, &f);
   if (r != CUDA_SUCCESS) return r;
   unsigned cluster = 1;

@@ -9,7 +9,7 @@ namespace {
 CUresult create_stream(CUstream* ph, unsigned flags, int priority) {
   if (!ph) return CUDA_ERROR_INVALID_VALUE;
   Device* d = nullptr;
-  Context* ctx;
+  Context* ctx = nullptr;
   CUresult r = current_device(&d, &ctx);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
@@ -62,7 +62,7 @@ CUresult stream_wait(CUstream s, CUevent e, unsigned flags, bool pt) {
   Device* d = nullptr;
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
-  Event* ev;
+  Event* ev = nullptr;
   r = event_of(e, &ev);
   if (r != CUDA_SUCCESS) return r;
   if (device_of(ev->ctx) != d) return CUDA_ERROR_NOT_SUPPORTED;  // cross-server waits
@@ -80,7 +80,7 @@ CUresult stream_info(CUstream s, Stream** out) {
 }
 
 CUresult record(CUevent e, CUstream s, bool pt) {
-  Event* ev;
+  Event* ev = nullptr;
   CUresult r = event_of(e, &ev);
   if (r != CUDA_SUCCESS) return r;
   uint64_t wire;
@@ -94,7 +94,7 @@ CUresult record(CUevent e, CUstream s, bool pt) {
 
 CUresult elapsed(float* ms, CUevent a, CUevent b) {
   if (!ms) return CUDA_ERROR_INVALID_VALUE;
-  Event *ea, *eb;
+  Event *ea = nullptr, *eb = nullptr;
   CUresult r = event_of(a, &ea);
   if (r == CUDA_SUCCESS) r = event_of(b, &eb);
   if (r != CUDA_SUCCESS) return r;
@@ -117,7 +117,7 @@ CUresult cuStreamCreateWithPriority(CUstream* phStream, unsigned int flags, int 
 }
 
 CUresult cuStreamDestroy_v2(CUstream hStream) {
-  Stream* s;
+  Stream* s = nullptr;
   CUresult r = stream_info(hStream, &s);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
@@ -158,7 +158,7 @@ CUresult cuStreamGetFlags(CUstream hStream, unsigned int* flags) {
     *flags = 0;
     return CUDA_SUCCESS;
   }
-  Stream* s;
+  Stream* s = nullptr;
   CUresult r = stream_info(hStream, &s);
   if (r == CUDA_SUCCESS) *flags = s->flags;
   return r;
@@ -175,7 +175,7 @@ CUresult cuStreamGetPriority(CUstream hStream, int* priority) {
     *priority = 0;
     return CUDA_SUCCESS;
   }
-  Stream* s;
+  Stream* s = nullptr;
   CUresult r = stream_info(hStream, &s);
   if (r == CUDA_SUCCESS) *priority = s->priority;
   return r;
@@ -188,12 +188,12 @@ CUresult cuStreamGetCtx(CUstream hStream, CUcontext* pctx) {
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
   uintptr_t v = reinterpret_cast<uintptr_t>(hStream);
   if (v <= 2) {
-    Context* c;
+    Context* c = nullptr;
     CUresult r = resolve_context(nullptr, &c);
     if (r == CUDA_SUCCESS) *pctx = reinterpret_cast<CUcontext>(c);
     return r;
   }
-  Stream* s;
+  Stream* s = nullptr;
   CUresult r = stream_info(hStream, &s);
   if (r == CUDA_SUCCESS) *pctx = reinterpret_cast<CUcontext>(s->ctx);
   return r;
@@ -205,7 +205,7 @@ CUresult cuStreamGetCtx_ptsz(CUstream s, CUcontext* p) {
 CUresult cuEventCreate(CUevent* phEvent, unsigned int Flags) {
   if (!phEvent) return CUDA_ERROR_INVALID_VALUE;
   Device* d = nullptr;
-  Context* ctx;
+  Context* ctx = nullptr;
   CUresult r = current_device(&d, &ctx);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
@@ -223,7 +223,7 @@ CUresult cuEventCreate(CUevent* phEvent, unsigned int Flags) {
 }
 
 CUresult cuEventDestroy_v2(CUevent hEvent) {
-  Event* e;
+  Event* e = nullptr;
   CUresult r = event_of(hEvent, &e);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
@@ -253,7 +253,7 @@ CUresult cuEventRecordWithFlags_ptsz(CUevent e, CUstream s, unsigned int flags) 
 }
 
 CUresult cuEventSynchronize(CUevent hEvent) {
-  Event* e;
+  Event* e = nullptr;
   CUresult r = event_of(hEvent, &e);
   if (r != CUDA_SUCCESS) return r;
   op::EventSynchronize::Args a{e->wire};
@@ -261,7 +261,7 @@ CUresult cuEventSynchronize(CUevent hEvent) {
 }
 
 CUresult cuEventQuery(CUevent hEvent) {
-  Event* e;
+  Event* e = nullptr;
   CUresult r = event_of(hEvent, &e);
   if (r != CUDA_SUCCESS) return r;
   op::EventQuery::Args a{e->wire};
