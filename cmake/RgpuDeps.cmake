@@ -45,10 +45,12 @@ if(RGPU_STATIC_DEPS)
     PREFIX ${_pic}
     CMAKE_ARGS -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DBUILD_TESTING=OFF
                -DWITH_OPENSSL=OFF -DWITH_ZLIB=OFF -DCMAKE_CXX_FLAGS=-fvisibility=hidden
-    BUILD_COMMAND ${CMAKE_COMMAND} --build <BINARY_DIR> --target kj capnp
+    BUILD_COMMAND ${CMAKE_COMMAND} --build <BINARY_DIR> --target kj kj-async capnp capnp-rpc
     INSTALL_COMMAND ""
     BUILD_BYPRODUCTS ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj.a
                      ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp.a
+                     ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj-async.a
+                     ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp-rpc.a
     LOG_CONFIGURE ON LOG_BUILD ON)
   add_library(rgpu_kj_pic INTERFACE)
   target_link_libraries(rgpu_kj_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj.a Threads::Threads)
@@ -56,18 +58,26 @@ if(RGPU_STATIC_DEPS)
   add_library(rgpu_capnp_pic INTERFACE)
   target_link_libraries(rgpu_capnp_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp.a rgpu_kj_pic)
   add_dependencies(rgpu_capnp_pic rgpu_capnp_pic_build)
+  add_library(rgpu_kj_async_pic INTERFACE)
+  target_link_libraries(rgpu_kj_async_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj-async.a rgpu_kj_pic)
+  add_library(rgpu_capnp_rpc_pic INTERFACE)
+  target_link_libraries(rgpu_capnp_rpc_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp-rpc.a rgpu_capnp_pic rgpu_kj_async_pic)
   add_library(rgpu::kj ALIAS rgpu_kj_pic)
   add_library(rgpu::capnp ALIAS rgpu_capnp_pic)
+  add_library(rgpu::kj_async ALIAS rgpu_kj_async_pic)
+  add_library(rgpu::capnp_rpc ALIAS rgpu_capnp_rpc_pic)
   find_path(RGPU_INC_kj kj/common.h)
 else()
   rgpu_dep(kj NAMES kj HEADER kj/common.h)
   rgpu_dep(capnp NAMES capnp HEADER capnp/message.h)
   set_property(TARGET rgpu::capnp APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj)
   set_property(TARGET rgpu::kj APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads)
+  rgpu_dep(kj_async NAMES kj-async)
+  rgpu_dep(capnp_rpc NAMES capnp-rpc)
+  set_property(TARGET rgpu::capnp_rpc APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::capnp rgpu::kj_async)
+  set_property(TARGET rgpu::kj_async APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj)
 endif()
-rgpu_dep(kj_async NAMES kj-async)
 rgpu_dep(kj_tls NAMES kj-tls)
-rgpu_dep(capnp_rpc NAMES capnp-rpc)
 rgpu_dep(ssl NAMES ssl HEADER openssl/ssl.h)
 rgpu_dep(crypto NAMES crypto)
 rgpu_dep(lz4 NAMES lz4 HEADER lz4.h)
@@ -75,8 +85,6 @@ rgpu_dep(zstd NAMES zstd HEADER zstd.h)
 rgpu_dep(uv NAMES uv_a uv HEADER uv.h)
 rgpu_dep(sqlite3 NAMES sqlite3 HEADER sqlite3.h)
 
-set_property(TARGET rgpu::capnp_rpc APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::capnp rgpu::kj_async)
-set_property(TARGET rgpu::kj_async APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj)
 set_property(TARGET rgpu::kj_tls APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::kj_async rgpu::ssl)
 set_property(TARGET rgpu::ssl APPEND PROPERTY INTERFACE_LINK_LIBRARIES rgpu::crypto)
 set_property(TARGET rgpu::crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS})
