@@ -42,6 +42,7 @@ if(RGPU_STATIC_DEPS)
   set(_pic ${CMAKE_BINARY_DIR}/third_party/capnp-pic)
   ExternalProject_Add(rgpu_capnp_pic_build
     URL ${RGPU_CAPNP_TARBALL}
+    DOWNLOAD_EXTRACT_TIMESTAMP TRUE
     PREFIX ${_pic}
     CMAKE_ARGS -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DBUILD_TESTING=OFF
                -DWITH_OPENSSL=OFF -DWITH_ZLIB=OFF -DCMAKE_CXX_FLAGS=-fvisibility=hidden
