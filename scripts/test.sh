@@ -24,4 +24,10 @@ if [ "$fast" -eq 0 ]; then
   step "sanitizer tests"
   ctest --preset asan -j "$jobs"
 fi
+step "self-contained shim (static dependencies)"
+scripts/fetch-capnp-source.sh
+cmake --preset static >/dev/null
+cmake --build --preset static -j "$jobs" --target rgpu_cuda_shim rgpu-server rgpu_interpose_tests \
+  rgpu_interpose_isolation_test rgpu_interpose_live_programs
+ctest --preset static
 step "all tests passed"
