@@ -38,7 +38,8 @@ bool ShimDriver::load(const std::string& path, std::string* error) {
          sym(handle, "cuModuleGetFunction", &ModuleGetFunction, error) &&
          sym(handle, "cuLaunchKernel", &LaunchKernel, error) &&
          sym(handle, "cuStreamCreate", &StreamCreate, error) &&
-         sym(handle, "cuStreamSynchronize", &StreamSynchronize, error);
+         sym(handle, "cuStreamSynchronize", &StreamSynchronize, error) &&
+         sym(handle, "cuMemsetD32_v2", &MemsetD32, error);
 }
 
 ServerProcess::ServerProcess(const std::string& server_bin, const std::string& plugin,

@@ -32,6 +32,7 @@ struct ShimDriver {
   decltype(&::cuLaunchKernel) LaunchKernel = nullptr;
   decltype(&::cuStreamCreate) StreamCreate = nullptr;
   decltype(&::cuStreamSynchronize) StreamSynchronize = nullptr;
+  decltype(&::cuMemsetD32_v2) MemsetD32 = nullptr;
 
   bool load(const std::string& path, std::string* error);
 };

@@ -66,7 +66,19 @@ CUresult connect_device(Client& c, const Config& cfg, size_t i) {
   }
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
   dev->vram_limit = acc.vram_limit;
-  dev->lane = std::make_unique<Lane>(std::move(s), cfg.servers[i]);
+  LaneSet::Join join;
+  // Further lanes (one per thread) join this session; not over TLS (server/lane_handoff.h).
+  join.allowed = !acc.lane_key.empty() && !cfg.tls && !cfg.single_lane;
+  if (join.allowed) {
+    join.endpoint = net::Endpoint::parse(cfg.servers[i]);
+    join.timeout_ms = cfg.connect_timeout_ms;
+    join.hello.secret = cfg.secret;
+    join.hello.client_name = program_name();
+    join.hello.va_base = kVaBaseFirst + i * kVaStride;
+    join.hello.join_session = acc.session_id;
+    join.hello.join_key = acc.lane_key;
+  }
+  dev->lane = std::make_unique<LaneSet>(std::move(s), cfg.servers[i], std::move(join));
   dev->primary = new Context();
   dev->primary->device = dev->ordinal;
   dev->primary->primary = true;
@@ -184,7 +196,7 @@ void forget_context_in_this_thread(Context* c) {
 }
 
 bool valid_context(Client& c, const void* h) {
-  std::lock_guard<std::mutex> g(c.mu);
+  std::shared_lock<std::shared_mutex> g(c.mu);
   return c.contexts.count(h) > 0;
 }
 
@@ -223,7 +235,7 @@ CUresult resolve_stream(CUstream s, bool per_thread, uint64_t* wire, Device** de
     *wire = v == 0 ? (per_thread ? 2 : 0) : v;
     return current_device(dev);
   }
-  std::lock_guard<std::mutex> g(c->mu);
+  std::shared_lock<std::shared_mutex> g(c->mu);
   if (!c->streams.count(s)) return CUDA_ERROR_INVALID_HANDLE;
   auto* st = reinterpret_cast<Stream*>(s);
   *wire = st->wire;
@@ -245,7 +257,7 @@ void teardown_context_state(Context* ctx) {
   Client* c = state();
   if (!c) return;
   c->cls.destroy_context(ctx);
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   for (auto it = c->streams.begin(); it != c->streams.end();) {
     auto* s = static_cast<const Stream*>(*it);
     if (s->ctx == ctx) {

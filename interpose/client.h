@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -50,7 +51,7 @@ struct Device {
   DeviceProps props{};
   uint64_t vram_limit = 0;
   std::string server;
-  std::unique_ptr<Lane> lane;
+  std::unique_ptr<LaneSet> lane;  // this device's lanes (one per thread; interpose/lane.h)
   Context* primary = nullptr;
   unsigned primary_flags = 0;
 };
@@ -105,7 +106,7 @@ class Client {
   std::vector<std::unique_ptr<Device>> devices;
   ClsStore cls;
 
-  std::mutex mu;  // guards everything below
+  std::shared_mutex mu;  // guards everything below (handle lookups take it shared)
   std::unordered_set<const void*> contexts, streams, events, modules, functions, libraries;
   std::map<uintptr_t, HostAlloc> host_allocs;
   std::map<uint64_t, DevAlloc> dev_allocs;

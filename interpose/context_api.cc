@@ -34,7 +34,7 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice_v1 dev) {
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   {
-    std::lock_guard<std::mutex> g(state()->mu);
+    std::lock_guard<std::shared_mutex> g(state()->mu);
     d->primary->refcount++;
   }
   *pctx = reinterpret_cast<CUcontext>(d->primary);
@@ -45,7 +45,7 @@ CUresult cuDevicePrimaryCtxRelease(CUdevice_v1 dev) {
   Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
-  std::lock_guard<std::mutex> g(state()->mu);
+  std::lock_guard<std::shared_mutex> g(state()->mu);
   if (d->primary->refcount <= 0) return CUDA_ERROR_INVALID_CONTEXT;
   d->primary->refcount--;
   return CUDA_SUCCESS;
@@ -62,7 +62,7 @@ CUresult cuDevicePrimaryCtxReset(CUdevice_v1 dev) {
   r = sync_device(d);
   teardown_context_state(d->primary);
   {
-    std::lock_guard<std::mutex> g(state()->mu);
+    std::lock_guard<std::shared_mutex> g(state()->mu);
     d->primary->refcount = 0;
     d->primary_flags = 0;
   }
@@ -78,7 +78,7 @@ CUresult cuDevicePrimaryCtxGetState(CUdevice_v1 dev, unsigned int* flags, int* a
   Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
-  std::lock_guard<std::mutex> g(state()->mu);
+  std::lock_guard<std::shared_mutex> g(state()->mu);
   *flags = d->primary_flags;
   *active = d->primary->refcount > 0;
   return CUDA_SUCCESS;
@@ -88,7 +88,7 @@ CUresult cuDevicePrimaryCtxSetFlags(CUdevice_v1 dev, unsigned int flags) {
   Device* d = nullptr;
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
-  std::lock_guard<std::mutex> g(state()->mu);
+  std::lock_guard<std::shared_mutex> g(state()->mu);
   d->primary_flags = flags;
   d->primary->flags = flags;
   return CUDA_SUCCESS;
@@ -110,7 +110,7 @@ CUresult cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice_v1 dev) {
   ctx->refcount = 1;
   ctx->id = c->new_ctx_id();
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     c->contexts.insert(ctx);
   }
   push_context(ctx);
@@ -128,7 +128,7 @@ CUresult cuCtxDestroy_v2(CUcontext ctx) {
   teardown_context_state(x);
   forget_context_in_this_thread(x);
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     c->contexts.erase(x);
   }
   // The object is kept (not deleted): another thread may still hold it on its stack, and a

@@ -9,11 +9,36 @@
 #include "interpose/api.h"
 #include "interpose/client.h"
 #include "interpose/log.h"
+#include "interpose/stats.h"
+
+namespace {
+enum EntryIndex : size_t {
+#define RGPU_ENTRY(Export, Pfn, Class, Params) kEntry_##Export,
+#include "interpose/spec/entry_points.def"
+#undef RGPU_ENTRY
+  kEntryCount
+};
+const char* const kEntryNames[] = {
+#define RGPU_ENTRY(Export, Pfn, Class, Params) #Export,
+#include "interpose/spec/entry_points.def"
+#undef RGPU_ENTRY
+};
+}  // namespace
+
+namespace rgpu {
+size_t entry_count() {
+  return kEntryCount;
+}
+const char* entry_name(size_t i) {
+  return i < kEntryCount ? kEntryNames[i] : "?";
+}
+}  // namespace rgpu
 
 #define RGPU_ENTRY(Export, Pfn, Class, Params)                                                 \
   extern "C" __attribute__((visibility("default"))) CUresult Export(RGPU_SPEC_DECLS(Params)) { \
     RGPU_SPEC_CHECKS(Params)                                                                   \
     constexpr ::rgpu::EntryClass cls_ = ::rgpu::EntryClass::Class;                             \
+    if (::rgpu::stats_on()) ::rgpu::count_entry(kEntry_##Export);                              \
     if (::rgpu::log_calls()) {                                                                 \
       ::rgpu::TraceBuf trace_;                                                                 \
       RGPU_SPEC_TRACES(Params)                                                                 \

@@ -4,9 +4,16 @@
 #include <capnp/message.h>
 #include <kj/exception.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "interpose/log.h"
+#include "protocol/codec/lz4_block.h"
+#include "protocol/codec/probe.h"
+#include "protocol/codec/zero.h"
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
 
@@ -26,23 +33,100 @@ size_t pad8(size_t n) {
   return (n + 7) & ~size_t{7};
 }
 
+// A small first segment on the stack: requests and chunk headers never need the heap.
+struct SmallMessage {
+  capnp::word space[64] = {};
+  capnp::MallocMessageBuilder msg{kj::arrayPtr(space, 64)};
+};
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// --- the deadline flusher (one thread per process) -------------------------------------------
+
+struct Flusher {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<LaneSet*> sets;
+  std::chrono::microseconds tick{200};
+  std::atomic<bool> idle{false};
+};
+
+Flusher* flusher() {
+  static Flusher* f = [] {
+    auto* fl = new Flusher();  // leaked: the thread runs until the process exits
+    if (const char* v = std::getenv("RGPU_FLUSH_US")) {
+      long us = std::strtol(v, nullptr, 10);
+      if (us > 0) fl->tick = std::chrono::microseconds(us);
+    }
+    std::thread([fl] {
+      std::unique_lock<std::mutex> l(fl->mu);
+      int quiet = 0;
+      for (;;) {
+        if (quiet > 50) {
+          fl->idle.store(true, std::memory_order_relaxed);
+          fl->cv.wait_for(l, std::chrono::milliseconds(20));
+          fl->idle.store(false, std::memory_order_relaxed);
+          quiet = 0;
+        } else {
+          fl->cv.wait_for(l, fl->tick);
+        }
+        std::vector<LaneSet*> sets = fl->sets;
+        l.unlock();
+        bool any = false;
+        for (LaneSet* s : sets) any |= s->tick_all();
+        l.lock();
+        quiet = any ? 0 : quiet + 1;
+      }
+    }).detach();
+    return fl;
+  }();
+  return f;
+}
+
+// The lane each thread owns, returned to its set when the thread exits.
+struct ThreadLanes {
+  std::vector<std::pair<LaneSet*, Lane*>> owned;
+  ~ThreadLanes() {
+    for (auto& [set, lane] : owned) set->release(lane);
+  }
+};
+thread_local ThreadLanes t_lanes;
+thread_local LaneSet* t_last_set = nullptr;  // fast path: the set this thread used last
+thread_local Lane* t_last_lane = nullptr;
+
+void collect(void* ctx, LaneCounters* into) {
+  static_cast<LaneSet*>(ctx)->counters(into);
+}
+
 }  // namespace
 
-Lane::Lane(std::unique_ptr<net::Stream> stream, std::string server)
-    : stream_(std::move(stream)), server_(std::move(server)) {
+// --- Lane -------------------------------------------------------------------------------------
+
+Lane::Lane(std::unique_ptr<net::Stream> stream, LaneSet& set)
+    : set_(set), stream_(std::move(stream)), in_(*stream_) {
   batch_.reserve(64 << 10);
 }
 
 Lane::~Lane() = default;
 
-CUresult Lane::broken(const std::string& why) {
-  if (!broken_) {
-    RGPU_ERR("connection to server %s (RGPU_SERVER) lost: %s", server_.c_str(), why.c_str());
+CUresult Lane::broken_locked(const std::string& why) {
+  if (!broken_.exchange(true)) {
+    RGPU_ERR("connection to server %s (RGPU_SERVER) lost: %s", set_.server().c_str(), why.c_str());
+    stream_->shutdown();  // wake a thread that waits for a reply on this lane
   }
-  broken_ = true;
   batch_.clear();
   batch_count_ = 0;
+  pending_.store(0, std::memory_order_relaxed);
   return CUDA_ERROR_DEVICE_UNAVAILABLE;
+}
+
+CUresult Lane::fail(const std::string& why) {
+  std::lock_guard<std::mutex> g(mu_);
+  return broken_locked(why);
 }
 
 CUresult Lane::flush() {
@@ -50,37 +134,55 @@ CUresult Lane::flush() {
   return flush_locked();
 }
 
+void Lane::tick() {
+  if (!has_pending()) return;
+  std::unique_lock<std::mutex> g(mu_, std::try_to_lock);
+  if (!g.owns_lock()) return;  // its owner is busy with it and will send it
+  if (batch_count_ == 0) return;
+  if (tick_seen_ == flushes_) {
+    flush_locked();  // this batch was already pending at the previous tick
+  } else {
+    tick_seen_ = flushes_;
+  }
+}
+
 CUresult Lane::flush_locked() {
-  if (broken_) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   if (batch_count_ == 0) return CUDA_SUCCESS;
   try {
-    capnp::MallocMessageBuilder msg;
-    auto b = msg.initRoot<wire::Batch>();
+    SmallMessage m;
+    auto b = m.msg.initRoot<wire::Batch>();
     b.setCount(batch_count_);
+    b.setSeq(set_.next_seq());
     // Reference the batch bytes instead of copying them into the message.
-    b.adoptRecords(msg.getOrphanage().referenceExternalData(
+    b.adoptRecords(m.msg.getOrphanage().referenceExternalData(
         capnp::Data::Reader(batch_.data(), batch_.size())));
-    write_frame(*stream_, FrameKind::kBatch, msg);
+    write_frame(*stream_, FrameKind::kBatch, m.msg);
   } catch (const std::exception& e) {
-    return broken(e.what());
+    return broken_locked(e.what());
   } catch (const kj::Exception& e) {
-    return broken(e.getDescription().cStr());
+    return broken_locked(e.getDescription().cStr());
   }
-  ++batches_sent_;
+  counters_.batches++;
+  counters_.bytes_out += batch_.size() + 64;
+  ++flushes_;
   batch_.clear();
   batch_count_ = 0;
+  pending_.store(0, std::memory_order_relaxed);
   return CUDA_SUCCESS;
 }
 
 CUresult Lane::enqueue_raw(Op op, const void* args, size_t args_len, const void* payload,
-                           size_t payload_len) {
+                           size_t payload_len, Fill fill) {
   std::lock_guard<std::mutex> g(mu_);
-  if (broken_) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-  size_t rec = pad8(sizeof(RecordHeader) + args_len + payload_len);
+  if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  const size_t body = sizeof(RecordHeader) + args_len + payload_len;
+  const size_t rec = pad8(body);
   if (batch_count_ > 0 && batch_.size() + rec > kBatchBytes) {
     CUresult r = flush_locked();
     if (r != CUDA_SUCCESS) return r;
   }
+  const bool was_empty = batch_count_ == 0;
   RecordHeader h{static_cast<uint16_t>(op), 0, static_cast<uint32_t>(args_len),
                  static_cast<uint32_t>(payload_len), 0};
   size_t at = batch_.size();
@@ -88,31 +190,168 @@ CUresult Lane::enqueue_raw(Op op, const void* args, size_t args_len, const void*
   uint8_t* p = batch_.data() + at;
   memcpy(p, &h, sizeof h);
   memcpy(p + sizeof h, args, args_len);
-  if (payload_len) memcpy(p + sizeof h + args_len, payload, payload_len);
-  memset(p + sizeof h + args_len + payload_len, 0, rec - (sizeof h + args_len + payload_len));
+  if (fill)
+    fill(payload, p + sizeof h + args_len);
+  else if (payload_len)
+    memcpy(p + sizeof h + args_len, payload, payload_len);
+  if (rec > body) memset(p + body, 0, rec - body);
   ++batch_count_;
+  pending_.store(batch_count_, std::memory_order_relaxed);
+  counters_.async_records++;
+  counters_.ops[static_cast<uint16_t>(op) & 255]++;
   if (batch_.size() >= kBatchBytes) return flush_locked();
+  if (was_empty) {
+    Flusher* f = flusher();
+    if (f->idle.load(std::memory_order_relaxed)) f->cv.notify_one();
+  }
+  return CUDA_SUCCESS;
+}
+
+void Lane::write_chunks(const uint8_t* src, size_t n) {
+  size_t off = 0;
+  do {
+    size_t len = std::min(LaneSet::kChunkBytes, n - off);
+    SmallMessage m;
+    auto c = m.msg.initRoot<wire::BulkChunk>();
+    c.setOffset(off);
+    c.setLength(len);
+    c.setLast(off + len == n);
+    const void* payload = src + off;
+    size_t payload_len = len;
+    if (codec::is_all_zero(src + off, len)) {
+      c.setZero(true);
+      payload_len = 0;
+    } else if (set_.compress() && codec::probe_compressible(src + off, len).worth_it) {
+      z_.resize(codec::lz4_compress_bound(len));
+      auto zn = codec::lz4_compress(src + off, len, z_.data(), z_.size());
+      if (zn && *zn < len) {
+        c.setCompressed(true);
+        payload = z_.data();
+        payload_len = *zn;
+      }
+    }
+    write_frame(*stream_, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr,
+                payload_len);
+    counters_.bytes_out += payload_len + 64;
+    off += len;
+  } while (off < n);
+}
+
+CUresult Lane::htod_bulk(uint64_t dst, const void* src, size_t n, uint64_t stream) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  // The record goes last in the batch, and its chunks follow the batch frame on this lane.
+  op::MemcpyHtoD::Args a{dst, n, stream, kCopyFlagBulk};
+  RecordHeader h{static_cast<uint16_t>(Op::MemcpyHtoD), 0, sizeof a, 0, 0};
+  if (batch_count_ > 0 && batch_.size() + pad8(sizeof h + sizeof a) > kBatchBytes) {
+    CUresult r = flush_locked();
+    if (r != CUDA_SUCCESS) return r;
+  }
+  size_t at = batch_.size();
+  batch_.resize(at + pad8(sizeof h + sizeof a));
+  memcpy(batch_.data() + at, &h, sizeof h);
+  memcpy(batch_.data() + at + sizeof h, &a, sizeof a);
+  ++batch_count_;
+  counters_.async_records++;
+  counters_.ops[static_cast<uint16_t>(Op::MemcpyHtoD)]++;
+  CUresult r = flush_locked();
+  if (r != CUDA_SUCCESS) return r;
+  try {
+    write_chunks(static_cast<const uint8_t*>(src), n);
+  } catch (const std::exception& e) {
+    return broken_locked(e.what());
+  } catch (const kj::Exception& e) {
+    return broken_locked(e.getDescription().cStr());
+  }
+  return CUDA_SUCCESS;
+}
+
+void Lane::read_chunks(uint8_t* dst, size_t n) {
+  for (;;) {
+    InFrame f = read_frame(in_);
+    if (f.kind != FrameKind::kBulkChunk)
+      throw net::NetError(net::NetError::kProtocol, "expected a BulkChunk frame");
+    auto r = f.reader();
+    auto c = r.getRoot<wire::BulkChunk>();
+    uint64_t off = c.getOffset(), len = c.getLength();
+    if (off > n || len > n - off)
+      throw net::NetError(net::NetError::kProtocol, "bulk chunk outside the copy's range");
+    if (c.getZero()) {
+      skip_payload(in_, f.payload_len);
+      memset(dst + off, 0, len);
+    } else if (c.getCompressed()) {
+      if (f.payload_len > codec::lz4_compress_bound(len) + 64)
+        throw net::NetError(net::NetError::kProtocol, "compressed bulk chunk is too large");
+      z_.resize(f.payload_len);
+      read_payload(in_, z_.data(), z_.size());
+      auto got = codec::lz4_decompress(z_.data(), z_.size(), dst + off, len);
+      if (!got || *got != len) throw net::NetError(net::NetError::kProtocol, "corrupt LZ4 chunk");
+    } else {
+      if (f.payload_len != len)
+        throw net::NetError(net::NetError::kProtocol, "bulk chunk length mismatch");
+      read_payload(in_, dst + off, len);  // straight into the destination
+    }
+    counters_.bytes_in += f.payload_len + 64;
+    if (c.getLast()) return;
+  }
+}
+
+CUresult Lane::dtoh_bulk(void* dst, uint64_t src, size_t n, uint64_t stream) {
+  op::MemcpyDtoH::Args a{src, n, stream,
+                         kCopyFlagBulk | (set_.compress() ? kCopyFlagCompressOk : 0)};
+  op::MemcpyDtoH::Result res{};
+  std::lock_guard<std::mutex> cl(call_mu_);
+  CUresult r =
+      call_locked(Op::MemcpyDtoH, &a, sizeof a, &res, sizeof res, nullptr, 0, nullptr, 0, nullptr);
+  if (r != CUDA_SUCCESS) return r;
+  uint64_t t0 = stats_on() ? now_ns() : 0;
+  try {
+    read_chunks(static_cast<uint8_t*>(dst), n);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  } catch (const kj::Exception& e) {
+    return fail(e.getDescription().cStr());
+  }
+  if (t0) counters_.wait_ns += now_ns() - t0;
   return CUDA_SUCCESS;
 }
 
 CUresult Lane::call_raw(Op op, const void* args, size_t args_len, void* result, size_t result_len,
                         const void* payload, size_t payload_len, void* into, size_t into_len,
                         std::vector<uint8_t>* into_vec) {
-  std::lock_guard<std::mutex> g(mu_);
-  CUresult r = flush_locked();
-  if (r != CUDA_SUCCESS) return r;
-  ++sync_calls_;
-  try {
-    {
-      capnp::MallocMessageBuilder msg;
-      auto req = msg.initRoot<wire::Request>();
+  std::lock_guard<std::mutex> cl(call_mu_);
+  return call_locked(op, args, args_len, result, result_len, payload, payload_len, into, into_len,
+                     into_vec);
+}
+
+CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* result,
+                           size_t result_len, const void* payload, size_t payload_len, void* into,
+                           size_t into_len, std::vector<uint8_t>* into_vec) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    CUresult r = flush_locked();
+    if (r != CUDA_SUCCESS) return r;
+    try {
+      SmallMessage m;
+      auto req = m.msg.initRoot<wire::Request>();
       req.setOp(static_cast<uint16_t>(op));
+      req.setSeq(set_.next_seq());
       req.setArgs(capnp::Data::Reader(static_cast<const uint8_t*>(args), args_len));
-      write_frame(*stream_, FrameKind::kRequest, msg, payload, payload_len);
+      write_frame(*stream_, FrameKind::kRequest, m.msg, payload, payload_len);
+    } catch (const std::exception& e) {
+      return broken_locked(e.what());
+    } catch (const kj::Exception& e) {
+      return broken_locked(e.getDescription().cStr());
     }
-    InFrame f = read_frame(*stream_);
+    counters_.sync_calls++;
+    counters_.ops[static_cast<uint16_t>(op) & 255]++;
+    counters_.bytes_out += args_len + payload_len + 64;
+  }
+  uint64_t t0 = stats_on() ? now_ns() : 0;
+  try {
+    InFrame f = read_frame(in_);
     if (f.kind != FrameKind::kReply) {
-      skip_payload(*stream_, f.payload_len);
+      skip_payload(in_, f.payload_len);
       throw net::NetError(net::NetError::kProtocol, "expected a Reply frame");
     }
     auto reader = f.reader();
@@ -120,20 +359,20 @@ CUresult Lane::call_raw(Op op, const void* args, size_t args_len, void* result, 
     CUresult status = static_cast<CUresult>(rep.getStatus());
     auto res = rep.getResults();
     if (res.size() == result_len) {
-      memcpy(result, res.begin(), result_len);
+      if (result_len) memcpy(result, res.begin(), result_len);
     } else if (res.size() != 0 && status == CUDA_SUCCESS) {
-      skip_payload(*stream_, f.payload_len);
+      skip_payload(in_, f.payload_len);
       throw net::NetError(net::NetError::kProtocol,
                           "reply record has the wrong size for " + std::string(op_name(op)));
     }
     if (f.payload_len) {
       if (into && f.payload_len == into_len) {
-        read_payload(*stream_, into, into_len);
+        read_payload(in_, into, into_len);
       } else if (into_vec && f.payload_len <= (64ull << 20)) {
         into_vec->resize(f.payload_len);
-        read_payload(*stream_, into_vec->data(), f.payload_len);
+        read_payload(in_, into_vec->data(), f.payload_len);
       } else {
-        skip_payload(*stream_, f.payload_len);
+        skip_payload(in_, f.payload_len);
         if (status == CUDA_SUCCESS) {
           throw net::NetError(net::NetError::kProtocol,
                               "unexpected reply payload size for " + std::string(op_name(op)));
@@ -143,19 +382,169 @@ CUresult Lane::call_raw(Op op, const void* args, size_t args_len, void* result, 
       throw net::NetError(net::NetError::kProtocol,
                           "reply to " + std::string(op_name(op)) + " carries no data");
     }
-    if (status != CUDA_SUCCESS && status != CUDA_ERROR_NOT_READY) {
+    counters_.bytes_in += f.meta.size() * 8 + f.payload_len + sizeof(FrameHeader);
+    if (t0) counters_.wait_ns += now_ns() - t0;
+    if (status != CUDA_SUCCESS && status != CUDA_ERROR_NOT_READY &&
+        !(op == Op::ModuleLoad && status == CUDA_ERROR_NOT_FOUND)) {
       auto text = rep.getErrorText();
       if (text.size()) {
         RGPU_WARN("%s: %s (server %s)", std::string(op_name(op)).c_str(), text.cStr(),
-                  server_.c_str());
+                  set_.server().c_str());
       }
     }
     return status;
   } catch (const std::exception& e) {
-    return broken(e.what());
+    return fail(e.what());
   } catch (const kj::Exception& e) {
-    return broken(e.getDescription().cStr());
+    return fail(e.getDescription().cStr());
   }
+}
+
+void Lane::counters(LaneCounters* into) {
+  std::lock_guard<std::mutex> cl(call_mu_);
+  std::lock_guard<std::mutex> g(mu_);
+  into->add(counters_);
+}
+
+// --- LaneSet ------------------------------------------------------------------------------------
+
+LaneSet::LaneSet(std::unique_ptr<net::Stream> first, std::string server, Join join)
+    : server_(std::move(server)), join_(std::move(join)) {
+  const char* z = std::getenv("RGPU_COMPRESS");
+  compress_ = z && std::strcmp(z, "1") == 0;
+  lanes_[0] = std::make_unique<Lane>(std::move(first), *this);
+  n_lanes_.store(1, std::memory_order_release);
+  free_.push_back(lanes_[0].get());
+  Flusher* f = flusher();
+  {
+    std::lock_guard<std::mutex> g(f->mu);
+    f->sets.push_back(this);
+  }
+  add_lane_source(collect, this);
+}
+
+Lane& LaneSet::mine() {
+  if (t_last_set == this) return *t_last_lane;
+  return mine_slow();
+}
+
+Lane& LaneSet::mine_slow() {
+  for (auto& [set, lane] : t_lanes.owned) {
+    if (set == this) {
+      t_last_set = this;
+      t_last_lane = lane;
+      return *lane;
+    }
+  }
+  Lane* l = nullptr;
+  bool owned = true;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!free_.empty()) {
+      l = free_.back();
+      free_.pop_back();
+    }
+  }
+  if (!l) l = open_lane();
+  if (!l) {
+    // No lane of our own: share one (round trips serialise on the lane's lock).
+    std::lock_guard<std::mutex> g(mu_);
+    size_t n = n_lanes_.load(std::memory_order_acquire);
+    l = lanes_[next_shared_++ % n].get();
+    owned = false;
+  }
+  if (owned) t_lanes.owned.emplace_back(this, l);
+  t_last_set = this;
+  t_last_lane = l;
+  return *l;
+}
+
+Lane* LaneSet::open_lane() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!join_.allowed || n_lanes_.load(std::memory_order_relaxed) >= kMaxLanes) return nullptr;
+  }
+  std::unique_ptr<net::Stream> s;
+  try {
+    s = net::connect(join_.endpoint, nullptr, join_.timeout_ms);
+    client_handshake(*s, join_.hello);
+  } catch (const std::exception& e) {
+    RGPU_WARN("cannot open another lane to %s (threads will share lanes): %s", server_.c_str(),
+              e.what());
+    std::lock_guard<std::mutex> g(mu_);
+    join_.allowed = false;
+    return nullptr;
+  } catch (const kj::Exception& e) {
+    std::lock_guard<std::mutex> g(mu_);
+    join_.allowed = false;
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  size_t n = n_lanes_.load(std::memory_order_relaxed);
+  if (n >= kMaxLanes) return nullptr;
+  lanes_[n] = std::make_unique<Lane>(std::move(s), *this);
+  n_lanes_.store(n + 1, std::memory_order_release);
+  return lanes_[n].get();
+}
+
+void LaneSet::release(Lane* l) {
+  std::lock_guard<std::mutex> g(mu_);
+  free_.push_back(l);
+}
+
+void LaneSet::flush_others(Lane* me) {
+  size_t n = n_lanes_.load(std::memory_order_acquire);
+  if (n == 1) return;
+  for (size_t i = 0; i < n; ++i) {
+    Lane* l = lanes_[i].get();
+    if (l != me && l->has_pending()) l->flush();
+  }
+}
+
+CUresult LaneSet::flush() {
+  CUresult first = CUDA_SUCCESS;
+  size_t n = n_lanes_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; ++i) {
+    CUresult r = lanes_[i]->flush();
+    if (first == CUDA_SUCCESS) first = r;
+  }
+  return first;
+}
+
+bool LaneSet::tick_all() {
+  bool any = false;
+  size_t n = n_lanes_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; ++i) {
+    any |= lanes_[i]->has_pending();
+    lanes_[i]->tick();
+  }
+  return any;
+}
+
+void LaneSet::counters(LaneCounters* into) {
+  size_t n = n_lanes_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; ++i) lanes_[i]->counters(into);
+}
+
+CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream) {
+  if (n == 0) return CUDA_SUCCESS;
+  if (n <= kInlineCopyBytes) {
+    op::MemcpyHtoD::Args a{dst, n, stream, 0};
+    return enqueue<op::MemcpyHtoD>(a, src, n);
+  }
+  return mine().htod_bulk(dst, src, n, stream);
+}
+
+CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
+  if (n == 0) return CUDA_SUCCESS;
+  Lane& l = mine();
+  flush_others(&l);
+  if (n <= kInlineCopyBytes) {
+    op::MemcpyDtoH::Args a{src, n, stream, 0};
+    op::MemcpyDtoH::Result res{};
+    return l.call_raw(Op::MemcpyDtoH, &a, sizeof a, &res, sizeof res, nullptr, 0, dst, n, nullptr);
+  }
+  return l.dtoh_bulk(dst, src, n, stream);
 }
 
 }  // namespace rgpu

@@ -1,20 +1,35 @@
-// interpose/lane.h — one data-plane connection to a server worker, and its batch.
+// interpose/lane.h — the connections (lanes) to one device's server worker, and their batches.
 //
 // Contract:
-// - call<Op>() is a synchronous op: under the lane's lock it flushes the pending batch, writes
-//   one Request frame (args record + optional payload), reads the Reply and its payload. A reply
-//   payload goes straight into the caller's buffer (`into`, exactly `into_len` bytes expected)
-//   or into `into_vec`. The CUresult is the server's status, which includes any error an earlier
-//   async op of this session caused (DESIGN contract 3).
-// - enqueue<Op>() appends an async record ({u16 op, u16 flags, u32 argsLen, u32 payloadLen,
-//   u32 pad, args, payload} padded to 8 bytes, protocol/schema/data_plane.capnp Batch) with its
-//   payload copied, so the caller's buffer is free when it returns; the batch goes out when it
-//   reaches kBatchBytes or at the next call()/flush(). One lock orders every thread's calls
-//   (contract 4); a later issue replaces this with per-thread lanes.
-// - A transport failure marks the lane broken: that call and every later one return
+// - A LaneSet serves one device. Each app thread gets its own Lane (a connection of the same
+//   session: the first is the one cuInit opened, further ones join with HelloReply's
+//   sessionId/laneKey). A thread writes its calls to its lane and reads the replies there
+//   itself: no hand-off to another thread, and threads that call at once never wait on each
+//   other's round trips. When a lane cannot be opened (TLS — see server/lane_handoff.h —, a
+//   server without lane keys, or kMaxLanes reached), threads share lanes; a shared lane
+//   serialises round trips on its own lock and stays correct.
+// - Lanes of exited threads are reused by new threads. Lanes are closed only at process exit.
+// - Async ops (enqueue, htod) append a record to the thread's lane batch without a syscall
+//   ({u16 op, u16 flags, u32 argsLen, u32 payloadLen, u32 pad, args, payload} padded to 8, as
+//   protocol/schema/data_plane.capnp Batch); the caller's buffers are free when they return.
+//   A batch goes out when it reaches kBatchBytes, at the next sync call of any thread, or after
+//   the flush deadline (RGPU_FLUSH_US, default 200 µs: a background flusher sends batches that
+//   waited that long).
+// - Order (DESIGN contract 4): every Request and Batch carries a number from one per-session
+//   counter, taken while holding the lane it goes out on; the worker runs frames in that order
+//   across lanes (server/worker/gate.h). A sync call first flushes every lane's pending batch,
+//   so calls from one thread reach the GPU in issue order and a sync call comes after every call
+//   any thread finished before it started. Its CUresult includes any error an earlier async op
+//   of the session caused (contract 3).
+// - Copies: htod()/dtoh() of more than kInlineCopyBytes stream as BulkChunk frames of
+//   kChunkBytes straight from / into the caller's memory (no staging copy): all-zero chunks as a
+//   zero marker, LZ4 only when RGPU_COMPRESS=1 and a probe block compresses. Smaller HtoD copies
+//   ride in the batch, smaller DtoH copies in the reply payload.
+// - A transport failure marks the lane broken: that call and every later one on it return
 //   CUDA_ERROR_DEVICE_UNAVAILABLE and the reason is printed once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,17 +37,80 @@
 #include <vector>
 
 #include "interpose/cuda_api.h"
+#include "interpose/stats.h"
+#include "protocol/buffered_stream.h"
+#include "protocol/handshake.h"
 #include "protocol/ops.h"
 #include "protocol/transport.h"
 
 namespace rgpu {
 
+class LaneSet;
+
 class Lane {
  public:
   static constexpr size_t kBatchBytes = 1u << 20;
 
-  Lane(std::unique_ptr<net::Stream> stream, std::string server);
+  Lane(std::unique_ptr<net::Stream> stream, LaneSet& set);
   ~Lane();
+
+  // A sync op on this lane (the LaneSet flushed the other lanes first).
+  CUresult call_raw(Op op, const void* args, size_t args_len, void* result, size_t result_len,
+                    const void* payload, size_t payload_len, void* into, size_t into_len,
+                    std::vector<uint8_t>* into_vec);
+  // Appends an async record; `fill` (if set) writes its payload_len payload bytes in place.
+  using Fill = void (*)(const void* ctx, uint8_t* dst);
+  CUresult enqueue_raw(Op op, const void* args, size_t args_len, const void* payload,
+                       size_t payload_len, Fill fill = nullptr);
+  // Bulk copies (kCopyFlagBulk).
+  CUresult htod_bulk(uint64_t dst, const void* src, size_t n, uint64_t stream);
+  CUresult dtoh_bulk(void* dst, uint64_t src, size_t n, uint64_t stream);
+
+  CUresult flush();
+  bool has_pending() const { return pending_.load(std::memory_order_relaxed) != 0; }
+  // The deadline flusher: sends a batch that was already pending at the previous tick.
+  void tick();
+  void counters(LaneCounters* into);
+
+ private:
+  CUresult call_locked(Op op, const void* args, size_t args_len, void* result, size_t result_len,
+                       const void* payload, size_t payload_len, void* into, size_t into_len,
+                       std::vector<uint8_t>* into_vec);
+  CUresult flush_locked();
+  CUresult broken_locked(const std::string& why);
+  CUresult fail(const std::string& why);
+  void write_chunks(const uint8_t* src, size_t n);
+  void read_chunks(uint8_t* dst, size_t n);
+
+  LaneSet& set_;
+  std::mutex mu_;       // batch, writes, counters_ (except the reader's fields)
+  std::mutex call_mu_;  // one round trip at a time (reads); taken before mu_
+  std::unique_ptr<net::Stream> stream_;
+  net::BufferedReader in_;
+  std::vector<uint8_t> batch_;
+  uint32_t batch_count_ = 0;
+  std::atomic<uint32_t> pending_{0};  // batch_count_, for lock-free peeks
+  uint64_t flushes_ = 0, tick_seen_ = ~0ull;
+  std::atomic<bool> broken_{false};
+  std::vector<uint8_t> z_;  // LZ4 scratch
+  LaneCounters counters_;   // bytes_in and wait_ns under call_mu_, the rest under mu_
+};
+
+class LaneSet {
+ public:
+  static constexpr size_t kMaxLanes = 32;
+  static constexpr size_t kInlineCopyBytes = 64 * 1024;
+  static constexpr size_t kChunkBytes = 4u << 20;
+
+  // How further lanes join: the session's answer to the first hello and what to send again.
+  struct Join {
+    bool allowed = false;  // the server gave a lane key and the link is not TLS
+    net::Endpoint endpoint;
+    int timeout_ms = 10000;
+    HelloParams hello;  // join_session / join_key filled
+  };
+
+  LaneSet(std::unique_ptr<net::Stream> first, std::string server, Join join);
 
   template <typename O>
   CUresult call(const typename O::Args& args, typename O::Result* result = nullptr,
@@ -40,40 +118,59 @@ class Lane {
                 size_t into_len = 0, std::vector<uint8_t>* into_vec = nullptr) {
     static_assert(O::kClass == OpClass::kSync);
     typename O::Result ignored{};
-    return call_raw(O::kCode, &args, sizeof args, result ? result : &ignored,
-                    sizeof(typename O::Result), payload, payload_len, into, into_len, into_vec);
+    Lane& l = mine();
+    flush_others(&l);
+    return l.call_raw(O::kCode, &args, sizeof args, result ? result : &ignored,
+                      sizeof(typename O::Result), payload, payload_len, into, into_len, into_vec);
   }
 
   template <typename O>
   CUresult enqueue(const typename O::Args& args, const void* payload = nullptr,
                    size_t payload_len = 0) {
     static_assert(O::kClass == OpClass::kAsync);
-    return enqueue_raw(O::kCode, &args, sizeof args, payload, payload_len);
+    return mine().enqueue_raw(O::kCode, &args, sizeof args, payload, payload_len);
+  }
+  template <typename O>
+  CUresult enqueue_fill(const typename O::Args& args, size_t payload_len, Lane::Fill fill,
+                        const void* ctx) {
+    static_assert(O::kClass == OpClass::kAsync);
+    return mine().enqueue_raw(O::kCode, &args, sizeof args, ctx, payload_len, fill);
   }
 
+  // Copies of any size (chunked and streamed above kInlineCopyBytes). htod is async (the
+  // bytes are on their way, or in the batch, when it returns); dtoh is a sync call.
+  CUresult htod(uint64_t dst, const void* src, size_t n, uint64_t stream);
+  CUresult dtoh(void* dst, uint64_t src, size_t n, uint64_t stream);
+
+  // Sends every lane's pending batch.
   CUresult flush();
   const std::string& server() const { return server_; }
+  size_t lane_count() const { return n_lanes_.load(std::memory_order_acquire); }
+  bool compress() const { return compress_; }
 
-  // Counters for tests and RGPU_STATS.
-  uint64_t sync_calls() const { return sync_calls_; }
-  uint64_t batches_sent() const { return batches_sent_; }
+  // The next frame number of this session (contract 4).
+  uint64_t next_seq() { return seq_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+  // This thread's lane (opened or taken on first use).
+  Lane& mine();
+  void release(Lane* l);  // a thread that owned l exited
+  bool tick_all();        // true when some lane had a pending batch
+  void counters(LaneCounters* into);
 
  private:
-  CUresult call_raw(Op op, const void* args, size_t args_len, void* result, size_t result_len,
-                    const void* payload, size_t payload_len, void* into, size_t into_len,
-                    std::vector<uint8_t>* into_vec);
-  CUresult enqueue_raw(Op op, const void* args, size_t args_len, const void* payload,
-                       size_t payload_len);
-  CUresult flush_locked();
-  CUresult broken(const std::string& why);
+  Lane& mine_slow();
+  Lane* open_lane();
+  void flush_others(Lane* me);
 
-  std::mutex mu_;
-  std::unique_ptr<net::Stream> stream_;
   std::string server_;
-  std::vector<uint8_t> batch_;
-  uint32_t batch_count_ = 0;
-  bool broken_ = false;
-  uint64_t sync_calls_ = 0, batches_sent_ = 0;
+  Join join_;
+  bool compress_ = false;
+  std::atomic<uint64_t> seq_{0};
+  std::mutex mu_;  // free_, adding lanes
+  std::unique_ptr<Lane> lanes_[kMaxLanes];
+  std::atomic<size_t> n_lanes_{0};
+  std::vector<Lane*> free_;
+  size_t next_shared_ = 0;
 };
 
 }  // namespace rgpu

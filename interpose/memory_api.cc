@@ -3,8 +3,9 @@
 // Device memory lives on the server at the address the client sees (DESIGN contract 5); the
 // client records each allocation so pointer attributes and address ranges are answered
 // locally. Host allocations (cuMemHostAlloc/cuMemAllocHost/cuMemHostRegister) are plain client
-// memory. HtoD copies and memsets are async records (the bytes are copied into the batch
-// before the call returns); DtoH reads the reply payload straight into the destination.
+// memory. HtoD copies and memsets are async (small copies ride in the batch; large ones stream
+// from the source as bulk chunks before the call returns); DtoH lands straight in the
+// destination (interpose/lane.h).
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -16,34 +17,18 @@
 namespace rgpu::api {
 namespace {
 
-constexpr size_t kCopyChunk = 8u << 20;
-
 CUresult htod(uint64_t dst, const void* src, size_t n, uint64_t stream_wire, Device* d) {
   if (n == 0) return CUDA_SUCCESS;
   if (!src) return CUDA_ERROR_INVALID_VALUE;
   if (!device_of_pointer(dst, n)) return CUDA_ERROR_INVALID_VALUE;
-  const uint8_t* p = static_cast<const uint8_t*>(src);
-  for (size_t off = 0; off < n; off += kCopyChunk) {
-    size_t len = std::min(kCopyChunk, n - off);
-    op::MemcpyHtoD::Args a{dst + off, len, stream_wire, 0};
-    CUresult r = d->lane->enqueue<op::MemcpyHtoD>(a, p + off, len);
-    if (r != CUDA_SUCCESS) return r;
-  }
-  return CUDA_SUCCESS;
+  return d->lane->htod(dst, src, n, stream_wire);
 }
 
 CUresult dtoh(void* dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d) {
   if (n == 0) return CUDA_SUCCESS;
   if (!dst) return CUDA_ERROR_INVALID_VALUE;
   if (!device_of_pointer(src, n)) return CUDA_ERROR_INVALID_VALUE;
-  uint8_t* p = static_cast<uint8_t*>(dst);
-  for (size_t off = 0; off < n; off += kCopyChunk) {
-    size_t len = std::min(kCopyChunk, n - off);
-    op::MemcpyDtoH::Args a{src + off, len, stream_wire, 0};
-    CUresult r = d->lane->call<op::MemcpyDtoH>(a, nullptr, nullptr, 0, p + off, len);
-    if (r != CUDA_SUCCESS) return r;
-  }
-  return CUDA_SUCCESS;
+  return d->lane->dtoh(dst, src, n, stream_wire);
 }
 
 CUresult dtod(uint64_t dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d) {
@@ -93,7 +78,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
   if (r != CUDA_SUCCESS) return r;
   {
     Client* c = state();
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     c->dev_allocs[res.dptr] = DevAlloc{bytesize, d->ordinal};
   }
   *dptr = res.dptr;
@@ -106,7 +91,7 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   if (dptr == 0) return CUDA_SUCCESS;
   int dev;
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = c->dev_allocs.find(dptr);
     if (it == c->dev_allocs.end()) return CUDA_ERROR_INVALID_VALUE;
     dev = it->second.device;
@@ -133,7 +118,7 @@ CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
 CUresult cuMemGetAddressRange_v2(CUdeviceptr_v2* pbase, size_t* psize, CUdeviceptr_v2 dptr) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   auto it = c->dev_allocs.upper_bound(dptr);
   if (it == c->dev_allocs.begin()) return CUDA_ERROR_NOT_FOUND;
   --it;
@@ -155,7 +140,7 @@ CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags) {
   }
   void* p = nullptr;
   if (posix_memalign(&p, 4096, bytesize) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   c->host_allocs[reinterpret_cast<uintptr_t>(p)] = HostAlloc{bytesize, Flags, false};
   *pp = p;
   return CUDA_SUCCESS;
@@ -169,7 +154,7 @@ CUresult cuMemFreeHost(void* p) {
   Client* c = state();
   if (!c) return check_init();
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = c->host_allocs.find(reinterpret_cast<uintptr_t>(p));
     if (it == c->host_allocs.end() || it->second.registered) return CUDA_ERROR_INVALID_VALUE;
     c->host_allocs.erase(it);
@@ -183,7 +168,7 @@ CUresult cuMemHostRegister_v2(void* p, size_t bytesize, unsigned int Flags) {
   Client* c = state();
   if (!c) return check_init();
   if (Flags & CU_MEMHOSTREGISTER_DEVICEMAP) return CUDA_ERROR_NOT_SUPPORTED;
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   auto key = reinterpret_cast<uintptr_t>(p);
   auto it = c->host_allocs.upper_bound(key + bytesize - 1);
   if (it != c->host_allocs.begin()) {
@@ -197,7 +182,7 @@ CUresult cuMemHostRegister_v2(void* p, size_t bytesize, unsigned int Flags) {
 CUresult cuMemHostUnregister(void* p) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   auto it = c->host_allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == c->host_allocs.end() || !it->second.registered)
     return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
@@ -209,7 +194,7 @@ CUresult cuMemHostGetFlags(unsigned int* pFlags, void* p) {
   if (!pFlags) return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   auto key = reinterpret_cast<uintptr_t>(p);
   auto it = c->host_allocs.upper_bound(key);
   if (it == c->host_allocs.begin()) return CUDA_ERROR_INVALID_VALUE;
@@ -230,7 +215,7 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
   bool host = false;
   unsigned host_flags = 0;
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     if (d) {
       auto it = c->dev_allocs.upper_bound(ptr);
       if (it != c->dev_allocs.begin()) {

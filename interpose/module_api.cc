@@ -54,16 +54,18 @@ CUresult load_module(const void* code, Module** out) {
   std::string key = std::to_string(d->ordinal) + ":" + std::to_string(m->image_hash);
   bool sent;
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     sent = c->images_on_device.count(key) > 0;
   }
   op::ModuleLoad::Args a{m->wire, m->image_hash};
   r = d->lane->call<op::ModuleLoad>(a, nullptr, sent ? nullptr : span->data, sent ? 0 : span->size);
+  if (sent && r == CUDA_ERROR_NOT_FOUND)  // the worker no longer holds it: send the bytes
+    r = d->lane->call<op::ModuleLoad>(a, nullptr, span->data, span->size);
   if (r != CUDA_SUCCESS) {
     delete m;
     return r;
   }
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   c->images_on_device.insert(key);
   c->modules.insert(m);
   *out = m;
@@ -73,7 +75,7 @@ CUresult load_module(const void* code, Module** out) {
 CUresult module_of(const void* h, Module** out) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   if (!h || !c->modules.count(h)) return CUDA_ERROR_INVALID_HANDLE;
   *out = static_cast<Module*>(const_cast<void*>(h));
   return CUDA_SUCCESS;
@@ -82,7 +84,7 @@ CUresult module_of(const void* h, Module** out) {
 CUresult library_of(CUlibrary h, Module** out) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   if (!h || !c->libraries.count(h)) return CUDA_ERROR_INVALID_HANDLE;
   *out = reinterpret_cast<Library*>(h)->module;
   return CUDA_SUCCESS;
@@ -91,7 +93,7 @@ CUresult library_of(CUlibrary h, Module** out) {
 CUresult function_of(const void* h, Function** out) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::shared_lock<std::shared_mutex> g(c->mu);
   if (!h || !c->functions.count(h)) return CUDA_ERROR_INVALID_HANDLE;
   *out = static_cast<Function*>(const_cast<void*>(h));
   return CUDA_SUCCESS;
@@ -105,7 +107,7 @@ CUresult get_function(Module* m, const char* name, Function** out) {
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = m->functions.find(name);
     if (it != m->functions.end()) {
       *out = it->second;
@@ -131,7 +133,7 @@ CUresult get_function(Module* m, const char* name, Function** out) {
     return CUDA_ERROR_INVALID_IMAGE;
   }
   f->layout = std::move(decoded.value());
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   auto [it, inserted] = m->functions.emplace(f->name, f);
   if (!inserted) {  // another thread got there first
     delete f;
@@ -146,7 +148,7 @@ CUresult get_function(Module* m, const char* name, Function** out) {
 void unload(Module* m) {
   Client* c = state();
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     c->modules.erase(m);
     for (auto& [name, f] : m->functions) c->functions.erase(f);
   }
@@ -158,7 +160,7 @@ void unload(Module* m) {
 CUresult func_attr(int* pi, CUfunction_attribute attrib, Function* f) {
   if (!pi) return CUDA_ERROR_INVALID_VALUE;
   {
-    std::lock_guard<std::mutex> g(state()->mu);
+    std::lock_guard<std::shared_mutex> g(state()->mu);
     auto it = f->attrs.find(attrib);
     if (it != f->attrs.end()) {
       *pi = it->second;
@@ -169,7 +171,7 @@ CUresult func_attr(int* pi, CUfunction_attribute attrib, Function* f) {
   op::FuncGetAttribute::Result res{};
   CUresult r = device_of(f->module)->lane->call<op::FuncGetAttribute>(a, &res);
   if (r != CUDA_SUCCESS) return r;
-  std::lock_guard<std::mutex> g(state()->mu);
+  std::lock_guard<std::shared_mutex> g(state()->mu);
   f->attrs[attrib] = res.value;
   *pi = res.value;
   return CUDA_SUCCESS;
@@ -179,7 +181,7 @@ CUresult func_set_attr(Function* f, CUfunction_attribute attrib, int value) {
   op::FuncSetAttribute::Args a{f->wire, static_cast<int32_t>(attrib), value};
   CUresult r = device_of(f->module)->lane->enqueue<op::FuncSetAttribute>(a);
   if (r == CUDA_SUCCESS) {
-    std::lock_guard<std::mutex> g(state()->mu);
+    std::lock_guard<std::shared_mutex> g(state()->mu);
     f->attrs[attrib] = value;
   }
   return r;
@@ -197,7 +199,67 @@ struct LaunchDims {
   uint32_t grid[3], block[3], shmem;
 };
 
-// Packs the parameters (and launch attributes) and enqueues the launch.
+// Checks launch geometry against the device's limits, as the driver does before launching:
+// CUDA_ERROR_INVALID_VALUE for a zero or oversized dimension, too many threads per block or too
+// much dynamic shared memory (cudart maps it one to one; tests/e2e/errors.cu).
+CUresult check_geometry(const Device& d, const LaunchDims& dims) {
+  const int* at = d.props.attrs;
+  const int grid_max[3] = {at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X],
+                           at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y],
+                           at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]};
+  const int block_max[3] = {at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X],
+                            at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y],
+                            at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z]};
+  uint64_t threads = 1;
+  for (int i = 0; i < 3; ++i) {
+    if (dims.grid[i] == 0 || dims.block[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (grid_max[i] > 0 && dims.grid[i] > static_cast<uint32_t>(grid_max[i]))
+      return CUDA_ERROR_INVALID_VALUE;
+    if (block_max[i] > 0 && dims.block[i] > static_cast<uint32_t>(block_max[i]))
+      return CUDA_ERROR_INVALID_VALUE;
+    threads *= dims.block[i];
+  }
+  const int max_threads = at[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  if (max_threads > 0 && threads > static_cast<uint64_t>(max_threads))
+    return CUDA_ERROR_INVALID_VALUE;
+  const int max_smem = at[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
+  if (max_smem > 0 && dims.shmem > static_cast<uint32_t>(max_smem)) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
+// What the batch record's payload is made of; packed in place by pack_launch (no allocation).
+struct LaunchPayload {
+  const image::ParamLayout* layout = nullptr;
+  void** params = nullptr;
+  const void* buf = nullptr;  // `extra` buffer
+  size_t buf_size = 0;
+  const CUlaunchAttribute* attrs = nullptr;
+  unsigned num_attrs = 0;
+};
+
+void pack_launch(const void* ctx, uint8_t* dst) {
+  const auto& p = *static_cast<const LaunchPayload*>(ctx);
+  size_t at = 0;
+  if (p.buf) {
+    memcpy(dst, p.buf, p.buf_size);
+    at = p.buf_size;
+  } else {
+    const image::ParamLayout& L = *p.layout;
+    memset(dst, 0, L.param_bytes);
+    for (size_t i = 0; i < L.params.size(); ++i)
+      memcpy(dst + L.params[i].offset, p.params[i], L.params[i].size);
+    at = L.param_bytes;
+  }
+  for (unsigned i = 0; i < p.num_attrs; ++i) {
+    uint8_t* rec = dst + at + i * 72;
+    memset(rec, 0, 72);
+    uint32_t id = static_cast<uint32_t>(p.attrs[i].id);
+    memcpy(rec, &id, 4);
+    memcpy(rec + 8, &p.attrs[i].value, 64);
+  }
+}
+
+// Packs the parameters (and launch attributes) straight into the batch and enqueues the launch.
 CUresult launch(Function* f, const LaunchDims& dims, CUstream s, bool pt, void** params,
                 void** extra, const CUlaunchAttribute* attrs, unsigned num_attrs) {
   uint64_t wire;
@@ -205,44 +267,37 @@ CUresult launch(Function* f, const LaunchDims& dims, CUstream s, bool pt, void**
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   if (d != device_of(f->module)) return CUDA_ERROR_INVALID_HANDLE;
-  for (int i = 0; i < 3; ++i) {
-    if (dims.grid[i] == 0 || dims.block[i] == 0) return CUDA_ERROR_INVALID_VALUE;
-  }
-  std::vector<uint8_t> payload;
+  r = check_geometry(*d, dims);
+  if (r != CUDA_SUCCESS) return r;
   if (params && extra) return CUDA_ERROR_INVALID_VALUE;
+  LaunchPayload lp;
+  lp.attrs = attrs;
+  lp.num_attrs = num_attrs;
+  size_t param_bytes = 0;
   if (extra) {
-    const void* buf = nullptr;
-    size_t size = 0;
     bool have_size = false;
     for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
       if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) {
-        buf = extra[i + 1];
+        lp.buf = extra[i + 1];
       } else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) {
         if (!extra[i + 1]) return CUDA_ERROR_INVALID_VALUE;
-        size = *static_cast<size_t*>(extra[i + 1]);
+        lp.buf_size = *static_cast<size_t*>(extra[i + 1]);
         have_size = true;
       } else {
         return CUDA_ERROR_INVALID_VALUE;
       }
     }
-    if (!buf || !have_size || size > image::kMaxParamSpace) return CUDA_ERROR_INVALID_VALUE;
-    payload.assign(static_cast<const uint8_t*>(buf), static_cast<const uint8_t*>(buf) + size);
+    if (!lp.buf || !have_size || lp.buf_size > image::kMaxParamSpace)
+      return CUDA_ERROR_INVALID_VALUE;
+    param_bytes = lp.buf_size;
   } else {
     const image::ParamLayout& L = f->layout;
-    payload.assign(L.param_bytes, 0);
     if (!L.params.empty() && !params) return CUDA_ERROR_INVALID_VALUE;
-    for (size_t i = 0; i < L.params.size(); ++i) {
+    for (size_t i = 0; i < L.params.size(); ++i)
       if (!params[i]) return CUDA_ERROR_INVALID_VALUE;
-      memcpy(payload.data() + L.params[i].offset, params[i], L.params[i].size);
-    }
-  }
-  uint32_t param_bytes = static_cast<uint32_t>(payload.size());
-  for (unsigned i = 0; i < num_attrs; ++i) {
-    uint8_t rec[72] = {};
-    uint32_t id = static_cast<uint32_t>(attrs[i].id);
-    memcpy(rec, &id, 4);
-    memcpy(rec + 8, &attrs[i].value, 64);
-    payload.insert(payload.end(), rec, rec + sizeof rec);
+    lp.layout = &L;
+    lp.params = params;
+    param_bytes = L.param_bytes;
   }
   op::LaunchKernel::Args a{};
   a.function = f->wire;
@@ -251,8 +306,9 @@ CUresult launch(Function* f, const LaunchDims& dims, CUstream s, bool pt, void**
   a.shared_mem = dims.shmem;
   a.num_attrs = num_attrs;
   a.stream = wire;
-  a.param_bytes = param_bytes;
-  return d->lane->enqueue<op::LaunchKernel>(a, payload.data(), payload.size());
+  a.param_bytes = static_cast<uint32_t>(param_bytes);
+  return d->lane->enqueue_fill<op::LaunchKernel>(a, param_bytes + size_t{num_attrs} * 72,
+                                                 pack_launch, &lp);
 }
 
 CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, void** extra,
@@ -363,7 +419,7 @@ CUresult cuLibraryLoadData(CUlibrary* library, const void* code, CUjit_option* j
   m->owned_by_library = true;
   auto* lib = new Library{m};
   Client* c = state();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   c->libraries.insert(lib);
   *library = reinterpret_cast<CUlibrary>(lib);
   return CUDA_SUCCESS;
@@ -374,7 +430,7 @@ CUresult cuLibraryUnload(CUlibrary library) {
   CUresult r = library_of(library, &m);
   if (r != CUDA_SUCCESS) return r;
   {
-    std::lock_guard<std::mutex> g(state()->mu);
+    std::lock_guard<std::shared_mutex> g(state()->mu);
     state()->libraries.erase(library);
   }
   unload(m);

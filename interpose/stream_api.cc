@@ -20,7 +20,7 @@ CUresult create_stream(CUstream* ph, unsigned flags, int priority) {
     delete s;
     return r;
   }
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   c->streams.insert(s);
   *ph = reinterpret_cast<CUstream>(s);
   return CUDA_SUCCESS;
@@ -47,7 +47,7 @@ CUresult stream_query(CUstream s, bool pt) {
 CUresult event_of(CUevent e, Event** out) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   if (!e || !c->events.count(e)) return CUDA_ERROR_INVALID_HANDLE;
   *out = reinterpret_cast<Event*>(e);
   return CUDA_SUCCESS;
@@ -73,7 +73,7 @@ CUresult stream_wait(CUstream s, CUevent e, unsigned flags, bool pt) {
 CUresult stream_info(CUstream s, Stream** out) {
   Client* c = state();
   if (!c) return check_init();
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   if (!s || !c->streams.count(s)) return CUDA_ERROR_INVALID_HANDLE;
   *out = reinterpret_cast<Stream*>(s);
   return CUDA_SUCCESS;
@@ -122,7 +122,7 @@ CUresult cuStreamDestroy_v2(CUstream hStream) {
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     c->streams.erase(s);
   }
   op::StreamDestroy::Args a{s->wire};
@@ -216,7 +216,7 @@ CUresult cuEventCreate(CUevent* phEvent, unsigned int Flags) {
     delete e;
     return r;
   }
-  std::lock_guard<std::mutex> g(c->mu);
+  std::lock_guard<std::shared_mutex> g(c->mu);
   c->events.insert(e);
   *phEvent = reinterpret_cast<CUevent>(e);
   return CUDA_SUCCESS;
@@ -228,7 +228,7 @@ CUresult cuEventDestroy_v2(CUevent hEvent) {
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
   {
-    std::lock_guard<std::mutex> g(c->mu);
+    std::lock_guard<std::shared_mutex> g(c->mu);
     c->events.erase(e);
   }
   op::EventDestroy::Args a{e->wire};

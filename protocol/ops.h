@@ -19,6 +19,11 @@ namespace rgpu {
 
 enum class OpClass : uint8_t { kSync, kAsync };
 
+// MemcpyHtoD / MemcpyDtoH Args.flags (ops.def): the bytes travel as BulkChunk frames; and,
+// on a bulk DtoH, the client accepts LZ4-compressed chunks.
+inline constexpr uint64_t kCopyFlagBulk = 1;
+inline constexpr uint64_t kCopyFlagCompressOk = 2;
+
 enum class Op : uint16_t {
 #define RGPU_OP(Name, Code, Class, ArgsF, ResultF) Name = Code,
 #include "protocol/ops.def"

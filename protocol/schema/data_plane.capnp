@@ -37,6 +37,7 @@ struct HelloReply {
 struct Request {
   op @0 :UInt16;
   args @1 :Data;
+  seq @2 :UInt64;                 # session-wide order across lanes (0: unordered; see below)
 }
 
 # The answer to a Request or to a Batch's flush: a CUresult and the op's result record.
@@ -52,7 +53,15 @@ struct Reply {
 struct Batch {
   count @0 :UInt32;
   records @1 :Data;
+  seq @2 :UInt64;                 # as Request.seq
 }
+
+# Order across lanes (DESIGN contract 4). A client with several lanes to one session numbers
+# every Request and Batch it sends, on any lane, from one per-session counter starting at 1; the
+# worker runs them in exactly that order (a frame waits until every lower number has run). A
+# client takes a number only while holding the lane it writes on, and a synchronizing call first
+# flushes every lane's pending batch, so it is numbered after every call that returned before
+# it. seq 0 (a single-lane client) runs in arrival order.
 
 # One piece of a bulk copy. The chunk's bytes follow the meta as the frame payload, unless zero
 # is set (the whole range is zero) or compressed is set (payload is LZ4 of `length` bytes).

@@ -112,6 +112,14 @@ class Backend {
 
   // Device time spent on this session's work so far (kernels and copies), in nanoseconds.
   virtual uint64_t busy_ns() = 0;
+  // Host memory that *is* the device range [dptr, dptr+bytes) (sim: device memory is host
+  // memory), so a worker can receive or send copy bytes in place; null when the device has no
+  // such view (cuda), and then copies go through memcpy_htod / memcpy_dtoh.
+  virtual void* host_view(uint64_t dptr, uint64_t bytes) {
+    (void)dptr;
+    (void)bytes;
+    return nullptr;
+  }
 };
 
 }  // namespace rgpu::server

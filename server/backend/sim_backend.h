@@ -70,6 +70,9 @@ class SimBackend final : public Backend {
   Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
                                      uint64_t dynamic_smem, int32_t* blocks) override;
   uint64_t busy_ns() override { return busy_ns_; }
+  void* host_view(uint64_t dptr, uint64_t bytes) override {
+    return inside(dptr, bytes) ? reinterpret_cast<void*>(dptr) : nullptr;
+  }
 
  private:
   struct Kernel;

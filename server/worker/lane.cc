@@ -1,11 +1,14 @@
 // server/worker/lane.cc — see lane.h.
 #include "server/worker/lane.h"
 
+#include <capnp/message.h>
 #include <kj/exception.h>
 
 #include <cstring>
 
 #include "protocol/codec/lz4_block.h"
+#include "protocol/codec/probe.h"
+#include "protocol/codec/zero.h"
 #include "protocol/data_plane.capnp.h"
 #include "server/log.h"
 
@@ -26,28 +29,34 @@ uint64_t pad8(uint64_t n) {
   return (n + 7) & ~uint64_t{7};
 }
 
-// The bulk flag of a copy record, if the op is a copy and its record decodes.
-bool bulk_flag(uint16_t op, const uint8_t* args, size_t len, uint64_t* bytes, uint64_t* dst) {
+// Whether a copy record asks for bulk chunks (the record must decode to say so).
+bool is_bulk(uint16_t op, const uint8_t* args, size_t len) {
   if (op == static_cast<uint16_t>(Op::MemcpyHtoD)) {
     op::MemcpyHtoD::Args a;
-    if (!decode_record(args, len, &a) || !(a.flags & kCopyFlagBulk)) return false;
-    *bytes = a.bytes;
-    *dst = a.dst;
-    return true;
+    return decode_record(args, len, &a) && (a.flags & kCopyFlagBulk);
   }
   if (op == static_cast<uint16_t>(Op::MemcpyDtoH)) {
     op::MemcpyDtoH::Args a;
-    if (!decode_record(args, len, &a) || !(a.flags & kCopyFlagBulk)) return false;
-    *bytes = a.bytes;
-    *dst = a.src;
-    return true;
+    return decode_record(args, len, &a) && (a.flags & kCopyFlagBulk);
   }
   return false;
 }
 
+// A small first segment on the stack: replies and chunk headers never need the heap.
+struct SmallMessage {
+  capnp::word space[64] = {};
+  capnp::MallocMessageBuilder msg{kj::arrayPtr(space, 64)};
+};
+
 }  // namespace
 
-std::string Lane::serve() {
+uint8_t* Lane::staging() {
+  if (staging_.empty()) staging_.resize(kBulkChunkBytes);
+  return staging_.data();
+}
+
+std::string Lane::serve(bool* goodbye) {
+  if (goodbye) *goodbye = false;
   for (;;) {
     InFrame f;
     try {
@@ -67,46 +76,40 @@ std::string Lane::serve() {
           break;
         case FrameKind::kGoodbye:
           skip_payload(s_, f.payload_len);
+          if (goodbye) *goodbye = true;
           return "goodbye";
-        default:
+        default: {
           log_warn("ignoring unexpected frame kind %u", static_cast<unsigned>(f.kind));
           skip_payload(s_, f.payload_len);
+          Gate::Turn t = gate_.enter(0);
+          if (!t) return "session ended";
           session_.async_error(Status::Err(
               CUDA_ERROR_INVALID_VALUE,
               "unexpected frame kind " + std::to_string(static_cast<unsigned>(f.kind))));
+        }
       }
     } catch (const net::NetError& e) {
       if (e.kind() == net::NetError::kClosed) return "peer closed the connection";
       return std::string("connection lost: ") + e.what();
+    } catch (const std::runtime_error& e) {
+      return std::string("lane ended: ") + e.what();
     }
   }
 }
 
-void Lane::reply(const OpReply& r, bool bulk) {
-  capnp::MallocMessageBuilder msg;
-  auto rep = msg.initRoot<wire::Reply>();
+void Lane::reply(const OpReply& r) {
+  SmallMessage m;
+  auto rep = m.msg.initRoot<wire::Reply>();
   rep.setStatus(static_cast<uint32_t>(r.status.code));
   if (!r.result.empty()) rep.setResults(capnp::Data::Reader(r.result.data(), r.result.size()));
   if (!r.status.text.empty()) rep.setErrorText(r.status.text);
-  const bool chunks = bulk && r.status.ok();
-  write_frame(s_, FrameKind::kReply, msg, chunks || r.payload.empty() ? nullptr : r.payload.data(),
-              chunks ? 0 : r.payload.size());
-  if (!chunks) return;
-  uint64_t off = 0;
-  do {
-    uint64_t n = std::min<uint64_t>(kBulkChunkBytes, r.payload.size() - off);
-    capnp::MallocMessageBuilder cm;
-    auto c = cm.initRoot<wire::BulkChunk>();
-    c.setOffset(off);
-    c.setLength(n);
-    c.setLast(off + n == r.payload.size());
-    write_frame(s_, FrameKind::kBulkChunk, cm, r.payload.data() + off, n);
-    off += n;
-  } while (off < r.payload.size());
+  write_frame(s_, FrameKind::kReply, m.msg, r.payload.empty() ? nullptr : r.payload.data(),
+              r.payload.size());
 }
 
-Status Lane::read_bulk(std::vector<uint8_t>* buf, uint64_t bytes) {
+Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
   Status err;
+  Backend& b = session_.backend();
   for (;;) {
     InFrame f = read_frame(s_);
     if (f.kind != FrameKind::kBulkChunk) {
@@ -127,135 +130,207 @@ Status Lane::read_bulk(std::vector<uint8_t>* buf, uint64_t bytes) {
       skip_payload(s_, f.payload_len);
       throw net::NetError(net::NetError::kProtocol, "malformed BulkChunk");
     }
-    const bool fits = off <= bytes && len <= bytes - off;
-    if (buf->empty() || !err.ok() || !fits) {
-      if (err.ok() && !buf->empty())
-        err = Status::Err(CUDA_ERROR_INVALID_VALUE, "bulk chunk outside the copy's range");
+    const bool fits = off <= bytes && len <= bytes - off && len <= kBulkChunkBytes;
+    if (!ok || !err.ok() || !fits) {
+      if (ok && err.ok())
+        err = Status::Err(CUDA_ERROR_INVALID_VALUE,
+                          "bulk chunk outside the copy's range (or over 8 MiB)");
       skip_payload(s_, f.payload_len);
     } else if (zero) {
       skip_payload(s_, f.payload_len);
-      std::memset(buf->data() + off, 0, len);
+      if (len) err = b.memset(dst + off, 0, 1, len, stream);
     } else if (compressed) {
-      std::vector<uint8_t> z;
       if (f.payload_len > codec::lz4_compress_bound(len) + 64) {
         skip_payload(s_, f.payload_len);
         err = Status::Err(CUDA_ERROR_INVALID_VALUE, "compressed bulk chunk is too large");
       } else {
-        z.resize(f.payload_len);
-        read_payload(s_, z.data(), z.size());
-        auto n = codec::lz4_decompress(z.data(), z.size(), buf->data() + off, len);
-        if (!n || *n != len) err = Status::Err(CUDA_ERROR_INVALID_VALUE, "corrupt LZ4 bulk chunk");
+        z_.resize(f.payload_len);
+        read_payload(s_, z_.data(), z_.size());
+        void* view = b.host_view(dst + off, len);
+        uint8_t* out = view ? static_cast<uint8_t*>(view) : staging();
+        auto n = codec::lz4_decompress(z_.data(), z_.size(), out, len);
+        if (!n || *n != len)
+          err = Status::Err(CUDA_ERROR_INVALID_VALUE, "corrupt LZ4 bulk chunk");
+        else if (!view)
+          err = b.memcpy_htod(dst + off, out, len, stream);
       }
     } else if (f.payload_len != len) {
       skip_payload(s_, f.payload_len);
       err = Status::Err(CUDA_ERROR_INVALID_VALUE, "bulk chunk length does not match its bytes");
+    } else if (void* view = b.host_view(dst + off, len)) {
+      read_payload(s_, view, len);  // straight into device memory
     } else {
-      read_payload(s_, buf->data() + off, len);
+      read_payload(s_, staging(), len);
+      err = b.memcpy_htod(dst + off, staging(), len, stream);
     }
     if (last) return err;
   }
 }
 
+void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok) {
+  Backend& b = session_.backend();
+  uint64_t off = 0;
+  do {
+    uint64_t n = std::min<uint64_t>(kBulkChunkBytes, bytes - off);
+    const uint8_t* data = static_cast<const uint8_t*>(b.host_view(src + off, n));
+    if (!data) {
+      Status st = b.memcpy_dtoh(staging(), src + off, n, stream);
+      if (!st.ok()) {
+        // The range was checked; a device failure now is kept for the next sync call.
+        session_.async_error(st);
+        std::memset(staging(), 0, n);
+      }
+      data = staging();
+    }
+    SmallMessage m;
+    auto c = m.msg.initRoot<wire::BulkChunk>();
+    c.setOffset(off);
+    c.setLength(n);
+    c.setLast(off + n == bytes);
+    const void* payload = data;
+    uint64_t payload_len = n;
+    if (codec::is_all_zero(data, n)) {
+      c.setZero(true);
+      payload_len = 0;
+    } else if (compress_ok && codec::probe_compressible(data, n).worth_it) {
+      z_.resize(codec::lz4_compress_bound(n));
+      auto zn = codec::lz4_compress(data, n, z_.data(), z_.size());
+      if (zn && *zn < n) {
+        c.setCompressed(true);
+        payload = z_.data();
+        payload_len = *zn;
+      }
+    }
+    write_frame(s_, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr, payload_len);
+    off += n;
+  } while (off < bytes);
+}
+
 void Lane::on_request(InFrame& f) {
   uint16_t op = 0;
-  std::vector<uint8_t> args;
+  uint64_t seq = 0;
+  uint8_t args[256];
+  size_t args_len = 0;
   try {
     auto r = f.reader();
     auto req = r.getRoot<wire::Request>();
     op = req.getOp();
+    seq = req.getSeq();
     auto a = req.getArgs();
-    args.assign(a.begin(), a.end());
+    if (a.size() > sizeof args) throw std::length_error("request record too long");
+    args_len = a.size();
+    std::memcpy(args, a.begin(), args_len);
+  } catch (const std::exception& e) {
+    skip_payload(s_, f.payload_len);
+    OpReply bad;
+    bad.status =
+        Status::Err(CUDA_ERROR_INVALID_VALUE, std::string("malformed Request: ") + e.what());
+    reply(bad);
+    return;
   } catch (const kj::Exception& e) {
     skip_payload(s_, f.payload_len);
     OpReply bad;
     bad.status = Status::Err(CUDA_ERROR_INVALID_VALUE,
                              "malformed Request: " + std::string(e.getDescription().cStr()));
-    reply(bad, false);
+    reply(bad);
     return;
   }
-  uint64_t bulk_bytes = 0, bulk_addr = 0;
-  const bool bulk = bulk_flag(op, args.data(), args.size(), &bulk_bytes, &bulk_addr);
-  std::vector<uint8_t> payload;
-  Status pc = session_.payload_check(op, args.data(), args.size(), f.payload_len);
-  if (!pc.ok()) {
-    skip_payload(s_, f.payload_len);
-    if (bulk && op == static_cast<uint16_t>(Op::MemcpyHtoD)) {
-      std::vector<uint8_t> none;
-      read_bulk(&none, bulk_bytes);
+  OpReply out;
+  {
+    Gate::Turn turn = gate_.enter(seq);
+    if (!turn) {
+      skip_payload(s_, f.payload_len);
+      throw std::runtime_error("session ended or request out of order (seq " + std::to_string(seq) +
+                               ")");
     }
-    reply(session_.sync(op, args.data(), args.size(), nullptr, f.payload_len), false);
-    return;
-  }
-  if (bulk && op == static_cast<uint16_t>(Op::MemcpyHtoD)) {
-    Status range = session_.check_range(bulk_addr, bulk_bytes, "MemcpyHtoD destination");
-    if (range.ok() && bulk_bytes) payload.resize(bulk_bytes);
-    Status st = read_bulk(&payload, bulk_bytes);
-    if (!range.ok() || !st.ok()) {
-      reply(session_.refuse(op, range.ok() ? st : range), false);
-      return;
+    if (is_bulk(op, args, args_len)) {
+      uint64_t addr = 0, bytes = 0, stream = 0, flags = 0;
+      Status pre = session_.bulk_check(op, args, args_len, &addr, &bytes, &stream, &flags);
+      if (f.payload_len) {
+        skip_payload(s_, f.payload_len);
+        if (pre.ok()) pre = Status::Err(CUDA_ERROR_INVALID_VALUE, "a bulk copy carries no payload");
+      }
+      if (op == static_cast<uint16_t>(Op::MemcpyHtoD)) {
+        Status st = read_bulk(addr, bytes, stream, pre.ok() && session_.sticky_error().ok());
+        out = session_.refuse(op, pre.ok() ? st : pre);
+      } else {
+        out = session_.refuse(op, pre);
+        if (out.status.ok()) {
+          reply(out);
+          send_bulk(addr, bytes, stream, (flags & kCopyFlagCompressOk) != 0);
+          return;
+        }
+      }
+    } else {
+      Status pc = session_.payload_check(op, args, args_len, f.payload_len);
+      if (!pc.ok()) {
+        skip_payload(s_, f.payload_len);
+        out = session_.sync(op, args, args_len, nullptr, f.payload_len);
+      } else {
+        std::vector<uint8_t> payload(f.payload_len);
+        if (f.payload_len) read_payload(s_, payload.data(), payload.size());
+        out = session_.sync(op, args, args_len, payload.data(), payload.size());
+      }
     }
-    op::MemcpyHtoD::Args a;
-    decode_record(args.data(), args.size(), &a);
-    a.flags &= ~kCopyFlagBulk;
-    std::memcpy(args.data(), &a, sizeof a);
-    reply(session_.sync(op, args.data(), args.size(), payload.data(), payload.size()), false);
-    return;
   }
-  payload.resize(f.payload_len);
-  if (f.payload_len) read_payload(s_, payload.data(), payload.size());
-  reply(session_.sync(op, args.data(), args.size(), payload.data(), payload.size()), bulk);
+  reply(out);
 }
 
 void Lane::on_batch(InFrame& f) {
   skip_payload(s_, f.payload_len);  // a Batch carries its records in the meta
+  uint64_t seq = 0;
+  capnp::Data::Reader recs;
+  uint32_t count = 0;
+  std::optional<capnp::FlatArrayMessageReader> reader;
   try {
-    auto r = f.reader();
-    auto b = r.getRoot<wire::Batch>();
-    auto recs = b.getRecords();
-    const uint8_t* p = recs.begin();
-    const uint64_t size = recs.size();
-    const uint32_t count = b.getCount();
-    uint64_t off = 0;
-    for (uint32_t i = 0; i < count; ++i) {
-      RecordHeader h;
-      if (size - off < sizeof h) {
-        session_.async_error(
-            Status::Err(CUDA_ERROR_INVALID_VALUE, "batch is shorter than its record count"));
-        return;
-      }
-      std::memcpy(&h, p + off, sizeof h);
-      const uint64_t body = uint64_t{h.args_len} + h.payload_len;
-      if (body > size - off - sizeof h) {
-        session_.async_error(
-            Status::Err(CUDA_ERROR_INVALID_VALUE, "batch record runs past the batch's end"));
-        return;
-      }
-      const uint8_t* args = p + off + sizeof h;
-      const uint8_t* payload = args + h.args_len;
-      uint64_t bulk_bytes = 0, bulk_addr = 0;
-      if (h.op == static_cast<uint16_t>(Op::MemcpyHtoD) &&
-          bulk_flag(h.op, args, h.args_len, &bulk_bytes, &bulk_addr)) {
-        std::vector<uint8_t> buf;
-        Status range = session_.check_range(bulk_addr, bulk_bytes, "MemcpyHtoD destination");
-        if (range.ok() && bulk_bytes) buf.resize(bulk_bytes);
-        Status st = read_bulk(&buf, bulk_bytes);
-        if (!range.ok() || !st.ok()) {
-          session_.async_error(range.ok() ? st : range);
-        } else {
-          op::MemcpyHtoD::Args a;
-          decode_record(args, h.args_len, &a);
-          a.flags &= ~kCopyFlagBulk;
-          session_.async(h.op, reinterpret_cast<const uint8_t*>(&a), sizeof a, buf.data(),
-                         buf.size());
-        }
-      } else {
-        session_.async(h.op, args, h.args_len, payload, h.payload_len);
-      }
-      off += std::min<uint64_t>(pad8(sizeof h + body), size - off);
-    }
+    reader.emplace(f.meta);
+    auto b = reader->getRoot<wire::Batch>();
+    seq = b.getSeq();
+    recs = b.getRecords();
+    count = b.getCount();
   } catch (const kj::Exception& e) {
+    Gate::Turn t = gate_.enter(0);
+    if (!t) throw std::runtime_error("session ended");
     session_.async_error(Status::Err(CUDA_ERROR_INVALID_VALUE,
                                      "malformed Batch: " + std::string(e.getDescription().cStr())));
+    return;
+  }
+  Gate::Turn turn = gate_.enter(seq);
+  if (!turn)
+    throw std::runtime_error("session ended or batch out of order (seq " + std::to_string(seq) +
+                             ")");
+  const uint8_t* p = recs.begin();
+  const uint64_t size = recs.size();
+  uint64_t off = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    RecordHeader h;
+    if (size - off < sizeof h) {
+      session_.async_error(
+          Status::Err(CUDA_ERROR_INVALID_VALUE, "batch is shorter than its record count"));
+      return;
+    }
+    std::memcpy(&h, p + off, sizeof h);
+    const uint64_t body = uint64_t{h.args_len} + h.payload_len;
+    if (body > size - off - sizeof h) {
+      session_.async_error(
+          Status::Err(CUDA_ERROR_INVALID_VALUE, "batch record runs past the batch's end"));
+      return;
+    }
+    const uint8_t* args = p + off + sizeof h;
+    const uint8_t* payload = args + h.args_len;
+    if (h.op == static_cast<uint16_t>(Op::MemcpyHtoD) && is_bulk(h.op, args, h.args_len)) {
+      uint64_t addr = 0, bytes = 0, stream = 0, flags = 0;
+      session_.count_call(h.op, false);
+      Status pre = session_.bulk_check(h.op, args, h.args_len, &addr, &bytes, &stream, &flags);
+      if (pre.ok() && h.payload_len)
+        pre = Status::Err(CUDA_ERROR_INVALID_VALUE, "a bulk copy carries no payload");
+      const bool live = session_.sticky_error().ok();
+      Status st = read_bulk(addr, bytes, stream, pre.ok() && live);
+      if (live && !(pre.ok() ? st : pre).ok()) session_.async_error(pre.ok() ? st : pre);
+    } else {
+      session_.async(h.op, args, h.args_len, payload, h.payload_len);
+    }
+    off += std::min<uint64_t>(pad8(sizeof h + body), size - off);
   }
 }
 

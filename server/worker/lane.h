@@ -1,26 +1,37 @@
 // server/worker/lane.h — serves one data-plane connection (a lane) of a session.
 //
 // Contract:
-// - serve() reads frames until the peer says Goodbye or goes away and returns why it ended.
-//   Request frames get exactly one Reply (plus BulkChunk frames after it for a bulk DtoH);
-//   Batch frames get none; their records run in order and errors follow session.h's policy.
+// - serve() reads frames until the peer says Goodbye or goes away and returns why it ended
+//   (*goodbye tells which). Request frames get exactly one Reply (plus BulkChunk frames after
+//   it for a bulk DtoH); Batch frames get none; their records run in order and errors follow
+//   session.h's policy.
+// - Several lanes share one Session. Each Request and Batch runs inside a Gate turn
+//   (server/worker/gate.h): exclusive, and in the order of its seq across all lanes (DESIGN
+//   contract 4). Replies are written after the turn ends, except a bulk DtoH's chunks, which are
+//   read from the device inside it.
 // - Malformed input never ends the worker with a crash: a Request whose meta does not decode
 //   gets an error Reply; a malformed Batch record is kept as the session's pending error and
 //   the rest of that batch is dropped; an unexpected frame kind is skipped and logged. Only a
 //   broken framing (bad magic, lengths over the limits: the stream cannot be resynchronised)
 //   ends the lane.
-// - Bulk copies: an HtoD record with flags & kCopyFlagBulk has no payload; BulkChunk frames
-//   follow right after the frame carrying it (zero / LZ4-compressed / raw chunks, `last` on the
-//   final one). A bulk DtoH's Reply has no payload; BulkChunk frames of up to kBulkChunkBytes
-//   follow it. Payloads land in buffers sized by the validated request, never by the wire.
-// - Several lanes may later share one Session; today a worker serves one lane.
+// - Bulk copies (kCopyFlagBulk, protocol/ops.def): an HtoD record has no payload; BulkChunk
+//   frames follow right after the frame carrying it (zero / LZ4-compressed / raw chunks, `last`
+//   on the final one). Each chunk lands in the device range it names as it arrives (straight
+//   into device memory when the backend has a host view, else through one chunk-sized staging
+//   buffer), so no copy is ever held whole in worker memory. A bulk DtoH's Reply has no
+//   payload; chunks of up to kBulkChunkBytes follow it, all-zero ones as a zero marker, LZ4
+//   ones only when the request allowed it (kCopyFlagCompressOk) and a probe says it pays.
+//   Payloads land in buffers sized by the validated request, never by the wire.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "protocol/buffered_stream.h"
 #include "protocol/frame.h"
 #include "protocol/transport.h"
+#include "server/worker/gate.h"
 #include "server/worker/meter.h"
 #include "server/worker/session.h"
 
@@ -62,19 +73,27 @@ class CountingStream final : public net::Stream {
 
 class Lane {
  public:
-  Lane(net::Stream& stream, Session& session) : s_(stream), session_(session) {}
-  std::string serve();
+  Lane(net::Stream& stream, Session& session, Gate& gate)
+      : in_(stream), s_(in_), session_(session), gate_(gate) {}
+  std::string serve(bool* goodbye = nullptr);
 
  private:
   void on_request(InFrame& f);
   void on_batch(InFrame& f);
-  // Reads the BulkChunk frames of a bulk HtoD into `buf` (bytes long, or empty when the range
-  // was refused: the chunks are then drained). Returns an error for a bad chunk.
-  Status read_bulk(std::vector<uint8_t>* buf, uint64_t bytes);
-  void reply(const OpReply& r, bool bulk);
+  // Reads the BulkChunk frames of a bulk HtoD and writes each into [dst, dst+bytes) on
+  // `stream`. `ok` false (the range was refused): the chunks are drained. Returns the first
+  // error (a bad chunk, a failed device write).
+  Status read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok);
+  // Sends a bulk DtoH's chunks (after its Reply).
+  void send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok);
+  void reply(const OpReply& r);
+  uint8_t* staging();
 
+  net::BufferedReader in_;
   net::Stream& s_;
   Session& session_;
+  Gate& gate_;
+  std::vector<uint8_t> staging_, z_;
 };
 
 }  // namespace rgpu::server

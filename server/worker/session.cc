@@ -86,6 +86,33 @@ Status Session::check_range(uint64_t dptr, uint64_t bytes, const char* what) con
                                            " is not in an allocation of this session");
 }
 
+Status Session::bulk_check(uint16_t code, const uint8_t* args, size_t args_len, uint64_t* addr,
+                           uint64_t* bytes, uint64_t* stream, uint64_t* flags) const {
+  if (code == static_cast<uint16_t>(Op::MemcpyHtoD)) {
+    op::MemcpyHtoD::Args a;
+    if (!decode_record(args, args_len, &a))
+      return bad_record("MemcpyHtoD", args_len, sizeof(op::MemcpyHtoD::Args));
+    *addr = a.dst;
+    *bytes = a.bytes;
+    *stream = a.stream;
+    *flags = a.flags;
+    Status st = check_stream(a.stream);
+    return st.ok() ? check_range(a.dst, a.bytes, "MemcpyHtoD destination") : st;
+  }
+  if (code == static_cast<uint16_t>(Op::MemcpyDtoH)) {
+    op::MemcpyDtoH::Args a;
+    if (!decode_record(args, args_len, &a))
+      return bad_record("MemcpyDtoH", args_len, sizeof(op::MemcpyDtoH::Args));
+    *addr = a.src;
+    *bytes = a.bytes;
+    *stream = a.stream;
+    *flags = a.flags;
+    Status st = check_stream(a.stream);
+    return st.ok() ? check_range(a.src, a.bytes, "MemcpyDtoH source") : st;
+  }
+  return bad(CUDA_ERROR_INVALID_VALUE, "not a copy op");
+}
+
 Status Session::check_stream(uint64_t stream) const {
   if (stream <= 2 || streams_.count(stream)) return Status::Ok();
   return bad(CUDA_ERROR_INVALID_HANDLE,
@@ -117,11 +144,15 @@ Status Session::payload_check(uint16_t code, const uint8_t* args, size_t args_le
                                                  " bytes carries " + std::to_string(payload_len));
       return check_range(a.dst, a.bytes, "MemcpyHtoD destination");
     }
-    case Op::ModuleLoad:
+    case Op::ModuleLoad: {
+      op::ModuleLoad::Args a;
+      if (payload_len == 0 && decode_record(args, args_len, &a) && a.image_hash != 0)
+        return Status::Ok();  // an image this session already sent (execute() looks it up)
       if (payload_len == 0 || payload_len > kMaxModuleBytes)
         return bad(CUDA_ERROR_INVALID_IMAGE,
                    "module image of " + std::to_string(payload_len) + " bytes");
       return Status::Ok();
+    }
     case Op::ModuleGetFunction:
     case Op::ModuleGetGlobal:
       if (payload_len == 0 || payload_len > kMaxNameBytes)
@@ -386,7 +417,21 @@ OpReply Session::execute(uint16_t code, const uint8_t* args, size_t args_len,
       if (modules_.count(a.module))
         CHECK(bad(CUDA_ERROR_INVALID_VALUE,
                   "module handle " + std::to_string(a.module) + " is already in use"));
-      CHECK(b.module_load(a.module, payload, payload_len));
+      if (payload_len == 0) {
+        auto it = images_.find(a.image_hash);
+        if (it == images_.end())
+          CHECK(bad(CUDA_ERROR_NOT_FOUND, "no module image with hash " + hex(a.image_hash) +
+                                              " in this session; send the image"));
+        CHECK(b.module_load(a.module, it->second.data(), it->second.size()));
+      } else {
+        CHECK(b.module_load(a.module, payload, payload_len));
+        constexpr uint64_t kMaxKeptImageBytes = 2ull << 30;
+        if (a.image_hash != 0 && !images_.count(a.image_hash) &&
+            image_bytes_ + payload_len <= kMaxKeptImageBytes) {
+          images_[a.image_hash].assign(payload, payload + payload_len);
+          image_bytes_ += payload_len;
+        }
+      }
       modules_.insert(a.module);
       return out;
     }

@@ -28,9 +28,6 @@
 
 namespace rgpu::server {
 
-// MemcpyHtoD/MemcpyDtoH Args.flags: the bytes travel as BulkChunk frames (server/worker/lane.h).
-inline constexpr uint64_t kCopyFlagBulk = 1;
-
 struct OpReply {
   Status status;
   std::vector<uint8_t> result;   // the op's Result record (zeroed on error)
@@ -57,6 +54,13 @@ class Session {
   // An error found outside any op (a malformed batch record); kept like an async error.
   void async_error(Status st);
 
+  // Validates a bulk copy record (kCopyFlagBulk MemcpyHtoD/MemcpyDtoH): its size, stream and
+  // device range. On success fills the device address, byte count, stream and flags.
+  Status bulk_check(uint16_t op, const uint8_t* args, size_t args_len, uint64_t* addr,
+                    uint64_t* bytes, uint64_t* stream, uint64_t* flags) const;
+  // Counts a call that a lane runs itself (bulk copies).
+  void count_call(uint16_t op, bool sync) { meter_.count_call(op, sync); }
+
   const Status& pending_error() const { return pending_; }
   const Status& sticky_error() const { return sticky_; }
   Backend& backend() { return backend_; }
@@ -79,6 +83,9 @@ class Session {
     FunctionInfo info;
   };
   std::map<uint64_t, Function> functions_;
+  // Module images by the client's hash, so a repeated ModuleLoad needs no bytes.
+  std::map<uint64_t, std::vector<uint8_t>> images_;
+  uint64_t image_bytes_ = 0;
   Status pending_, sticky_;
 };
 

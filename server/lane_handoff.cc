@@ -1,0 +1,103 @@
+// server/lane_handoff.cc — see lane_handoff.h.
+#include "server/lane_handoff.h"
+
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "protocol/data_plane.capnp.h"
+#include "protocol/frame.h"
+
+namespace rgpu::server {
+
+uint64_t peek_join_session(int fd, int timeout_ms) {
+  constexpr size_t kMaxHello = 64 * 1024;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<capnp::word> buf((sizeof(FrameHeader) + kMaxHello) / sizeof(capnp::word));
+  char* bytes = reinterpret_cast<char*>(buf.data());
+  size_t need = sizeof(FrameHeader);
+  for (;;) {
+    ssize_t n = ::recv(fd, bytes, need, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return 0;  // closed
+    if (n > 0 && static_cast<size_t>(n) >= sizeof(FrameHeader)) {
+      FrameHeader h;
+      std::memcpy(&h, bytes, sizeof h);
+      if (h.magic != kFrameMagic || h.kind != static_cast<uint16_t>(FrameKind::kHello) ||
+          h.meta_len == 0 || h.meta_len % 8 != 0 || h.meta_len > kMaxHello)
+        return 0;
+      need = sizeof(FrameHeader) + h.meta_len;
+      if (static_cast<size_t>(n) >= need) {
+        try {
+          kj::ArrayPtr<const capnp::word> words(buf.data() + sizeof(FrameHeader) / 8,
+                                                h.meta_len / 8);
+          capnp::FlatArrayMessageReader r(words);
+          return r.getRoot<wire::Hello>().getJoinSession();
+        } catch (const kj::Exception&) {
+          return 0;
+        }
+      }
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return 0;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return 0;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
+    if (p.revents & (POLLHUP | POLLERR)) return 0;
+    // A partial hello already in the buffer makes POLLIN ready again at once: wait a little.
+    if (n > 0) ::usleep(200);
+  }
+}
+
+bool send_fd(int via, int fd) {
+  char byte = 'L';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctrl;
+  msg.msg_controllen = sizeof ctrl;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  for (;;) {
+    ssize_t n = ::sendmsg(via, &msg, MSG_NOSIGNAL);
+    if (n == 1) return true;
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+}
+
+int recv_fd(int via) {
+  for (;;) {
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl;
+    msg.msg_controllen = sizeof ctrl;
+    ssize_t n = ::recvmsg(via, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+  }
+}
+
+}  // namespace rgpu::server

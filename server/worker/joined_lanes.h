@@ -1,0 +1,67 @@
+// server/worker/joined_lanes.h — the further lanes of a session (one per client thread).
+//
+// Contract: start() begins receiving connections that the supervisor hands over on lane_fd
+// (server/lane_handoff.h). Each runs on its own thread: it reads the connection's Hello itself,
+// accepts it only when joinSession is this session and joinKey equals the key this worker gave
+// out (constant-time compare) and the protocol version negotiates, answers a HelloReply like the
+// first lane's, then serves the lane (server/worker/lane.h) on the shared Session under the
+// shared Gate. At most kMaxLanes lanes join; later ones are refused (the client then shares a
+// lane). A joined lane that ends without a Goodbye ends the whole session (on_lost is called):
+// the client's process is gone or broken, and a frame number it took may never arrive.
+// stop() closes every joined lane, stops receiving and joins the threads; their bytes are added
+// to the session's meter.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/device_props.h"
+#include "protocol/transport.h"
+#include "server/worker/gate.h"
+#include "server/worker/meter.h"
+#include "server/worker/session.h"
+
+namespace rgpu::server {
+
+class JoinedLanes {
+ public:
+  static constexpr size_t kMaxLanes = 64;
+
+  struct Params {
+    int lane_fd = -1;
+    uint64_t session_id = 0;
+    std::string lane_key;
+    DeviceProps props{};
+    uint64_t vram_limit = 0;
+  };
+
+  JoinedLanes(Params p, Session& session, Gate& gate, SessionMeter& meter,
+              std::function<void(const std::string&)> on_lost);
+  ~JoinedLanes();
+
+  void start();
+  void stop();
+
+ private:
+  void receive_loop();
+  void serve_one(int fd);
+
+  Params p_;
+  Session& session_;
+  Gate& gate_;
+  SessionMeter& meter_;
+  std::function<void(const std::string&)> on_lost_;
+  std::thread receiver_;
+  std::mutex mu_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  std::vector<net::Stream*> live_;
+  uint64_t joined_in_ = 0, joined_out_ = 0;  // bytes of ended lanes, added to meter_ by stop()
+};
+
+}  // namespace rgpu::server
