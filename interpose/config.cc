@@ -5,23 +5,21 @@
 
 namespace rgpu {
 
-std::vector<std::string> split_list(const std::string &s) {
+std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    if (comma == std::string::npos)
-      comma = s.size();
+    if (comma == std::string::npos) comma = s.size();
     std::string item = s.substr(start, comma - start);
     size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    if (b != std::string::npos)
-      out.push_back(item.substr(b, e - b + 1));
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
     start = comma + 1;
   }
   return out;
 }
 
-bool base64_decode(const std::string &in, std::string *out) {
+bool base64_decode(const std::string& in, std::string* out) {
   out->clear();
   uint32_t acc = 0;
   int bits = 0;
@@ -51,15 +49,15 @@ bool base64_decode(const std::string &in, std::string *out) {
   return true;
 }
 
-bool parse_config(Config *c, std::string *error) {
-  auto env = [](const char *n) -> std::string {
-    const char *v = getenv(n);
+bool parse_config(Config* c, std::string* error) {
+  auto env = [](const char* n) -> std::string {
+    const char* v = getenv(n);
     return v ? v : "";
   };
   c->servers = split_list(env("RGPU_SERVER"));
   c->secret = env("RGPU_SECRET");
   c->pool = env("RGPU_POOL");
-  for (const std::string &l : split_list(env("RGPU_LEASE"))) {
+  for (const std::string& l : split_list(env("RGPU_LEASE"))) {
     std::string bytes;
     if (!base64_decode(l, &bytes)) {
       *error = "RGPU_LEASE holds a value that is not base64";
@@ -67,11 +65,9 @@ bool parse_config(Config *c, std::string *error) {
     }
     c->leases.push_back(std::move(bytes));
   }
-  if (!c->leases.empty() && !c->servers.empty() &&
-      c->leases.size() != c->servers.size()) {
-    *error = "RGPU_LEASE has " + std::to_string(c->leases.size()) +
-             " leases for " + std::to_string(c->servers.size()) +
-             " servers in RGPU_SERVER (one per server)";
+  if (!c->leases.empty() && !c->servers.empty() && c->leases.size() != c->servers.size()) {
+    *error = "RGPU_LEASE has " + std::to_string(c->leases.size()) + " leases for " +
+             std::to_string(c->servers.size()) + " servers in RGPU_SERVER (one per server)";
     return false;
   }
   c->tls_config.ca_file = env("RGPU_TLS_CA");
@@ -81,11 +77,10 @@ bool parse_config(Config *c, std::string *error) {
   c->single_lane = env("RGPU_LANES") == "1";
   std::string t = env("RGPU_CONNECT_TIMEOUT_MS");
   if (!t.empty()) {
-    char *end = nullptr;
+    char* end = nullptr;
     long v = strtol(t.c_str(), &end, 10);
     if (!end || *end || v <= 0) {
-      *error =
-          "RGPU_CONNECT_TIMEOUT_MS must be a positive number of milliseconds";
+      *error = "RGPU_CONNECT_TIMEOUT_MS must be a positive number of milliseconds";
       return false;
     }
     c->connect_timeout_ms = static_cast<int>(v);
@@ -93,4 +88,4 @@ bool parse_config(Config *c, std::string *error) {
   return true;
 }
 
-} // namespace rgpu
+}  // namespace rgpu

@@ -1,21 +1,17 @@
 // interpose/config.h — what the environment tells libcuda.so.1.
 //
 // Contract (all optional except a server or a pool):
-//   RGPU_SERVER=host:port[,host:port...]  servers; each gives one device,
-//   numbered in order RGPU_SECRET=...                       shared secret sent
-//   in every Hello RGPU_LEASE=b64[,b64...]               one base64 lease per
-//   server (from the pool) RGPU_POOL=host:port                   ask the pool
-//   for servers+leases (pool_hook.h) RGPU_TLS_CA / RGPU_TLS_CERT / RGPU_TLS_KEY
-//   TLS to the servers (mutual when CERT is set) RGPU_CONNECT_TIMEOUT_MS
-//   connect+handshake bound (default 10000) RGPU_LANES=1 one lane per device
-//   shared by all threads (default:
+//   RGPU_SERVER=host:port[,host:port...]  servers; each gives one device, numbered in order
+//   RGPU_SECRET=...                       shared secret sent in every Hello
+//   RGPU_LEASE=b64[,b64...]               one base64 lease per server (from the pool)
+//   RGPU_POOL=host:port                   ask the pool for servers+leases (pool_hook.h)
+//   RGPU_TLS_CA / RGPU_TLS_CERT / RGPU_TLS_KEY   TLS to the servers (mutual when CERT is set)
+//   RGPU_CONNECT_TIMEOUT_MS               connect+handshake bound (default 10000)
+//   RGPU_LANES=1                          one lane per device shared by all threads (default:
 //                                         one per thread, interpose/lane.h)
-//   RGPU_FLUSH_US / RGPU_COMPRESS / RGPU_STATS   batch deadline, LZ4 for bulk
-//   copies, stats at
-//                                         exit (interpose/lane.h,
-//                                         interpose/stats.h)
-// parse_config() returns false with *error naming the variable when a value is
-// malformed.
+//   RGPU_FLUSH_US / RGPU_COMPRESS / RGPU_STATS   batch deadline, LZ4 for bulk copies, stats at
+//                                         exit (interpose/lane.h, interpose/stats.h)
+// parse_config() returns false with *error naming the variable when a value is malformed.
 #pragma once
 
 #include <string>
@@ -28,8 +24,7 @@ namespace rgpu {
 struct Config {
   std::vector<std::string> servers;
   std::string secret;
-  std::vector<std::string>
-      leases; // decoded bytes, one per server (may be empty)
+  std::vector<std::string> leases;  // decoded bytes, one per server (may be empty)
   std::string pool;
   bool tls = false;
   net::TlsConfig tls_config;
@@ -37,9 +32,9 @@ struct Config {
   bool single_lane = false;
 };
 
-bool parse_config(Config *out, std::string *error);
+bool parse_config(Config* out, std::string* error);
 // RFC 4648 base64 (padding optional); false on a bad character.
-bool base64_decode(const std::string &in, std::string *out);
-std::vector<std::string> split_list(const std::string &s);
+bool base64_decode(const std::string& in, std::string* out);
+std::vector<std::string> split_list(const std::string& s);
 
-} // namespace rgpu
+}  // namespace rgpu

@@ -8,7 +8,7 @@
 
 namespace rgpu::server {
 
-const char *usage_text() {
+const char* usage_text() {
   return R"(usage: rgpu-server [options]
 Serves this machine's GPU (or a simulated one) to rgpu clients. Each session runs in its own
 worker process.
@@ -34,16 +34,13 @@ worker process.
 )";
 }
 
-bool parse_size(const std::string &s, uint64_t *out) {
+bool parse_size(const std::string& s, uint64_t* out) {
   size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
-    ++i;
-  if (i == 0 || i > 19)
-    return false;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == 0 || i > 19) return false;
   unsigned long long v = std::strtoull(s.substr(0, i).c_str(), nullptr, 10);
   std::string unit = s.substr(i);
-  for (auto &c : unit)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   uint64_t mul = 1;
   if (unit.empty() || unit == "b")
     mul = 1;
@@ -57,19 +54,15 @@ bool parse_size(const std::string &s, uint64_t *out) {
     mul = 1ull << 40;
   else
     return false;
-  if (v == 0 || v > UINT64_MAX / mul)
-    return false;
+  if (v == 0 || v > UINT64_MAX / mul) return false;
   *out = v * mul;
   return true;
 }
 
-bool parse_options(int argc, char **argv, ServerOptions *o,
-                   std::string *error) {
-  if (const char *s = std::getenv("RGPU_SECRET"))
-    o->secret = s;
-  if (const char *s = std::getenv("RGPU_SIM_PLUGINS"))
-    for (auto &p : split_plugin_list(s))
-      o->sim_plugins.push_back(p);
+bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) {
+  if (const char* s = std::getenv("RGPU_SECRET")) o->secret = s;
+  if (const char* s = std::getenv("RGPU_SIM_PLUGINS"))
+    for (auto& p : split_plugin_list(s)) o->sim_plugins.push_back(p);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string val;
@@ -82,7 +75,7 @@ bool parse_options(int argc, char **argv, ServerOptions *o,
         has_inline = true;
       }
     }
-    auto need = [&](std::string *dst) {
+    auto need = [&](std::string* dst) {
       if (has_inline) {
         *dst = val;
         return true;
@@ -100,38 +93,30 @@ bool parse_options(int argc, char **argv, ServerOptions *o,
     } else if (a == "--insecure") {
       o->insecure = true;
     } else if (a == "--listen") {
-      if (!need(&o->listen))
-        return false;
+      if (!need(&o->listen)) return false;
     } else if (a == "--backend") {
-      if (!need(&o->backend))
-        return false;
+      if (!need(&o->backend)) return false;
       if (o->backend != "cuda" && o->backend != "sim") {
         *error = "--backend must be cuda or sim, not '" + o->backend + "'";
         return false;
       }
     } else if (a == "--secret") {
-      if (!need(&o->secret))
-        return false;
+      if (!need(&o->secret)) return false;
     } else if (a == "--tls-cert") {
-      if (!need(&o->tls_cert))
-        return false;
+      if (!need(&o->tls_cert)) return false;
     } else if (a == "--tls-key") {
-      if (!need(&o->tls_key))
-        return false;
+      if (!need(&o->tls_key)) return false;
     } else if (a == "--tls-ca") {
-      if (!need(&o->tls_ca))
-        return false;
+      if (!need(&o->tls_ca)) return false;
     } else if (a == "--vram") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       if (!parse_size(v, &o->vram)) {
         *error = "--vram: '" + v + "' is not a size (e.g. 16GiB, 512MiB)";
         return false;
       }
     } else if (a == "--gpu") {
-      if (!need(&v))
-        return false;
-      char *end = nullptr;
+      if (!need(&v)) return false;
+      char* end = nullptr;
       unsigned long g = std::strtoul(v.c_str(), &end, 10);
       if (v.empty() || *end != '\0' || g > 1024) {
         *error = "--gpu: '" + v + "' is not a GPU index";
@@ -139,54 +124,43 @@ bool parse_options(int argc, char **argv, ServerOptions *o,
       }
       o->gpu = static_cast<uint32_t>(g);
     } else if (a == "--driver") {
-      if (!need(&o->driver))
-        return false;
+      if (!need(&o->driver)) return false;
     } else if (a == "--sim-plugin") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       o->sim_plugins.push_back(v);
     } else if (a == "--port-file") {
-      if (!need(&o->port_file))
-        return false;
+      if (!need(&o->port_file)) return false;
     } else if (a == "--log-level") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       if (!parse_log_level(v, &o->log_level)) {
         *error = "--log-level must be debug, info, warn or error";
         return false;
       }
     } else if (a == "--pool") {
-      if (!need(&o->pool))
-        return false;
+      if (!need(&o->pool)) return false;
     } else if (a == "--join-token") {
-      if (!need(&o->join_token))
-        return false;
+      if (!need(&o->join_token)) return false;
     } else if (a == "--schedule") {
-      if (!need(&o->schedule))
-        return false;
+      if (!need(&o->schedule)) return false;
     } else if (a == "--label") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       o->labels.push_back(v);
     } else if (a == "--worker-fd") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       o->worker_fd = std::atoi(v.c_str());
       if (o->worker_fd < 0) {
         *error = "--worker-fd must be a file descriptor";
         return false;
       }
     } else if (a == "--lane-fd") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       o->lane_fd = std::atoi(v.c_str());
       if (o->lane_fd < 0) {
         *error = "--lane-fd must be a file descriptor";
         return false;
       }
     } else if (a == "--session-id") {
-      if (!need(&v))
-        return false;
+      if (!need(&v)) return false;
       o->session_id = std::strtoull(v.c_str(), nullptr, 10);
     } else {
       *error = "unknown option '" + a + "' (see --help)";
@@ -208,4 +182,4 @@ bool parse_options(int argc, char **argv, ServerOptions *o,
   return true;
 }
 
-} // namespace rgpu::server
+}  // namespace rgpu::server

@@ -1,12 +1,11 @@
 // server/config.h — rgpu-server's command line.
 //
-// Contract: parse_options() fills ServerOptions from argv (and RGPU_SECRET /
-// RGPU_SIM_PLUGINS from the environment) or returns false with an error naming
-// the bad flag. It does no I/O beyond reading the environment; choosing the
-// backend when --backend is absent (cuda if a driver is found) happens in the
-// supervisor. The same options reach a worker: the supervisor execs the binary
-// with the original arguments plus --worker-fd/--session-id (and --lane-fd:
-// further lanes of the session arrive there, server/lane_handoff.h).
+// Contract: parse_options() fills ServerOptions from argv (and RGPU_SECRET / RGPU_SIM_PLUGINS
+// from the environment) or returns false with an error naming the bad flag. It does no I/O
+// beyond reading the environment; choosing the backend when --backend is absent (cuda if a
+// driver is found) happens in the supervisor. The same options reach a worker: the supervisor
+// execs the binary with the original arguments plus --worker-fd/--session-id
+// (and --lane-fd: further lanes of the session arrive there, server/lane_handoff.h).
 #pragma once
 
 #include <cstdint>
@@ -19,13 +18,13 @@ namespace rgpu::server {
 
 struct ServerOptions {
   std::string listen = "0.0.0.0:7071";
-  std::string backend; // "cuda", "sim", or "" (decide at start)
+  std::string backend;  // "cuda", "sim", or "" (decide at start)
   bool insecure = false;
   std::string secret;
   std::string tls_cert, tls_key, tls_ca;
-  uint64_t vram = 0; // 0: sim 16 GiB, cuda the card's memory
+  uint64_t vram = 0;  // 0: sim 16 GiB, cuda the card's memory
   uint32_t gpu = 0;
-  std::string driver; // --driver PATH
+  std::string driver;  // --driver PATH
   std::vector<std::string> sim_plugins;
   std::string port_file;
   LogLevel log_level = LogLevel::kInfo;
@@ -34,18 +33,16 @@ struct ServerOptions {
   std::vector<std::string> labels;
   // Worker mode (internal).
   int worker_fd = -1;
-  int lane_fd = -1; // Unix socket on which the supervisor hands over joining
-                    // lanes (SCM_RIGHTS)
+  int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)
   uint64_t session_id = 0;
   bool help = false;
 };
 
 inline constexpr uint64_t kDefaultSimVram = 16ull << 30;
 
-bool parse_options(int argc, char **argv, ServerOptions *out,
-                   std::string *error);
+bool parse_options(int argc, char** argv, ServerOptions* out, std::string* error);
 // "16GiB", "512MiB", "1G", "4096" (bytes); false on anything else or zero.
-bool parse_size(const std::string &s, uint64_t *out);
-const char *usage_text();
+bool parse_size(const std::string& s, uint64_t* out);
+const char* usage_text();
 
-} // namespace rgpu::server
+}  // namespace rgpu::server

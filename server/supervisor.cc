@@ -27,7 +27,7 @@
 #include "server/lane_handoff.h"
 #include "server/log.h"
 
-extern char **environ;
+extern char** environ;
 
 namespace rgpu::server {
 
@@ -37,8 +37,7 @@ int g_wake[2] = {-1, -1};
 volatile sig_atomic_t g_stop = 0;
 
 void on_signal(int sig) {
-  if (sig == SIGTERM || sig == SIGINT)
-    g_stop = 1;
+  if (sig == SIGTERM || sig == SIGINT) g_stop = 1;
   int saved = errno;
   char c = static_cast<char>(sig);
   ssize_t w = ::write(g_wake[1], &c, 1);
@@ -49,16 +48,15 @@ void on_signal(int sig) {
 std::string peer_of(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getpeername(fd, reinterpret_cast<sockaddr *>(&ss), &len) != 0)
-    return "?";
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
   char buf[INET6_ADDRSTRLEN] = {0};
   if (ss.ss_family == AF_INET) {
-    auto *a = reinterpret_cast<sockaddr_in *>(&ss);
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
     ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
     return std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
   }
   if (ss.ss_family == AF_INET6) {
-    auto *a = reinterpret_cast<sockaddr_in6 *>(&ss);
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
     return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
   }
@@ -68,80 +66,69 @@ std::string peer_of(int fd) {
 struct Worker {
   uint64_t session_id;
   std::string peer;
-  int lanes = -1; // our end of the socketpair that hands joining lanes to it
-                  // (lane_handoff.h)
+  int lanes = -1;  // our end of the socketpair that hands joining lanes to it (lane_handoff.h)
 };
 
-// Hands a connection that joins a live session to that session's worker. False:
-// not a join, or no such session here (a fresh worker then answers the client
-// with a clear refusal).
-bool hand_over_lane(int fd, const std::map<pid_t, Worker> &workers, bool tls) {
-  if (tls)
-    return false; // TLS state cannot move between processes: TLS clients use
-                  // one lane
+// Hands a connection that joins a live session to that session's worker. False: not a join,
+// or no such session here (a fresh worker then answers the client with a clear refusal).
+bool hand_over_lane(int fd, const std::map<pid_t, Worker>& workers, bool tls) {
+  if (tls) return false;  // TLS state cannot move between processes: TLS clients use one lane
   uint64_t join = peek_join_session(fd, 1000);
-  if (join == 0)
-    return false;
-  for (const auto &[pid, w] : workers)
-    if (w.session_id == join && w.lanes >= 0)
-      return send_fd(w.lanes, fd);
+  if (join == 0) return false;
+  for (const auto& [pid, w] : workers)
+    if (w.session_id == join && w.lanes >= 0) return send_fd(w.lanes, fd);
   return false;
 }
 
-bool readable(const std::string &path) {
+bool readable(const std::string& path) {
   return ::access(path.c_str(), R_OK) == 0;
 }
 
 std::string self_exe() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0)
-    return "";
+  if (n <= 0) return "";
   buf[n] = 0;
   return buf;
 }
 
-void reap(std::map<pid_t, Worker> *workers) {
+void reap(std::map<pid_t, Worker>* workers) {
   for (;;) {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
-    if (pid <= 0)
-      return;
+    if (pid <= 0) return;
     auto it = workers->find(pid);
     unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
     std::string peer = it == workers->end() ? "?" : it->second.peer;
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM && g_stop) {
       log_info("worker %d (session %llu) stopped", pid, sid);
     } else if (WIFSIGNALED(st)) {
-      log_error("worker %d (session %llu, %s) crashed: signal %d (%s); other "
-                "sessions are "
-                "unaffected",
-                pid, sid, peer.c_str(), WTERMSIG(st), strsignal(WTERMSIG(st)));
+      log_error(
+          "worker %d (session %llu, %s) crashed: signal %d (%s); other sessions are "
+          "unaffected",
+          pid, sid, peer.c_str(), WTERMSIG(st), strsignal(WTERMSIG(st)));
     } else if (WIFEXITED(st) && WEXITSTATUS(st) != 0) {
-      log_warn("worker %d (session %llu, %s) exited with code %d", pid, sid,
-               peer.c_str(), WEXITSTATUS(st));
+      log_warn("worker %d (session %llu, %s) exited with code %d", pid, sid, peer.c_str(),
+               WEXITSTATUS(st));
     } else {
       log_debug("worker %d (session %llu) finished", pid, sid);
     }
     if (it != workers->end()) {
-      if (it->second.lanes >= 0)
-        ::close(it->second.lanes);
+      if (it->second.lanes >= 0) ::close(it->second.lanes);
       workers->erase(it);
     }
   }
 }
 
-} // namespace
+}  // namespace
 
-int run_supervisor(ServerOptions o, int argc, char **argv) {
+int run_supervisor(ServerOptions o, int argc, char** argv) {
   set_log_tag("");
-  // --- configuration checks
-  // ------------------------------------------------------------
-  if (!o.pool.empty() || !o.join_token.empty() || !o.labels.empty() ||
-      !o.schedule.empty()) {
-    log_error("--pool/--join-token/--label/--schedule: pool membership is not "
-              "available in "
-              "this build yet; run with --secret or --insecure");
+  // --- configuration checks ------------------------------------------------------------
+  if (!o.pool.empty() || !o.join_token.empty() || !o.labels.empty() || !o.schedule.empty()) {
+    log_error(
+        "--pool/--join-token/--label/--schedule: pool membership is not available in "
+        "this build yet; run with --secret or --insecure");
     return 2;
   }
   std::string err;
@@ -160,41 +147,34 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
     o.driver = d.path;
   } else {
     SimKernelRegistry check;
-    for (const auto &p : o.sim_plugins) {
+    for (const auto& p : o.sim_plugins) {
       std::string e = check.load(p);
       if (!e.empty()) {
         log_error("%s", e.c_str());
         return 2;
       }
     }
-    log_info(
-        "backend sim: %zu host kernel(s) from %zu plugin(s), default cap %llu "
-        "bytes",
-        check.size(), o.sim_plugins.size(),
-        static_cast<unsigned long long>(o.vram ? o.vram : kDefaultSimVram));
+    log_info("backend sim: %zu host kernel(s) from %zu plugin(s), default cap %llu bytes",
+             check.size(), o.sim_plugins.size(),
+             static_cast<unsigned long long>(o.vram ? o.vram : kDefaultSimVram));
   }
   if (!o.insecure && o.secret.empty()) {
-    log_error("no authentication configured: pass --secret S (or RGPU_SECRET), "
-              "or --insecure "
-              "for local development");
+    log_error(
+        "no authentication configured: pass --secret S (or RGPU_SECRET), or --insecure "
+        "for local development");
     return 2;
   }
-  for (const auto *f : {&o.tls_cert, &o.tls_key, &o.tls_ca})
+  for (const auto* f : {&o.tls_cert, &o.tls_key, &o.tls_ca})
     if (!f->empty() && !readable(*f)) {
       log_error("cannot read TLS file %s", f->c_str());
       return 2;
     }
   if (o.insecure) {
-    log_warn("*****************************************************************"
-             "*****");
-    log_warn("*** INSECURE MODE: --insecure accepts ANY client without "
-             "credentials. ***");
-    log_warn("*** Anyone who can reach this port can run code on this "
-             "machine's GPU. ***");
-    log_warn("*** Use it for local development only.                           "
-             "    ***");
-    log_warn("*****************************************************************"
-             "*****");
+    log_warn("**********************************************************************");
+    log_warn("*** INSECURE MODE: --insecure accepts ANY client without credentials. ***");
+    log_warn("*** Anyone who can reach this port can run code on this machine's GPU. ***");
+    log_warn("*** Use it for local development only.                               ***");
+    log_warn("**********************************************************************");
   }
   std::string exe = self_exe();
   if (exe.empty()) {
@@ -202,22 +182,19 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
     return 2;
   }
 
-  // --- listen
-  // --------------------------------------------------------------------------
+  // --- listen --------------------------------------------------------------------------
   std::unique_ptr<net::Listener> listener;
   try {
     listener = net::Listener::listen(net::Endpoint::parse(o.listen));
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     log_error("cannot listen on %s: %s", o.listen.c_str(), e.what());
     return 2;
   }
   ::fcntl(listener->fd(), F_SETFD, FD_CLOEXEC);
   net::Endpoint local = listener->local();
-  if (o.tls_cert.empty() && local.kind == net::Endpoint::kTcp &&
-      local.host != "127.0.0.1" && local.host != "::1" &&
-      local.host != "localhost")
-    log_warn("serving without TLS on %s: traffic (including the secret) is in "
-             "clear text",
+  if (o.tls_cert.empty() && local.kind == net::Endpoint::kTcp && local.host != "127.0.0.1" &&
+      local.host != "::1" && local.host != "localhost")
+    log_warn("serving without TLS on %s: traffic (including the secret) is in clear text",
              local.str().c_str());
   if (!o.port_file.empty()) {
     std::string tmp = o.port_file + ".tmp";
@@ -230,11 +207,10 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
       return 2;
     }
   }
-  log_info("listening on %s (backend %s, %s)", local.str().c_str(),
-           o.backend.c_str(), o.insecure ? "INSECURE" : "shared secret");
+  log_info("listening on %s (backend %s, %s)", local.str().c_str(), o.backend.c_str(),
+           o.insecure ? "INSECURE" : "shared secret");
 
-  // --- signals
-  // ---------------------------------------------------------------------------
+  // --- signals ---------------------------------------------------------------------------
   if (::pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     log_error("pipe2: %s", std::strerror(errno));
     return 2;
@@ -248,12 +224,10 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  // Worker argv: the original arguments, the resolved backend/driver, then the
-  // worker flags.
+  // Worker argv: the original arguments, the resolved backend/driver, then the worker flags.
   std::vector<std::string> base_args;
   base_args.push_back(exe);
-  for (int i = 1; i < argc; ++i)
-    base_args.push_back(argv[i]);
+  for (int i = 1; i < argc; ++i) base_args.push_back(argv[i]);
   base_args.push_back("--backend");
   base_args.push_back(o.backend);
   if (o.backend == "cuda") {
@@ -272,13 +246,10 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
       }
     }
     reap(&workers);
-    if (g_stop)
-      break;
-    if (pr <= 0 || !(fds[0].revents & POLLIN))
-      continue;
+    if (g_stop) break;
+    if (pr <= 0 || !(fds[0].revents & POLLIN)) continue;
     int fd = listener->accept_fd();
-    if (fd < 0)
-      continue;
+    if (fd < 0) continue;
     if (hand_over_lane(fd, workers, !o.tls_cert.empty())) {
       ::close(fd);
       continue;
@@ -286,23 +257,21 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
     const uint64_t sid = next_session++;
     std::string peer = peer_of(fd);
     int child_fd = fd;
-    if (fd == 3)
-      child_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    if (fd == 3) child_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
     std::vector<std::string> args = base_args;
     args.push_back("--worker-fd");
     args.push_back("3");
     args.push_back("--session-id");
     args.push_back(std::to_string(sid));
-    std::vector<char *> cargv;
-    for (auto &a : args)
-      cargv.push_back(a.data());
+    std::vector<char*> cargv;
+    for (auto& a : args) cargv.push_back(a.data());
     cargv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, child_fd, 3);
     int lane_pair[2] = {-1, -1};
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lane_pair) == 0) {
-      for (int &e : lane_pair) { // keep both ends clear of fds 3 and 4
+      for (int& e : lane_pair) {  // keep both ends clear of fds 3 and 4
         int high = ::fcntl(e, F_DUPFD_CLOEXEC, 10);
         ::close(e);
         e = high;
@@ -311,8 +280,7 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
       args.push_back("--lane-fd");
       args.push_back("4");
       cargv.clear();
-      for (auto &a : args)
-        cargv.push_back(a.data());
+      for (auto& a : args) cargv.push_back(a.data());
       cargv.push_back(nullptr);
     }
     posix_spawnattr_t attr;
@@ -326,46 +294,38 @@ int run_supervisor(ServerOptions o, int argc, char **argv) {
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
-    int rc =
-        ::posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), environ);
+    int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (child_fd != fd)
-      ::close(child_fd);
+    if (child_fd != fd) ::close(child_fd);
     ::close(fd);
-    if (lane_pair[1] >= 0)
-      ::close(lane_pair[1]);
+    if (lane_pair[1] >= 0) ::close(lane_pair[1]);
     if (rc != 0) {
-      if (lane_pair[0] >= 0)
-        ::close(lane_pair[0]);
-      log_error("cannot start a worker for %s: %s", peer.c_str(),
-                std::strerror(rc));
+      if (lane_pair[0] >= 0) ::close(lane_pair[0]);
+      log_error("cannot start a worker for %s: %s", peer.c_str(), std::strerror(rc));
       continue;
     }
     workers[pid] = {sid, peer, lane_pair[0]};
-    log_info("session %llu from %s: worker %d",
-             static_cast<unsigned long long>(sid), peer.c_str(), pid);
+    log_info("session %llu from %s: worker %d", static_cast<unsigned long long>(sid), peer.c_str(),
+             pid);
   }
 
   log_info("shutting down: %zu worker(s) running", workers.size());
   listener->close();
-  for (auto &[pid, w] : workers)
-    ::kill(pid, SIGTERM);
+  for (auto& [pid, w] : workers) ::kill(pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (!workers.empty() && std::chrono::steady_clock::now() < deadline) {
     reap(&workers);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (auto &[pid, w] : workers)
-    ::kill(pid, SIGKILL);
+  for (auto& [pid, w] : workers) ::kill(pid, SIGKILL);
   while (!workers.empty()) {
     int st;
     pid_t pid = ::waitpid(-1, &st, 0);
-    if (pid <= 0)
-      break;
+    if (pid <= 0) break;
     workers.erase(pid);
   }
   return 0;
 }
 
-} // namespace rgpu::server
+}  // namespace rgpu::server

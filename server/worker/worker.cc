@@ -31,15 +31,14 @@ namespace {
 volatile sig_atomic_t g_socket = -1;
 volatile sig_atomic_t g_terminated = 0;
 
-// SIGTERM (the supervisor shutting down): wake the lane by shutting the socket
-// down, so the session ends through the normal path and its meter is logged.
+// SIGTERM (the supervisor shutting down): wake the lane by shutting the socket down, so the
+// session ends through the normal path and its meter is logged.
 void on_term(int) {
   g_terminated = 1;
-  if (g_socket >= 0)
-    ::shutdown(g_socket, SHUT_RDWR);
+  if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
 }
 
-void send_refusal(net::Stream &s, const std::string &error) {
+void send_refusal(net::Stream& s, const std::string& error) {
   capnp::MallocMessageBuilder msg;
   auto r = msg.initRoot<wire::HelloReply>();
   r.setOk(false);
@@ -50,14 +49,13 @@ void send_refusal(net::Stream &s, const std::string &error) {
 
 uint64_t window_size_for(uint64_t cap) {
   uint64_t size = kDefaultVaSize;
-  while (size < cap * 2 && size < (kMaxVa - kMinVa) / 2)
-    size *= 2;
+  while (size < cap * 2 && size < (kMaxVa - kMinVa) / 2) size *= 2;
   return size;
 }
 
-} // namespace
+}  // namespace
 
-int run_worker(const ServerOptions &o) {
+int run_worker(const ServerOptions& o) {
   set_log_tag("worker s" + std::to_string(o.session_id));
   g_socket = o.worker_fd;
   struct sigaction sa {};
@@ -72,7 +70,7 @@ int run_worker(const ServerOptions &o) {
   std::unique_ptr<net::Stream> raw;
   try {
     raw = net::adopt(o.worker_fd, o.tls_cert.empty() ? nullptr : &tls, true);
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     log_warn("session %llu: connection setup failed: %s",
              static_cast<unsigned long long>(o.session_id), e.what());
     return 1;
@@ -82,8 +80,7 @@ int run_worker(const ServerOptions &o) {
   meter.peer = raw->peer();
   CountingStream s(*raw, meter);
 
-  // --- hello
-  // ---------------------------------------------------------------------------
+  // --- hello ---------------------------------------------------------------------------
   HelloCredentials cred;
   uint64_t va_base = 0;
   uint64_t join = 0;
@@ -102,16 +99,14 @@ int run_worker(const ServerOptions &o) {
       auto h = r.getRoot<wire::Hello>();
       peer_max = h.getProtocolVersion();
       peer_min = h.getMinProtocolVersion();
-      if (peer_min == 0)
-        peer_min = peer_max;
+      if (peer_min == 0) peer_min = peer_max;
       auto lease = h.getLease();
-      cred.lease.assign(reinterpret_cast<const char *>(lease.begin()),
-                        lease.size());
+      cred.lease.assign(reinterpret_cast<const char*>(lease.begin()), lease.size());
       cred.secret = h.getSecret();
       cred.client_name = h.getClientName();
       va_base = h.getVaBase();
       join = h.getJoinSession();
-    } catch (const kj::Exception &e) {
+    } catch (const kj::Exception& e) {
       send_refusal(s, "malformed Hello");
       log_warn("refused %s: malformed Hello", meter.peer.c_str());
       return 0;
@@ -120,97 +115,83 @@ int run_worker(const ServerOptions &o) {
     Negotiated n = negotiate(peer_min, peer_max);
     if (!n.ok) {
       send_refusal(s, n.error);
-      log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(),
-               n.error.c_str());
+      log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), n.error.c_str());
       return 0;
     }
     SecretAuthenticator auth(o.secret, o.insecure);
     AuthResult ar = auth.check(cred);
     if (!ar.ok) {
       send_refusal(s, ar.error);
-      log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(),
-               ar.error.c_str());
+      log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), ar.error.c_str());
       return 0;
     }
     if (join != 0) {
-      // Joining lanes are handed to the session's worker by the supervisor; one
-      // that reaches a fresh worker names a session that is gone, or came over
-      // TLS (lane_handoff.h).
+      // Joining lanes are handed to the session's worker by the supervisor; one that reaches a
+      // fresh worker names a session that is gone, or came over TLS (lane_handoff.h).
       send_refusal(s, "no session " + std::to_string(join) +
-                          " to join on this server (it ended, or lanes cannot "
-                          "join over TLS)");
+                          " to join on this server (it ended, or lanes cannot join over TLS)");
       return 0;
     }
 
-    // --- backend
-    // ---------------------------------------------------------------------------
+    // --- backend ---------------------------------------------------------------------------
     SimKernelRegistry kernels;
     std::string err;
     auto backend = make_backend(o, &kernels, &err);
     if (!backend) {
       send_refusal(s, err);
-      log_error("session %llu: %s",
-                static_cast<unsigned long long>(o.session_id), err.c_str());
+      log_error("session %llu: %s", static_cast<unsigned long long>(o.session_id), err.c_str());
       return 1;
     }
     SessionWindow w;
     w.vram_cap = ar.vram_limit ? ar.vram_limit : o.vram;
-    if (w.vram_cap == 0 && backend->name() == std::string("sim"))
-      w.vram_cap = kDefaultSimVram;
+    if (w.vram_cap == 0 && backend->name() == std::string("sim")) w.vram_cap = kDefaultSimVram;
     w.va_base = va_base ? va_base : kDefaultVaBase;
     w.va_size = window_size_for(w.vram_cap);
     Status st = backend->open(w);
     if (!st.ok()) {
       send_refusal(s, "cannot open the device: " + st.text);
       log_error("session %llu: cannot open the %s backend: %s",
-                static_cast<unsigned long long>(o.session_id), backend->name(),
-                st.text.c_str());
+                static_cast<unsigned long long>(o.session_id), backend->name(), st.text.c_str());
       return st.code == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
     }
-    const DeviceProps &props = backend->props();
+    const DeviceProps& props = backend->props();
     uint8_t key[16];
-    const bool have_key =
-        getrandom(key, sizeof key, 0) == static_cast<ssize_t>(sizeof key);
+    const bool have_key = getrandom(key, sizeof key, 0) == static_cast<ssize_t>(sizeof key);
     {
       capnp::MallocMessageBuilder msg;
       auto r = msg.initRoot<wire::HelloReply>();
       r.setOk(true);
       r.setProtocolVersion(n.version);
       r.setSessionId(o.session_id);
-      // No key (no randomness) or no hand-over channel: the client keeps one
-      // lane.
+      // No key (no randomness) or no hand-over channel: the client keeps one lane.
       if (have_key && o.lane_fd >= 0 && o.tls_cert.empty())
         r.setLaneKey(capnp::Data::Reader(key, sizeof key));
-      r.setDeviceProps(capnp::Data::Reader(
-          reinterpret_cast<const uint8_t *>(&props), sizeof props));
+      r.setDeviceProps(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(&props), sizeof props));
       r.setVramLimit(props.total_mem);
       write_frame(s, FrameKind::kHelloReply, msg);
     }
-    log_info("session %llu: %s (%s) on %s backend \"%s\", cap %llu bytes, "
-             "window 0x%llx+0x%llx",
+    log_info("session %llu: %s (%s) on %s backend \"%s\", cap %llu bytes, window 0x%llx+0x%llx",
              static_cast<unsigned long long>(o.session_id), meter.peer.c_str(),
              meter.client.c_str(), backend->name(), props.name,
              static_cast<unsigned long long>(props.total_mem),
              static_cast<unsigned long long>(props.va_base),
              static_cast<unsigned long long>(props.va_size));
 
-    // --- serve
-    // -----------------------------------------------------------------------------
+    // --- serve -----------------------------------------------------------------------------
     Session session(*backend, meter);
     Gate gate;
     JoinedLanes::Params jp;
     jp.lane_fd = have_key && o.tls_cert.empty() ? o.lane_fd : -1;
     jp.session_id = o.session_id;
-    jp.lane_key.assign(reinterpret_cast<const char *>(key), sizeof key);
+    jp.lane_key.assign(reinterpret_cast<const char*>(key), sizeof key);
     jp.props = props;
     jp.vram_limit = props.total_mem;
     std::string lost;
     std::mutex lost_mu;
-    JoinedLanes joined(jp, session, gate, meter, [&](const std::string &why) {
+    JoinedLanes joined(jp, session, gate, meter, [&](const std::string& why) {
       {
         std::lock_guard<std::mutex> g(lost_mu);
-        if (lost.empty())
-          lost = why;
+        if (lost.empty()) lost = why;
       }
       gate.abort();
       ::shutdown(o.worker_fd, SHUT_RDWR);
@@ -222,20 +203,18 @@ int run_worker(const ServerOptions &o) {
     joined.stop();
     {
       std::lock_guard<std::mutex> g(lost_mu);
-      if (!lost.empty())
-        why = lost;
+      if (!lost.empty()) why = lost;
     }
-    if (g_terminated)
-      why = "server shutting down";
+    if (g_terminated) why = "server shutting down";
     meter.busy_ns = backend->busy_ns();
     meter.finish();
     log_info("%s", meter.summary(why).c_str());
     return 0;
-  } catch (const net::NetError &e) {
+  } catch (const net::NetError& e) {
     log_warn("session %llu: %s before the session started",
              static_cast<unsigned long long>(o.session_id), e.what());
     return 0;
   }
 }
 
-} // namespace rgpu::server
+}  // namespace rgpu::server
