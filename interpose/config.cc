@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 
+#include "protocol/control/lease.h"
+
 namespace rgpu {
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -19,36 +21,6 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-bool base64_decode(const std::string& in, std::string* out) {
-  out->clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+' || c == '-')
-      v = 62;
-    else if (c == '/' || c == '_')
-      v = 63;
-    else if (c == '=')
-      break;
-    else
-      return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
-}
-
 bool parse_config(Config* c, std::string* error) {
   auto env = [](const char* n) -> std::string {
     const char* v = getenv(n);
@@ -59,8 +31,8 @@ bool parse_config(Config* c, std::string* error) {
   c->pool = env("RGPU_POOL");
   for (const std::string& l : split_list(env("RGPU_LEASE"))) {
     std::string bytes;
-    if (!base64_decode(l, &bytes)) {
-      *error = "RGPU_LEASE holds a value that is not base64";
+    if (!control::lease_from_text(l, &bytes)) {
+      *error = "RGPU_LEASE holds a value that is neither base64url nor hex (from `rgpu run`)";
       return false;
     }
     c->leases.push_back(std::move(bytes));

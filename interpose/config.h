@@ -3,8 +3,11 @@
 // Contract (all optional except a server or a pool):
 //   RGPU_SERVER=host:port[,host:port...]  servers; each gives one device, numbered in order
 //   RGPU_SECRET=...                       shared secret sent in every Hello
-//   RGPU_LEASE=b64[,b64...]               one base64 lease per server (from the pool)
-//   RGPU_POOL=host:port                   ask the pool for servers+leases (pool_hook.h)
+//   RGPU_LEASE=b64[,b64...]               one lease per server (from the pool), base64url or
+//                                         hex (protocol/control/lease.h lease_from_text)
+//   RGPU_POOL=host:port                   ask the pool for servers+leases (pool_hook.h), with
+//                                         RGPU_TOKEN, RGPU_VGPUS, RGPU_VRAM, RGPU_LABELS,
+//                                         RGPU_WAIT, RGPU_POLICY
 //   RGPU_TLS_CA / RGPU_TLS_CERT / RGPU_TLS_KEY   TLS to the servers (mutual when CERT is set)
 //   RGPU_CONNECT_TIMEOUT_MS               connect+handshake bound (default 10000)
 //   RGPU_LANES=1                          one lane per device shared by all threads (default:
@@ -33,8 +36,6 @@ struct Config {
 };
 
 bool parse_config(Config* out, std::string* error);
-// RFC 4648 base64 (padding optional); false on a bad character.
-bool base64_decode(const std::string& in, std::string* out);
 std::vector<std::string> split_list(const std::string& s);
 
 }  // namespace rgpu

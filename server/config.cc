@@ -28,8 +28,19 @@ worker process.
   --tls-cert F --tls-key F       serve TLS with this certificate and key
   --tls-ca F                     require client certificates signed by this CA
   --log-level debug|info|warn|error
-  --pool HOST:PORT --join-token T --label K=V --schedule S
-                                 join a pool (not available in this build yet)
+Pool membership (a provider; leases from the pool replace --secret/--insecure):
+  --pool HOST:PORT               the pool manager to join (rgpu-pool)
+  --join-token T                 a provider (or admin) token from `rgpu token create`
+                                 (also RGPU_JOIN_TOKEN)
+  --name NAME                    stable provider name (default: hostname:port)
+  --label K=V                    a label clients can ask for with `rgpu run --label` (repeatable)
+  --schedule WINDOWS             when the GPU may be used, e.g. 22:00-07:00 or
+                                 "22:00-07:00,12:00-13:00" (default: always)
+  --lend-mem SIZE                lend only this much of the GPU's memory (default: all)
+  --pool-key FILE                the pool's public key (PEM or hex) to check leases with
+                                 (default: the key the pool sends at registration)
+  --advertise HOST[:PORT]        the address clients dial (default: the --listen address;
+                                 the hostname when listening on 0.0.0.0)
   --help                         this text
 )";
 }
@@ -144,7 +155,36 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       if (!need(&o->schedule)) return false;
     } else if (a == "--label") {
       if (!need(&v)) return false;
+      if (v.find('=') == std::string::npos || v[0] == '=') {
+        *error = "--label wants KEY=VALUE, not '" + v + "'";
+        return false;
+      }
       o->labels.push_back(v);
+    } else if (a == "--name") {
+      if (!need(&o->name)) return false;
+    } else if (a == "--pool-key") {
+      if (!need(&o->pool_key_file)) return false;
+    } else if (a == "--advertise") {
+      if (!need(&o->advertise)) return false;
+    } else if (a == "--lend-mem") {
+      if (!need(&v)) return false;
+      if (!parse_size(v, &o->lend_mem)) {
+        *error = "--lend-mem: '" + v + "' is not a size (e.g. 40GiB)";
+        return false;
+      }
+    } else if (a == "--control-fd") {
+      if (!need(&v)) return false;
+      o->control_fd = std::atoi(v.c_str());
+      if (o->control_fd < 0) {
+        *error = "--control-fd must be a file descriptor";
+        return false;
+      }
+    } else if (a == "--pool-pubkey") {
+      if (!need(&o->pool_pubkey_hex)) return false;
+    } else if (a == "--lease-endpoint") {
+      if (!need(&o->lease_endpoint)) return false;
+    } else if (a == "--describe-gpu") {
+      o->describe_gpu = true;
     } else if (a == "--worker-fd") {
       if (!need(&v)) return false;
       o->worker_fd = std::atoi(v.c_str());
@@ -173,6 +213,19 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
   }
   if (o->tls_cert.empty() != o->tls_key.empty()) {
     *error = "--tls-cert and --tls-key go together";
+    return false;
+  }
+  if (o->pool.empty() && (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() ||
+                         !o->schedule.empty() || o->lend_mem || !o->pool_key_file.empty() ||
+                         !o->advertise.empty()) &&
+      o->worker_fd < 0 && !o->describe_gpu) {
+    *error = "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise need --pool";
+    return false;
+  }
+  if (const char* s = std::getenv("RGPU_JOIN_TOKEN"); s && !o->pool.empty() && o->join_token.empty())
+    o->join_token = s;
+  if (!o->pool.empty() && o->join_token.empty()) {
+    *error = "--pool needs --join-token (or RGPU_JOIN_TOKEN): a provider token from the pool";
     return false;
   }
   if (!o->tls_ca.empty() && o->tls_cert.empty()) {

@@ -28,13 +28,20 @@ struct ServerOptions {
   std::vector<std::string> sim_plugins;
   std::string port_file;
   LogLevel log_level = LogLevel::kInfo;
-  // Pool (not wired yet: refused with a clear error).
-  std::string pool, join_token, schedule;
+  // Pool membership (server/pool_membership.h): --pool, --join-token, --name, --label,
+  // --schedule, --lend-mem, --pool-key, --advertise.
+  std::string pool, join_token, schedule, name, pool_key_file, advertise;
   std::vector<std::string> labels;
+  uint64_t lend_mem = 0;  // 0: all of the GPU's memory
   // Worker mode (internal).
   int worker_fd = -1;
   int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)
   uint64_t session_id = 0;
+  // Worker mode with a pool (internal, set by the supervisor; server/worker/lease_auth.h).
+  int control_fd = -1;          // SOCK_SEQPACKET to the supervisor: lease claims, session events
+  std::string pool_pubkey_hex;  // the pool's Ed25519 public key (64 hex chars)
+  std::string lease_endpoint;   // the endpoint leases must name (what the pool tells clients)
+  bool describe_gpu = false;    // --describe-gpu: write the device's DeviceProps to stdout, exit
   bool help = false;
 };
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "server/config.h"
+#include "server/gpu_probe.h"
 #include "server/log.h"
 #include "server/supervisor.h"
 #include "server/worker/worker.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   set_log_level(o.log_level);
+  if (o.describe_gpu) return run_describe_gpu(o);
   if (o.worker_fd >= 0) return run_worker(o);
   return run_supervisor(o, argc, argv);
 }

@@ -26,6 +26,7 @@
 #include "server/backend/sim_plugins.h"
 #include "server/lane_handoff.h"
 #include "server/log.h"
+#include "server/pool_membership.h"
 
 extern char** environ;
 
@@ -92,11 +93,19 @@ std::string self_exe() {
   return buf;
 }
 
-void reap(std::map<pid_t, Worker>* workers) {
+std::string exit_text(int st) {
+  if (WIFSIGNALED(st)) return std::string("worker died: ") + strsignal(WTERMSIG(st));
+  if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+    return "worker exited with code " + std::to_string(WEXITSTATUS(st));
+  return "session ended";
+}
+
+void reap(std::map<pid_t, Worker>* workers, PoolMembership* pool) {
   for (;;) {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
     if (pid <= 0) return;
+    if (pool) pool->worker_exited(pid, exit_text(st));
     auto it = workers->find(pid);
     unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
     std::string peer = it == workers->end() ? "?" : it->second.peer;
@@ -125,12 +134,6 @@ void reap(std::map<pid_t, Worker>* workers) {
 int run_supervisor(ServerOptions o, int argc, char** argv) {
   set_log_tag("");
   // --- configuration checks ------------------------------------------------------------
-  if (!o.pool.empty() || !o.join_token.empty() || !o.labels.empty() || !o.schedule.empty()) {
-    log_error(
-        "--pool/--join-token/--label/--schedule: pool membership is not available in "
-        "this build yet; run with --secret or --insecure");
-    return 2;
-  }
   std::string err;
   o.backend = resolve_backend(o, &err);
   if (o.backend.empty()) {
@@ -158,10 +161,10 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
              check.size(), o.sim_plugins.size(),
              static_cast<unsigned long long>(o.vram ? o.vram : kDefaultSimVram));
   }
-  if (!o.insecure && o.secret.empty()) {
+  if (!o.insecure && o.secret.empty() && o.pool.empty()) {
     log_error(
-        "no authentication configured: pass --secret S (or RGPU_SECRET), or --insecure "
-        "for local development");
+        "no authentication configured: join a pool (--pool, --join-token), pass --secret S "
+        "(or RGPU_SECRET), or --insecure for local development");
     return 2;
   }
   for (const auto* f : {&o.tls_cert, &o.tls_key, &o.tls_ca})
@@ -208,7 +211,9 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     }
   }
   log_info("listening on %s (backend %s, %s)", local.str().c_str(), o.backend.c_str(),
-           o.insecure ? "INSECURE" : "shared secret");
+           !o.pool.empty() ? "pool leases"
+           : o.insecure    ? "INSECURE"
+                           : "shared secret");
 
   // --- signals ---------------------------------------------------------------------------
   if (::pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -235,6 +240,17 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     base_args.push_back(o.driver);
   }
 
+  // --- pool membership (server/pool_membership.h) ----------------------------------------
+  std::unique_ptr<PoolMembership> pool;
+  if (!o.pool.empty()) {
+    pool = std::make_unique<PoolMembership>();
+    std::string perr = pool->start(o, local, base_args);
+    if (!perr.empty()) {
+      log_error("%s", perr.c_str());
+      return 2;
+    }
+  }
+
   std::map<pid_t, Worker> workers;
   uint64_t next_session = 1;
   while (!g_stop) {
@@ -245,7 +261,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       while (::read(g_wake[0], drain, sizeof drain) > 0) {
       }
     }
-    reap(&workers);
+    reap(&workers, pool.get());
     if (g_stop) break;
     if (pr <= 0 || !(fds[0].revents & POLLIN)) continue;
     int fd = listener->accept_fd();
@@ -283,6 +299,19 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       for (auto& a : args) cargv.push_back(a.data());
       cargv.push_back(nullptr);
     }
+    int pool_child = -1, pool_parent = -1;  // the worker's channel to PoolMembership, as fd 5
+    if (pool) {
+      int c = pool->open_channel(&pool_parent);
+      if (c >= 0) {
+        pool_child = ::fcntl(c, F_DUPFD_CLOEXEC, 10);
+        ::close(c);
+        posix_spawn_file_actions_adddup2(&fa, pool_child, 5);
+        for (auto& a : pool->worker_args(5)) args.push_back(a);
+        cargv.clear();
+        for (auto& a : args) cargv.push_back(a.data());
+        cargv.push_back(nullptr);
+      }
+    }
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t def;
@@ -300,6 +329,9 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     if (child_fd != fd) ::close(child_fd);
     ::close(fd);
     if (lane_pair[1] >= 0) ::close(lane_pair[1]);
+    if (pool_child >= 0) ::close(pool_child);
+    if (pool && rc == 0) pool->worker_started(pid, sid, pool_parent);
+    if (pool && rc != 0 && pool_parent >= 0) ::close(pool_parent);
     if (rc != 0) {
       if (lane_pair[0] >= 0) ::close(lane_pair[0]);
       log_error("cannot start a worker for %s: %s", peer.c_str(), std::strerror(rc));
@@ -315,7 +347,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
   for (auto& [pid, w] : workers) ::kill(pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (!workers.empty() && std::chrono::steady_clock::now() < deadline) {
-    reap(&workers);
+    reap(&workers, pool.get());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& [pid, w] : workers) ::kill(pid, SIGKILL);
@@ -323,8 +355,10 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     int st;
     pid_t pid = ::waitpid(-1, &st, 0);
     if (pid <= 0) break;
+    if (pool) pool->worker_exited(pid, exit_text(st));
     workers.erase(pid);
   }
+  if (pool) pool->stop();
   return 0;
 }
 

@@ -2,9 +2,9 @@
 //
 // Contract: check() looks at a hello's credentials and answers ok or an error a client can show
 // to its user. Modes today: insecure (anyone; the server says so loudly at start) and shared
-// secret (compared in constant time). A hello that carries a pool lease is refused while the
-// server has no pool link; when the pool is wired in, a LeaseAuthenticator verifies the lease
-// (protocol/control/lease.h) and returns the lease's memory cap in vram_limit.
+// secret (compared in constant time). A hello that carries a pool lease is refused by the secret
+// check; a server in a pool uses LeaseAuthenticator (server/worker/lease_auth.h), which verifies
+// the lease and returns its id and memory cap (lease_id, vram_limit).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,7 @@ struct AuthResult {
   bool ok = false;
   std::string error;
   uint64_t vram_limit = 0;  // 0: the server's --vram
+  std::string lease_id;     // the lease that opened the session (pool mode)
 };
 
 class Authenticator {

@@ -3,6 +3,7 @@
 
 #include <kj/exception.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "server/worker/gate.h"
 #include "server/worker/joined_lanes.h"
 #include "server/worker/lane.h"
+#include "server/worker/lease_auth.h"
 #include "server/worker/meter.h"
 #include "server/worker/session.h"
 
@@ -35,6 +37,13 @@ volatile sig_atomic_t g_terminated = 0;
 // session ends through the normal path and its meter is logged.
 void on_term(int) {
   g_terminated = 1;
+  if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
+}
+
+// SIGUSR1 (the pool killed this session, server/pool_membership.h): end it the same way.
+volatile sig_atomic_t g_killed = 0;
+void on_kill(int) {
+  g_killed = 1;
   if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
 }
 
@@ -62,7 +71,12 @@ int run_worker(const ServerOptions& o) {
   sa.sa_handler = on_term;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_kill;
+  ::sigaction(SIGUSR1, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // A supervisor that dies (even by SIGKILL) takes its sessions with it.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  SupervisorChannel channel(o.control_fd);
   net::TlsConfig tls;
   tls.cert_file = o.tls_cert;
   tls.key_file = o.tls_key;
@@ -118,8 +132,15 @@ int run_worker(const ServerOptions& o) {
       log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), n.error.c_str());
       return 0;
     }
-    SecretAuthenticator auth(o.secret, o.insecure);
-    AuthResult ar = auth.check(cred);
+    std::string auth_err;
+    auto auth = make_authenticator(o, &channel, &auth_err);
+    if (!auth) {
+      send_refusal(s, "server misconfigured: " + auth_err);
+      log_error("session %llu: %s", static_cast<unsigned long long>(o.session_id),
+                auth_err.c_str());
+      return 1;
+    }
+    AuthResult ar = auth->check(cred);
     if (!ar.ok) {
       send_refusal(s, ar.error);
       log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), ar.error.c_str());
@@ -177,6 +198,8 @@ int run_worker(const ServerOptions& o) {
              static_cast<unsigned long long>(props.va_base),
              static_cast<unsigned long long>(props.va_size));
 
+    if (!ar.lease_id.empty()) channel.session_started(ar.lease_id, props.total_mem);
+
     // --- serve -----------------------------------------------------------------------------
     Session session(*backend, meter);
     Gate gate;
@@ -206,6 +229,8 @@ int run_worker(const ServerOptions& o) {
       if (!lost.empty()) why = lost;
     }
     if (g_terminated) why = "server shutting down";
+    if (g_killed) why = "killed by the pool";
+    channel.session_ended(why);
     meter.busy_ns = backend->busy_ns();
     meter.finish();
     log_info("%s", meter.summary(why).c_str());

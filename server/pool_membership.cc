@@ -1,0 +1,304 @@
+// server/pool_membership.cc — see pool_membership.h.
+#include "server/pool_membership.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "protocol/control/lease.h"
+#include "protocol/version.h"
+#include "server/gpu_probe.h"
+#include "server/log.h"
+
+namespace rgpu::server {
+
+namespace {
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+  return buf;
+}
+
+// The address clients dial: --advertise (its port defaults to the bound one), else the bound
+// address, with a wildcard host replaced by this machine's name.
+std::string advertised_endpoint(const ServerOptions& o, const net::Endpoint& bound) {
+  std::string port = std::to_string(bound.port);
+  if (!o.advertise.empty()) {
+    const std::string& a = o.advertise;
+    const bool bare_v6 = a[0] != '[' && a.find(':') != a.rfind(':');
+    if (bare_v6) return "[" + a + "]:" + port;
+    const size_t colon = a.rfind(':');
+    const bool has_port = colon != std::string::npos && (a[0] != '[' || colon > a.find(']'));
+    return has_port ? a : a + ":" + port;
+  }
+  if (bound.host.empty() || bound.host == "0.0.0.0" || bound.host == "::")
+    return host_name() + ":" + port;
+  return bound.str();
+}
+
+std::string hex_of(const uint8_t* b, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += d[b[i] >> 4];
+    s += d[b[i] & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+PoolMembership::~PoolMembership() {
+  stop();
+}
+
+std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& bound,
+                                  const std::vector<std::string>& worker_argv) {
+  if (bound.kind != net::Endpoint::kTcp)
+    return "a pool provider must listen on TCP (clients placed by the pool dial host:port)";
+  endpoint_ = advertised_endpoint(o, bound);
+  name_ = o.name.empty() ? host_name() + ":" + std::to_string(bound.port) : o.name;
+  gpu_ = o.gpu;
+
+  DeviceProps props{};
+  std::string err;
+  if (!describe_gpu(worker_argv, &props, &err)) return err;
+  if (o.lend_mem > props.total_mem)
+    return "--lend-mem " + std::to_string(o.lend_mem) + " is more than GPU " +
+           std::to_string(o.gpu) + "'s " + std::to_string(props.total_mem) + " bytes";
+
+  control::ProviderLink::Options lo;
+  lo.pool_endpoint = o.pool;
+  lo.join_token = o.join_token;
+  lo.info.name = name_;
+  lo.info.endpoint = endpoint_;
+  for (const auto& l : o.labels) {
+    auto eq = l.find('=');
+    lo.info.labels[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  lo.info.schedule = o.schedule == "always" ? "" : o.schedule;
+  lo.info.server_version = "rgpu-server (data plane v" + std::to_string(kProtocolVersion) + ")";
+  control::GpuLend g;
+  g.index = o.gpu;
+  g.name = props.name;
+  g.memory_total = props.total_mem;
+  g.memory_lent = o.lend_mem;
+  g.cc_major = static_cast<uint32_t>(props.cc_major);
+  g.cc_minor = static_cast<uint32_t>(props.cc_minor);
+  g.driver_version = std::to_string(props.driver_version / 1000) + "." +
+                     std::to_string(props.driver_version % 1000 / 10);
+  g.uuid = hex_of(props.uuid, sizeof props.uuid);
+  lo.info.gpus.push_back(g);
+  lo.usage = [this] {
+    control::GpuUseSample s;
+    s.index = gpu_;
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [pid, m] : members_)
+      if (!m.lease_id.empty()) {
+        s.sessions++;
+        s.memory_used += m.cap;
+      }
+    return std::vector<control::GpuUseSample>{s};
+  };
+  lo.on_kill = [this](const control::KillOrder& k) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [pid, m] : members_)
+      if (!m.lease_id.empty() && m.lease_id == k.lease_id) {
+        if (m.kill_reason.empty())
+          log_info("pool kills session %llu (lease %.12s): %s",
+                   static_cast<unsigned long long>(m.session_id), m.lease_id.c_str(),
+                   k.reason.c_str());
+        m.kill_reason = k.reason.empty() ? "killed by the pool" : k.reason;
+        ::kill(pid, SIGUSR1);
+      }
+  };
+  lo.log = [](const std::string& line) { log_info("pool link: %s", line.c_str()); };
+
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) return std::string("pipe: ") + strerror(errno);
+  link_ = std::make_unique<control::ProviderLink>(std::move(lo));
+  err = link_->start();
+  if (!err.empty()) {
+    link_.reset();
+    return "cannot join the pool at " + o.pool + ": " + err;
+  }
+  std::string key = link_->pool_public_key();
+  if (!o.pool_key_file.empty()) {
+    std::string pinned;
+    if (!control::read_public_key_file(o.pool_key_file, &pinned, &err)) {
+      link_->stop();
+      link_.reset();
+      return "--pool-key " + o.pool_key_file + ": " + err;
+    }
+    if (pinned != key)
+      log_warn("the pool's key differs from --pool-key %s: leases are checked with --pool-key",
+               o.pool_key_file.c_str());
+    key = pinned;
+  }
+  pubkey_hex_ = control::to_hex(key);
+  thread_ = std::thread([this] { serve_channels(); });
+  log_info("joined pool %s as provider %s (%s), endpoint %s, GPU %u \"%s\" %llu bytes%s",
+           o.pool.c_str(), name_.c_str(), link_->provider_id().c_str(), endpoint_.c_str(), o.gpu,
+           props.name, static_cast<unsigned long long>(props.total_mem),
+           o.lend_mem ? (", lending " + std::to_string(o.lend_mem)).c_str() : "");
+  return "";
+}
+
+void PoolMembership::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+  if (link_) link_->stop();
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& [pid, m] : members_)
+    if (m.fd >= 0) ::close(m.fd);
+  members_.clear();
+  for (int& f : wake_)
+    if (f >= 0) ::close(f), f = -1;
+}
+
+std::vector<std::string> PoolMembership::worker_args(int child_fd) const {
+  return {"--control-fd", std::to_string(child_fd), "--pool-pubkey",
+          pubkey_hex_,    "--lease-endpoint",       endpoint_};
+}
+
+int PoolMembership::open_channel(int* parent_end) {
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) return -1;
+  ::fcntl(sp[0], F_SETFL, O_NONBLOCK);
+  *parent_end = sp[0];
+  return sp[1];
+}
+
+void PoolMembership::worker_started(pid_t pid, uint64_t session_id, int parent_end) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    Member& m = members_[pid];
+    m.session_id = session_id;
+    m.fd = parent_end;
+  }
+  wake();
+}
+
+void PoolMembership::worker_exited(pid_t pid, const std::string& how) {
+  std::vector<Event> events;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = members_.find(pid);
+    if (it == members_.end()) return;
+    Member& m = it->second;
+    if (m.fd >= 0) {
+      drain(m, &events);
+      ::close(m.fd);
+      m.fd = -1;
+    }
+    if (!m.lease_id.empty()) {
+      std::string why = !m.kill_reason.empty()  ? "killed: " + m.kill_reason
+                        : !m.end_reason.empty() ? m.end_reason
+                                                : how;
+      events.push_back({false, m.lease_id, m.session_id, why});
+    }
+    members_.erase(it);
+  }
+  wake();
+  send_events(events);
+}
+
+bool PoolMembership::drain(Member& m, std::vector<Event>* events) {
+  for (;;) {
+    char buf[1024];
+    ssize_t n = ::recv(m.fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (n == 0) return false;
+    std::string msg(buf, static_cast<size_t>(n));
+    if (msg.size() > 2 && msg[0] == 'C' && msg[1] == ' ') {
+      // "C <lease id> <expires>": claim a lease id for this worker's session.
+      auto sp = msg.find(' ', 2);
+      std::string id = msg.substr(2, sp == std::string::npos ? std::string::npos : sp - 2);
+      long long exp = sp == std::string::npos ? 0 : std::atoll(msg.c_str() + sp + 1);
+      bool fresh = !id.empty() && m.lease_id.empty() && guard_.claim(id, exp, std::time(nullptr));
+      if (!fresh)
+        log_warn("session %llu: lease %.12s refused as a replay",
+                 static_cast<unsigned long long>(m.session_id), id.c_str());
+      char r = fresh ? 'Y' : 'N';
+      ::send(m.fd, &r, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else if (msg.size() > 2 && msg[0] == 'S' && msg[1] == ' ') {
+      // "S <lease id> <cap>": the session opened.
+      auto sp = msg.find(' ', 2);
+      m.lease_id = msg.substr(2, sp == std::string::npos ? std::string::npos : sp - 2);
+      m.cap = sp == std::string::npos ? 0 : std::strtoull(msg.c_str() + sp + 1, nullptr, 10);
+      events->push_back({true, m.lease_id, m.session_id, ""});
+    } else if (msg.size() > 2 && msg[0] == 'E' && msg[1] == ' ') {
+      m.end_reason = msg.substr(2);
+    } else {
+      log_warn("session %llu: unexpected message on the worker channel",
+               static_cast<unsigned long long>(m.session_id));
+    }
+  }
+}
+
+void PoolMembership::send_events(const std::vector<Event>& events) {
+  if (!link_) return;
+  for (const auto& e : events) {
+    if (e.started)
+      link_->session_started(e.lease_id, e.session_id);
+    else
+      link_->session_ended(e.lease_id, e.session_id, e.reason);
+  }
+}
+
+void PoolMembership::wake() {
+  if (wake_[1] < 0) return;
+  char c = 1;
+  ssize_t w = ::write(wake_[1], &c, 1);
+  (void)w;
+}
+
+void PoolMembership::serve_channels() {
+  for (;;) {
+    std::vector<pollfd> fds;
+    fds.push_back({wake_[0], POLLIN, 0});
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stopping_) return;
+      for (auto& [pid, m] : members_)
+        if (m.fd >= 0) fds.push_back({m.fd, POLLIN, 0});
+    }
+    int pr = ::poll(fds.data(), fds.size(), 1000);
+    if (pr < 0 && errno != EINTR) return;
+    if (fds[0].revents & POLLIN) {
+      char b[64];
+      while (::read(wake_[0], b, sizeof b) > 0) {
+      }
+    }
+    std::vector<Event> events;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!fds[i].revents) continue;
+        for (auto& [pid, m] : members_) {
+          if (m.fd != fds[i].fd) continue;
+          if (!drain(m, &events)) {
+            ::close(m.fd);  // the worker is gone; worker_exited() reports the end
+            m.fd = -1;
+          }
+        }
+      }
+    }
+    send_events(events);
+  }
+}
+
+}  // namespace rgpu::server

@@ -1,0 +1,116 @@
+// server/worker/lease_auth.cc — see lease_auth.h.
+#include "server/worker/lease_auth.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+
+#include "protocol/control/lease.h"
+
+namespace rgpu::server {
+
+namespace {
+
+constexpr int kClaimTimeoutMs = 5000;
+
+void send_msg(int fd, const std::string& m) {
+  if (fd < 0) return;
+  ssize_t n;
+  do {
+    n = ::send(fd, m.data(), m.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+}
+
+}  // namespace
+
+bool SupervisorChannel::claim_lease(const std::string& lease_id, int64_t expires_unix,
+                                    std::string* error) {
+  if (fd_ < 0) {
+    *error = "lease refused: this worker has no supervisor to check lease reuse with";
+    return false;
+  }
+  send_msg(fd_, "C " + lease_id + " " + std::to_string(expires_unix));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kClaimTimeoutMs);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) break;
+    pollfd p{fd_, POLLIN, 0};
+    int pr = ::poll(&p, 1, static_cast<int>(left));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) break;
+    char buf[64];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (n == 1 && buf[0] == 'Y') return true;
+    if (n == 1 && buf[0] == 'N') {
+      *error = "lease refused: lease " + lease_id.substr(0, 12) +
+               " was already used for a session (replay)";
+      return false;
+    }
+    break;
+  }
+  *error = "lease refused: the server could not check lease reuse (supervisor not answering)";
+  return false;
+}
+
+void SupervisorChannel::session_started(const std::string& lease_id, uint64_t vram_cap) {
+  send_msg(fd_, "S " + lease_id + " " + std::to_string(vram_cap));
+}
+
+void SupervisorChannel::session_ended(const std::string& reason) {
+  send_msg(fd_, "E " + reason.substr(0, 900));
+}
+
+AuthResult LeaseAuthenticator::check(const HelloCredentials& c) const {
+  AuthResult r;
+  if (c.lease.empty()) {
+    if (fallback_) return fallback_->check(c);
+    r.error =
+        "this server takes sessions only through its pool: run the program with `rgpu run` or "
+        "set RGPU_POOL (a lease is required)";
+    return r;
+  }
+  control::LeaseCheck lc = control::verify_lease(c.lease, key_, std::time(nullptr), endpoint_);
+  if (!lc.ok) {
+    r.error = lc.error;
+    return r;
+  }
+  if (lc.claims.gpu_index != gpu_) {
+    r.error = "lease refused: issued for GPU " + std::to_string(lc.claims.gpu_index) +
+              ", this server lends GPU " + std::to_string(gpu_);
+    return r;
+  }
+  if (lc.claims.vram_bytes == 0) {
+    r.error = "lease refused: it grants no memory";
+    return r;
+  }
+  std::string err;
+  if (!channel_->claim_lease(lc.claims.lease_id, lc.claims.expires_unix, &err)) {
+    r.error = err;
+    return r;
+  }
+  r.ok = true;
+  r.vram_limit = lc.claims.vram_bytes;
+  r.lease_id = lc.claims.lease_id;
+  return r;
+}
+
+std::unique_ptr<Authenticator> make_authenticator(const ServerOptions& o,
+                                                  SupervisorChannel* channel, std::string* error) {
+  if (o.pool_pubkey_hex.empty()) return std::make_unique<SecretAuthenticator>(o.secret, o.insecure);
+  std::string raw;
+  if (!control::parse_public_key(o.pool_pubkey_hex, &raw, error)) return nullptr;
+  std::unique_ptr<Authenticator> fallback;
+  if (o.insecure || !o.secret.empty())
+    fallback = std::make_unique<SecretAuthenticator>(o.secret, o.insecure);
+  return std::make_unique<LeaseAuthenticator>(raw, o.lease_endpoint, o.gpu, channel,
+                                              std::move(fallback));
+}
+
+}  // namespace rgpu::server
