@@ -1,83 +1,285 @@
 #!/usr/bin/env bash
-# tests/pool/e2e_pool.sh BUILD_DIR CUDA_PROGRAM [ARGS...]
-# End to end through the control plane: one rgpu-pool, three `rgpu-server --backend sim`
-# providers, `rgpu run` placing and running CUDA_PROGRAM through the shim; then drain, kill and a
-# missing provider. Needs: BUILD_DIR/bin/{rgpu-pool,rgpu-server,rgpu} and
-# BUILD_DIR/lib/rgpu/libcuda.so.1; rgpu-server must accept --backend sim --listen 127.0.0.1:0
-# --pool HOST:PORT --join-token T --name NAME [--label k=v] and report sessions via ProviderLink.
-# CUDA_PROGRAM should run a few seconds when given "sleep" as its last argument (for the kill).
-set -euo pipefail
-B=$(cd "$1" && pwd); shift
-PROG=("$@")
-W=$(mktemp -d /tmp/rgpu-e2e-pool-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
-fail() { echo "e2e_pool: FAIL: $*" >&2; exit 1; }
+# tests/pool/e2e_pool.sh — the control plane end to end on loopback: one rgpu-pool, three
+# `rgpu-server --backend sim` providers (sim1..sim3, labels n=1..3), CUDA programs run through
+# the shim with `rgpu run`.
+#
+# Usage: e2e_pool.sh --bin DIR --shim-dir DIR --plugin SO [--asan] [--only STEP] -- PROGRAM
+#   DIR holds rgpu-pool, rgpu-server and rgpu; PROGRAM is tests/e2e's pool_job (it checks its
+#   results, `--cap BYTES` checks a vGPU's memory cap, a last argument `sleep` keeps the session
+#   busy and fails as soon as the session is lost); SO is its sim kernel plugin.
+#   --asan: the binaries were built with RGPU_SANITIZE=ON (the ASan runtime is preloaded into the
+#   uninstrumented nvcc-built program, and every log is checked for sanitizer reports).
+# Steps, in order (each prints "e2e_pool: ok <step>"):
+#   run       rgpu run places and runs the program; --label picks the provider
+#   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU and the
+#             new slice's cap holds (the program checks it)
+#   spread    spread puts slices on the providers with fewest leases
+#   roles     a user token cannot run admin verbs
+#   leases    a forged, a replayed and a wrong-server lease are refused by the server
+#   drain     a drained server lets its running session finish and gets nothing new
+#   kill      `rgpu session kill` ends a running session; its program fails; the lease is killed
+#   missing   a server killed with SIGKILL turns missing; its session's program fails
+#   restart   the pool restarts on the same data: tokens, providers, leases; an expired lease
+#             is refused
+# Waits poll for the condition (no fixed sleeps), so a loaded CI machine only makes it slower.
+set -uo pipefail
 
-"$B/bin/rgpu-pool" --listen 127.0.0.1:0 --data-dir "$W/pool" --port-file "$W/port" \
-  --heartbeat-ms 200 --missing-after-ms 1000 >"$W/pool.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
-export RGPU_POOL=127.0.0.1:$(cat "$W/port")
+die() { echo "e2e_pool: $*" >&2; exit 2; }
+BIN="" SHIM="" PLUGIN="" ASAN=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin) BIN="$2"; shift 2 ;;
+    --shim-dir) SHIM="$2"; shift 2 ;;
+    --plugin) PLUGIN="$2"; shift 2 ;;
+    --asan) ASAN=1; shift ;;
+    --) shift; break ;;
+    *) die "unknown argument: $1" ;;
+  esac
+done
+[[ $# -ge 1 ]] || die "no program given (after --)"
+PROG="$1"
+for b in rgpu-pool rgpu-server rgpu; do [[ -x "$BIN/$b" ]] || die "no $BIN/$b"; done
+[[ -e "$SHIM/libcuda.so.1" ]] || die "no libcuda.so.1 in $SHIM"
+[[ -f "$PLUGIN" ]] || die "sim plugin not found: '$PLUGIN'"
+[[ -x "$PROG" ]] || die "program not found: '$PROG'"
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/rgpu-e2e-pool.XXXXXX") || die "mktemp failed"
+POOL_PID="" SERVER_PIDS=() JOB_PIDS=()
+export RGPU_SHIM_DIR="$SHIM"
+PRELOAD=""
+if [[ $ASAN -eq 1 ]]; then
+  PRELOAD=$(gcc -print-file-name=libasan.so)
+  [[ -e "$PRELOAD" ]] || die "ASan runtime not found (gcc -print-file-name=libasan.so)"
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+fi
+
+stop_pid() {  # SIGTERM, wait up to 10 s, then SIGKILL
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+cleanup() {
+  local p
+  for p in "${JOB_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${SERVER_PIDS[@]}"; do stop_pid "$p"; done
+  [[ -n "$POOL_PID" ]] && stop_pid "$POOL_PID"
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+show_logs() {
+  local f
+  for f in "$W"/*.log "$W"/*.out "$W"/*.err; do
+    [[ -f "$f" ]] || continue
+    echo "----- $f -----"; cat "$f"
+  done
+}
+fail() { echo "e2e_pool: FAIL: $*" >&2; show_logs >&2; exit 1; }
+ok() { echo "e2e_pool: ok $*"; }
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+  local limit=$1 i; shift
+  for ((i = 0; i < limit * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+admin() { "$BIN/rgpu" --token "$ADMIN" "$@"; }
+user() { "$BIN/rgpu" --token "$UTOK" "$@"; }
+# urun ARGS -- CMD...: `rgpu run` as the user, ASan runtime preloaded into the program.
+# (Background jobs run the binary directly, so that $! is rgpu's pid and signals reach it.)
+urun() { LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run "$@"; }
+# lease_where K=V...: the id of the first lease (from `session list --all --json` on stdin)
+# whose fields match every K=V.
+lease_where() {
+  python3 -c '
+import json, sys
+want = dict(kv.split("=", 1) for kv in sys.argv[1:])
+for l in json.load(sys.stdin):
+    if all(str(l.get(k)) == v for k, v in want.items()):
+        print(l["lease_id"]); break
+' "$@"
+}
+lease_id_where() { admin session list --all --json | lease_where "$@"; }
+has_lease_where() { [[ -n "$(lease_id_where "$@")" ]]; }
+server_state() {
+  admin server info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
+}
+server_is() { [[ "$(server_state "$1")" == "$2" ]]; }
+active_count() { admin server list --json | grep -o '"state":"active"' | wc -l; }
+three_active() { [[ $(active_count) -eq 3 ]]; }
+# placed FILE: the provider names `rgpu run` printed, one per vGPU, in order.
+placed() { sed -n 's/^rgpu: vGPU [0-9]* -> \([^ ]*\) .*/\1/p' "$1"; }
+file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
+
+# --- the pool and three providers ------------------------------------------------------------
+start_pool() {  # start_pool LISTEN [extra flags]
+  "$BIN/rgpu-pool" --listen "$1" --data-dir "$W/pool" --port-file "$W/pool.port" \
+    --heartbeat-ms 200 --missing-after-ms 3000 "${@:2}" >>"$W/pool.log" 2>&1 &
+  POOL_PID=$!
+  wait_for 30 test -s "$W/pool.port" || fail "the pool did not start"
+}
+start_pool 127.0.0.1:0
+POOL_PORT=$(cat "$W/pool.port")
+export RGPU_POOL=127.0.0.1:$POOL_PORT
 ADMIN=$(cat "$W/pool/admin.token")
-PTOK=$("$B/bin/rgpu" --token "$ADMIN" token create --role provider 2>/dev/null)
-UTOK=$("$B/bin/rgpu" --token "$ADMIN" token create --role user 2>/dev/null)
+PTOK=$(admin token create --role provider --name e2e-providers --quiet) || fail "token create"
+UTOK=$(admin token create --role user --name e2e-user --quiet) || fail "token create"
+unset RGPU_TOKEN
 
 for i in 1 2 3; do
-  "$B/bin/rgpu-server" --backend sim --listen 127.0.0.1:0 --pool "$RGPU_POOL" \
-    --join-token "$PTOK" --name "sim$i" --label "n=$i" >"$W/server$i.log" 2>&1 &
-  PIDS+=($!)
+  "$BIN/rgpu-server" --backend sim --listen 127.0.0.1:0 --port-file "$W/server$i.port" \
+    --pool "$RGPU_POOL" --join-token "$PTOK" --name "sim$i" --label "n=$i" --vram 4GiB \
+    --sim-plugin "$PLUGIN" >"$W/server$i.log" 2>&1 &
+  SERVER_PIDS+=($!)
 done
-SERVER3_PID=${PIDS[3]}
-for _ in $(seq 100); do
-  n=$("$B/bin/rgpu" --token "$ADMIN" server list --json | grep -o '"state":"active"' | wc -l)
-  [ "$n" -eq 3 ] && break; sleep 0.1
+wait_for 60 three_active || fail "3 servers did not register: $(admin server list)"
+ok "3 providers registered"
+
+# --- run ---------------------------------------------------------------------------------------
+urun -- "$PROG" >"$W/run1.out" 2>"$W/run1.err" || fail "rgpu run (whole GPU) failed"
+file_has "$W/run1.out" '^PASS' || fail "the program did not pass"
+urun --label n=2 -- "$PROG" >"$W/run2.out" 2>"$W/run2.err" || fail "rgpu run --label n=2 failed"
+[[ "$(placed "$W/run2.err")" == sim2 ]] || fail "--label n=2 was not placed on sim2"
+ok run
+
+# --- binpack: slices fill the fullest GPU ------------------------------------------------------
+RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &
+BG=$!
+JOB_PIDS+=($BG)
+wait_for 60 file_has "$W/bg.out" '^running' || fail "the background slice did not start"
+wait_for 30 has_lease_where provider=sim1 state=active || fail "the pool did not see it start"
+BGL=$(lease_id_where provider=sim1 state=active)
+CAP=$((1 << 30))
+urun --vram 1GiB --policy binpack -- "$PROG" --cap $CAP >"$W/bp.out" 2>"$W/bp.err" ||
+  fail "binpack run (a 1GiB slice, cap checked) failed"
+[[ "$(placed "$W/bp.err")" == sim1 ]] ||
+  fail "binpack did not fill sim1's GPU (already holding a slice): $(placed "$W/bp.err")"
+file_has "$W/bp.out" '^device 0: .*, 1073741824 bytes' || fail "the slice does not report its 1GiB cap"
+# Placement of several vGPUs at once (the command needs no GPU).
+user run -n 2 --vram 1GiB --policy binpack -- true 2>"$W/bp2.err" || fail "binpack -n 2 failed"
+[[ "$(placed "$W/bp2.err" | sort -u)" == sim1 ]] ||
+  fail "binpack -n 2 did not put both slices on sim1: $(placed "$W/bp2.err" | xargs)"
+ok "binpack (slices share sim1's GPU with a running one; the cap holds)"
+
+# --- spread: fewest leases first ---------------------------------------------------------------
+urun --vram 1GiB --policy spread -- "$PROG" --cap $CAP >"$W/sp.out" 2>"$W/sp.err" ||
+  fail "spread run failed"
+sp=$(placed "$W/sp.err")
+[[ "$sp" == sim2 || "$sp" == sim3 ]] || fail "spread placed on '$sp', not away from the busy sim1"
+user run -n 2 --vram 1GiB --policy spread -- true 2>"$W/sp2.err" || fail "spread -n 2 failed"
+sp=$(placed "$W/sp2.err" | sort | xargs)
+[[ "$sp" == "sim2 sim3" ]] || fail "spread -n 2 placed on '$sp', want sim2 and sim3 (sim1 is busy)"
+ok "spread (slices go to the providers with fewest leases)"
+
+# --- roles -------------------------------------------------------------------------------------
+for verb in "server drain sim1" "server undrain sim1" "server remove sim2" "token create --role admin"; do
+  # shellcheck disable=SC2086
+  if user $verb >"$W/role.out" 2>&1; then fail "a user token ran admin verb '$verb'"; fi
+  grep -qi 'permission\|admin' "$W/role.out" || fail "'$verb' refusal does not say why"
 done
-[ "$n" -eq 3 ] || fail "3 servers did not register: $("$B/bin/rgpu" --token "$ADMIN" server list)"
-echo "e2e_pool: 3 servers registered"
+server_is sim1 active || fail "sim1 changed state after refused admin verbs"
+ok "roles (a user token cannot drain, undrain, remove or create tokens)"
 
-# 1. Place and run (a slice, then whole GPUs across servers with spread).
-RGPU_TOKEN=$UTOK "$B/bin/rgpu" run -n 1 --vram 1GiB -- "${PROG[@]}" || fail "rgpu run -n 1 failed"
-RGPU_TOKEN=$UTOK "$B/bin/rgpu" run -n 2 --policy spread -- "${PROG[@]}" || fail "rgpu run -n 2 failed"
-RGPU_TOKEN=$UTOK "$B/bin/rgpu" run --label n=2 -- "${PROG[@]}" 2>"$W/run.err" || fail "label run failed"
-grep -q "sim2" "$W/run.err" || fail "--label n=2 was not placed on sim2: $(cat "$W/run.err")"
-echo "e2e_pool: rgpu run placed and ran on the sim servers"
+# --- leases: forged, replayed, wrong server ----------------------------------------------------
+# A lease that opened a session, captured from `rgpu run`'s environment for the program.
+user run --label n=2 -- sh -c 'echo "$RGPU_SERVER" >"$0/used.server"; echo "$RGPU_LEASE" >"$0/used.lease"
+  exec env LD_PRELOAD="$2" "$1"' "$W" "$PROG" "$PRELOAD" >"$W/used.out" 2>"$W/used.err" ||
+  fail "capturing a lease failed"
+USED_SERVER=$(cat "$W/used.server") USED_LEASE=$(cat "$W/used.lease")
+direct() {  # direct SERVER LEASE NAME: runs the program with RGPU_SERVER/RGPU_LEASE, no pool
+  env -u RGPU_POOL LD_PRELOAD="$PRELOAD" LD_LIBRARY_PATH="$SHIM" RGPU_SERVER="$1" \
+    RGPU_LEASE="$2" RGPU_CONNECT_TIMEOUT_MS=20000 "$PROG" >"$W/$3.out" 2>"$W/$3.err"
+}
+if direct "$USED_SERVER" "$USED_LEASE" replay; then fail "a replayed lease was accepted"; fi
+file_has "$W/replay.err" 'already used' || fail "the replay refusal does not say why"
+# Forged: one character of the signature changed.
+n=${#USED_LEASE} k=$((${#USED_LEASE} - 20))
+c=${USED_LEASE:$k:1}; [[ "$c" == A ]] && r=B || r=A
+FORGED="${USED_LEASE:0:$k}$r${USED_LEASE:$((k + 1)):$n}"
+if direct "$USED_SERVER" "$FORGED" forged; then fail "a forged lease was accepted"; fi
+file_has "$W/forged.err" 'bad signature' || fail "the forged-lease refusal does not say why"
+# Issued for sim2, presented to sim3.
+SIM3="127.0.0.1:$(cat "$W/server3.port")"
+if direct "$SIM3" "$USED_LEASE" wrongserver; then fail "sim3 accepted a lease for sim2"; fi
+file_has "$W/wrongserver.err" 'issued for server' || fail "the wrong-server refusal does not say why"
+# No lease at all.
+if direct "$SIM3" "" nolease; then fail "a pool server accepted a Hello without a lease"; fi
+file_has "$W/nolease.err" 'lease is required' || fail "the no-lease refusal does not say why"
+ok "leases (replayed, forged, wrong-server and missing leases refused with the reason)"
 
-# 2. Drain: sim1 and sim2 drained, so a label for them fails fast with the reason.
-"$B/bin/rgpu" --token "$ADMIN" server drain sim1 --reason e2e
-"$B/bin/rgpu" --token "$ADMIN" server drain sim2 --reason e2e
-if RGPU_TOKEN=$UTOK "$B/bin/rgpu" run --label n=1 -- "${PROG[@]}" 2>"$W/drain.err"; then
-  fail "a run was placed on a drained server"; fi
-grep -q "drained" "$W/drain.err" || fail "drain refusal does not say why: $(cat "$W/drain.err")"
-RGPU_TOKEN=$UTOK "$B/bin/rgpu" run --label n=3 -- "${PROG[@]}" || fail "undrained sim3 refused"
-"$B/bin/rgpu" --token "$ADMIN" server undrain sim1
-"$B/bin/rgpu" --token "$ADMIN" server undrain sim2
-echo "e2e_pool: drain refuses new sessions, undrain restores"
+# --- drain: the running session finishes, nothing new is placed --------------------------------
+kill -TERM "$BG" 2>/dev/null; wait "$BG" 2>/dev/null
+wait_for 30 has_lease_where lease_id="$BGL" state=ended || fail "the pool did not see $BGL end"
+RGPU_JOB_SLEEP_S=4 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=1 -- "$PROG" sleep >"$W/drainjob.out" 2>"$W/drainjob.err" &
+DJ=$!
+JOB_PIDS+=($DJ)
+wait_for 60 file_has "$W/drainjob.out" '^running' || fail "the job on sim1 did not start"
+admin server drain sim1 --reason e2e >/dev/null || fail "drain sim1"
+if urun --label n=1 -- "$PROG" >"$W/drained.out" 2>"$W/drained.err"; then
+  fail "a run was placed on a drained server"
+fi
+file_has "$W/drained.err" drained || fail "the drain refusal does not say why"
+wait "$DJ" || fail "the session running on sim1 did not finish cleanly after the drain"
+file_has "$W/drainjob.out" '^PASS' || fail "the drained server's running job did not pass"
+admin server undrain sim1 >/dev/null || fail "undrain sim1"
+urun --label n=1 -- "$PROG" >"$W/undrained.out" 2>"$W/undrained.err" || fail "undrained sim1 refused"
+ok "drain (running session finished, new ones refused with the reason, undrain restores)"
 
-# 3. Kill: a long run is killed through the pool; rgpu run returns non-zero.
-RGPU_TOKEN=$UTOK "$B/bin/rgpu" run --label n=1 -- "${PROG[@]}" sleep >"$W/kill.out" 2>&1 &
-RUN_PID=$!
-for _ in $(seq 100); do
-  SID=$("$B/bin/rgpu" --token "$ADMIN" session list --json | grep -o '"lease_id":"[0-9a-f]*"' | head -1 | cut -d'"' -f4)
-  [ -n "$SID" ] && "$B/bin/rgpu" --token "$ADMIN" session list --json | grep -q '"state":"active"' && break
-  sleep 0.1
-done
-[ -n "$SID" ] || fail "no active session to kill"
-"$B/bin/rgpu" --token "$ADMIN" session kill "$SID" --reason e2e
-if wait "$RUN_PID"; then fail "killed run exited 0"; fi
-for _ in $(seq 50); do
-  "$B/bin/rgpu" --token "$ADMIN" session list --all --json | grep -q '"state":"killed"' && break; sleep 0.1
-done
-"$B/bin/rgpu" --token "$ADMIN" session list --all --json | grep -q '"state":"killed"' || fail "lease not marked killed"
-echo "e2e_pool: session kill ends the session"
+# --- kill: through the pool -------------------------------------------------------------------
+RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=2 -- "$PROG" sleep >"$W/killjob.out" 2>"$W/killjob.err" &
+KJ=$!
+JOB_PIDS+=($KJ)
+wait_for 60 file_has "$W/killjob.out" '^running' || fail "the job to kill did not start"
+wait_for 30 has_lease_where provider=sim2 state=active || fail "the pool did not see it start"
+KL=$(lease_id_where provider=sim2 state=active)
+admin session kill "$KL" --reason e2e-kill >/dev/null || fail "session kill"
+for _ in $(seq 600); do kill -0 "$KJ" 2>/dev/null || break; sleep 0.1; done
+if wait "$KJ"; then fail "the killed session's program exited 0"; fi
+file_has "$W/killjob.err" 'FAIL session lost' || fail "the killed program did not see its session end"
+wait_for 30 has_lease_where lease_id="$KL" state=killed || fail "lease $KL not marked killed"
+ok "kill (the program's next call failed; the lease is killed)"
 
-# 4. Missing: stop sim3; it is marked missing and gets no new session.
-kill "$SERVER3_PID"
-sleep 1.5
-"$B/bin/rgpu" --token "$ADMIN" server info sim3 --json | grep -q '"state":"missing"' || fail "sim3 not missing"
-if RGPU_TOKEN=$UTOK "$B/bin/rgpu" run --label n=3 -- "${PROG[@]}" 2>"$W/missing.err"; then
-  fail "placed on a missing server"; fi
-grep -q "missing" "$W/missing.err" || fail "missing refusal does not say why"
-echo "e2e_pool: missing server skipped"
+# --- missing: a server dies -------------------------------------------------------------------
+RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=3 -- "$PROG" sleep >"$W/lostjob.out" 2>"$W/lostjob.err" &
+LJ=$!
+JOB_PIDS+=($LJ)
+wait_for 60 file_has "$W/lostjob.out" '^running' || fail "the job on sim3 did not start"
+kill -KILL "${SERVER_PIDS[2]}"
+wait "${SERVER_PIDS[2]}" 2>/dev/null
+for _ in $(seq 600); do kill -0 "$LJ" 2>/dev/null || break; sleep 0.1; done
+if wait "$LJ"; then fail "the program on the killed server exited 0"; fi
+file_has "$W/lostjob.err" 'FAIL session lost' || fail "the program did not see its session end"
+wait_for 60 server_is sim3 missing || fail "sim3 is not missing: $(admin server list)"
+if urun --label n=3 -- "$PROG" >"$W/missing.out" 2>"$W/missing.err"; then
+  fail "placed on a missing server"
+fi
+file_has "$W/missing.err" missing || fail "the missing refusal does not say why"
+ok "missing (the dead server's program failed; sim3 is missing and gets nothing)"
+
+# --- restart: the pool keeps its state ---------------------------------------------------------
+stop_pid "$POOL_PID"
+start_pool "127.0.0.1:$POOL_PORT" --lease-ttl 2
+two_active() { [[ $(active_count) -eq 2 ]]; }
+wait_for 60 two_active || fail "sim1 and sim2 did not come back after the pool restart"
+server_is sim3 missing || fail "sim3 is not missing after the restart"
+has_lease_where lease_id="$KL" state=killed || fail "the killed lease was forgotten"
+urun --label n=1 -- "$PROG" >"$W/after.out" 2>"$W/after.err" || fail "the user token stopped working"
+# Expired: a lease granted now (TTL 2 s) and used after it expired.
+user run --label n=1 -- sh -c 'echo "$RGPU_SERVER" >"$0/exp.server"; echo "$RGPU_LEASE" >"$0/exp.lease"' \
+  "$W" >/dev/null 2>&1 || fail "capturing a lease failed"
+EXP_AT=$(($(date +%s) + 3))
+while [[ $(date +%s) -le $EXP_AT ]]; do sleep 0.2; done
+if direct "$(cat "$W/exp.server")" "$(cat "$W/exp.lease")" expired; then
+  fail "an expired lease was accepted"
+fi
+file_has "$W/expired.err" 'expired' || fail "the expired-lease refusal does not say why"
+ok "restart (providers, tokens and leases kept; an expired lease is refused)"
+
+# --- sanitizers ---------------------------------------------------------------------------------
+if grep -El 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W"/*.log "$W"/*.err; then
+  fail "a sanitizer report (files above)"
+fi
 echo "e2e_pool: PASS"
