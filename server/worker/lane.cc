@@ -130,11 +130,10 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
       skip_payload(s_, f.payload_len);
       throw net::NetError(net::NetError::kProtocol, "malformed BulkChunk");
     }
-    const bool fits = off <= bytes && len <= bytes - off && len <= kBulkChunkBytes;
+    const bool fits = off <= bytes && len <= bytes - off;
     if (!ok || !err.ok() || !fits) {
       if (ok && err.ok())
-        err = Status::Err(CUDA_ERROR_INVALID_VALUE,
-                          "bulk chunk outside the copy's range (or over 8 MiB)");
+        err = Status::Err(CUDA_ERROR_INVALID_VALUE, "bulk chunk outside the copy's range");
       skip_payload(s_, f.payload_len);
     } else if (zero) {
       skip_payload(s_, f.payload_len);
@@ -147,7 +146,9 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
         z_.resize(f.payload_len);
         read_payload(s_, z_.data(), z_.size());
         void* view = b.host_view(dst + off, len);
-        uint8_t* out = view ? static_cast<uint8_t*>(view) : staging();
+        std::vector<uint8_t> big;  // a chunk over the staging size (the copy's size bounds it)
+        if (!view && len > kBulkChunkBytes) big.resize(len);
+        uint8_t* out = view ? static_cast<uint8_t*>(view) : big.empty() ? staging() : big.data();
         auto n = codec::lz4_decompress(z_.data(), z_.size(), out, len);
         if (!n || *n != len)
           err = Status::Err(CUDA_ERROR_INVALID_VALUE, "corrupt LZ4 bulk chunk");
@@ -160,8 +161,12 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
     } else if (void* view = b.host_view(dst + off, len)) {
       read_payload(s_, view, len);  // straight into device memory
     } else {
-      read_payload(s_, staging(), len);
-      err = b.memcpy_htod(dst + off, staging(), len, stream);
+      for (uint64_t done = 0; done < len;) {  // through the staging buffer, piece by piece
+        uint64_t piece = std::min<uint64_t>(kBulkChunkBytes, len - done);
+        read_payload(s_, staging(), piece);
+        if (err.ok()) err = b.memcpy_htod(dst + off + done, staging(), piece, stream);
+        done += piece;
+      }
     }
     if (last) return err;
   }
