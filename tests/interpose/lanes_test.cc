@@ -3,8 +3,8 @@
 //
 // - EightThreadsKeepIssueOrder: 8 threads each issue a long run of async writes (inline H2D
 //   copies and memsets, alternating) to their own slot, never synchronizing; the last value
-//   each wrote must be what a final read sees (per-thread issue order across batches and
-//   deadline flushes), and every thread got a lane of its own (RGPU_STATS counters).
+//   each wrote must be what a final read sees (per-thread issue order across batches, deadline
+//   flushes and the worker's cross-lane gate).
 // - SyncSeesOtherThreadsWrites: a thread writes asynchronously and hands off; another thread's
 //   synchronous read must see the write (a sync call flushes every lane and is ordered after
 //   every earlier frame of the session).
