@@ -48,8 +48,8 @@ pids+=($!)
 wait_until 60 test -s "$work/pool.port" || { show_log "$work/pool.log"; exit 1; }
 export RGPU_POOL="127.0.0.1:$(cat "$work/pool.port")"
 admin_token=$(cat "$work/pool/admin.token")
-provider_token=$("$bin/rgpu" --token "$admin_token" token create --role provider --name demo-provider --quiet)
-user_token=$("$bin/rgpu" --token "$admin_token" token create --role user --name demo-user --quiet)
+provider_token=$("$bin/rgpu" --token "$admin_token" token create --role provider --name demo-provider)
+user_token=$("$bin/rgpu" --token "$admin_token" token create --role user --name demo-user)
 
 backend=sim
 if [ -e /dev/nvidiactl ] && ldconfig -p | grep -q 'libcuda.so.1 '; then backend=cuda; fi

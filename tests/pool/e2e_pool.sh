@@ -125,8 +125,8 @@ start_pool 127.0.0.1:0
 POOL_PORT=$(cat "$W/pool.port")
 export RGPU_POOL=127.0.0.1:$POOL_PORT
 ADMIN=$(cat "$W/pool/admin.token")
-PTOK=$(admin token create --role provider --name e2e-providers --quiet) || fail "token create"
-UTOK=$(admin token create --role user --name e2e-user --quiet) || fail "token create"
+PTOK=$(admin token create --role provider --name e2e-providers) || fail "token create"
+UTOK=$(admin token create --role user --name e2e-user) || fail "token create"
 unset RGPU_TOKEN
 
 for i in 1 2 3; do
