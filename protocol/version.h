@@ -11,8 +11,11 @@
 
 namespace rgpu {
 
-inline constexpr uint32_t kProtocolVersion = 1;
-inline constexpr uint32_t kMinProtocolVersion = 1;
+// History: 1 = first data plane. 2 = per-session sequence numbers on Request/Batch (lanes),
+// bulk copy flags, ModuleLoad by image hash. Nothing speaking 1 was ever released, so 2 is also
+// the oldest version served.
+inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kMinProtocolVersion = 2;
 
 struct Negotiated {
   bool ok = false;
