@@ -5,10 +5,10 @@
 //   per server, numbered in RGPU_SERVER order), caches each DeviceProps. Its CUresult is kept
 //   and returned by every later cuInit; before a successful init, state() is null and device
 //   calls return CUDA_ERROR_NOT_INITIALIZED.
-// - Handles are client-made (DESIGN contract 6): CUcontext/CUstream/CUevent/CUmodule/CUlibrary/
-//   CUfunction are pointers to the objects below; every handle passed in is checked against
-//   the live set under `mu` (a stale or foreign handle is CUDA_ERROR_INVALID_HANDLE, never a
-//   crash). A CUkernel is the same object as a CUfunction.
+// - Handles are client-made (DESIGN contract 6): CUcontext/CUstream/CUevent are pointers to the
+//   objects below (modules, libraries, kernels and functions: interpose/modules.h); every handle
+//   passed in is checked against the live set under `mu` (a stale or foreign handle is
+//   CUDA_ERROR_INVALID_HANDLE, never a crash).
 // - Each thread has its own current-context stack. A primary context's handle exists from init
 //   on (CUDART_INTERFACE[2] hands it out unretained) and stays the same across resets.
 // - After fork() the child's state is unusable: in_forked_child() is true and every remote or
@@ -28,7 +28,6 @@
 #include "interpose/cuda_api.h"
 #include "interpose/lane.h"
 #include "protocol/device_props.h"
-#include "protocol/image/param_layout.h"
 
 namespace rgpu {
 
@@ -69,27 +68,6 @@ struct Event {
   unsigned flags = 0;
 };
 
-struct Module;
-struct Function {
-  uint64_t wire = 0;
-  Module* module = nullptr;
-  std::string name;
-  image::ParamLayout layout;
-  std::map<int, int> attrs;  // cached attribute values
-};
-
-struct Module {
-  uint64_t wire = 0;
-  int device = 0;
-  uint64_t image_hash = 0;
-  bool owned_by_library = false;
-  std::map<std::string, Function*> functions;
-};
-
-struct Library {
-  Module* module = nullptr;
-};
-
 struct HostAlloc {
   size_t size = 0;
   unsigned flags = 0;
@@ -107,7 +85,7 @@ class Client {
   ClsStore cls;
 
   std::shared_mutex mu;  // guards everything below (handle lookups take it shared)
-  std::unordered_set<const void*> contexts, streams, events, modules, functions, libraries;
+  std::unordered_set<const void*> contexts, streams, events;
   std::map<uintptr_t, HostAlloc> host_allocs;
   std::map<uint64_t, DevAlloc> dev_allocs;
   std::unordered_set<std::string> images_on_device;

@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <utility>
@@ -110,6 +113,27 @@ CUresult integrity_check(uint32_t version, uint64_t unix_seconds, uint64_t out[2
 uintptr_t cublaslt_fn4(uintptr_t, void*, ...) {
   return 0;
 }
+// Observed with cuBLASLt 13.1, once per gemm launch: [51](?, CUstream, void** out) then
+// [39](?, <what [51] wrote>, uint64_t* out); the first argument of both is not set by the caller.
+// Neither is in ZLUDA; a public port reads them the same way. cuBLASLt needs both to succeed
+// (an error makes cublasSgemm return CUBLAS_STATUS_INTERNAL_ERROR) and then launches normally
+// on the stream it was given. [51] hands out an opaque per-process record (all zero) and [39]
+// answers 0 for it; with [39] answering 1 cuBLASLt adds a cuEventQuery before its launch, so 0
+// is the plain path.
+struct OpaqueStreamRecord {
+  uint64_t words[64];
+};
+OpaqueStreamRecord g_stream_record{};
+CUresult cublaslt_fn51(void*, CUstream, void** out) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  *out = &g_stream_record;
+  return CUDA_SUCCESS;
+}
+CUresult cublaslt_fn39(void*, const void* record, uint64_t* out) {
+  if (!record || !out) return CUDA_ERROR_INVALID_VALUE;
+  *out = 0;
+  return CUDA_SUCCESS;
+}
 
 // --- the tables, declared once ----------------------------------------------------------------
 struct Slot {
@@ -129,6 +153,8 @@ struct TableSpec {
   bool size_header;
   std::vector<Slot> entries;
 };
+
+constexpr size_t kTableCount = 7;  // entries in table_specs()
 
 const std::vector<TableSpec>& table_specs() {
   static const std::vector<TableSpec>& specs = *new std::vector<TableSpec>{
@@ -167,7 +193,7 @@ const std::vector<TableSpec>& table_specs() {
        "CUBLASLT_21318C60",
        95,
        true,
-       {{4, fn_addr(cublaslt_fn4)}}},
+       {{4, fn_addr(cublaslt_fn4)}, {39, fn_addr(cublaslt_fn39)}, {51, fn_addr(cublaslt_fn51)}}},
   };
   return specs;
 }
@@ -187,6 +213,31 @@ bool parse_uuid(const char* s, uint8_t out[16]) {
   return n == 32;
 }
 
+// Every slot no table entry names is one of these: it logs once, by table and slot, and returns
+// CUDA_ERROR_NOT_SUPPORTED (801) in the return register, so a caller that checks a CUresult sees
+// a clear error and none jumps through NULL. The callers' signatures are unknown; in the SysV
+// ABI a function that ignores its arguments may be called with any of them.
+constexpr size_t kMaxSlots = 128;
+
+template <size_t T, size_t S>
+CUresult unknown_slot() {
+  static std::atomic<bool> logged{false};
+  if (!logged.exchange(true, std::memory_order_relaxed))
+    RGPU_WARN("export table %s slot %zu called, not supported", table_specs()[T].name, S);
+  return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+template <size_t T, size_t... S>
+std::array<const void*, kMaxSlots> unknown_slots_of(std::index_sequence<S...>) {
+  return {fn_addr(&unknown_slot<T, S>)...};
+}
+
+template <size_t... T>
+std::array<std::array<const void*, kMaxSlots>, sizeof...(T)> all_unknown_slots(
+    std::index_sequence<T...>) {
+  return {unknown_slots_of<T>(std::make_index_sequence<kMaxSlots>())...};
+}
+
 struct BuiltTable {
   uint8_t uuid[16];
   const char* name;
@@ -197,12 +248,19 @@ struct BuiltTable {
 // library's static destructors would have run.
 std::vector<BuiltTable>& built_tables() {
   static std::vector<BuiltTable>* tables = [] {
+    const auto unknown = all_unknown_slots(std::make_index_sequence<kTableCount>());
     auto* out = new std::vector<BuiltTable>();
-    for (const TableSpec& s : table_specs()) {
+    const auto& specs = table_specs();
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const TableSpec& s = specs[i];
+      if (i >= kTableCount || s.slots < 1 || static_cast<size_t>(s.slots) > kMaxSlots) {
+        RGPU_ERR("export table %s: bad declaration (raise kTableCount/kMaxSlots)", s.name);
+        std::abort();
+      }
       BuiltTable t;
       parse_uuid(s.uuid, t.uuid);
       t.name = s.name;
-      t.slots.assign(static_cast<size_t>(s.slots), nullptr);
+      t.slots.assign(unknown[i].begin(), unknown[i].begin() + s.slots);
       if (s.size_header) {
         t.slots[0] = reinterpret_cast<const void*>(sizeof(void*) * static_cast<size_t>(s.slots));
       }

@@ -88,15 +88,22 @@ Flusher* flusher() {
 }
 
 // The lane each thread owns, returned to its set when the thread exits.
+// Set once the thread's ThreadLanes is destroyed: exit() runs the main thread's thread_local
+// destructors before the atexit handlers, and cudart's handlers still call the driver
+// (cuLibraryUnload on every device); those calls share a lane instead of touching t_lanes.
+thread_local bool t_lanes_gone = false;
+thread_local LaneSet* t_last_set = nullptr;  // fast path: the set this thread used last
+thread_local Lane* t_last_lane = nullptr;
 struct ThreadLanes {
   std::vector<std::pair<LaneSet*, Lane*>> owned;
   ~ThreadLanes() {
     for (auto& [set, lane] : owned) set->release(lane);
+    t_lanes_gone = true;
+    t_last_set = nullptr;
+    t_last_lane = nullptr;
   }
 };
 thread_local ThreadLanes t_lanes;
-thread_local LaneSet* t_last_set = nullptr;  // fast path: the set this thread used last
-thread_local Lane* t_last_lane = nullptr;
 
 void collect(void* ctx, LaneCounters* into) {
   static_cast<LaneSet*>(ctx)->counters(into);
@@ -385,7 +392,7 @@ CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* resul
     counters_.bytes_in += f.meta.size() * 8 + f.payload_len + sizeof(FrameHeader);
     if (t0) counters_.wait_ns += now_ns() - t0;
     if (status != CUDA_SUCCESS && status != CUDA_ERROR_NOT_READY &&
-        !(op == Op::ModuleLoad && status == CUDA_ERROR_NOT_FOUND)) {
+        !(op == Op::ModuleLoad && status == CUDA_ERROR_NOT_FOUND && payload_len == 0)) {
       auto text = rep.getErrorText();
       if (text.size()) {
         RGPU_WARN("%s: %s (server %s)", std::string(op_name(op)).c_str(), text.cStr(),
@@ -429,23 +436,28 @@ Lane& LaneSet::mine() {
 }
 
 Lane& LaneSet::mine_slow() {
-  for (auto& [set, lane] : t_lanes.owned) {
-    if (set == this) {
-      t_last_set = this;
-      t_last_lane = lane;
-      return *lane;
+  const bool gone = t_lanes_gone;
+  if (!gone) {
+    for (auto& [set, lane] : t_lanes.owned) {
+      if (set == this) {
+        t_last_set = this;
+        t_last_lane = lane;
+        return *lane;
+      }
     }
   }
   Lane* l = nullptr;
-  bool owned = true;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    if (!free_.empty()) {
-      l = free_.back();
-      free_.pop_back();
+  bool owned = !gone;
+  if (owned) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!free_.empty()) {
+        l = free_.back();
+        free_.pop_back();
+      }
     }
+    if (!l) l = open_lane();
   }
-  if (!l) l = open_lane();
   if (!l) {
     // No lane of our own: share one (round trips serialise on the lane's lock).
     std::lock_guard<std::mutex> g(mu_);

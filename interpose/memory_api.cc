@@ -13,6 +13,7 @@
 
 #include "interpose/api.h"
 #include "interpose/client.h"
+#include "interpose/peer_copy.h"
 
 namespace rgpu::api {
 namespace {
@@ -33,7 +34,9 @@ CUresult dtoh(void* dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d
 
 CUresult dtod(uint64_t dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d) {
   if (n == 0) return CUDA_SUCCESS;
-  if (!device_of_pointer(dst, n) || !device_of_pointer(src, n)) return CUDA_ERROR_INVALID_VALUE;
+  Device *dd = device_of_pointer(dst, n), *sd = device_of_pointer(src, n);
+  if (!dd || !sd) return CUDA_ERROR_INVALID_VALUE;
+  if (dd != sd) return copy_across_devices(dd, dst, sd, src, n, stream_wire, d);  // two servers
   op::MemcpyDtoD::Args a{dst, src, n, stream_wire};
   return d->lane->enqueue<op::MemcpyDtoD>(a);
 }

@@ -1,0 +1,242 @@
+// interpose/launch_api.cc — kernel launches and occupancy queries.
+//
+// A launch names a CUfunction or a CUkernel (modules.h: a kernel runs as its function on the
+// stream's device, loaded there on first use). The launch geometry is checked locally against
+// the device's limits; kernelParams (or the `extra` buffer) are packed with the function's
+// parameter layout straight into the lane's batch, followed by the launch attributes, and the
+// launch goes out async (errors surface at the next sync call).
+#include <cstring>
+
+#include "interpose/api.h"
+#include "interpose/client.h"
+#include "interpose/modules.h"
+
+namespace rgpu::api {
+namespace {
+
+struct LaunchDims {
+  uint32_t grid[3], block[3], shmem;
+};
+
+// Checks launch geometry against the device's limits, as the driver does before launching:
+// CUDA_ERROR_INVALID_VALUE for a zero or oversized dimension, too many threads per block or too
+// much dynamic shared memory (cudart maps it one to one; tests/e2e/errors.cu).
+CUresult check_geometry(const Device& d, const LaunchDims& dims) {
+  const int* at = d.props.attrs;
+  const int grid_max[3] = {at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X],
+                           at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y],
+                           at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]};
+  const int block_max[3] = {at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X],
+                            at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y],
+                            at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z]};
+  uint64_t threads = 1;
+  for (int i = 0; i < 3; ++i) {
+    if (dims.grid[i] == 0 || dims.block[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (grid_max[i] > 0 && dims.grid[i] > static_cast<uint32_t>(grid_max[i]))
+      return CUDA_ERROR_INVALID_VALUE;
+    if (block_max[i] > 0 && dims.block[i] > static_cast<uint32_t>(block_max[i]))
+      return CUDA_ERROR_INVALID_VALUE;
+    threads *= dims.block[i];
+  }
+  const int max_threads = at[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  if (max_threads > 0 && threads > static_cast<uint64_t>(max_threads))
+    return CUDA_ERROR_INVALID_VALUE;
+  const int max_smem = at[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
+  if (max_smem > 0 && dims.shmem > static_cast<uint32_t>(max_smem)) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
+// What the batch record's payload is made of; packed in place by pack_launch (no allocation).
+struct LaunchPayload {
+  const image::ParamLayout* layout = nullptr;
+  void** params = nullptr;
+  const void* buf = nullptr;  // `extra` buffer
+  size_t buf_size = 0;
+  const CUlaunchAttribute* attrs = nullptr;
+  unsigned num_attrs = 0;
+};
+
+void pack_launch(const void* ctx, uint8_t* dst) {
+  const auto& p = *static_cast<const LaunchPayload*>(ctx);
+  size_t at = 0;
+  if (p.buf) {
+    memcpy(dst, p.buf, p.buf_size);
+    at = p.buf_size;
+  } else {
+    const image::ParamLayout& L = *p.layout;
+    memset(dst, 0, L.param_bytes);
+    for (size_t i = 0; i < L.params.size(); ++i)
+      memcpy(dst + L.params[i].offset, p.params[i], L.params[i].size);
+    at = L.param_bytes;
+  }
+  for (unsigned i = 0; i < p.num_attrs; ++i) {
+    uint8_t* rec = dst + at + i * 72;
+    memset(rec, 0, 72);
+    uint32_t id = static_cast<uint32_t>(p.attrs[i].id);
+    memcpy(rec, &id, 4);
+    memcpy(rec + 8, &p.attrs[i].value, 64);
+  }
+}
+
+// Packs the parameters (and launch attributes) straight into the batch and enqueues the launch.
+// `h` is a CUfunction or a CUkernel; a kernel runs as its function on the stream's device.
+CUresult launch(const void* h, const LaunchDims& dims, CUstream s, bool pt, void** params,
+                void** extra, const CUlaunchAttribute* attrs, unsigned num_attrs) {
+  uint64_t wire;
+  Device* d = nullptr;
+  CUresult r = resolve_stream(s, pt, &wire, &d);
+  if (r != CUDA_SUCCESS) return r;
+  Function* f = nullptr;
+  r = function_on(h, d, &f);
+  if (r != CUDA_SUCCESS) return r;
+  if (d != device_of(f->module)) return CUDA_ERROR_INVALID_HANDLE;  // a function of another device
+  r = check_geometry(*d, dims);
+  if (r != CUDA_SUCCESS) return r;
+  if (params && extra) return CUDA_ERROR_INVALID_VALUE;
+  LaunchPayload lp;
+  lp.attrs = attrs;
+  lp.num_attrs = num_attrs;
+  size_t param_bytes = 0;
+  if (extra) {
+    bool have_size = false;
+    for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+      if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) {
+        lp.buf = extra[i + 1];
+      } else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) {
+        if (!extra[i + 1]) return CUDA_ERROR_INVALID_VALUE;
+        lp.buf_size = *static_cast<size_t*>(extra[i + 1]);
+        have_size = true;
+      } else {
+        return CUDA_ERROR_INVALID_VALUE;
+      }
+    }
+    if (!lp.buf || !have_size || lp.buf_size > image::kMaxParamSpace)
+      return CUDA_ERROR_INVALID_VALUE;
+    param_bytes = lp.buf_size;
+  } else {
+    const image::ParamLayout& L = f->layout;
+    if (!L.params.empty() && !params) return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < L.params.size(); ++i)
+      if (!params[i]) return CUDA_ERROR_INVALID_VALUE;
+    lp.layout = &L;
+    lp.params = params;
+    param_bytes = L.param_bytes;
+  }
+  op::LaunchKernel::Args a{};
+  a.function = f->wire;
+  memcpy(a.grid, dims.grid, sizeof a.grid);
+  memcpy(a.block, dims.block, sizeof a.block);
+  a.shared_mem = dims.shmem;
+  a.num_attrs = num_attrs;
+  a.stream = wire;
+  a.param_bytes = static_cast<uint32_t>(param_bytes);
+  return d->lane->enqueue_fill<op::LaunchKernel>(a, param_bytes + size_t{num_attrs} * 72,
+                                                 pack_launch, &lp);
+}
+
+CUresult launch_ex(const CUlaunchConfig* config, CUfunction f, void** params, void** extra,
+                   bool pt) {
+  if (!config) return CUDA_ERROR_INVALID_VALUE;
+  if (config->numAttrs && !config->attrs) return CUDA_ERROR_INVALID_VALUE;
+  LaunchDims dims{{config->gridDimX, config->gridDimY, config->gridDimZ},
+                  {config->blockDimX, config->blockDimY, config->blockDimZ},
+                  config->sharedMemBytes};
+  return launch(f, dims, config->hStream, pt, params, extra, config->attrs, config->numAttrs);
+}
+
+CUresult launch_plain(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                      unsigned bz, unsigned shmem, CUstream s, void** params, void** extra,
+                      bool pt) {
+  LaunchDims dims{{gx, gy, gz}, {bx, by, bz}, shmem};
+  return launch(f, dims, s, pt, params, extra, nullptr, 0);
+}
+
+CUresult occupancy(int* numBlocks, CUfunction func, int blockSize, size_t smem, unsigned flags) {
+  if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+  Function* f = nullptr;
+  CUresult r = function_on(func, nullptr, &f);
+  if (r != CUDA_SUCCESS) return r;
+  op::OccupancyMaxActiveBlocks::Args a{f->wire, blockSize, flags, smem};
+  op::OccupancyMaxActiveBlocks::Result res{};
+  r = device_of(f->module)->lane->call<op::OccupancyMaxActiveBlocks>(a, &res);
+  if (r == CUDA_SUCCESS) *numBlocks = res.blocks;
+  return r;
+}
+
+}  // namespace
+
+CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+                        unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem,
+                        CUstream s, void** kernelParams, void** extra) {
+  return launch_plain(f, gx, gy, gz, bx, by, bz, shmem, s, kernelParams, extra, false);
+}
+
+CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+                             unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem,
+                             CUstream s, void** kernelParams, void** extra) {
+  return launch_plain(f, gx, gy, gz, bx, by, bz, shmem, s, kernelParams, extra, true);
+}
+
+CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** kernelParams,
+                          void** extra) {
+  return launch_ex(config, f, kernelParams, extra, false);
+}
+
+CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** kernelParams,
+                               void** extra) {
+  return launch_ex(config, f, kernelParams, extra, true);
+}
+
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, CUfunction func, int blockSize,
+                                                     size_t dynamicSMemSize) {
+  return occupancy(numBlocks, func, blockSize, dynamicSMemSize, 0);
+}
+
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* numBlocks, CUfunction func,
+                                                              int blockSize, size_t dynamicSMemSize,
+                                                              unsigned int flags) {
+  return occupancy(numBlocks, func, blockSize, dynamicSMemSize, flags);
+}
+
+CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t* dynamicSmemSize, CUfunction func,
+                                                 int numBlocks, int blockSize) {
+  if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+  Function* f = nullptr;
+  CUresult r = function_on(func, nullptr, &f);
+  if (r != CUDA_SUCCESS) return r;
+  Device* d = device_of(f->module);
+  int static_smem = 0;
+  r = function_attribute(f, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, &static_smem);
+  if (r != CUDA_SUCCESS) return r;
+  long per_sm = d->props.attrs[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR];
+  long per_block = d->props.attrs[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
+  long avail = per_sm / numBlocks - static_smem;
+  if (per_block > 0 && avail > per_block - static_smem) avail = per_block - static_smem;
+  *dynamicSmemSize = avail > 0 ? static_cast<size_t>(avail) : 0;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxActiveClusters(int* numClusters, CUfunction func,
+                                      const CUlaunchConfig* config) {
+  if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+  if (config->numAttrs && !config->attrs) return CUDA_ERROR_INVALID_VALUE;
+  Function* f = nullptr;
+  CUresult r = function_on(func, nullptr, &f);
+  if (r != CUDA_SUCCESS) return r;
+  unsigned cluster = 1;
+  for (unsigned i = 0; i < config->numAttrs; ++i) {
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+      const auto& v = config->attrs[i].value.clusterDim;
+      cluster = v.x * v.y * v.z;
+    }
+  }
+  unsigned threads = config->blockDimX * config->blockDimY * config->blockDimZ;
+  int blocks = 0;
+  r = occupancy(&blocks, func, static_cast<int>(threads), config->sharedMemBytes, 0);
+  if (r != CUDA_SUCCESS) return r;
+  int sms = device_of(f->module)->props.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+  *numClusters = cluster ? static_cast<int>(static_cast<long>(blocks) * sms / cluster) : 0;
+  return CUDA_SUCCESS;
+}
+
+}  // namespace rgpu::api
