@@ -146,4 +146,28 @@ dpkg-deb -x "$CLIENT" "$X"
 out=$(run_rgpu "$X/usr/bin/rgpu")
 if echo "$out" | grep -q 'shim is not at'; then fail "packaged rgpu run: $out"; fi
 ok "rgpu from the unpacked client package runs and finds its shim"
+
+# The package strips its files: the shim must still export the driver API (and only that) and
+# load. cuDriverGetVersion is answered locally, without a server.
+SHIM=$X/usr/lib/rgpu/libcuda.so.1
+if command -v nm >/dev/null; then
+  syms=$(nm -D --defined-only "$SHIM" | awk '$2 ~ /^[TWi]$/ { print $3 }')
+  ncu=$(echo "$syms" | grep -c '^cu')
+  other=$(echo "$syms" | grep -v '^cu' | head -3)
+  [ "$ncu" -ge 100 ] || fail "the packaged shim exports only $ncu cu* functions"
+  [ -z "$other" ] || fail "the packaged shim exports non-CUDA symbols: $other"
+  ok "the packaged (stripped) shim exports $ncu cu* functions and nothing else"
+fi
+if command -v python3 >/dev/null && ! ldd "$SHIM" 2>/dev/null | grep -q 'lib[at]san'; then
+  ver=$(timeout 20 python3 -c '
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+v = ctypes.c_int(0)
+r = lib.cuDriverGetVersion(ctypes.byref(v))
+print(r, v.value)' "$SHIM" 2>&1)
+  case "$ver" in
+    "0 "[1-9]*) ok "the packaged shim loads; cuDriverGetVersion -> ${ver#0 }" ;;
+    *) fail "the packaged shim did not load or answer cuDriverGetVersion: $ver" ;;
+  esac
+fi
 echo "all packaging checks passed"
