@@ -2,7 +2,7 @@
 //
 // Checks: cudaGetDeviceCount == 2; on each device an allocation filled by a kernel (each device
 // loads the module itself); a copy from device 0 to device 1 through the host and with
-// cudaMemcpyPeer, with every value checked on device 1.
+// cudaMemcpyPeer, and back with a plain device-to-device cudaMemcpy, every value checked.
 // Host implementation of iota() for the sim backend: multi_device_plugin.cc.
 #include <algorithm>
 #include <vector>
@@ -69,6 +69,16 @@ int main() {
   std::fill(back.begin(), back.end(), -1);
   CHECK_CUDA(cudaMemcpy(back.data(), d[1], bytes, cudaMemcpyDeviceToHost));
   expect_iota(back, 7000000, "cudaMemcpyPeer device 0 -> device 1");
+
+  // Device 1 -> device 0 with a plain cudaMemcpy (unified addressing: the driver sees two
+  // device pointers on different devices).
+  CHECK_CUDA(cudaSetDevice(0));
+  iota<<<(n + 255) / 256, 256>>>(d[0], 0, n);
+  CHECK_CUDA(cudaGetLastError());
+  CHECK_CUDA(cudaMemcpy(d[0], d[1], bytes, cudaMemcpyDeviceToDevice));
+  std::fill(back.begin(), back.end(), -1);
+  CHECK_CUDA(cudaMemcpy(back.data(), d[0], bytes, cudaMemcpyDeviceToHost));
+  expect_iota(back, 7000000, "cudaMemcpy device 1 -> device 0");
 
   for (int dev = 0; dev < 2; ++dev) {
     CHECK_CUDA(cudaSetDevice(dev));
