@@ -54,7 +54,8 @@ int cmd_run(const Args& a) {
   uint32_t n = 1;
   if (a.has("-n")) {
     char* end = nullptr;
-    long v = strtol(a.get("-n").c_str(), &end, 10);
+    const std::string text = a.get("-n");  // `end` points into it
+    long v = strtol(text.c_str(), &end, 10);
     if (*end || v < 1 || v > 64) return usage_error("-n wants 1..64", kRunUsage);
     n = static_cast<uint32_t>(v);
   }
@@ -72,7 +73,8 @@ int cmd_run(const Args& a) {
   double wait = 0;
   if (a.has("--wait")) {
     char* end = nullptr;
-    wait = strtod(a.get("--wait").c_str(), &end);
+    const std::string text = a.get("--wait");  // `end` points into it
+    wait = strtod(text.c_str(), &end);
     if (*end || wait < 0) return usage_error("--wait wants seconds", kRunUsage);
   }
   std::string shim = shim_dir();
