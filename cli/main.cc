@@ -91,9 +91,9 @@ int main(int argc, char** argv) {
   }
   std::string verb = words[0];
   std::string sub = words.size() > 1 ? words[1] : "";
-  a.pos.assign(words.begin() + (verb == "run" || verb == "status" || verb == "usage" ? 1 : 2),
-               words.end());
-  if (words.size() < 2 && !(verb == "run" || verb == "status" || verb == "usage")) a.pos.clear();
+  // Verbs without sub-verbs take positionals right after the verb; the others after the sub-verb.
+  size_t first_pos = (verb == "run" || verb == "status" || verb == "usage") ? 1 : 2;
+  if (words.size() > first_pos) a.pos.assign(words.begin() + first_pos, words.end());
   if (verb == "run") return cmd_run(a);
   if (verb == "server") return cmd_server(sub, a);
   if (verb == "session") return cmd_session(sub, a);
