@@ -11,8 +11,8 @@
 #   uninstrumented nvcc-built program, and every log is checked for sanitizer reports).
 # Steps, in order (each prints "e2e_pool: ok <step>"):
 #   run       rgpu run places and runs the program; --label picks the provider
-#   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU and the
-#             new slice's cap holds (the program checks it)
+#   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU (one
+#             run, then two vGPUs of one run) and each slice's cap holds (the program checks it)
 #   spread    spread puts slices on the providers with fewest leases
 #   roles     a user token cannot run admin verbs
 #   leases    a forged, a replayed and a wrong-server lease are refused by the server
@@ -158,10 +158,13 @@ urun --vram 1GiB --policy binpack -- "$PROG" --cap $CAP >"$W/bp.out" 2>"$W/bp.er
 [[ "$(placed "$W/bp.err")" == sim1 ]] ||
   fail "binpack did not fill sim1's GPU (already holding a slice): $(placed "$W/bp.err")"
 file_has "$W/bp.out" '^device 0: .*, 1073741824 bytes' || fail "the slice does not report its 1GiB cap"
-# Placement of several vGPUs at once (the command needs no GPU).
-user run -n 2 --vram 1GiB --policy binpack -- true 2>"$W/bp2.err" || fail "binpack -n 2 failed"
+# Two vGPUs of one run: both slices on sim1's GPU (beside the running one), each capped.
+urun -n 2 --vram 1GiB --policy binpack -- "$PROG" --cap $CAP >"$W/bp2.out" 2>"$W/bp2.err" ||
+  fail "binpack -n 2 (two 1GiB slices, caps checked) failed"
 [[ "$(placed "$W/bp2.err" | sort -u)" == sim1 ]] ||
   fail "binpack -n 2 did not put both slices on sim1: $(placed "$W/bp2.err" | xargs)"
+[[ $(grep -c '^device [01]: .*, 1073741824 bytes' "$W/bp2.out") -eq 2 ]] ||
+  fail "the two slices do not each report the 1GiB cap"
 ok "binpack (slices share sim1's GPU with a running one; the cap holds)"
 
 # --- spread: fewest leases first ---------------------------------------------------------------
