@@ -10,7 +10,8 @@
 #   --asan: the binaries were built with RGPU_SANITIZE=ON (the ASan runtime is preloaded into the
 #   uninstrumented nvcc-built program, and every log is checked for sanitizer reports).
 # Steps, in order (each prints "e2e_pool: ok <step>"):
-#   run       rgpu run places and runs the program; --label picks the provider
+#   run       rgpu run places and runs the program; --label picks the provider; the shim alone
+#             asks the pool with RGPU_POOL (RGPU_TOKEN, RGPU_VRAM, RGPU_LABELS)
 #   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU (one
 #             run, then two vGPUs of one run) and each slice's cap holds (the program checks it)
 #   spread    spread puts slices on the providers with fewest leases
@@ -92,13 +93,17 @@ user() { "$BIN/rgpu" --token "$UTOK" "$@"; }
 # (Background jobs run the binary directly, so that $! is rgpu's pid and signals reach it.)
 urun() { LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run "$@"; }
 # lease_where K=V...: the id of the first lease (from `session list --all --json` on stdin)
-# whose fields match every K=V.
+# whose fields match every K=V (K^=V: the field starts with V).
 lease_where() {
   python3 -c '
 import json, sys
-want = dict(kv.split("=", 1) for kv in sys.argv[1:])
+want = [kv.split("=", 1) for kv in sys.argv[1:]]
+def match(l, k, v):
+    if k.endswith("^"):
+        return str(l.get(k[:-1])).startswith(v)
+    return str(l.get(k)) == v
 for l in json.load(sys.stdin):
-    if all(str(l.get(k)) == v for k, v in want.items()):
+    if all(match(l, k, v) for k, v in want):
         print(l["lease_id"]); break
 ' "$@"
 }
@@ -143,7 +148,14 @@ urun -- "$PROG" >"$W/run1.out" 2>"$W/run1.err" || fail "rgpu run (whole GPU) fai
 file_has "$W/run1.out" '^PASS' || fail "the program did not pass"
 urun --label n=2 -- "$PROG" >"$W/run2.out" 2>"$W/run2.err" || fail "rgpu run --label n=2 failed"
 [[ "$(placed "$W/run2.err")" == sim2 ]] || fail "--label n=2 was not placed on sim2"
-ok run
+# Without `rgpu run`: the shim asks the pool itself at cuInit (RGPU_POOL, RGPU_TOKEN, ...).
+env LD_PRELOAD="$PRELOAD" LD_LIBRARY_PATH="$SHIM" RGPU_TOKEN="$UTOK" RGPU_VRAM=1GiB \
+  RGPU_LABELS=n=3 "$PROG" --cap $((1 << 30)) >"$W/shimpool.out" 2>"$W/shimpool.err" ||
+  fail "the shim with RGPU_POOL failed"
+file_has "$W/shimpool.out" '^PASS' || fail "the program did not pass with RGPU_POOL"
+wait_for 30 has_lease_where provider=sim3 client^="libcuda.so.1 pid" ||
+  fail "the shim's lease is not on sim3: $(admin session list --all)"
+ok "run (rgpu run, --label, and RGPU_POOL in the shim)"
 
 # --- binpack: slices fill the fullest GPU ------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &
