@@ -121,8 +121,9 @@ file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 
 # --- the pool and three providers ------------------------------------------------------------
 start_pool() {  # start_pool LISTEN [extra flags]
+  rm -f "$W/pool.port"
   "$BIN/rgpu-pool" --listen "$1" --data-dir "$W/pool" --port-file "$W/pool.port" \
-    --heartbeat-ms 200 --missing-after-ms 3000 "${@:2}" >>"$W/pool.log" 2>&1 &
+    --heartbeat-ms 200 --missing-after-ms 5000 "${@:2}" >>"$W/pool.log" 2>&1 &
   POOL_PID=$!
   wait_for 30 test -s "$W/pool.port" || fail "the pool did not start"
 }
@@ -280,16 +281,15 @@ ok "missing (the dead server's program failed; sim3 is missing and gets nothing)
 
 # --- restart: the pool keeps its state ---------------------------------------------------------
 stop_pid "$POOL_PID"
-start_pool "127.0.0.1:$POOL_PORT" --lease-ttl 2
-two_active() { [[ $(active_count) -eq 2 ]]; }
-wait_for 60 two_active || fail "sim1 and sim2 did not come back after the pool restart"
-server_is sim3 missing || fail "sim3 is not missing after the restart"
+start_pool "127.0.0.1:$POOL_PORT" --lease-ttl 8
+# A lease granted now (TTL 8 s), used after it expired, below.
+user run --wait 60 --label n=1 -- sh -c 'echo "$RGPU_SERVER" >"$0/exp.server"
+  echo "$RGPU_LEASE" >"$0/exp.lease"' "$W" >/dev/null 2>"$W/exp.err" || fail "capturing a lease failed"
+EXP_AT=$(($(date +%s) + 9))
+back() { server_is sim1 active && server_is sim2 active && server_is sim3 missing; }
+wait_for 60 back || fail "after the pool restart sim1, sim2 are not active or sim3 not missing"
 has_lease_where lease_id="$KL" state=killed || fail "the killed lease was forgotten"
 urun --label n=1 -- "$PROG" >"$W/after.out" 2>"$W/after.err" || fail "the user token stopped working"
-# Expired: a lease granted now (TTL 2 s) and used after it expired.
-user run --label n=1 -- sh -c 'echo "$RGPU_SERVER" >"$0/exp.server"; echo "$RGPU_LEASE" >"$0/exp.lease"' \
-  "$W" >/dev/null 2>&1 || fail "capturing a lease failed"
-EXP_AT=$(($(date +%s) + 3))
 while [[ $(date +%s) -le $EXP_AT ]]; do sleep 0.2; done
 if direct "$(cat "$W/exp.server")" "$(cat "$W/exp.lease")" expired; then
   fail "an expired lease was accepted"
