@@ -4,11 +4,14 @@
 // stream's device, loaded there on first use). The launch geometry is checked locally against
 // the device's limits; kernelParams (or the `extra` buffer) are packed with the function's
 // parameter layout straight into the lane's batch, followed by the launch attributes, and the
-// launch goes out async (errors surface at the next sync call).
+// launch goes out async (errors surface at the next sync call). Occupancy queries are answered
+// from the image's kernel attributes and the device's limits (kernel_attrs.h, occupancy.h)
+// when the image states them, else by the server.
 #include <cstring>
 
 #include "interpose/api.h"
 #include "interpose/client.h"
+#include "interpose/kernel_attrs.h"
 #include "interpose/modules.h"
 
 namespace rgpu::api {
@@ -156,6 +159,12 @@ CUresult occupancy(int* numBlocks, CUfunction func, int blockSize, size_t smem, 
   Function* f = nullptr;
   CUresult r = function_on(func, nullptr, &f);
   if (r != CUDA_SUCCESS) return r;
+  occ::OccDevice dev;
+  occ::OccFunction fn;
+  if (occupancy_inputs(f, &dev, &fn)) {
+    *numBlocks = occ::max_active_blocks(dev, fn, blockSize, smem);
+    return CUDA_SUCCESS;
+  }
   op::OccupancyMaxActiveBlocks::Args a{f->wire, blockSize, flags, smem};
   op::OccupancyMaxActiveBlocks::Result res{};
   r = device_of(f->module)->lane->call<op::OccupancyMaxActiveBlocks>(a, &res);
@@ -205,6 +214,12 @@ CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t* dynamicSmemSize, CUfunc
   CUresult r = function_on(func, nullptr, &f);
   if (r != CUDA_SUCCESS) return r;
   Device* d = device_of(f->module);
+  occ::OccDevice dev;
+  occ::OccFunction fn;
+  if (occupancy_inputs(f, &dev, &fn)) {
+    *dynamicSmemSize = occ::available_dynamic_smem(dev, fn, numBlocks, blockSize);
+    return CUDA_SUCCESS;
+  }
   int static_smem = 0;
   r = function_attribute(f, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, &static_smem);
   if (r != CUDA_SUCCESS) return r;
@@ -214,6 +229,56 @@ CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t* dynamicSmemSize, CUfunc
   if (per_block > 0 && avail > per_block - static_smem) avail = per_block - static_smem;
   *dynamicSmemSize = avail > 0 ? static_cast<size_t>(avail) : 0;
   return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int* minGridSize, int* blockSize, CUfunction func,
+                                                   CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                   size_t dynamicSMemSize, int blockSizeLimit,
+                                                   unsigned int flags) {
+  if (!minGridSize || !blockSize || blockSizeLimit < 0) return CUDA_ERROR_INVALID_VALUE;
+  Function* f = nullptr;
+  CUresult r = function_on(func, nullptr, &f);
+  if (r != CUDA_SUCCESS) return r;
+  occ::OccDevice dev;
+  occ::OccFunction fn;
+  (void)flags;  // caching overrides do not change sm_70+ occupancy
+  if (!occupancy_inputs(f, &dev, &fn)) {
+    // The image does not say: the same search (it calls the app's callback, so it runs here),
+    // with the server answering each block size.
+    Device* d = device_of(f->module);
+    int limit = 0;
+    r = function_attribute(f, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, &limit);
+    if (r != CUDA_SUCCESS) return r;
+    if (blockSizeLimit > 0 && blockSizeLimit < limit) limit = blockSizeLimit;
+    const int* at = d->props.attrs;
+    struct Ctx {
+      CUfunction func;
+      CUresult r;
+    } ctx{func, CUDA_SUCCESS};
+    bool ok = occ::search_block_size(
+        limit, at[CU_DEVICE_ATTRIBUTE_WARP_SIZE],
+        at[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR],
+        at[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT],
+        [](void* c, int b, size_t smem, int* blocks) {
+          auto* x = static_cast<Ctx*>(c);
+          x->r = occupancy(blocks, x->func, b, smem, 0);
+          return x->r == CUDA_SUCCESS;
+        },
+        &ctx, blockSizeToDynamicSMemSize, dynamicSMemSize, minGridSize, blockSize);
+    if (!ok) return ctx.r != CUDA_SUCCESS ? ctx.r : CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+  }
+  occ::potential_block_size(dev, fn, blockSizeToDynamicSMemSize, dynamicSMemSize, blockSizeLimit,
+                            minGridSize, blockSize);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxPotentialBlockSize(int* minGridSize, int* blockSize, CUfunction func,
+                                          CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                          size_t dynamicSMemSize, int blockSizeLimit) {
+  return api::cuOccupancyMaxPotentialBlockSizeWithFlags(minGridSize, blockSize, func,
+                                                   blockSizeToDynamicSMemSize, dynamicSMemSize,
+                                                   blockSizeLimit, 0);
 }
 
 CUresult cuOccupancyMaxActiveClusters(int* numClusters, CUfunction func,

@@ -9,6 +9,7 @@
 
 #include "interpose/api.h"
 #include "interpose/client.h"
+#include "interpose/kernel_attrs.h"
 #include "interpose/modules.h"
 
 namespace rgpu::api {
@@ -49,6 +50,13 @@ bool binary_preserved(const CUlibraryOption* opts, void* const* values, unsigned
   return false;
 }
 
+// From the image when it says (kernel_attrs.h), else from the server (cached, modules.h).
+CUresult attribute_of(Function* f, CUfunction_attribute attrib, int* pi) {
+  if (!pi) return CUDA_ERROR_INVALID_VALUE;
+  if (local_function_attribute(f, attrib, pi) == CUDA_SUCCESS) return CUDA_SUCCESS;
+  return function_attribute(f, attrib, pi);
+}
+
 }  // namespace
 
 CUresult cuModuleLoadData(CUmodule* module, const void* image) {
@@ -58,8 +66,10 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   if (r != CUDA_SUCCESS) return r;
   Module* m = nullptr;
   r = load_module(image, d, &m);
-  if (r == CUDA_SUCCESS) *module = reinterpret_cast<CUmodule>(m);
-  return r;
+  if (r != CUDA_SUCCESS) return r;
+  remember_module_image(m, image);  // the caller may free the bytes (kernel_attrs.h)
+  *module = reinterpret_cast<CUmodule>(m);
+  return CUDA_SUCCESS;
 }
 
 CUresult cuModuleLoadDataEx(CUmodule* module, const void* image, unsigned int numOptions,
@@ -172,7 +182,7 @@ CUresult cuKernelGetAttribute(int* pi, CUfunction_attribute attrib, CUkernel ker
   Function* f = nullptr;
   r = function_on(kernel, d, &f);
   if (r != CUDA_SUCCESS) return r;
-  return function_attribute(f, attrib, pi);
+  return attribute_of(f, attrib, pi);
 }
 
 CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev) {
@@ -205,7 +215,7 @@ CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunction hfu
   Function* f = nullptr;
   CUresult r = function_on(hfunc, nullptr, &f);
   if (r != CUDA_SUCCESS) return r;
-  return function_attribute(f, attrib, pi);
+  return attribute_of(f, attrib, pi);
 }
 
 CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value) {
