@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "interpose/log.h"
+#include "protocol/batch_record.h"
 #include "protocol/codec/lz4_block.h"
 #include "protocol/codec/probe.h"
 #include "protocol/codec/zero.h"
@@ -19,19 +20,6 @@
 
 namespace rgpu {
 namespace {
-
-struct RecordHeader {
-  uint16_t op;
-  uint16_t flags;
-  uint32_t args_len;
-  uint32_t payload_len;
-  uint32_t pad;
-};
-static_assert(sizeof(RecordHeader) == 16);
-
-size_t pad8(size_t n) {
-  return (n + 7) & ~size_t{7};
-}
 
 // A small first segment on the stack: requests and chunk headers never need the heap.
 struct SmallMessage {
@@ -183,25 +171,19 @@ CUresult Lane::enqueue_raw(Op op, const void* args, size_t args_len, const void*
                            size_t payload_len, Fill fill) {
   std::lock_guard<std::mutex> g(mu_);
   if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-  const size_t body = sizeof(RecordHeader) + args_len + payload_len;
-  const size_t rec = pad8(body);
+  const uint64_t rec = batch_record_size(args_len, payload_len);
   if (batch_count_ > 0 && batch_.size() + rec > kBatchBytes) {
     CUresult r = flush_locked();
     if (r != CUDA_SUCCESS) return r;
   }
   const bool was_empty = batch_count_ == 0;
-  RecordHeader h{static_cast<uint16_t>(op), 0, static_cast<uint32_t>(args_len),
-                 static_cast<uint32_t>(payload_len), 0};
-  size_t at = batch_.size();
-  batch_.resize(at + rec);
-  uint8_t* p = batch_.data() + at;
-  memcpy(p, &h, sizeof h);
-  memcpy(p + sizeof h, args, args_len);
+  uint8_t* dst =
+      append_batch_record(&batch_, static_cast<uint16_t>(op), args, args_len, payload_len);
+  if (!dst) return CUDA_ERROR_INVALID_VALUE;  // a payload over 4 GiB cannot be batched
   if (fill)
-    fill(payload, p + sizeof h + args_len);
+    fill(payload, dst);
   else if (payload_len)
-    memcpy(p + sizeof h + args_len, payload, payload_len);
-  if (rec > body) memset(p + body, 0, rec - body);
+    memcpy(dst, payload, payload_len);
   ++batch_count_;
   pending_.store(batch_count_, std::memory_order_relaxed);
   counters_.async_records++;
@@ -249,15 +231,11 @@ CUresult Lane::htod_bulk(uint64_t dst, const void* src, size_t n, uint64_t strea
   if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   // The record goes last in the batch, and its chunks follow the batch frame on this lane.
   op::MemcpyHtoD::Args a{dst, n, stream, kCopyFlagBulk};
-  RecordHeader h{static_cast<uint16_t>(Op::MemcpyHtoD), 0, sizeof a, 0, 0};
-  if (batch_count_ > 0 && batch_.size() + pad8(sizeof h + sizeof a) > kBatchBytes) {
+  if (batch_count_ > 0 && batch_.size() + batch_record_size(sizeof a, 0) > kBatchBytes) {
     CUresult r = flush_locked();
     if (r != CUDA_SUCCESS) return r;
   }
-  size_t at = batch_.size();
-  batch_.resize(at + pad8(sizeof h + sizeof a));
-  memcpy(batch_.data() + at, &h, sizeof h);
-  memcpy(batch_.data() + at + sizeof h, &a, sizeof a);
+  append_batch_record(&batch_, static_cast<uint16_t>(Op::MemcpyHtoD), &a, sizeof a, 0);
   ++batch_count_;
   counters_.async_records++;
   counters_.ops[static_cast<uint16_t>(Op::MemcpyHtoD)]++;
@@ -391,8 +369,7 @@ CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* resul
     }
     counters_.bytes_in += f.meta.size() * 8 + f.payload_len + sizeof(FrameHeader);
     if (t0) counters_.wait_ns += now_ns() - t0;
-    if (status != CUDA_SUCCESS && status != CUDA_ERROR_NOT_READY &&
-        !(op == Op::ModuleLoad && status == CUDA_ERROR_NOT_FOUND && payload_len == 0)) {
+    if (status != CUDA_SUCCESS && status != CUDA_ERROR_NOT_READY) {
       auto text = rep.getErrorText();
       if (text.size()) {
         RGPU_WARN("%s: %s (server %s)", std::string(op_name(op)).c_str(), text.cStr(),

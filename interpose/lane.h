@@ -10,8 +10,7 @@
 //   serialises round trips on its own lock and stays correct.
 // - Lanes of exited threads are reused by new threads. Lanes are closed only at process exit.
 // - Async ops (enqueue, htod) append a record to the thread's lane batch without a syscall
-//   ({u16 op, u16 flags, u32 argsLen, u32 payloadLen, u32 pad, args, payload} padded to 8, as
-//   protocol/schema/data_plane.capnp Batch); the caller's buffers are free when they return.
+//   (protocol/batch_record.h); the caller's buffers are free when they return.
 //   A batch goes out when it reaches kBatchBytes, at the next sync call of any thread, or after
 //   the flush deadline (RGPU_FLUSH_US, default 200 µs: a background flusher sends batches that
 //   waited that long).

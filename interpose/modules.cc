@@ -50,10 +50,19 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
     sent = c->images_on_device.count(key) > 0;
   }
   op::ModuleLoad::Args a{wire, hash};
-  CUresult r = d->lane->call<op::ModuleLoad>(a, nullptr, sent ? nullptr : data, sent ? 0 : size);
-  if (sent && r == CUDA_ERROR_NOT_FOUND)  // the worker no longer holds it: send the bytes
-    r = d->lane->call<op::ModuleLoad>(a, nullptr, data, size);
+  op::ModuleLoad::Result res{};
+  CUresult r = d->lane->call<op::ModuleLoad>(a, &res, sent ? nullptr : data, sent ? 0 : size);
+  if (r == CUDA_SUCCESS && res.image_missing && sent) {
+    // The worker does not hold it (ops.def): send the bytes. Any other status, NOT_FOUND
+    // included, is the call's own answer (or an earlier async op's error) and is returned.
+    res = {};
+    r = d->lane->call<op::ModuleLoad>(a, &res, data, size);
+  }
   if (r != CUDA_SUCCESS) return r;
+  if (res.image_missing) {
+    RGPU_ERR("server %s says it lacks a module image that came with its bytes", d->server.c_str());
+    return CUDA_ERROR_INVALID_IMAGE;
+  }
   std::lock_guard<std::shared_mutex> g(c->mu);
   c->images_on_device.insert(key);
   return CUDA_SUCCESS;

@@ -55,8 +55,7 @@ HelloAccepted client_handshake(net::Stream& s, const HelloParams& p) {
 HelloReceived read_hello(net::Stream& s, uint32_t our_min, uint32_t our_max) {
   InFrame f = read_frame(s);
   skip_payload(s, f.payload_len);
-  if (f.kind != FrameKind::kHello)
-    throw net::NetError(net::NetError::kProtocol, "expected a Hello as the first frame");
+  if (f.kind != FrameKind::kHello) throw HandshakeError("expected a Hello frame first");
   HelloReceived out;
   try {
     auto reader = f.reader();
@@ -70,9 +69,9 @@ HelloReceived read_hello(net::Stream& s, uint32_t our_min, uint32_t our_max) {
     out.params.join_session = h.getJoinSession();
     out.params.join_key = str(h.getJoinKey());
   } catch (const kj::Exception& e) {
-    throw net::NetError(net::NetError::kProtocol,
-                        "malformed Hello: " + std::string(e.getDescription().cStr()));
+    throw HandshakeError("malformed Hello: " + std::string(e.getDescription().cStr()));
   }
+  if (out.params.min_version == 0) out.params.min_version = out.params.max_version;
   out.negotiated = negotiate(out.params.min_version, out.params.max_version, our_min, our_max);
   return out;
 }
@@ -89,7 +88,7 @@ void send_hello_reply(net::Stream& s, const HelloAccepted& a) {
   write_frame(s, FrameKind::kHelloReply, mb);
 }
 
-void refuse_hello(net::Stream& s, uint32_t our_version, const std::string& reason) {
+void refuse_hello(net::Stream& s, const std::string& reason, uint32_t our_version) {
   capnp::MallocMessageBuilder mb;
   auto r = mb.initRoot<wire::HelloReply>();
   r.setOk(false);

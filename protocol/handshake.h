@@ -5,7 +5,7 @@
 // HandshakeError carrying the server's reason (e.g. "protocol version mismatch: peer speaks 1..1,
 // this end speaks 2..2"). On the server, read_hello() parses and negotiates; the caller checks
 // credentials, then answers with send_hello_reply() (accept) or refuse_hello() (which names the
-// reason). A refused peer is never served.
+// reason). A refused peer is never served. Every HelloReply either end writes is written here.
 #pragma once
 
 #include <cstdint>
@@ -49,10 +49,15 @@ struct HelloReceived {
   Negotiated negotiated;  // !ok: refuse with negotiated.error
 };
 
-// Server side. Throws net::NetError(kProtocol) when the first frame is not a well-formed Hello.
+// Server side. A Hello without a minimum version speaks only its protocolVersion. Throws
+// HandshakeError when the first frame is a well-framed frame that is not a Hello, or a malformed
+// Hello (its payload has been read: answer it with refuse_hello(e.what())), and net::NetError
+// when the bytes are not a frame at all or the connection fails (answer nothing).
 HelloReceived read_hello(net::Stream& s, uint32_t our_min = kMinProtocolVersion,
                          uint32_t our_max = kProtocolVersion);
 void send_hello_reply(net::Stream& s, const HelloAccepted& a);
-void refuse_hello(net::Stream& s, uint32_t our_version, const std::string& reason);
+// our_version: the newest version this end speaks (the peer's logs name it).
+void refuse_hello(net::Stream& s, const std::string& reason,
+                  uint32_t our_version = kProtocolVersion);
 
 }  // namespace rgpu

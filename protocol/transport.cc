@@ -146,6 +146,16 @@ class SocketStream final : public Stream {
   int fd_;
 };
 
+// A Unix stream socket, and in *sa the address of ep.path (Endpoint::parse checked its length).
+int unix_socket(const Endpoint& ep, sockaddr_un* sa) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw NetError(NetError::kBroken, errno_text("socket"));
+  *sa = sockaddr_un{};
+  sa->sun_family = AF_UNIX;
+  std::strncpy(sa->sun_path, ep.path.c_str(), sizeof(sa->sun_path) - 1);
+  return fd;
+}
+
 int connect_with_timeout(int fd, const sockaddr* sa, socklen_t len, int timeout_ms) {
   int flags = fcntl(fd, F_GETFL, 0);
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -276,11 +286,8 @@ std::string Endpoint::str() const {
 
 std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int timeout_ms) {
   if (ep.kind == Endpoint::kUnix) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw NetError(NetError::kBroken, errno_text("socket"));
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::strncpy(sa.sun_path, ep.path.c_str(), sizeof(sa.sun_path) - 1);
+    sockaddr_un sa;
+    int fd = unix_socket(ep, &sa);
     if (connect_with_timeout(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa), timeout_ms) != 0) {
       std::string msg = "cannot connect to " + ep.str() + ": " + std::strerror(errno);
       ::close(fd);
@@ -317,11 +324,8 @@ std::unique_ptr<Stream> adopt(int fd, const TlsConfig* tls, bool server) {
 
 std::unique_ptr<Listener> Listener::listen(const Endpoint& ep, const TlsConfig* tls) {
   if (ep.kind == Endpoint::kUnix) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw NetError(NetError::kBroken, errno_text("socket"));
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::strncpy(sa.sun_path, ep.path.c_str(), sizeof(sa.sun_path) - 1);
+    sockaddr_un sa;
+    int fd = unix_socket(ep, &sa);
     ::unlink(ep.path.c_str());
     if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(fd, 128) != 0) {
       std::string msg = "cannot listen on " + ep.str() + ": " + std::strerror(errno);

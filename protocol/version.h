@@ -12,10 +12,12 @@
 namespace rgpu {
 
 // History: 1 = first data plane. 2 = per-session sequence numbers on Request/Batch (lanes),
-// bulk copy flags, ModuleLoad by image hash. Nothing speaking 1 was ever released, so 2 is also
-// the oldest version served.
-inline constexpr uint32_t kProtocolVersion = 2;
-inline constexpr uint32_t kMinProtocolVersion = 2;
+// bulk copy flags, ModuleLoad by image hash. 3 = a hash-only ModuleLoad's miss is told by
+// ModuleLoad.Result.image_missing, no longer by CUDA_ERROR_NOT_FOUND (a 2 client would take the
+// miss for a load, a 2 server's NOT_FOUND for a real error). Nothing speaking 1 or 2 was ever
+// released, so 3 is also the oldest version served.
+inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {
   bool ok = false;

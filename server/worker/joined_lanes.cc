@@ -8,9 +8,7 @@
 
 #include <algorithm>
 
-#include "protocol/data_plane.capnp.h"
-#include "protocol/frame.h"
-#include "protocol/version.h"
+#include "protocol/handshake.h"
 #include "server/lane_handoff.h"
 #include "server/log.h"
 #include "server/worker/lane.h"
@@ -19,20 +17,12 @@ namespace rgpu::server {
 
 namespace {
 
-bool same_key(const std::string& a, const uint8_t* b, size_t n) {
-  if (a.size() != n || n == 0) return false;
+// Constant-time comparison of the join key.
+bool same_key(const std::string& a, const std::string& b) {
+  if (a.size() != b.size() || a.empty()) return false;
   unsigned diff = 0;
-  for (size_t i = 0; i < n; ++i) diff |= static_cast<uint8_t>(a[i]) ^ b[i];
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-void refuse(net::Stream& s, const std::string& why) {
-  capnp::MallocMessageBuilder msg;
-  auto r = msg.initRoot<wire::HelloReply>();
-  r.setOk(false);
-  r.setProtocolVersion(kProtocolVersion);
-  r.setError(why);
-  write_frame(s, FrameKind::kHelloReply, msg);
 }
 
 }  // namespace
@@ -84,7 +74,7 @@ void JoinedLanes::receive_loop() {
       // Over the limit: answer so the client falls back to sharing a lane.
       try {
         auto s = net::adopt(fd, nullptr, true);
-        refuse(*s, stopping_ ? "session is ending" : "too many lanes in this session");
+        refuse_hello(*s, stopping_ ? "session is ending" : "too many lanes in this session");
       } catch (const std::exception&) {
       }
       continue;
@@ -106,42 +96,30 @@ void JoinedLanes::serve_one(int fd) {
   bool accepted = false;
   std::string why;
   try {
-    InFrame f = read_frame(s);
-    if (f.kind != FrameKind::kHello) {
-      skip_payload(s, f.payload_len);
-      refuse(s, "expected a Hello frame first");
-    } else {
-      skip_payload(s, f.payload_len);
-      uint32_t peer_min = 0, peer_max = 0;
-      uint64_t join = 0;
-      bool key_ok = false;
-      try {
-        auto r = f.reader();
-        auto h = r.getRoot<wire::Hello>();
-        peer_max = h.getProtocolVersion();
-        peer_min = h.getMinProtocolVersion() ? h.getMinProtocolVersion() : peer_max;
-        join = h.getJoinSession();
-        auto k = h.getJoinKey();
-        key_ok = same_key(p_.lane_key, k.begin(), k.size());
-      } catch (const kj::Exception&) {
-      }
-      Negotiated n = negotiate(peer_min, peer_max);
-      if (join != p_.session_id || !key_ok) {
-        refuse(s, "lane refused: wrong session or join key");
+    HelloReceived h;
+    bool hello_ok = true;
+    try {
+      h = read_hello(s);
+    } catch (const HandshakeError& e) {
+      refuse_hello(s, e.what());
+      hello_ok = false;
+    }
+    if (hello_ok) {
+      const HelloParams& hp = h.params;
+      const bool key_ok = same_key(p_.lane_key, hp.join_key);
+      if (hp.join_session != p_.session_id || !key_ok) {
+        refuse_hello(s, "lane refused: wrong session or join key");
         log_warn("refused a lane for session %llu from %s: wrong session or key",
-                 static_cast<unsigned long long>(join), s.peer().c_str());
-      } else if (!n.ok) {
-        refuse(s, n.error);
+                 static_cast<unsigned long long>(hp.join_session), s.peer().c_str());
+      } else if (!h.negotiated.ok) {
+        refuse_hello(s, h.negotiated.error);
       } else {
-        capnp::MallocMessageBuilder msg;
-        auto r = msg.initRoot<wire::HelloReply>();
-        r.setOk(true);
-        r.setProtocolVersion(n.version);
-        r.setSessionId(p_.session_id);
-        r.setDeviceProps(
-            capnp::Data::Reader(reinterpret_cast<const uint8_t*>(&p_.props), sizeof p_.props));
-        r.setVramLimit(p_.vram_limit);
-        write_frame(s, FrameKind::kHelloReply, msg);
+        HelloAccepted acc;
+        acc.version = h.negotiated.version;
+        acc.session_id = p_.session_id;
+        acc.device_props.assign(reinterpret_cast<const char*>(&p_.props), sizeof p_.props);
+        acc.vram_limit = p_.vram_limit;
+        send_hello_reply(s, acc);
         accepted = true;
       }
     }

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "protocol/batch_record.h"
 #include "protocol/codec/lz4_block.h"
 #include "protocol/codec/probe.h"
 #include "protocol/codec/zero.h"
@@ -15,19 +16,6 @@
 namespace rgpu::server {
 
 namespace {
-
-struct RecordHeader {
-  uint16_t op;
-  uint16_t flags;
-  uint32_t args_len;
-  uint32_t payload_len;
-  uint32_t pad;
-};
-static_assert(sizeof(RecordHeader) == 16);
-
-uint64_t pad8(uint64_t n) {
-  return (n + 7) & ~uint64_t{7};
-}
 
 // Whether a copy record asks for bulk chunks (the record must decode to say so).
 bool is_bulk(uint16_t op, const uint8_t* args, size_t len) {
@@ -304,38 +292,27 @@ void Lane::on_batch(InFrame& f) {
   if (!turn)
     throw std::runtime_error("session ended or batch out of order (seq " + std::to_string(seq) +
                              ")");
-  const uint8_t* p = recs.begin();
-  const uint64_t size = recs.size();
-  uint64_t off = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    RecordHeader h;
-    if (size - off < sizeof h) {
-      session_.async_error(
-          Status::Err(CUDA_ERROR_INVALID_VALUE, "batch is shorter than its record count"));
-      return;
-    }
-    std::memcpy(&h, p + off, sizeof h);
-    const uint64_t body = uint64_t{h.args_len} + h.payload_len;
-    if (body > size - off - sizeof h) {
-      session_.async_error(
-          Status::Err(CUDA_ERROR_INVALID_VALUE, "batch record runs past the batch's end"));
-      return;
-    }
-    const uint8_t* args = p + off + sizeof h;
-    const uint8_t* payload = args + h.args_len;
-    if (h.op == static_cast<uint16_t>(Op::MemcpyHtoD) && is_bulk(h.op, args, h.args_len)) {
+  // A malformed batch runs none of its records.
+  std::string fault = check_batch(recs.begin(), recs.size(), count);
+  if (!fault.empty()) {
+    session_.async_error(Status::Err(CUDA_ERROR_INVALID_VALUE, fault));
+    return;
+  }
+  BatchReader records(recs.begin(), recs.size(), count);
+  BatchRecord r;
+  while (records.next(&r)) {
+    if (r.op == static_cast<uint16_t>(Op::MemcpyHtoD) && is_bulk(r.op, r.args, r.args_len)) {
       uint64_t addr = 0, bytes = 0, stream = 0, flags = 0;
-      session_.count_call(h.op, false);
-      Status pre = session_.bulk_check(h.op, args, h.args_len, &addr, &bytes, &stream, &flags);
-      if (pre.ok() && h.payload_len)
+      session_.count_call(r.op, false);
+      Status pre = session_.bulk_check(r.op, r.args, r.args_len, &addr, &bytes, &stream, &flags);
+      if (pre.ok() && r.payload_len)
         pre = Status::Err(CUDA_ERROR_INVALID_VALUE, "a bulk copy carries no payload");
       const bool live = session_.sticky_error().ok();
       Status st = read_bulk(addr, bytes, stream, pre.ok() && live);
       if (live && !(pre.ok() ? st : pre).ok()) session_.async_error(pre.ok() ? st : pre);
     } else {
-      session_.async(h.op, args, h.args_len, payload, h.payload_len);
+      session_.async(r.op, r.args, r.args_len, r.payload, r.payload_len);
     }
-    off += std::min<uint64_t>(pad8(sizeof h + body), size - off);
   }
 }
 

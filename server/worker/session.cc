@@ -419,9 +419,11 @@ OpReply Session::execute(uint16_t code, const uint8_t* args, size_t args_len,
                   "module handle " + std::to_string(a.module) + " is already in use"));
       if (payload_len == 0) {
         auto it = images_.find(a.image_hash);
-        if (it == images_.end())
-          CHECK(bad(CUDA_ERROR_NOT_FOUND, "no module image with hash " + hex(a.image_hash) +
-                                              " in this session; send the image"));
+        if (it == images_.end()) {  // not an error: the client sends the bytes (ops.def)
+          res.image_missing = 1;
+          put(&out, res);
+          return out;
+        }
         CHECK(b.module_load(a.module, it->second.data(), it->second.size()));
       } else {
         CHECK(b.module_load(a.module, payload, payload_len));

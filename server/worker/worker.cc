@@ -12,9 +12,7 @@
 #include <memory>
 #include <mutex>
 
-#include "protocol/data_plane.capnp.h"
-#include "protocol/frame.h"
-#include "protocol/version.h"
+#include "protocol/handshake.h"
 #include "server/backend/factory.h"
 #include "server/backend/va_window.h"
 #include "server/log.h"
@@ -45,15 +43,6 @@ volatile sig_atomic_t g_killed = 0;
 void on_kill(int) {
   g_killed = 1;
   if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
-}
-
-void send_refusal(net::Stream& s, const std::string& error) {
-  capnp::MallocMessageBuilder msg;
-  auto r = msg.initRoot<wire::HelloReply>();
-  r.setOk(false);
-  r.setProtocolVersion(kProtocolVersion);
-  r.setError(error);
-  write_frame(s, FrameKind::kHelloReply, msg);
 }
 
 uint64_t window_size_for(uint64_t cap) {
@@ -95,61 +84,46 @@ int run_worker(const ServerOptions& o) {
   CountingStream s(*raw, meter);
 
   // --- hello ---------------------------------------------------------------------------
-  HelloCredentials cred;
-  uint64_t va_base = 0;
-  uint64_t join = 0;
   try {
-    InFrame f = read_frame(s);
-    if (f.kind != FrameKind::kHello) {
-      skip_payload(s, f.payload_len);
-      send_refusal(s, "expected a Hello frame first");
-      log_warn("refused %s: first frame was not a Hello", meter.peer.c_str());
-      return 0;
-    }
-    skip_payload(s, f.payload_len);
-    uint32_t peer_min = 0, peer_max = 0;
+    HelloReceived hello;
     try {
-      auto r = f.reader();
-      auto h = r.getRoot<wire::Hello>();
-      peer_max = h.getProtocolVersion();
-      peer_min = h.getMinProtocolVersion();
-      if (peer_min == 0) peer_min = peer_max;
-      auto lease = h.getLease();
-      cred.lease.assign(reinterpret_cast<const char*>(lease.begin()), lease.size());
-      cred.secret = h.getSecret();
-      cred.client_name = h.getClientName();
-      va_base = h.getVaBase();
-      join = h.getJoinSession();
-    } catch (const kj::Exception& e) {
-      send_refusal(s, "malformed Hello");
-      log_warn("refused %s: malformed Hello", meter.peer.c_str());
+      hello = read_hello(s);
+    } catch (const HandshakeError& e) {
+      refuse_hello(s, e.what());
+      log_warn("refused %s: %s", meter.peer.c_str(), e.what());
       return 0;
     }
+    HelloCredentials cred;
+    cred.lease = hello.params.lease;
+    cred.secret = hello.params.secret;
+    cred.client_name = hello.params.client_name;
+    const uint64_t va_base = hello.params.va_base;
+    const uint64_t join = hello.params.join_session;
     meter.client = cred.client_name;
-    Negotiated n = negotiate(peer_min, peer_max);
+    const Negotiated& n = hello.negotiated;
     if (!n.ok) {
-      send_refusal(s, n.error);
+      refuse_hello(s, n.error);
       log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), n.error.c_str());
       return 0;
     }
     std::string auth_err;
     auto auth = make_authenticator(o, &channel, &auth_err);
     if (!auth) {
-      send_refusal(s, "server misconfigured: " + auth_err);
+      refuse_hello(s, "server misconfigured: " + auth_err);
       log_error("session %llu: %s", static_cast<unsigned long long>(o.session_id),
                 auth_err.c_str());
       return 1;
     }
     AuthResult ar = auth->check(cred);
     if (!ar.ok) {
-      send_refusal(s, ar.error);
+      refuse_hello(s, ar.error);
       log_warn("refused %s (%s): %s", meter.peer.c_str(), meter.client.c_str(), ar.error.c_str());
       return 0;
     }
     if (join != 0) {
       // Joining lanes are handed to the session's worker by the supervisor; one that reaches a
       // fresh worker names a session that is gone, or came over TLS (lane_handoff.h).
-      send_refusal(s, "no session " + std::to_string(join) +
+      refuse_hello(s, "no session " + std::to_string(join) +
                           " to join on this server (it ended, or lanes cannot join over TLS)");
       return 0;
     }
@@ -159,7 +133,7 @@ int run_worker(const ServerOptions& o) {
     std::string err;
     auto backend = make_backend(o, &kernels, &err);
     if (!backend) {
-      send_refusal(s, err);
+      refuse_hello(s, err);
       log_error("session %llu: %s", static_cast<unsigned long long>(o.session_id), err.c_str());
       return 1;
     }
@@ -170,7 +144,7 @@ int run_worker(const ServerOptions& o) {
     w.va_size = window_size_for(w.vram_cap);
     Status st = backend->open(w);
     if (!st.ok()) {
-      send_refusal(s, "cannot open the device: " + st.text);
+      refuse_hello(s, "cannot open the device: " + st.text);
       log_error("session %llu: cannot open the %s backend: %s",
                 static_cast<unsigned long long>(o.session_id), backend->name(), st.text.c_str());
       return st.code == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
@@ -179,17 +153,15 @@ int run_worker(const ServerOptions& o) {
     uint8_t key[16];
     const bool have_key = getrandom(key, sizeof key, 0) == static_cast<ssize_t>(sizeof key);
     {
-      capnp::MallocMessageBuilder msg;
-      auto r = msg.initRoot<wire::HelloReply>();
-      r.setOk(true);
-      r.setProtocolVersion(n.version);
-      r.setSessionId(o.session_id);
+      HelloAccepted acc;
+      acc.version = n.version;
+      acc.session_id = o.session_id;
       // No key (no randomness) or no hand-over channel: the client keeps one lane.
       if (have_key && o.lane_fd >= 0 && o.tls_cert.empty())
-        r.setLaneKey(capnp::Data::Reader(key, sizeof key));
-      r.setDeviceProps(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(&props), sizeof props));
-      r.setVramLimit(props.total_mem);
-      write_frame(s, FrameKind::kHelloReply, msg);
+        acc.lane_key.assign(reinterpret_cast<const char*>(key), sizeof key);
+      acc.device_props.assign(reinterpret_cast<const char*>(&props), sizeof props);
+      acc.vram_limit = props.total_mem;
+      send_hello_reply(s, acc);
     }
     log_info("session %llu: %s (%s) on %s backend \"%s\", cap %llu bytes, window 0x%llx+0x%llx",
              static_cast<unsigned long long>(o.session_id), meter.peer.c_str(),

@@ -11,6 +11,10 @@
 // - BatchedLaunchErrorSurfacesAtNextSync: a launch that fails on the worker returns success
 //   (it is batched) and its error comes back from the next synchronizing call; the one after
 //   succeeds (the error was not sticky and was reported once).
+// - PendingNotFoundIsNotTakenForAnImageMiss: a batched launch fails with NOT_FOUND and the next
+//   sync call is a cuModuleLoadData of an image already sent (a hash-only ModuleLoad): that call
+//   returns the launch's error, instead of taking it for "the server lacks the image", resending
+//   the bytes and losing it.
 // - BulkCopiesRoundTrip: H2D/D2H of sizes around the inline and chunk limits, including
 //   all-zero chunks, come back byte for byte.
 #include <gtest/gtest.h>
@@ -178,6 +182,33 @@ TEST(Lanes, BatchedLaunchErrorSurfacesAtNextSync) {
   // A bad geometry is refused locally, before anything is sent.
   EXPECT_EQ(api.Launch(fn, 1, 1, 1, 2048, 1, 1, 0, nullptr, params, nullptr),
             CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST(Lanes, PendingNotFoundIsNotTakenForAnImageMiss) {
+  Api api;
+  ASSERT_EQ(api.SetCurrent(g_ctx), CUDA_SUCCESS);
+  std::ifstream f(RGPU_UNSERVED_FATBIN, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string image = ss.str();
+  ASSERT_FALSE(image.empty());
+  CUmodule m;
+  ASSERT_EQ(api.Load(&m, image.data()), CUDA_SUCCESS);  // the server holds the image from now on
+  CUfunction fn;
+  ASSERT_EQ(api.GetFunction(&fn, m, "rgpu_test_unserved"), CUDA_SUCCESS);
+  CUdeviceptr out;
+  ASSERT_EQ(api.Alloc(&out, 64), CUDA_SUCCESS);
+  ASSERT_EQ(api.Sync(), CUDA_SUCCESS);
+  void* params[] = {&out};
+  // Fails on the worker with CUDA_ERROR_NOT_FOUND (no host implementation), batched.
+  ASSERT_EQ(api.Launch(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, params, nullptr), CUDA_SUCCESS);
+  CUmodule again = nullptr;
+  EXPECT_EQ(api.Load(&again, image.data()), CUDA_ERROR_NOT_FOUND)
+      << "the launch's error was taken for an image miss and lost";
+  // Reported once: the session goes on and the image loads by its hash.
+  EXPECT_EQ(api.Sync(), CUDA_SUCCESS);
+  EXPECT_EQ(api.Load(&again, image.data()), CUDA_SUCCESS);
+  EXPECT_EQ(api.GetFunction(&fn, again, "rgpu_test_unserved"), CUDA_SUCCESS);
 }
 
 TEST(Lanes, BulkCopiesRoundTrip) {

@@ -5,6 +5,8 @@
 
 #include <future>
 
+#include "protocol/data_plane.capnp.h"
+#include "protocol/frame.h"
 #include "socket_pair.h"
 
 namespace rgpu {
@@ -23,7 +25,7 @@ TEST(Negotiate, PicksNewestCommonVersion) {
 HelloAccepted serve_one(net::Stream& s, uint32_t our_min, uint32_t our_max) {
   HelloReceived h = read_hello(s, our_min, our_max);
   if (!h.negotiated.ok) {
-    refuse_hello(s, our_max, h.negotiated.error);
+    refuse_hello(s, h.negotiated.error, our_max);
     return {};
   }
   HelloAccepted a;
@@ -72,6 +74,48 @@ TEST(Handshake, FirstFrameThatIsNotHelloIsRefused) {
   const char req[] = "GET / HTTP/1.1\r\nHost: rgpu.example\r\n\r\n";
   p.client->write_all(req, sizeof(req) - 1);
   EXPECT_THROW(read_hello(*p.server), net::NetError);
+}
+
+// A well-framed first frame that is not a Hello: the server side gets a HandshakeError it can
+// answer, and the client sees that answer as a refusal naming it.
+TEST(Handshake, WellFramedNonHelloIsAnsweredWithARefusal) {
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"));
+  auto server = std::async(std::launch::async, [&] {
+    try {
+      read_hello(*p.server);
+      return std::string("accepted");
+    } catch (const HandshakeError& e) {
+      refuse_hello(*p.server, e.what());
+      return std::string(e.what());
+    }
+  });
+  {
+    capnp::MallocMessageBuilder mb;
+    mb.initRoot<wire::Goodbye>().setReason("not a hello");
+    const char payload[] = "payload bytes the server must skip";
+    write_frame(*p.client, FrameKind::kGoodbye, mb, payload, sizeof payload);
+  }
+  EXPECT_EQ(server.get(), "expected a Hello frame first");
+  InFrame f = read_frame(*p.client);
+  ASSERT_EQ(f.kind, FrameKind::kHelloReply);
+  auto r = f.reader();
+  auto reply = r.getRoot<wire::HelloReply>();
+  EXPECT_FALSE(reply.getOk());
+  EXPECT_EQ(reply.getProtocolVersion(), kProtocolVersion);
+  EXPECT_EQ(std::string(reply.getError().cStr()), "expected a Hello frame first");
+}
+
+// A Hello that names no minimum speaks only its protocolVersion.
+TEST(Handshake, HelloWithoutMinimumSpeaksOneVersion) {
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"));
+  {
+    capnp::MallocMessageBuilder mb;
+    mb.initRoot<wire::Hello>().setProtocolVersion(kProtocolVersion + 5);
+    write_frame(*p.client, FrameKind::kHello, mb);
+  }
+  HelloReceived h = read_hello(*p.server);
+  EXPECT_EQ(h.params.min_version, kProtocolVersion + 5);
+  EXPECT_FALSE(h.negotiated.ok);
 }
 
 }  // namespace

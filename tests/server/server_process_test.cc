@@ -443,5 +443,58 @@ TEST(ServerProcess, BulkCopiesTravelInChunks) {
   }
 }
 
+// ModuleLoad by hash (ops.def): a miss is CUDA_SUCCESS with image_missing = 1 and loads nothing;
+// a pending async error, even CUDA_ERROR_NOT_FOUND, is that error with image_missing = 0, so a
+// client cannot take the error for a miss (and resend the image, losing the error).
+TEST(ServerProcess, HashOnlyModuleLoadTellsAMissApartFromAPendingError) {
+  ServerProcess s(plugin_args());
+  ASSERT_TRUE(s.started()) << s.log();
+  auto c = TestClient::connect(s.port());
+  ASSERT_TRUE(c->hello().ok);
+  auto img = read_file(RGPU_TEST_CUBIN);
+  ASSERT_FALSE(img.empty());
+  const uint64_t hash = 0x5eed5eed12345678ull;
+
+  // A miss: nothing loaded, the client is told to send the bytes.
+  auto miss = c->call<op::ModuleLoad>({1, hash});
+  ASSERT_EQ(miss.status, CUDA_SUCCESS) << miss.error;
+  EXPECT_EQ(miss.as<op::ModuleLoad::Result>().image_missing, 1u);
+  const char* name = "no_host_kernel";
+  EXPECT_EQ(c->call<op::ModuleGetFunction>({1, 10}, name, std::strlen(name) + 1).status,
+            CUDA_ERROR_INVALID_HANDLE);
+  auto sent = c->call<op::ModuleLoad>({1, hash}, img.data(), img.size());
+  ASSERT_EQ(sent.status, CUDA_SUCCESS) << sent.error;
+  EXPECT_EQ(sent.as<op::ModuleLoad::Result>().image_missing, 0u);
+  // A hit: loaded from the kept image.
+  auto hit = c->call<op::ModuleLoad>({2, hash});
+  ASSERT_EQ(hit.status, CUDA_SUCCESS) << hit.error;
+  EXPECT_EQ(hit.as<op::ModuleLoad::Result>().image_missing, 0u);
+  ASSERT_EQ(c->call<op::ModuleGetFunction>({2, 10}, name, std::strlen(name) + 1).status,
+            CUDA_SUCCESS);
+
+  // A batched launch of a kernel the sim has no host code for fails with NOT_FOUND.
+  uint64_t out = c->alloc(64);
+  ASSERT_NE(out, 0u);
+  uint8_t params[24] = {};
+  std::memcpy(params + 16, &out, 8);
+  op::LaunchKernel::Args l{};
+  l.function = 10;
+  l.grid[0] = l.grid[1] = l.grid[2] = 1;
+  l.block[0] = l.block[1] = l.block[2] = 1;
+  l.param_bytes = sizeof params;
+  c->enqueue<op::LaunchKernel>(l, params, sizeof params);
+  // The next sync call is a hash-only ModuleLoad of an image the worker does not hold: the
+  // launch's error is its answer, and it is not a miss.
+  auto lost = c->call<op::ModuleLoad>({3, hash + 1});
+  EXPECT_EQ(lost.status, CUDA_ERROR_NOT_FOUND) << lost.error;
+  EXPECT_NE(lost.error.find("no_host_kernel"), std::string::npos) << lost.error;
+  EXPECT_EQ(lost.as<op::ModuleLoad::Result>().image_missing, 0u);
+  // Reported once; the ModuleLoad did not run, so asking again is a plain miss.
+  EXPECT_EQ(c->call<op::CtxSynchronize>({0}).status, CUDA_SUCCESS);
+  auto again = c->call<op::ModuleLoad>({3, hash + 1});
+  EXPECT_EQ(again.status, CUDA_SUCCESS) << again.error;
+  EXPECT_EQ(again.as<op::ModuleLoad::Result>().image_missing, 1u);
+}
+
 }  // namespace
 }  // namespace rgpu::test

@@ -10,8 +10,10 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
+#include "protocol/batch_record.h"
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
 #include "protocol/version.h"
@@ -88,16 +90,8 @@ CallResult TestClient::call_raw(uint16_t op, const void* args, size_t args_len, 
 
 void TestClient::enqueue_raw(uint16_t op, const void* args, size_t args_len, const void* payload,
                              size_t payload_len) {
-  struct {
-    uint16_t op, flags;
-    uint32_t args_len, payload_len, pad;
-  } h{op, 0, static_cast<uint32_t>(args_len), static_cast<uint32_t>(payload_len), 0};
-  size_t at = batch_.size();
-  size_t rec = (sizeof h + args_len + payload_len + 7) & ~size_t{7};
-  batch_.resize(at + rec, 0);
-  std::memcpy(batch_.data() + at, &h, sizeof h);
-  std::memcpy(batch_.data() + at + sizeof h, args, args_len);
-  if (payload_len) std::memcpy(batch_.data() + at + sizeof h + args_len, payload, payload_len);
+  if (!append_batch_record(&batch_, op, args, args_len, payload, payload_len))
+    throw std::length_error("batch record too long");
   ++batch_count_;
 }
 
