@@ -53,16 +53,27 @@ if(RGPU_STATIC_DEPS)
                      ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj-async.a
                      ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp-rpc.a
     LOG_CONFIGURE ON LOG_BUILD ON)
-  add_library(rgpu_kj_pic INTERFACE)
-  target_link_libraries(rgpu_kj_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj.a Threads::Threads)
-  add_dependencies(rgpu_kj_pic rgpu_capnp_pic_build)
-  add_library(rgpu_capnp_pic INTERFACE)
-  target_link_libraries(rgpu_capnp_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp.a rgpu_kj_pic)
-  add_dependencies(rgpu_capnp_pic rgpu_capnp_pic_build)
-  add_library(rgpu_kj_async_pic INTERFACE)
-  target_link_libraries(rgpu_kj_async_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/kj/libkj-async.a rgpu_kj_pic)
-  add_library(rgpu_capnp_rpc_pic INTERFACE)
-  target_link_libraries(rgpu_capnp_rpc_pic INTERFACE ${_pic}/src/rgpu_capnp_pic_build-build/src/capnp/libcapnp-rpc.a rgpu_capnp_pic rgpu_kj_async_pic)
+  # The archives are IMPORTED STATIC targets that know what each needs, so CMake orders them
+  # (capnp-rpc before capnp, kj-async before kj) even when a target reaches libcapnp.a first
+  # through another library (the shim: rgpu_protocol, then rgpu_control's capnp-rpc). The
+  # INTERFACE wrappers carry the dependency on the ExternalProject build.
+  set(_pic_lib ${_pic}/src/rgpu_capnp_pic_build-build/src)
+  foreach(_l kj kj_async capnp capnp_rpc)
+    add_library(rgpu_${_l}_pic_a STATIC IMPORTED)
+  endforeach()
+  set_target_properties(rgpu_kj_pic_a PROPERTIES IMPORTED_LOCATION ${_pic_lib}/kj/libkj.a
+    INTERFACE_LINK_LIBRARIES Threads::Threads)
+  set_target_properties(rgpu_kj_async_pic_a PROPERTIES IMPORTED_LOCATION
+    ${_pic_lib}/kj/libkj-async.a INTERFACE_LINK_LIBRARIES rgpu_kj_pic_a)
+  set_target_properties(rgpu_capnp_pic_a PROPERTIES IMPORTED_LOCATION
+    ${_pic_lib}/capnp/libcapnp.a INTERFACE_LINK_LIBRARIES rgpu_kj_pic_a)
+  set_target_properties(rgpu_capnp_rpc_pic_a PROPERTIES IMPORTED_LOCATION
+    ${_pic_lib}/capnp/libcapnp-rpc.a INTERFACE_LINK_LIBRARIES "rgpu_capnp_pic_a;rgpu_kj_async_pic_a")
+  foreach(_l kj kj_async capnp capnp_rpc)
+    add_library(rgpu_${_l}_pic INTERFACE)
+    target_link_libraries(rgpu_${_l}_pic INTERFACE rgpu_${_l}_pic_a)
+    add_dependencies(rgpu_${_l}_pic rgpu_capnp_pic_build)
+  endforeach()
   add_library(rgpu::kj ALIAS rgpu_kj_pic)
   add_library(rgpu::capnp ALIAS rgpu_capnp_pic)
   add_library(rgpu::kj_async ALIAS rgpu_kj_async_pic)
