@@ -18,7 +18,9 @@ namespace {
 
 std::once_flag g_init_once;
 CUresult g_init_result = CUDA_ERROR_NOT_INITIALIZED;
-Client* g_client = nullptr;  // leaked on purpose: no teardown races at exit
+// Set once by a successful init and never destroyed: cudart's exit handlers still call the
+// driver after static destructors have run. Reachable from here for the life of the process.
+Client* g_client = nullptr;
 std::atomic<bool> g_forked{false};
 
 thread_local std::vector<Context*> t_ctx_stack;
@@ -36,21 +38,23 @@ std::string program_name() {
   return name + "[" + std::to_string(getpid()) + "]";
 }
 
-CUresult connect_device(Client& c, const Config& cfg, size_t i) {
-  auto dev = std::make_unique<Device>();
-  dev->ordinal = static_cast<int>(i);
-  dev->server = cfg.servers[i];
-  std::unique_ptr<net::Stream> s;
-  HelloAccepted acc;
+// One server's accepted hello, before its device is set up.
+struct Connected {
+  std::unique_ptr<net::Stream> stream;
+  HelloAccepted accepted;
+};
+
+// Connects to server i and says hello. Nothing outlives a failure but the log line.
+CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
   try {
     net::Endpoint ep = net::Endpoint::parse(cfg.servers[i]);
-    s = net::connect(ep, cfg.tls ? &cfg.tls_config : nullptr, cfg.connect_timeout_ms);
+    out->stream = net::connect(ep, cfg.tls ? &cfg.tls_config : nullptr, cfg.connect_timeout_ms);
     HelloParams hp;
     if (i < cfg.leases.size()) hp.lease = cfg.leases[i];
     hp.secret = cfg.secret;
     hp.client_name = program_name();
     hp.va_base = kVaBaseFirst + i * kVaStride;
-    acc = client_handshake(*s, hp);
+    out->accepted = client_handshake(*out->stream, hp);
   } catch (const std::exception& e) {
     RGPU_ERR("cannot use server %s from RGPU_SERVER: %s", cfg.servers[i].c_str(), e.what());
     return CUDA_ERROR_NO_DEVICE;
@@ -59,11 +63,21 @@ CUresult connect_device(Client& c, const Config& cfg, size_t i) {
              e.getDescription().cStr());
     return CUDA_ERROR_NO_DEVICE;
   }
-  if (acc.device_props.size() != sizeof(DeviceProps)) {
+  if (out->accepted.device_props.size() != sizeof(DeviceProps)) {
     RGPU_ERR("server %s from RGPU_SERVER sent device properties of %zu bytes, expected %zu",
-             cfg.servers[i].c_str(), acc.device_props.size(), sizeof(DeviceProps));
+             cfg.servers[i].c_str(), out->accepted.device_props.size(), sizeof(DeviceProps));
     return CUDA_ERROR_NO_DEVICE;
   }
+  return CUDA_SUCCESS;
+}
+
+// Makes device i of c from its connection: its lanes (known to the process-wide flusher from
+// then on, interpose/lane.h) and its primary context.
+void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
+  const HelloAccepted& acc = conn.accepted;
+  auto dev = std::make_unique<Device>();
+  dev->ordinal = static_cast<int>(i);
+  dev->server = cfg.servers[i];
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
   dev->vram_limit = acc.vram_limit;
   LaneSet::Join join;
@@ -78,7 +92,7 @@ CUresult connect_device(Client& c, const Config& cfg, size_t i) {
     join.hello.join_session = acc.session_id;
     join.hello.join_key = acc.lane_key;
   }
-  dev->lane = std::make_unique<LaneSet>(std::move(s), cfg.servers[i], std::move(join));
+  dev->lane = std::make_unique<LaneSet>(std::move(conn.stream), cfg.servers[i], std::move(join));
   dev->primary = new Context();
   dev->primary->device = dev->ordinal;
   dev->primary->primary = true;
@@ -87,7 +101,6 @@ CUresult connect_device(Client& c, const Config& cfg, size_t i) {
   RGPU_INFO("device %d: %s on %s (%llu MiB)", dev->ordinal, dev->props.name, cfg.servers[i].c_str(),
             (unsigned long long)(dev->props.total_mem >> 20));
   c.devices.push_back(std::move(dev));
-  return CUDA_SUCCESS;
 }
 
 CUresult do_init() {
@@ -108,12 +121,16 @@ CUresult do_init() {
     RGPU_ERR("no GPU server configured: set RGPU_SERVER=host:port (or RGPU_POOL=host:port)");
     return CUDA_ERROR_NO_DEVICE;
   }
-  auto* c = new Client();
+  // Every server answers before any device is made, so a failed init leaves nothing behind
+  // (the connections close here) and a successful one never has to undo a device.
+  std::vector<Connected> conns(cfg.servers.size());
   for (size_t i = 0; i < cfg.servers.size(); ++i) {
-    CUresult r = connect_device(*c, cfg, i);
-    if (r != CUDA_SUCCESS) return r;  // c leaks: a failed init is final for the process
+    CUresult r = connect_server(cfg, i, &conns[i]);
+    if (r != CUDA_SUCCESS) return r;
   }
-  g_client = c;
+  auto c = std::make_unique<Client>();
+  for (size_t i = 0; i < conns.size(); ++i) add_device(*c, cfg, i, std::move(conns[i]));
+  g_client = c.release();
   return CUDA_SUCCESS;
 }
 
