@@ -106,7 +106,18 @@ Lane::Lane(std::unique_ptr<net::Stream> stream, LaneSet& set)
   batch_.reserve(64 << 10);
 }
 
-Lane::~Lane() = default;
+// Lanes live until process exit; a lane that is destroyed stops its background threads first.
+Lane::~Lane() {
+  {
+    std::lock_guard<std::mutex> cl(call_mu_);
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = true;
+  }
+  send_cv_.notify_all();
+  recv_cv_.notify_all();
+  if (sender_.joinable()) sender_.join();
+  if (receiver_.joinable()) receiver_.join();
+}
 
 CUresult Lane::broken_locked(const std::string& why) {
   if (!broken_.exchange(true)) {
@@ -134,6 +145,7 @@ void Lane::tick() {
   std::unique_lock<std::mutex> g(mu_, std::try_to_lock);
   if (!g.owns_lock()) return;  // its owner is busy with it and will send it
   if (batch_count_ == 0) return;
+  if (send_busy_) return;  // the sender sends the batch when its copy is done
   if (tick_seen_ == flushes_) {
     flush_locked();  // this batch was already pending at the previous tick
   } else {
@@ -142,6 +154,7 @@ void Lane::tick() {
 }
 
 CUresult Lane::flush_locked() {
+  wait_send_locked();  // a background copy's chunks go first
   if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   if (batch_count_ == 0) return CUDA_SUCCESS;
   try {
@@ -196,7 +209,14 @@ CUresult Lane::enqueue_raw(Op op, const void* args, size_t args_len, const void*
   return CUDA_SUCCESS;
 }
 
-void Lane::write_chunks(const uint8_t* src, size_t n) {
+bool Lane::link_slow() const {
+  return codec::link_is_slow(set_.compress_mode(), link_.estimate(), set_.slow_link_bytes_per_s());
+}
+
+uint64_t Lane::write_chunks(const uint8_t* src, size_t n) {
+  const uint64_t t0 = now_ns();
+  const bool slow = link_slow();  // decided once per copy: probing costs only on slow links
+  uint64_t wire = 0;
   size_t off = 0;
   do {
     size_t len = std::min(LaneSet::kChunkBytes, n - off);
@@ -210,24 +230,40 @@ void Lane::write_chunks(const uint8_t* src, size_t n) {
     if (codec::is_all_zero(src + off, len)) {
       c.setZero(true);
       payload_len = 0;
-    } else if (set_.compress() && codec::probe_compressible(src + off, len).worth_it) {
-      z_.resize(codec::lz4_compress_bound(len));
-      auto zn = codec::lz4_compress(src + off, len, z_.data(), z_.size());
+    } else if (slow && codec::probe_compressible(src + off, len).worth_it) {
+      zw_.resize(codec::lz4_compress_bound(len));
+      auto zn = codec::lz4_compress(src + off, len, zw_.data(), zw_.size());
       if (zn && *zn < len) {
         c.setCompressed(true);
-        payload = z_.data();
+        payload = zw_.data();
         payload_len = *zn;
       }
     }
     write_frame(*stream_, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr,
                 payload_len);
-    counters_.bytes_out += payload_len + 64;
+    wire += payload_len + 64;
     off += len;
   } while (off < n);
+  link_.add(wire, now_ns() - t0);
+  return wire;
 }
 
 CUresult Lane::htod_bulk(uint64_t dst, const void* src, size_t n, uint64_t stream) {
   std::lock_guard<std::mutex> g(mu_);
+  wait_send_locked();  // from here on mu_ stays held: record, batch and chunks go out together
+  CUresult r = send_bulk_record_locked(dst, n, stream);
+  if (r != CUDA_SUCCESS) return r;
+  try {
+    counters_.bytes_out += write_chunks(static_cast<const uint8_t*>(src), n);
+  } catch (const std::exception& e) {
+    return broken_locked(e.what());
+  } catch (const kj::Exception& e) {
+    return broken_locked(e.getDescription().cStr());
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult Lane::send_bulk_record_locked(uint64_t dst, size_t n, uint64_t stream) {
   if (broken_.load(std::memory_order_relaxed)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   // The record goes last in the batch, and its chunks follow the batch frame on this lane.
   op::MemcpyHtoD::Args a{dst, n, stream, kCopyFlagBulk};
@@ -239,19 +275,11 @@ CUresult Lane::htod_bulk(uint64_t dst, const void* src, size_t n, uint64_t strea
   ++batch_count_;
   counters_.async_records++;
   counters_.ops[static_cast<uint16_t>(Op::MemcpyHtoD)]++;
-  CUresult r = flush_locked();
-  if (r != CUDA_SUCCESS) return r;
-  try {
-    write_chunks(static_cast<const uint8_t*>(src), n);
-  } catch (const std::exception& e) {
-    return broken_locked(e.what());
-  } catch (const kj::Exception& e) {
-    return broken_locked(e.getDescription().cStr());
-  }
-  return CUDA_SUCCESS;
+  return flush_locked();
 }
 
-void Lane::read_chunks(uint8_t* dst, size_t n) {
+uint64_t Lane::read_chunks(uint8_t* dst, size_t n) {
+  uint64_t wire = 0;
   for (;;) {
     InFrame f = read_frame(in_);
     if (f.kind != FrameKind::kBulkChunk)
@@ -277,27 +305,29 @@ void Lane::read_chunks(uint8_t* dst, size_t n) {
       read_payload(in_, dst + off, len);  // straight into the destination
     }
     counters_.bytes_in += f.payload_len + 64;
-    if (c.getLast()) return;
+    wire += f.payload_len + 64;
+    if (c.getLast()) return wire;
   }
 }
 
 CUresult Lane::dtoh_bulk(void* dst, uint64_t src, size_t n, uint64_t stream) {
-  op::MemcpyDtoH::Args a{src, n, stream,
-                         kCopyFlagBulk | (set_.compress() ? kCopyFlagCompressOk : 0)};
+  op::MemcpyDtoH::Args a{src, n, stream, kCopyFlagBulk | (link_slow() ? kCopyFlagCompressOk : 0)};
   op::MemcpyDtoH::Result res{};
   std::lock_guard<std::mutex> cl(call_mu_);
+  wait_recv_locked();
+  const uint64_t t0 = now_ns();
   CUresult r =
       call_locked(Op::MemcpyDtoH, &a, sizeof a, &res, sizeof res, nullptr, 0, nullptr, 0, nullptr);
   if (r != CUDA_SUCCESS) return r;
-  uint64_t t0 = stats_on() ? now_ns() : 0;
+  const uint64_t t1 = now_ns();
   try {
-    read_chunks(static_cast<uint8_t*>(dst), n);
+    link_.add(read_chunks(static_cast<uint8_t*>(dst), n), now_ns() - t0);
   } catch (const std::exception& e) {
     return fail(e.what());
   } catch (const kj::Exception& e) {
     return fail(e.getDescription().cStr());
   }
-  if (t0) counters_.wait_ns += now_ns() - t0;
+  if (stats_on()) counters_.wait_ns += now_ns() - t1;
   return CUDA_SUCCESS;
 }
 
@@ -305,13 +335,26 @@ CUresult Lane::call_raw(Op op, const void* args, size_t args_len, void* result, 
                         const void* payload, size_t payload_len, void* into, size_t into_len,
                         std::vector<uint8_t>* into_vec) {
   std::lock_guard<std::mutex> cl(call_mu_);
-  return call_locked(op, args, args_len, result, result_len, payload, payload_len, into, into_len,
-                     into_vec);
+  wait_recv_locked();  // a background reply comes first on this lane
+  CUresult r = call_locked(op, args, args_len, result, result_len, payload, payload_len, into,
+                           into_len, into_vec);
+  if (deferred_ != CUDA_SUCCESS && r == CUDA_SUCCESS) {
+    r = deferred_;  // an error a background copy met (contract 3)
+    deferred_ = CUDA_SUCCESS;
+  }
+  return r;
 }
 
 CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* result,
                            size_t result_len, const void* payload, size_t payload_len, void* into,
                            size_t into_len, std::vector<uint8_t>* into_vec) {
+  CUresult r = send_request(op, args, args_len, payload, payload_len, true);
+  if (r != CUDA_SUCCESS) return r;
+  return read_reply(op, result, result_len, into, into_len, into_vec);
+}
+
+CUresult Lane::send_request(Op op, const void* args, size_t args_len, const void* payload,
+                            size_t payload_len, bool sync) {
   {
     std::lock_guard<std::mutex> g(mu_);
     CUresult r = flush_locked();
@@ -328,10 +371,18 @@ CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* resul
     } catch (const kj::Exception& e) {
       return broken_locked(e.getDescription().cStr());
     }
-    counters_.sync_calls++;
+    if (sync)
+      counters_.sync_calls++;
+    else
+      counters_.async_records++;
     counters_.ops[static_cast<uint16_t>(op) & 255]++;
     counters_.bytes_out += args_len + payload_len + 64;
   }
+  return CUDA_SUCCESS;
+}
+
+CUresult Lane::read_reply(Op op, void* result, size_t result_len, void* into, size_t into_len,
+                          std::vector<uint8_t>* into_vec) {
   uint64_t t0 = stats_on() ? now_ns() : 0;
   try {
     InFrame f = read_frame(in_);
@@ -395,7 +446,17 @@ void Lane::counters(LaneCounters* into) {
 LaneSet::LaneSet(std::unique_ptr<net::Stream> first, std::string server, Join join)
     : server_(std::move(server)), join_(std::move(join)) {
   const char* z = std::getenv("RGPU_COMPRESS");
-  compress_ = z && std::strcmp(z, "1") == 0;
+  if (auto m = codec::parse_compress_mode(z)) {
+    compress_mode_ = *m;
+  } else {
+    RGPU_WARN("RGPU_COMPRESS=%s is not auto, on or off; using auto", z);
+  }
+  const char* g = std::getenv("RGPU_COMPRESS_GBITS");
+  if (auto t = codec::parse_slow_threshold(g)) {
+    slow_bps_ = *t;
+  } else {
+    RGPU_WARN("RGPU_COMPRESS_GBITS=%s is not a positive number of Gbit/s; using 2", g);
+  }
   lanes_[0] = std::make_unique<Lane>(std::move(first), *this);
   n_lanes_.store(1, std::memory_order_release);
   free_.push_back(lanes_[0].get());
@@ -528,12 +589,16 @@ CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
   if (n == 0) return CUDA_SUCCESS;
   Lane& l = mine();
   flush_others(&l);
+  CUresult r;
   if (n <= kInlineCopyBytes) {
     op::MemcpyDtoH::Args a{src, n, stream, 0};
     op::MemcpyDtoH::Result res{};
-    return l.call_raw(Op::MemcpyDtoH, &a, sizeof a, &res, sizeof res, nullptr, 0, dst, n, nullptr);
+    r = l.call_raw(Op::MemcpyDtoH, &a, sizeof a, &res, sizeof res, nullptr, 0, dst, n, nullptr);
+  } else {
+    r = l.dtoh_bulk(dst, src, n, stream);
   }
-  return l.dtoh_bulk(dst, src, n, stream);
+  wait_receivers(&l);
+  return r;
 }
 
 }  // namespace rgpu

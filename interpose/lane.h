@@ -22,22 +22,37 @@
 //   of the session caused (contract 3).
 // - Copies: htod()/dtoh() of more than kInlineCopyBytes stream as BulkChunk frames of
 //   kChunkBytes straight from / into the caller's memory (no staging copy): all-zero chunks as a
-//   zero marker, LZ4 only when RGPU_COMPRESS=1 and a probe block compresses. Smaller HtoD copies
-//   ride in the batch, smaller DtoH copies in the reply payload.
+//   zero marker, LZ4 only when the link is slow and a probe block compresses
+//   (protocol/codec/compress_policy.h: RGPU_COMPRESS=auto|on|off, RGPU_COMPRESS_GBITS; each lane
+//   measures its own bulk throughput). Smaller HtoD copies ride in the batch, smaller DtoH copies
+//   in the reply payload.
+// - Async copies with page-locked host memory (htod_async/dtoh_async; memory_api.cc decides):
+//   an HtoD sends its batch record and returns; the lane's sender thread streams the chunks from
+//   the caller's memory (pinned memory is the app's promise not to change it until the stream
+//   reaches the copy). A DtoH sends its request and returns; the lane's receiver thread reads the
+//   reply into the destination. Every later write on the lane waits for the sender (so frames
+//   keep their order on the wire) and every later read for the receiver (replies come in order);
+//   a sync call on any lane of the set also waits for every lane's receiver before it returns,
+//   so a stream/event/context sync covers the copy. An error a background copy meets is
+//   returned by the lane's next sync call (contract 3). wait_background() waits for both (e.g.
+//   before pinned memory is freed).
 // - A transport failure marks the lane broken: that call and every later one on it return
 //   CUDA_ERROR_DEVICE_UNAVAILABLE and the reason is printed once.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "interpose/cuda_api.h"
 #include "interpose/stats.h"
 #include "protocol/buffered_stream.h"
+#include "protocol/codec/compress_policy.h"
 #include "protocol/handshake.h"
 #include "protocol/ops.h"
 #include "protocol/transport.h"
@@ -52,6 +67,8 @@ class Lane {
 
   Lane(std::unique_ptr<net::Stream> stream, LaneSet& set);
   ~Lane();
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
 
   // A sync op on this lane (the LaneSet flushed the other lanes first).
   CUresult call_raw(Op op, const void* args, size_t args_len, void* result, size_t result_len,
@@ -64,6 +81,12 @@ class Lane {
   // Bulk copies (kCopyFlagBulk).
   CUresult htod_bulk(uint64_t dst, const void* src, size_t n, uint64_t stream);
   CUresult dtoh_bulk(void* dst, uint64_t src, size_t n, uint64_t stream);
+  // Background copies (see above): src/dst must stay valid until wait_background() or a sync.
+  CUresult htod_async(uint64_t dst, const void* src, size_t n, uint64_t stream);
+  CUresult dtoh_async(void* dst, uint64_t src, size_t n, uint64_t stream);
+  void wait_background();
+  void wait_receiver();  // only the receiver
+  bool receiving() const { return recv_pending_.load(std::memory_order_acquire); }
 
   CUresult flush();
   bool has_pending() const { return pending_.load(std::memory_order_relaxed) != 0; }
@@ -78,8 +101,25 @@ class Lane {
   CUresult flush_locked();
   CUresult broken_locked(const std::string& why);
   CUresult fail(const std::string& why);
-  void write_chunks(const uint8_t* src, size_t n);
-  void read_chunks(uint8_t* dst, size_t n);
+  // The two halves of a round trip (call_mu_ held): the request goes out after the batch, then
+  // its reply is read (into `into` when its payload has into_len bytes, else into_vec).
+  CUresult send_request(Op op, const void* args, size_t args_len, const void* payload,
+                        size_t payload_len, bool sync);
+  CUresult read_reply(Op op, void* result, size_t result_len, void* into, size_t into_len,
+                      std::vector<uint8_t>* into_vec);
+  // Both return the bytes that crossed the wire (frame overhead included).
+  uint64_t write_chunks(const uint8_t* src, size_t n);
+  uint64_t read_chunks(uint8_t* dst, size_t n);
+  bool link_slow() const;  // chunks of this lane may be compressed (compress_policy.h)
+  // Appends a bulk HtoD record and sends the batch (mu_ held, sender idle); the chunks follow.
+  CUresult send_bulk_record_locked(uint64_t dst, size_t n, uint64_t stream);
+  // Background copies: the writers (under mu_) wait for the sender, the readers (under
+  // call_mu_) for the receiver; both threads start on first use.
+  void wait_send_locked();
+  void wait_recv_locked();
+  void start_threads();
+  void sender_main();
+  void receiver_main();
 
   LaneSet& set_;
   std::mutex mu_;       // batch, writes, counters_ (except the reader's fields)
@@ -91,8 +131,26 @@ class Lane {
   std::atomic<uint32_t> pending_{0};  // batch_count_, for lock-free peeks
   uint64_t flushes_ = 0, tick_seen_ = ~0ull;
   std::atomic<bool> broken_{false};
-  std::vector<uint8_t> z_;  // LZ4 scratch
-  LaneCounters counters_;   // bytes_in and wait_ns under call_mu_, the rest under mu_
+  std::vector<uint8_t> z_;   // LZ4 scratch of the reading side (call_mu_)
+  std::vector<uint8_t> zw_;  // LZ4 scratch of the writing side (mu_ or the sender)
+  LaneCounters counters_;    // bytes_in and wait_ns under call_mu_, the rest under mu_
+  codec::LinkMeter link_;    // achieved bulk throughput (compress_policy.h)
+
+  // The sender's job (under mu_): chunks of [send_src_, +send_n_) follow the batch just sent.
+  std::condition_variable_any send_cv_;
+  const uint8_t* send_src_ = nullptr;
+  size_t send_n_ = 0;
+  bool send_busy_ = false;
+  // The receiver's job (under call_mu_): the reply to a MemcpyDtoH already sent.
+  std::condition_variable_any recv_cv_;
+  uint8_t* recv_dst_ = nullptr;
+  size_t recv_n_ = 0;
+  uint64_t recv_t0_ = 0;
+  bool recv_job_ = false, recv_busy_ = false;
+  std::atomic<bool> recv_pending_{false};
+  CUresult deferred_ = CUDA_SUCCESS;  // a background copy's error, for the next sync call
+  bool stop_ = false;                 // under both locks
+  std::thread sender_, receiver_;
 };
 
 class LaneSet {
@@ -119,8 +177,11 @@ class LaneSet {
     typename O::Result ignored{};
     Lane& l = mine();
     flush_others(&l);
-    return l.call_raw(O::kCode, &args, sizeof args, result ? result : &ignored,
-                      sizeof(typename O::Result), payload, payload_len, into, into_len, into_vec);
+    CUresult r =
+        l.call_raw(O::kCode, &args, sizeof args, result ? result : &ignored,
+                   sizeof(typename O::Result), payload, payload_len, into, into_len, into_vec);
+    wait_receivers(&l);
+    return r;
   }
 
   template <typename O>
@@ -140,12 +201,19 @@ class LaneSet {
   // bytes are on their way, or in the batch, when it returns); dtoh is a sync call.
   CUresult htod(uint64_t dst, const void* src, size_t n, uint64_t stream);
   CUresult dtoh(void* dst, uint64_t src, size_t n, uint64_t stream);
+  // The same from/to page-locked host memory, stream-ordered: they return before the bytes
+  // moved (Lane::htod_async/dtoh_async). Small copies take the plain paths.
+  CUresult htod_async(uint64_t dst, const void* src, size_t n, uint64_t stream);
+  CUresult dtoh_async(void* dst, uint64_t src, size_t n, uint64_t stream);
+  // Waits until no lane has a background copy in flight.
+  void wait_background();
 
   // Sends every lane's pending batch.
   CUresult flush();
   const std::string& server() const { return server_; }
   size_t lane_count() const { return n_lanes_.load(std::memory_order_acquire); }
-  bool compress() const { return compress_; }
+  codec::CompressMode compress_mode() const { return compress_mode_; }
+  double slow_link_bytes_per_s() const { return slow_bps_; }
 
   // The next frame number of this session (contract 4).
   uint64_t next_seq() { return seq_.fetch_add(1, std::memory_order_relaxed) + 1; }
@@ -160,10 +228,16 @@ class LaneSet {
   Lane& mine_slow();
   Lane* open_lane();
   void flush_others(Lane* me);
+  // A sync call covers every earlier background DtoH of the set (contract 4).
+  void wait_receivers(Lane* me) {
+    if (n_lanes_.load(std::memory_order_acquire) > 1) wait_receivers_slow(me);
+  }
+  void wait_receivers_slow(Lane* me);
 
   std::string server_;
   Join join_;
-  bool compress_ = false;
+  codec::CompressMode compress_mode_ = codec::CompressMode::kAuto;
+  double slow_bps_ = codec::kDefaultSlowBitsPerSecond / 8;
   std::atomic<uint64_t> seq_{0};
   std::mutex mu_;  // free_, adding lanes
   std::unique_ptr<Lane> lanes_[kMaxLanes];

@@ -5,7 +5,11 @@
 // locally. Host allocations (cuMemHostAlloc/cuMemAllocHost/cuMemHostRegister) are plain client
 // memory. HtoD copies and memsets are async (small copies ride in the batch; large ones stream
 // from the source as bulk chunks before the call returns); DtoH lands straight in the
-// destination (interpose/lane.h).
+// destination (interpose/lane.h). Async copies whose host side lies inside page-locked memory
+// (cuMemHostAlloc/cuMemAllocHost/cuMemHostRegister) return before the bytes move: the lane's
+// background threads stream them in lane order, and the sync that covers them waits; freeing or
+// unregistering page-locked memory first waits for every background copy. Async copies with
+// pageable memory stay synchronous, as in CUDA.
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -32,6 +36,37 @@ CUresult dtoh(void* dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d
   return d->lane->dtoh(dst, src, n, stream_wire);
 }
 
+// Whether [p, p+n) lies inside one page-locked host allocation or registration.
+bool page_locked(const void* p, size_t n) {
+  Client* c = state();
+  auto key = reinterpret_cast<uintptr_t>(p);
+  std::shared_lock<std::shared_mutex> g(c->mu);
+  auto it = c->host_allocs.upper_bound(key);
+  if (it == c->host_allocs.begin()) return false;
+  --it;
+  const uintptr_t off = key - it->first;
+  return off < it->second.size && n <= it->second.size - off;
+}
+
+// Stream-ordered copies (the *Async entry points).
+CUresult htod_async(uint64_t dst, const void* src, size_t n, uint64_t stream_wire, Device* d) {
+  if (n == 0 || !src || !page_locked(src, n)) return htod(dst, src, n, stream_wire, d);
+  if (!device_of_pointer(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+  return d->lane->htod_async(dst, src, n, stream_wire);
+}
+
+CUresult dtoh_async(void* dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d) {
+  if (n == 0 || !dst || !page_locked(dst, n)) return dtoh(dst, src, n, stream_wire, d);
+  if (!device_of_pointer(src, n)) return CUDA_ERROR_INVALID_VALUE;
+  return d->lane->dtoh_async(dst, src, n, stream_wire);
+}
+
+// Before page-locked memory goes away: no background copy may still use it.
+void wait_background_copies(Client* c) {
+  for (auto& dev : c->devices)
+    if (dev && dev->lane) dev->lane->wait_background();
+}
+
 CUresult dtod(uint64_t dst, uint64_t src, size_t n, uint64_t stream_wire, Device* d) {
   if (n == 0) return CUDA_SUCCESS;
   Device *dd = device_of_pointer(dst, n), *sd = device_of_pointer(src, n);
@@ -42,11 +77,16 @@ CUresult dtod(uint64_t dst, uint64_t src, size_t n, uint64_t stream_wire, Device
 }
 
 // Unified-addressing copy: direction from where each pointer lies.
-CUresult copy_any(uint64_t dst, uint64_t src, size_t n, uint64_t wire, Device* d) {
+CUresult copy_any(uint64_t dst, uint64_t src, size_t n, uint64_t wire, Device* d,
+                  bool async = false) {
   bool ddev = device_of_pointer(dst, n) != nullptr, sdev = device_of_pointer(src, n) != nullptr;
   if (ddev && sdev) return dtod(dst, src, n, wire, d);
-  if (ddev) return htod(dst, reinterpret_cast<const void*>(src), n, wire, d);
-  if (sdev) return dtoh(reinterpret_cast<void*>(dst), src, n, wire, d);
+  if (ddev)
+    return async ? htod_async(dst, reinterpret_cast<const void*>(src), n, wire, d)
+                 : htod(dst, reinterpret_cast<const void*>(src), n, wire, d);
+  if (sdev)
+    return async ? dtoh_async(reinterpret_cast<void*>(dst), src, n, wire, d)
+                 : dtoh(reinterpret_cast<void*>(dst), src, n, wire, d);
   if (n) memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
   return CUDA_SUCCESS;
 }
@@ -160,6 +200,12 @@ CUresult cuMemFreeHost(void* p) {
     std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = c->host_allocs.find(reinterpret_cast<uintptr_t>(p));
     if (it == c->host_allocs.end() || it->second.registered) return CUDA_ERROR_INVALID_VALUE;
+  }
+  wait_background_copies(c);
+  {
+    std::lock_guard<std::shared_mutex> g(c->mu);
+    auto it = c->host_allocs.find(reinterpret_cast<uintptr_t>(p));
+    if (it == c->host_allocs.end() || it->second.registered) return CUDA_ERROR_INVALID_VALUE;
     c->host_allocs.erase(it);
   }
   free(p);
@@ -185,6 +231,7 @@ CUresult cuMemHostRegister_v2(void* p, size_t bytesize, unsigned int Flags) {
 CUresult cuMemHostUnregister(void* p) {
   Client* c = state();
   if (!c) return check_init();
+  wait_background_copies(c);
   std::lock_guard<std::shared_mutex> g(c->mu);
   auto it = c->host_allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == c->host_allocs.end() || !it->second.registered)
@@ -363,32 +410,32 @@ CUresult cuMemcpy_ptds(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t ByteCount)
 }
 CUresult cuMemcpyAsync(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t ByteCount, CUstream hStream) {
   RGPU_STREAM_OR_RETURN(hStream, false);
-  return copy_any(dst, src, ByteCount, wire, d);
+  return copy_any(dst, src, ByteCount, wire, d, true);
 }
 CUresult cuMemcpyAsync_ptsz(CUdeviceptr_v2 dst, CUdeviceptr_v2 src, size_t ByteCount,
                             CUstream hStream) {
   RGPU_STREAM_OR_RETURN(hStream, true);
-  return copy_any(dst, src, ByteCount, wire, d);
+  return copy_any(dst, src, ByteCount, wire, d, true);
 }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr_v2 dstDevice, const void* srcHost, size_t ByteCount,
                               CUstream hStream) {
   RGPU_STREAM_OR_RETURN(hStream, false);
-  return htod(dstDevice, srcHost, ByteCount, wire, d);
+  return htod_async(dstDevice, srcHost, ByteCount, wire, d);
 }
 CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr_v2 dstDevice, const void* srcHost, size_t ByteCount,
                                    CUstream hStream) {
   RGPU_STREAM_OR_RETURN(hStream, true);
-  return htod(dstDevice, srcHost, ByteCount, wire, d);
+  return htod_async(dstDevice, srcHost, ByteCount, wire, d);
 }
 CUresult cuMemcpyDtoHAsync_v2(void* dstHost, CUdeviceptr_v2 srcDevice, size_t ByteCount,
                               CUstream hStream) {
   RGPU_STREAM_OR_RETURN(hStream, false);
-  return dtoh(dstHost, srcDevice, ByteCount, wire, d);
+  return dtoh_async(dstHost, srcDevice, ByteCount, wire, d);
 }
 CUresult cuMemcpyDtoHAsync_v2_ptsz(void* dstHost, CUdeviceptr_v2 srcDevice, size_t ByteCount,
                                    CUstream hStream) {
   RGPU_STREAM_OR_RETURN(hStream, true);
-  return dtoh(dstHost, srcDevice, ByteCount, wire, d);
+  return dtoh_async(dstHost, srcDevice, ByteCount, wire, d);
 }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr_v2 dstDevice, CUdeviceptr_v2 srcDevice, size_t ByteCount,
                               CUstream hStream) {
