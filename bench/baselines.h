@@ -14,7 +14,8 @@ namespace rgpu::bench {
 
 // Mean round-trip time of `iters` exchanges of `bytes`-byte messages each way.
 double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters);
-// Throughput of sending `total` bytes in `chunk`-byte writes to a reader that discards them.
+// Throughput of sending `total` bytes in `chunk`-byte writes to a reader that discards them
+// (median of 5 transfers on one warmed-up connection).
 double raw_bulk_bytes_per_s(size_t total, size_t chunk);
 // The same over TLS (OpenSSL, as configured by protocol/transport with the given cert files).
 double raw_tls_bulk_bytes_per_s(size_t total, size_t chunk, const std::string& pki_dir);

@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
   std::vector<size_t> sizes = {kMiB, 64 * kMiB};
   if (!g_quick) sizes.push_back(1024 * kMiB);
   for (size_t sz : sizes) {
-    raw_bulk[sz] = raw_bulk_bytes_per_s(sz * (sz >= 1024 * kMiB ? 2
+    raw_bulk[sz] = raw_bulk_bytes_per_s(sz * (sz >= 1024 * kMiB ? 1
                                               : sz >= 64 * kMiB ? 4
                                                                 : 64),
                                         std::min<size_t>(sz, 8 * kMiB));

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -86,19 +87,34 @@ class TlsStream final : public Stream {
   }
 
   void writev_all(const struct iovec* iov, int iovcnt) override {
-    // Small pieces are coalesced so a frame goes out as one TLS record.
-    size_t total = 0;
-    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-    if (total <= sizeof(scratch_)) {
-      size_t off = 0;
-      for (int i = 0; i < iovcnt; ++i) {
-        std::memcpy(scratch_ + off, iov[i].iov_base, iov[i].iov_len);
-        off += iov[i].iov_len;
+    // Pieces are gathered into records of at most 16 KiB (one TLS record each): a frame's
+    // header and meta share their record with the first payload bytes instead of going out as
+    // a record (and a syscall) of their own; once the scratch is empty, the rest of a large
+    // piece goes straight to SSL_write_ex (no copy; OpenSSL cuts it into full records).
+    size_t fill = 0;
+    for (int i = 0; i < iovcnt; ++i) {
+      const char* p = static_cast<const char*>(iov[i].iov_base);
+      size_t len = iov[i].iov_len;
+      while (len > 0) {
+        if (fill == 0 && len >= sizeof(scratch_)) {
+          size_t whole = len / sizeof(scratch_) * sizeof(scratch_);
+          write_all(p, whole);
+          p += whole;
+          len -= whole;
+          continue;
+        }
+        size_t take = std::min(len, sizeof(scratch_) - fill);
+        std::memcpy(scratch_ + fill, p, take);
+        fill += take;
+        p += take;
+        len -= take;
+        if (fill == sizeof(scratch_)) {
+          write_all(scratch_, fill);
+          fill = 0;
+        }
       }
-      write_all(scratch_, total);
-      return;
     }
-    for (int i = 0; i < iovcnt; ++i) write_all(iov[i].iov_base, iov[i].iov_len);
+    if (fill) write_all(scratch_, fill);
   }
 
   void read_exact(void* data, size_t len) override {
