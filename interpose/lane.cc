@@ -17,15 +17,10 @@
 #include "protocol/codec/zero.h"
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
+#include "protocol/small_message.h"
 
 namespace rgpu {
 namespace {
-
-// A small first segment on the stack: requests and chunk headers never need the heap.
-struct SmallMessage {
-  capnp::word space[64] = {};
-  capnp::MallocMessageBuilder msg{kj::arrayPtr(space, 64)};
-};
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

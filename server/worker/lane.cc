@@ -11,6 +11,7 @@
 #include "protocol/codec/probe.h"
 #include "protocol/codec/zero.h"
 #include "protocol/data_plane.capnp.h"
+#include "protocol/small_message.h"
 #include "server/log.h"
 
 namespace rgpu::server {
@@ -29,12 +30,6 @@ bool is_bulk(uint16_t op, const uint8_t* args, size_t len) {
   }
   return false;
 }
-
-// A small first segment on the stack: replies and chunk headers never need the heap.
-struct SmallMessage {
-  capnp::word space[64] = {};
-  capnp::MallocMessageBuilder msg{kj::arrayPtr(space, 64)};
-};
 
 }  // namespace
 
