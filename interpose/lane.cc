@@ -12,9 +12,7 @@
 
 #include "interpose/log.h"
 #include "protocol/batch_record.h"
-#include "protocol/codec/lz4_block.h"
-#include "protocol/codec/probe.h"
-#include "protocol/codec/zero.h"
+#include "protocol/bulk_chunk.h"
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
 #include "protocol/small_message.h"
@@ -215,28 +213,7 @@ uint64_t Lane::write_chunks(const uint8_t* src, size_t n) {
   size_t off = 0;
   do {
     size_t len = std::min(LaneSet::kChunkBytes, n - off);
-    SmallMessage m;
-    auto c = m.msg.initRoot<wire::BulkChunk>();
-    c.setOffset(off);
-    c.setLength(len);
-    c.setLast(off + len == n);
-    const void* payload = src + off;
-    size_t payload_len = len;
-    if (codec::is_all_zero(src + off, len)) {
-      c.setZero(true);
-      payload_len = 0;
-    } else if (slow && codec::probe_compressible(src + off, len).worth_it) {
-      zw_.resize(codec::lz4_compress_bound(len));
-      auto zn = codec::lz4_compress(src + off, len, zw_.data(), zw_.size());
-      if (zn && *zn < len) {
-        c.setCompressed(true);
-        payload = zw_.data();
-        payload_len = *zn;
-      }
-    }
-    write_frame(*stream_, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr,
-                payload_len);
-    wire += payload_len + 64;
+    wire += write_bulk_chunk(*stream_, src + off, off, len, off + len == n, slow, &zw_) + 64;
     off += len;
   } while (off < n);
   link_.add(wire, now_ns() - t0);
@@ -276,32 +253,13 @@ CUresult Lane::send_bulk_record_locked(uint64_t dst, size_t n, uint64_t stream) 
 uint64_t Lane::read_chunks(uint8_t* dst, size_t n) {
   uint64_t wire = 0;
   for (;;) {
-    InFrame f = read_frame(in_);
-    if (f.kind != FrameKind::kBulkChunk)
-      throw net::NetError(net::NetError::kProtocol, "expected a BulkChunk frame");
-    auto r = f.reader();
-    auto c = r.getRoot<wire::BulkChunk>();
-    uint64_t off = c.getOffset(), len = c.getLength();
-    if (off > n || len > n - off)
-      throw net::NetError(net::NetError::kProtocol, "bulk chunk outside the copy's range");
-    if (c.getZero()) {
-      skip_payload(in_, f.payload_len);
-      memset(dst + off, 0, len);
-    } else if (c.getCompressed()) {
-      if (f.payload_len > codec::lz4_compress_bound(len) + 64)
-        throw net::NetError(net::NetError::kProtocol, "compressed bulk chunk is too large");
-      z_.resize(f.payload_len);
-      read_payload(in_, z_.data(), z_.size());
-      auto got = codec::lz4_decompress(z_.data(), z_.size(), dst + off, len);
-      if (!got || *got != len) throw net::NetError(net::NetError::kProtocol, "corrupt LZ4 chunk");
-    } else {
-      if (f.payload_len != len)
-        throw net::NetError(net::NetError::kProtocol, "bulk chunk length mismatch");
-      read_payload(in_, dst + off, len);  // straight into the destination
-    }
-    counters_.bytes_in += f.payload_len + 64;
-    wire += f.payload_len + 64;
-    if (c.getLast()) return wire;
+    BulkChunkIn c = read_bulk_chunk(in_);
+    std::string bad = c.check(n);
+    if (!bad.empty()) throw net::NetError(net::NetError::kProtocol, bad);
+    read_bulk_chunk_to_host(in_, c, dst, &z_);
+    counters_.bytes_in += c.payload_len + 64;
+    wire += c.payload_len + 64;
+    if (c.last) return wire;
   }
 }
 

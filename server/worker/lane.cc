@@ -7,9 +7,7 @@
 #include <cstring>
 
 #include "protocol/batch_record.h"
-#include "protocol/codec/lz4_block.h"
-#include "protocol/codec/probe.h"
-#include "protocol/codec/zero.h"
+#include "protocol/bulk_chunk.h"
 #include "protocol/data_plane.capnp.h"
 #include "protocol/small_message.h"
 #include "server/log.h"
@@ -94,53 +92,27 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
   Status err;
   Backend& b = session_.backend();
   for (;;) {
-    InFrame f = read_frame(s_);
-    if (f.kind != FrameKind::kBulkChunk) {
-      skip_payload(s_, f.payload_len);
-      throw net::NetError(net::NetError::kProtocol, "expected a BulkChunk frame");
+    BulkChunkIn c = read_bulk_chunk(s_);
+    const uint64_t off = c.offset, len = c.length;
+    // After a fault the rest of the copy's chunks are read and dropped (the lane stays in step).
+    if (ok && err.ok()) {
+      std::string bad = c.check(bytes);
+      if (!bad.empty()) err = Status::Err(CUDA_ERROR_INVALID_VALUE, bad);
     }
-    uint64_t off = 0, len = 0;
-    bool zero = false, compressed = false, last = true;
-    try {
-      auto r = f.reader();
-      auto c = r.getRoot<wire::BulkChunk>();
-      off = c.getOffset();
-      len = c.getLength();
-      zero = c.getZero();
-      compressed = c.getCompressed();
-      last = c.getLast();
-    } catch (const kj::Exception& e) {
-      skip_payload(s_, f.payload_len);
-      throw net::NetError(net::NetError::kProtocol, "malformed BulkChunk");
-    }
-    const bool fits = off <= bytes && len <= bytes - off;
-    if (!ok || !err.ok() || !fits) {
-      if (ok && err.ok())
-        err = Status::Err(CUDA_ERROR_INVALID_VALUE, "bulk chunk outside the copy's range");
-      skip_payload(s_, f.payload_len);
-    } else if (zero) {
-      skip_payload(s_, f.payload_len);
+    if (!ok || !err.ok()) {
+      skip_payload(s_, c.payload_len);
+    } else if (c.zero) {
+      skip_payload(s_, c.payload_len);
       if (len) err = b.memset(dst + off, 0, 1, len, stream);
-    } else if (compressed) {
-      if (f.payload_len > codec::lz4_compress_bound(len) + 64) {
-        skip_payload(s_, f.payload_len);
-        err = Status::Err(CUDA_ERROR_INVALID_VALUE, "compressed bulk chunk is too large");
-      } else {
-        z_.resize(f.payload_len);
-        read_payload(s_, z_.data(), z_.size());
-        void* view = b.host_view(dst + off, len);
-        std::vector<uint8_t> big;  // a chunk over the staging size (the copy's size bounds it)
-        if (!view && len > kBulkChunkBytes) big.resize(len);
-        uint8_t* out = view ? static_cast<uint8_t*>(view) : big.empty() ? staging() : big.data();
-        auto n = codec::lz4_decompress(z_.data(), z_.size(), out, len);
-        if (!n || *n != len)
-          err = Status::Err(CUDA_ERROR_INVALID_VALUE, "corrupt LZ4 bulk chunk");
-        else if (!view)
-          err = b.memcpy_htod(dst + off, out, len, stream);
-      }
-    } else if (f.payload_len != len) {
-      skip_payload(s_, f.payload_len);
-      err = Status::Err(CUDA_ERROR_INVALID_VALUE, "bulk chunk length does not match its bytes");
+    } else if (c.compressed) {
+      void* view = b.host_view(dst + off, len);
+      std::vector<uint8_t> big;  // a chunk over the staging size (the copy's size bounds it)
+      if (!view && len > kBulkChunkBytes) big.resize(len);
+      uint8_t* out = view ? static_cast<uint8_t*>(view) : big.empty() ? staging() : big.data();
+      if (!read_lz4_chunk(s_, c, &z_, out))
+        err = Status::Err(CUDA_ERROR_INVALID_VALUE, "corrupt LZ4 bulk chunk");
+      else if (!view)
+        err = b.memcpy_htod(dst + off, out, len, stream);
     } else if (void* view = b.host_view(dst + off, len)) {
       read_payload(s_, view, len);  // straight into device memory
     } else {
@@ -151,7 +123,7 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
         done += piece;
       }
     }
-    if (last) return err;
+    if (c.last) return err;
   }
 }
 
@@ -170,26 +142,7 @@ void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compres
       }
       data = staging();
     }
-    SmallMessage m;
-    auto c = m.msg.initRoot<wire::BulkChunk>();
-    c.setOffset(off);
-    c.setLength(n);
-    c.setLast(off + n == bytes);
-    const void* payload = data;
-    uint64_t payload_len = n;
-    if (codec::is_all_zero(data, n)) {
-      c.setZero(true);
-      payload_len = 0;
-    } else if (compress_ok && codec::probe_compressible(data, n).worth_it) {
-      z_.resize(codec::lz4_compress_bound(n));
-      auto zn = codec::lz4_compress(data, n, z_.data(), z_.size());
-      if (zn && *zn < n) {
-        c.setCompressed(true);
-        payload = z_.data();
-        payload_len = *zn;
-      }
-    }
-    write_frame(s_, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr, payload_len);
+    write_bulk_chunk(s_, data, off, n, off + n == bytes, compress_ok, &z_);
     off += n;
   } while (off < bytes);
 }
