@@ -157,13 +157,18 @@ TEST(Lanes, SyncSeesOtherThreadsWrites) {
   EXPECT_EQ(bad.load(), 0) << "a sync read on one thread missed an async write of another";
 }
 
-TEST(Lanes, BatchedLaunchErrorSurfacesAtNextSync) {
-  Api api;
-  ASSERT_EQ(api.SetCurrent(g_ctx), CUDA_SUCCESS);
+// The fatbin of kernels/unserved.cu (a kernel the sim backend has no host code for).
+std::string unserved_image() {
   std::ifstream f(RGPU_UNSERVED_FATBIN, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
-  std::string image = ss.str();
+  return ss.str();
+}
+
+TEST(Lanes, BatchedLaunchErrorSurfacesAtNextSync) {
+  Api api;
+  ASSERT_EQ(api.SetCurrent(g_ctx), CUDA_SUCCESS);
+  const std::string image = unserved_image();
   ASSERT_FALSE(image.empty());
   CUmodule m;
   ASSERT_EQ(api.Load(&m, image.data()), CUDA_SUCCESS);
@@ -187,10 +192,7 @@ TEST(Lanes, BatchedLaunchErrorSurfacesAtNextSync) {
 TEST(Lanes, PendingNotFoundIsNotTakenForAnImageMiss) {
   Api api;
   ASSERT_EQ(api.SetCurrent(g_ctx), CUDA_SUCCESS);
-  std::ifstream f(RGPU_UNSERVED_FATBIN, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string image = ss.str();
+  const std::string image = unserved_image();
   ASSERT_FALSE(image.empty());
   CUmodule m;
   ASSERT_EQ(api.Load(&m, image.data()), CUDA_SUCCESS);  // the server holds the image from now on
