@@ -36,6 +36,14 @@
 //   so a stream/event/context sync covers the copy. An error a background copy meets is
 //   returned by the lane's next sync call (contract 3). wait_background() waits for both (e.g.
 //   before pinned memory is freed).
+// - Threads on one stream (protocol/transport.h: one reader and one writer at a time): every
+//   write (batch, request, bulk chunks) happens under mu_, or by the sender thread while
+//   send_busy_ keeps every other writer waiting; every read (reply, DtoH chunks) under call_mu_,
+//   by the calling thread or by the receiver thread that holds call_mu_ for the whole reply. A
+//   write never waits for a read. This holds for shared lanes too (TLS, RGPU_LANES=1, more than
+//   kMaxLanes threads, a server without lane keys): threads that share a lane queue on those two
+//   locks. A TLS stream serialises its SSL calls itself (protocol/tls.cc), so the flusher, the
+//   background threads and the app threads may use one TLS lane at once.
 // - A transport failure marks the lane broken: that call and every later one on it return
 //   CUDA_ERROR_DEVICE_UNAVAILABLE and the reason is printed once.
 #pragma once

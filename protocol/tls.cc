@@ -1,12 +1,15 @@
 // protocol/tls.cc — TLS streams over OpenSSL 3 with mutual certificate checks.
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -48,7 +51,7 @@ SSL_CTX* context_for(const TlsConfig& cfg, bool server) {
       SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()));
   if (!ctx) throw NetError(NetError::kTls, ssl_error_text("SSL_CTX_new"));
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_AUTO_RETRY | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (!cfg.cert_file.empty() &&
       SSL_CTX_use_certificate_chain_file(ctx.get(), cfg.cert_file.c_str()) != 1)
     throw NetError(NetError::kTls,
@@ -67,6 +70,10 @@ SSL_CTX* context_for(const TlsConfig& cfg, bool server) {
   return raw;
 }
 
+// An SSL object must never be used by two threads at once (OpenSSL: undefined behaviour), but a
+// lane has a reader and a writer that may be different threads (transport.h). So every SSL call
+// runs under mu_, on a non-blocking socket: a call that would block releases mu_ and waits in
+// poll() for the socket, then tries again. A reader waiting for a reply never holds up a writer.
 class TlsStream final : public Stream {
  public:
   TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
@@ -79,8 +86,16 @@ class TlsStream final : public Stream {
     const char* p = static_cast<const char*>(data);
     while (len > 0) {
       size_t written = 0;
-      int rc = SSL_write_ex(ssl_, p, len, &written);
-      if (rc <= 0) fail(rc, "TLS write");
+      int want = 0;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        int rc = SSL_write_ex(ssl_, p, len, &written);
+        if (rc <= 0) want = wait_for(rc, "TLS write");  // throws on a real error
+      }
+      if (want) {
+        wait(want);  // retried with the same buffer and length, as OpenSSL requires
+        continue;
+      }
       p += written;
       len -= written;
     }
@@ -91,6 +106,7 @@ class TlsStream final : public Stream {
     // header and meta share their record with the first payload bytes instead of going out as
     // a record (and a syscall) of their own; once the scratch is empty, the rest of a large
     // piece goes straight to SSL_write_ex (no copy; OpenSSL cuts it into full records).
+    // scratch_ belongs to the writer (one at a time, transport.h).
     size_t fill = 0;
     for (int i = 0; i < iovcnt; ++i) {
       const char* p = static_cast<const char*>(iov[i].iov_base);
@@ -121,33 +137,32 @@ class TlsStream final : public Stream {
     char* p = static_cast<char*>(data);
     size_t got = 0;
     while (got < len) {
-      size_t n = 0;
-      int rc = SSL_read_ex(ssl_, p + got, len - got, &n);
-      if (rc <= 0) {
-        int e = SSL_get_error(ssl_, rc);
-        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-          ERR_clear_error();
-          if (got == 0) throw NetError(NetError::kClosed, "peer closed the TLS connection");
-          throw NetError(NetError::kBroken, "peer closed the TLS connection mid-message");
-        }
-        fail(rc, "TLS read");
+      size_t n = read_some(p + got, len - got);
+      if (n == 0) {
+        if (got == 0) throw NetError(NetError::kClosed, "peer closed the TLS connection");
+        throw NetError(NetError::kBroken, "peer closed the TLS connection mid-message");
       }
       got += n;
     }
   }
 
   size_t read_some(void* data, size_t len) override {
-    size_t n = 0;
-    int rc = SSL_read_ex(ssl_, data, len, &n);
-    if (rc <= 0) {
-      int e = SSL_get_error(ssl_, rc);
-      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-        ERR_clear_error();
-        return 0;
+    for (;;) {
+      size_t n = 0;
+      int want = 0;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        int rc = SSL_read_ex(ssl_, data, len, &n);
+        if (rc > 0) return n;
+        int e = SSL_get_error(ssl_, rc);
+        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+          ERR_clear_error();
+          return 0;  // the peer closed (or shutdown() was called)
+        }
+        want = wait_for(rc, "TLS read");
       }
-      fail(rc, "TLS read");
+      wait(want);
     }
-    return n;
   }
 
   void shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
@@ -155,6 +170,7 @@ class TlsStream final : public Stream {
   std::string peer() const override { return "tls"; }
   bool is_tls() const override { return true; }
   std::string peer_certificate_subject() const override {
+    std::lock_guard<std::mutex> g(mu_);
     X509* cert = SSL_get1_peer_certificate(ssl_);
     if (!cert) return "";
     char buf[512];
@@ -164,8 +180,11 @@ class TlsStream final : public Stream {
   }
 
  private:
-  [[noreturn]] void fail(int rc, const char* what) {
+  // After a failed SSL call (mu_ held): the poll() events to wait for, or throws the error.
+  int wait_for(int rc, const char* what) {
     int e = SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_WANT_READ) return POLLIN;
+    if (e == SSL_ERROR_WANT_WRITE) return POLLOUT;
     if (e == SSL_ERROR_SYSCALL) {
       ERR_clear_error();
       throw NetError(NetError::kBroken, std::string(what) + ": connection broken");
@@ -173,8 +192,18 @@ class TlsStream final : public Stream {
     throw NetError(NetError::kTls, ssl_error_text(what));
   }
 
+  // Waits (mu_ not held) until the socket may be ready. The wait is bounded: the other side of
+  // this stream may have moved the bytes we waited for into the SSL object meanwhile (a
+  // handshake message read by a writer), so the call is simply tried again.
+  void wait(int events) {
+    pollfd p{fd_, static_cast<short>(events), 0};
+    if (::poll(&p, 1, 100) < 0 && errno != EINTR)
+      throw NetError(NetError::kBroken, std::string("poll: ") + std::strerror(errno));
+  }
+
   int fd_;
   SSL* ssl_;
+  mutable std::mutex mu_;  // every SSL call on ssl_
   char scratch_[16384];
 };
 
@@ -205,6 +234,11 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
   int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+  if (rc == 1) {
+    // From here on the stream's calls wait in poll() themselves (TlsStream).
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) rc = -1;
+  }
   if (rc != 1) {
     std::string msg = ssl_error_text(server ? "TLS handshake with client failed"
                                             : "TLS handshake with server failed");

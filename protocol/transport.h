@@ -3,7 +3,14 @@
 // Contract:
 // - Endpoint::parse accepts "host:port", "[v6]:port", "tcp://host:port" and "unix:/path"
 //   (or any string starting with '/'); errors name the bad input.
-// - A Stream is used by one thread at a time. read_exact/write_all either complete or throw
+// - Threads: a Stream has at most one reader and one writer at a time (never two readers, never
+//   two writers); the reader and the writer may be different threads at once (the socket is
+//   full duplex). Callers enforce this (interpose/lane.h: reads under the lane's call lock,
+//   writes under its batch lock or by its sender thread; a server lane is one thread).
+//   shutdown() may be called from any thread. A TLS stream keeps the same promise although an
+//   OpenSSL SSL object allows one thread at a time: every SSL call runs under the stream's own
+//   lock on a non-blocking socket, and a call that would block waits in poll() without it.
+// - read_exact/write_all either complete or throw
 //   NetError: kClosed when the peer closed cleanly between messages, kBroken when it vanished
 //   mid-message or the connection failed, kTimeout, kTls for handshake/certificate failures.
 //   No call ever raises SIGPIPE.
