@@ -12,6 +12,8 @@
 //   at once; every byte read back is checked. This executable defines SSL_read_ex,
 //   SSL_write_ex and SSL_get_error itself (exported, so the shim's calls bind to them) and
 //   forwards to libssl, counting calls that overlap on one SSL object: there must be none.
+//   With RGPU_TEST_PLAIN=1 (the ctest entry ...PlainTcpOneLane) the same work runs over plain
+//   TCP with RGPU_LANES=1: every thread shares one lane and one socket.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -143,6 +145,11 @@ bool make_pki(const std::string& ca, const std::string& name) {
   return std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
 }
 
+bool plain() {
+  const char* v = getenv("RGPU_TEST_PLAIN");
+  return v && std::string(v) == "1";
+}
+
 class LiveTlsServer : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -151,14 +158,22 @@ class LiveTlsServer : public ::testing::Environment {
     ASSERT_TRUE(make_pki("ca", "server"));
     ASSERT_TRUE(make_pki("ca", "client"));
     std::string port_file = g_dir + "/port";
+    const std::string cert = g_dir + "/server.pem", key = g_dir + "/server.key",
+                      ca = g_dir + "/ca.pem";
+    std::vector<const char*> argv = {
+        RGPU_SERVER_PATH, "--backend",       "sim",        "--listen",     "127.0.0.1:0",
+        "--port-file",    port_file.c_str(), "--insecure", "--sim-plugin", RGPU_TEST_PLUGIN};
+    if (!plain()) {
+      for (const char* a :
+           {"--tls-cert", cert.c_str(), "--tls-key", key.c_str(), "--tls-ca", ca.c_str()})
+        argv.push_back(a);
+    }
+    argv.push_back(nullptr);
     g_server = fork();
     if (g_server == 0) {
       int devnull = open("/dev/null", O_WRONLY);
       if (devnull >= 0 && !getenv("RGPU_TEST_VERBOSE")) dup2(devnull, 2);
-      execl(RGPU_SERVER_PATH, RGPU_SERVER_PATH, "--backend", "sim", "--listen", "127.0.0.1:0",
-            "--port-file", port_file.c_str(), "--insecure", "--sim-plugin", RGPU_TEST_PLUGIN,
-            "--tls-cert", (g_dir + "/server.pem").c_str(), "--tls-key",
-            (g_dir + "/server.key").c_str(), "--tls-ca", (g_dir + "/ca.pem").c_str(), nullptr);
+      execv(RGPU_SERVER_PATH, const_cast<char* const*>(argv.data()));
       _exit(127);
     }
     std::string port;
@@ -169,9 +184,13 @@ class LiveTlsServer : public ::testing::Environment {
     }
     ASSERT_FALSE(port.empty()) << "rgpu-server did not start";
     setenv("RGPU_SERVER", ("127.0.0.1:" + port).c_str(), 1);
-    setenv("RGPU_TLS_CA", (g_dir + "/ca.pem").c_str(), 1);
-    setenv("RGPU_TLS_CERT", (g_dir + "/client.pem").c_str(), 1);
-    setenv("RGPU_TLS_KEY", (g_dir + "/client.key").c_str(), 1);
+    if (plain()) {
+      setenv("RGPU_LANES", "1", 1);
+    } else {
+      setenv("RGPU_TLS_CA", (g_dir + "/ca.pem").c_str(), 1);
+      setenv("RGPU_TLS_CERT", (g_dir + "/client.pem").c_str(), 1);
+      setenv("RGPU_TLS_KEY", (g_dir + "/client.key").c_str(), 1);
+    }
     Api api;
     ASSERT_EQ(api.cuInit(0), CUDA_SUCCESS);
     ASSERT_EQ(api.cuDevicePrimaryCtxRetain(&g_ctx, 0), CUDA_SUCCESS);
@@ -275,6 +294,7 @@ TEST(TlsLane, EightThreadsShareOneTlsLane) {
   for (int t = 0; t < 8; ++t) EXPECT_EQ(errs[t], "") << "thread " << t;
 
 #if !RGPU_TEST_STATIC_DEPS
+  if (plain()) return;  // no TLS: nothing for the detector
   // The shim's OpenSSL calls went through the detector (a static build hides its OpenSSL).
   EXPECT_GT(watch().calls.load(), calls_before) << "the detector saw no SSL calls";
   EXPECT_EQ(watch().overlaps.load(), 0) << "two threads were inside one SSL object at once";
