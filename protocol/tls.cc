@@ -4,6 +4,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -32,6 +34,41 @@ std::string ssl_error_text(const char* what) {
   }
   return s;
 }
+
+// OpenSSL writes to the socket with plain write(), which raises SIGPIPE when the peer has gone;
+// the shim lives inside other people's programs, so that signal must never reach them
+// (transport.h). While one is alive, SIGPIPE is blocked in this thread; one raised meanwhile is
+// consumed before the old mask comes back. (SIGPIPE from a socket write goes to the writing
+// thread.)
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlock() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        timespec zero{0, 0};
+        while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_, old_;
+  bool was_pending_ = false;
+};
 
 struct CtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -89,6 +126,7 @@ class TlsStream final : public Stream {
       int want = 0;
       {
         std::lock_guard<std::mutex> g(mu_);
+        SigpipeBlock no_sigpipe;
         int rc = SSL_write_ex(ssl_, p, len, &written);
         if (rc <= 0) want = wait_for(rc, "TLS write");  // throws on a real error
       }
@@ -152,6 +190,7 @@ class TlsStream final : public Stream {
       int want = 0;
       {
         std::lock_guard<std::mutex> g(mu_);
+        SigpipeBlock no_sigpipe;  // a read may write (alerts, key updates)
         int rc = SSL_read_ex(ssl_, data, len, &n);
         if (rc > 0) return n;
         int e = SSL_get_error(ssl_, rc);
@@ -231,7 +270,11 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
   timeval limit{10, 0}, none{0, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
-  int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+  int rc;
+  {
+    SigpipeBlock no_sigpipe;
+    rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+  }
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
   if (rc == 1) {

@@ -1,5 +1,6 @@
 // TLS: mutual certificate checks; a client without a certificate or from another CA is refused.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -121,6 +122,28 @@ TEST_F(Tls, HandshakeOverTls) {
   auto a = client_handshake(*p.client, HelloParams{});
   server.get();
   EXPECT_EQ(a.session_id, 7u);
+}
+
+}  // namespace
+}  // namespace rgpu
+
+namespace rgpu {
+namespace {
+
+// transport.h: no call raises SIGPIPE. OpenSSL writes with plain write(), so a TLS stream whose
+// peer has gone must not kill the process (the shim lives inside someone else's program).
+TEST_F(Tls, WriteToVanishedPeerThrowsInsteadOfSigpipe) {
+  ASSERT_EQ(signal(SIGPIPE, SIG_DFL), SIG_DFL) << "test needs the default SIGPIPE action";
+  auto s = cfg("server", "poolca");
+  auto c = cfg("client", "poolca");
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
+  p.server.reset();
+  std::string data(1 << 20, 'x');
+  EXPECT_THROW(
+      {
+        for (int i = 0; i < 64; ++i) p.client->write_all(data.data(), data.size());
+      },
+      net::NetError);
 }
 
 }  // namespace
