@@ -14,11 +14,12 @@ namespace rgpu::bench {
 
 // Mean round-trip time of `iters` exchanges of `bytes`-byte messages each way.
 double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters);
-// Throughput of sending `total` bytes in `chunk`-byte writes to a reader that discards them
-// (median of 5 transfers on one warmed-up connection).
-double raw_bulk_bytes_per_s(size_t total, size_t chunk);
+// Throughput of sending `total` bytes in `chunk`-byte writes from a `span`-byte source into a
+// `span`-byte destination (the memory a copy of `span` bytes moves).
+double raw_bulk_bytes_per_s(size_t total, size_t chunk, size_t span);
 // The same over TLS (OpenSSL, as configured by protocol/transport with the given cert files).
-double raw_tls_bulk_bytes_per_s(size_t total, size_t chunk, const std::string& pki_dir);
+double raw_tls_bulk_bytes_per_s(size_t total, size_t chunk, size_t span,
+                                const std::string& pki_dir);
 // Creates a throwaway CA, server and client certificate in dir (openssl CLI). False on failure.
 bool make_test_pki(const std::string& dir);
 

@@ -298,12 +298,12 @@ int main(int argc, char** argv) {
     raw_bulk[sz] = raw_bulk_bytes_per_s(sz * (sz >= 1024 * kMiB ? 1
                                               : sz >= 64 * kMiB ? 4
                                                                 : 64),
-                                        std::min<size_t>(sz, 8 * kMiB));
+                                        std::min<size_t>(sz, 8 * kMiB), sz);
   }
   if (have_pki)
     for (size_t sz : {kMiB, 64 * kMiB})
       raw_tls[sz] = raw_tls_bulk_bytes_per_s(sz * (sz >= 64 * kMiB ? 4 : 64),
-                                             std::min<size_t>(sz, 8 * kMiB), pki);
+                                             std::min<size_t>(sz, 8 * kMiB), sz, pki);
 
   // Through the shim.
   Results tcp = in_child({}, "", {}, [](ShimDriver& d, Results& r) {

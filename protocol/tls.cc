@@ -4,8 +4,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -35,40 +33,34 @@ std::string ssl_error_text(const char* what) {
   return s;
 }
 
-// OpenSSL writes to the socket with plain write(), which raises SIGPIPE when the peer has gone;
+// OpenSSL's socket BIO writes with plain write(), which raises SIGPIPE when the peer has gone;
 // the shim lives inside other people's programs, so that signal must never reach them
-// (transport.h). While one is alive, SIGPIPE is blocked in this thread; one raised meanwhile is
-// consumed before the old mask comes back. (SIGPIPE from a socket write goes to the writing
-// thread.)
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigpipeBlock() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        timespec zero{0, 0};
-        while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+// (transport.h). This BIO is OpenSSL's socket BIO with one change: writes use
+// send(MSG_NOSIGNAL). No per-call signal-mask work on the hot path.
+int write_nosignal(BIO* b, const char* data, int len) {
+  int fd = -1;
+  BIO_get_fd(b, &fd);
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fd, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
 
- private:
-  sigset_t pipe_, old_;
-  bool was_pending_ = false;
-};
+const BIO_METHOD* socket_method_nosignal() {
+  static BIO_METHOD* method = [] {
+    const BIO_METHOD* base = BIO_s_socket();
+    BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOCKET, "rgpu socket (MSG_NOSIGNAL)");
+    BIO_meth_set_write(m, write_nosignal);
+    BIO_meth_set_read(m, BIO_meth_get_read(base));
+    BIO_meth_set_puts(m, BIO_meth_get_puts(base));
+    BIO_meth_set_gets(m, BIO_meth_get_gets(base));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
+    BIO_meth_set_create(m, BIO_meth_get_create(base));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
+    return m;
+  }();
+  return method;
+}
 
 struct CtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -126,7 +118,6 @@ class TlsStream final : public Stream {
       int want = 0;
       {
         std::lock_guard<std::mutex> g(mu_);
-        SigpipeBlock no_sigpipe;
         int rc = SSL_write_ex(ssl_, p, len, &written);
         if (rc <= 0) want = wait_for(rc, "TLS write");  // throws on a real error
       }
@@ -190,7 +181,6 @@ class TlsStream final : public Stream {
       int want = 0;
       {
         std::lock_guard<std::mutex> g(mu_);
-        SigpipeBlock no_sigpipe;  // a read may write (alerts, key updates)
         int rc = SSL_read_ex(ssl_, data, len, &n);
         if (rc > 0) return n;
         int e = SSL_get_error(ssl_, rc);
@@ -261,7 +251,14 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
     ::close(fd);
     throw NetError(NetError::kTls, ssl_error_text("SSL_new"));
   }
-  SSL_set_fd(ssl, fd);
+  BIO* bio = BIO_new(socket_method_nosignal());
+  if (!bio) {
+    SSL_free(ssl);
+    ::close(fd);
+    throw NetError(NetError::kTls, ssl_error_text("BIO_new"));
+  }
+  BIO_set_fd(bio, fd, BIO_NOCLOSE);
+  SSL_set_bio(ssl, bio, bio);  // the SSL object owns the BIO now
   if (!server && !cfg.server_name.empty()) {
     SSL_set_tlsext_host_name(ssl, cfg.server_name.c_str());
     SSL_set1_host(ssl, cfg.server_name.c_str());
@@ -270,11 +267,7 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
   timeval limit{10, 0}, none{0, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
-  int rc;
-  {
-    SigpipeBlock no_sigpipe;
-    rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
-  }
+  int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
   if (rc == 1) {
