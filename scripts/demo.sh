@@ -52,7 +52,7 @@ provider_token=$("$bin/rgpu" --token "$admin_token" token create --role provider
 user_token=$("$bin/rgpu" --token "$admin_token" token create --role user --name demo-user)
 
 backend=sim
-if [ -e /dev/nvidiactl ] && ldconfig -p | grep -q 'libcuda.so.1 '; then backend=cuda; fi
+if [ -e /dev/nvidiactl ] && ldconfig -p | grep 'libcuda.so.1 ' >/dev/null; then backend=cuda; fi
 server_args=(--backend "$backend" --listen 127.0.0.1:0 --port-file "$work/server.port"
              --pool "$RGPU_POOL" --join-token "$provider_token" --name demo-gpu --label demo=yes)
 if [ "$backend" = sim ]; then
@@ -62,7 +62,7 @@ fi
 echo "=== starting a provider: rgpu-server ${server_args[*]/$provider_token/<provider token>} ==="
 "$bin/rgpu-server" "${server_args[@]}" >"$work/server.log" 2>&1 &
 pids+=($!)
-server_active() { "$bin/rgpu" --token "$admin_token" server list --json | grep -q '"state":"active"'; }
+server_active() { "$bin/rgpu" --token "$admin_token" server list --json | grep '"state":"active"' >/dev/null; }
 wait_until 60 server_active || { show_log "$work/server.log"; show_log "$work/pool.log"; exit 1; }
 "$bin/rgpu" --token "$admin_token" server list
 

@@ -13,6 +13,9 @@
 #    scripts are there, and the packaged rgpu runs from an unpacked client package.
 # Prints one line per check; exits 0 when all hold, 1 on the first that does not.
 set -uo pipefail
+# `producer | grep -q` under pipefail is a race: grep -q exits at the first match, the producer
+# may then die of SIGPIPE and the pipeline fails. gq reads all its input.
+gq() { grep "$@" >/dev/null; }
 
 BUILD=${1:?usage: check_install.sh BUILD_DIR [CMAKE] [CPACK]}
 CMAKE=${2:-cmake}
@@ -40,7 +43,7 @@ done
 [ "$(readlink "$P/lib/rgpu/libcuda.so")" = libcuda.so.1 ] ||
   fail "lib/rgpu/libcuda.so is not a link to libcuda.so.1"
 if command -v readelf >/dev/null; then
-  readelf -d "$P/lib/rgpu/libcuda.so.1" | grep -q 'SONAME.*\[libcuda\.so\.1\]' ||
+  readelf -d "$P/lib/rgpu/libcuda.so.1" | gq 'SONAME.*\[libcuda\.so\.1\]' ||
     fail "the installed shim's SONAME is not libcuda.so.1"
 fi
 ok "bin/rgpu, bin/rgpu-server, bin/rgpu-pool, lib/rgpu/libcuda.so.1 (+ libcuda.so link)"
@@ -50,29 +53,29 @@ stray=$(find "$P" -name 'libcuda*' ! -path "$P/lib/rgpu/*")
 ok "no libcuda* outside lib/rgpu"
 
 "$P/bin/rgpu" --help >"$TMP/help" 2>&1 || fail "rgpu --help exited $?"
-grep -q '^usage: rgpu' "$TMP/help" || fail "rgpu --help printed no usage"
+gq '^usage: rgpu' "$TMP/help" || fail "rgpu --help printed no usage"
 "$P/bin/rgpu-server" --help >"$TMP/help" 2>&1 || fail "rgpu-server --help exited $?"
-grep -q 'usage: rgpu-server' "$TMP/help" || fail "rgpu-server --help printed no usage"
+gq 'usage: rgpu-server' "$TMP/help" || fail "rgpu-server --help printed no usage"
 "$P/bin/rgpu-pool" --help >"$TMP/help" 2>&1 || fail "rgpu-pool --help exited $?"
-grep -q 'usage: rgpu-pool' "$TMP/help" || fail "rgpu-pool --help printed no usage"
+gq 'usage: rgpu-pool' "$TMP/help" || fail "rgpu-pool --help printed no usage"
 ok "rgpu, rgpu-server, rgpu-pool --help run from the install"
 
 # `rgpu run` looks for the shim before it needs a token or a pool, so with no token it stops
 # either at "no token" (shim found) or at "the rgpu shim is not at ..." (not found).
 run_rgpu() { env -u RGPU_TOKEN -u RGPU_SHIM_DIR -u RGPU_POOL "$1" run -- true 2>&1; }
 out=$(run_rgpu "$P/bin/rgpu")
-if echo "$out" | grep -q 'shim is not at'; then fail "installed rgpu run: $out"; fi
-echo "$out" | grep -q 'token' || fail "installed rgpu run did not get to the token check: $out"
+if echo "$out" | gq 'shim is not at'; then fail "installed rgpu run: $out"; fi
+echo "$out" | gq 'token' || fail "installed rgpu run did not get to the token check: $out"
 mkdir -p "$TMP/elsewhere/bin" && cp "$P/bin/rgpu" "$TMP/elsewhere/bin/"
 out=$(run_rgpu "$TMP/elsewhere/bin/rgpu")
-echo "$out" | grep -q "shim is not at $TMP/elsewhere/bin/../lib/rgpu" ||
+echo "$out" | gq "shim is not at $TMP/elsewhere/bin/../lib/rgpu" ||
   fail "rgpu outside the layout should miss the shim, said: $out"
 ok "installed rgpu run finds the shim at <bin>/../lib/rgpu (and a stray copy does not)"
 
 for u in rgpu-server rgpu-pool; do
   unit=$P/lib/systemd/system/$u.service
   [ -f "$unit" ] || fail "lib/systemd/system/$u.service not installed"
-  grep -q "^ExecStart=$P/bin/$u " "$unit" || fail "$u.service does not start $P/bin/$u"
+  gq "^ExecStart=$P/bin/$u " "$unit" || fail "$u.service does not start $P/bin/$u"
 done
 [ -f "$P/share/rgpu/examples/server.env" ] && [ -f "$P/share/rgpu/examples/rgpu-pool.default" ] ||
   fail "share/rgpu/examples/{server.env,rgpu-pool.default} not installed"
@@ -110,7 +113,7 @@ ok "cpack -G DEB: $(basename "$CLIENT") $(basename "$SERVER") $(basename "$POOL"
 
 # Paths of a package (symlinks listed as "path -> target"; keep the path).
 files_of() { dpkg-deb -c "$1" | awk '{ print $6 }'; }
-has() { files_of "$1" | grep -qx "$2" || fail "$(basename "$1") lacks $2"; }
+has() { files_of "$1" | gq -x "$2" || fail "$(basename "$1") lacks $2"; }
 has "$CLIENT" ./usr/bin/rgpu
 has "$CLIENT" ./usr/lib/rgpu/libcuda.so.1
 has "$CLIENT" ./usr/lib/rgpu/libcuda.so
@@ -131,11 +134,11 @@ ok "file lists: programs, shim in /usr/lib/rgpu, units; nothing on the system li
 for pair in "$SERVER:rgpu-server" "$POOL:rgpu-pool"; do
   deb=${pair%%:*} u=${pair##*:}
   dpkg-deb --fsys-tarfile "$deb" | tar -xOf - "./usr/lib/systemd/system/$u.service" |
-    grep -q "^ExecStart=/usr/bin/$u " || fail "$u.service in the package does not start /usr/bin/$u"
+    gq "^ExecStart=/usr/bin/$u " || fail "$u.service in the package does not start /usr/bin/$u"
   for s in postinst prerm postrm; do
     dpkg-deb -I "$deb" "$s" >/dev/null 2>&1 || fail "$(basename "$deb") has no $s"
   done
-  dpkg-deb -f "$deb" Depends | grep -qw passwd || fail "$(basename "$deb") does not depend on passwd"
+  dpkg-deb -f "$deb" Depends | gq -w passwd || fail "$(basename "$deb") does not depend on passwd"
 done
 [ "$(dpkg-deb -f "$SERVER" Package)" = rgpu-server ] || fail "rgpu-server package name"
 ok "packaged units start /usr/bin/...; maintainer scripts and Depends present"
@@ -144,7 +147,7 @@ X=$TMP/unpacked
 dpkg-deb -x "$CLIENT" "$X"
 "$X/usr/bin/rgpu" --help >/dev/null 2>&1 || fail "rgpu from the client package does not run"
 out=$(run_rgpu "$X/usr/bin/rgpu")
-if echo "$out" | grep -q 'shim is not at'; then fail "packaged rgpu run: $out"; fi
+if echo "$out" | gq 'shim is not at'; then fail "packaged rgpu run: $out"; fi
 ok "rgpu from the unpacked client package runs and finds its shim"
 
 # The package strips its files: the shim must still export the driver API (and only that) and
@@ -158,7 +161,7 @@ if command -v nm >/dev/null; then
   [ -z "$other" ] || fail "the packaged shim exports non-CUDA symbols: $other"
   ok "the packaged (stripped) shim exports $ncu cu* functions and nothing else"
 fi
-if command -v python3 >/dev/null && ! ldd "$SHIM" 2>/dev/null | grep -q 'lib[at]san'; then
+if command -v python3 >/dev/null && ! ldd "$SHIM" 2>/dev/null | gq 'lib[at]san'; then
   ver=$(timeout 20 python3 -c '
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
