@@ -33,6 +33,7 @@
 
 #include "protocol/image/kernel_table.h"
 #include "tests/interpose/shim_loader.h"
+#include "tests/interpose/sim_server.h"
 
 namespace rgpu::test {
 namespace {
@@ -65,41 +66,21 @@ struct Api {
 };
 #undef API
 
-pid_t g_server = -1;
+SimServer g_server;
 CUcontext g_ctx = nullptr;
 
 class LiveServer : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string port_file = "/tmp/rgpu-async-copy-test-" + std::to_string(getpid()) + ".port";
-    std::remove(port_file.c_str());
-    g_server = fork();
-    if (g_server == 0) {
-      int devnull = open("/dev/null", O_WRONLY);
-      if (devnull >= 0 && !getenv("RGPU_TEST_VERBOSE")) dup2(devnull, 2);
-      execl(RGPU_SERVER_PATH, RGPU_SERVER_PATH, "--backend", "sim", "--listen", "127.0.0.1:0",
-            "--port-file", port_file.c_str(), "--insecure", nullptr);
-      _exit(127);
-    }
-    std::string port;
-    for (int i = 0; i < 200 && port.empty(); ++i) {
-      usleep(50000);
-      std::ifstream f(port_file);
-      std::getline(f, port);
-    }
-    std::remove(port_file.c_str());
-    ASSERT_FALSE(port.empty()) << "rgpu-server did not start";
-    setenv("RGPU_SERVER", ("127.0.0.1:" + port).c_str(), 1);
+    std::string server =
+        g_server.start("/tmp/rgpu-async-copy-test-" + std::to_string(getpid()) + ".port");
+    ASSERT_FALSE(server.empty()) << "rgpu-server did not start";
+    setenv("RGPU_SERVER", server.c_str(), 1);
     Api api;
     ASSERT_EQ(api.cuInit(0), CUDA_SUCCESS);
     ASSERT_EQ(api.cuDevicePrimaryCtxRetain(&g_ctx, 0), CUDA_SUCCESS);
   }
-  void TearDown() override {
-    if (g_server > 0) {
-      kill(g_server, SIGTERM);
-      waitpid(g_server, nullptr, 0);
-    }
-  }
+  void TearDown() override { g_server.stop(); }
 };
 const auto* g_env = ::testing::AddGlobalTestEnvironment(new LiveServer);
 

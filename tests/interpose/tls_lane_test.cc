@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "tests/interpose/shim_loader.h"
+#include "tests/interpose/sim_server.h"
 
 // --- the overlap detector ----------------------------------------------------------------------
 
@@ -125,7 +126,7 @@ struct Api {
 };
 #undef API
 
-pid_t g_server = -1;
+SimServer g_server;
 CUcontext g_ctx = nullptr;
 std::string g_dir;
 
@@ -157,33 +158,14 @@ class LiveTlsServer : public ::testing::Environment {
     ASSERT_EQ(std::system(("mkdir -p " + g_dir).c_str()), 0);
     ASSERT_TRUE(make_pki("ca", "server"));
     ASSERT_TRUE(make_pki("ca", "client"));
-    std::string port_file = g_dir + "/port";
-    const std::string cert = g_dir + "/server.pem", key = g_dir + "/server.key",
-                      ca = g_dir + "/ca.pem";
-    std::vector<const char*> argv = {
-        RGPU_SERVER_PATH, "--backend",       "sim",        "--listen",     "127.0.0.1:0",
-        "--port-file",    port_file.c_str(), "--insecure", "--sim-plugin", RGPU_TEST_PLUGIN};
+    std::vector<std::string> extra = {"--sim-plugin", RGPU_TEST_PLUGIN};
     if (!plain()) {
-      for (const char* a :
-           {"--tls-cert", cert.c_str(), "--tls-key", key.c_str(), "--tls-ca", ca.c_str()})
-        argv.push_back(a);
+      extra.insert(extra.end(), {"--tls-cert", g_dir + "/server.pem", "--tls-key",
+                                 g_dir + "/server.key", "--tls-ca", g_dir + "/ca.pem"});
     }
-    argv.push_back(nullptr);
-    g_server = fork();
-    if (g_server == 0) {
-      int devnull = open("/dev/null", O_WRONLY);
-      if (devnull >= 0 && !getenv("RGPU_TEST_VERBOSE")) dup2(devnull, 2);
-      execv(RGPU_SERVER_PATH, const_cast<char* const*>(argv.data()));
-      _exit(127);
-    }
-    std::string port;
-    for (int i = 0; i < 200 && port.empty(); ++i) {
-      usleep(50000);
-      std::ifstream f(port_file);
-      std::getline(f, port);
-    }
-    ASSERT_FALSE(port.empty()) << "rgpu-server did not start";
-    setenv("RGPU_SERVER", ("127.0.0.1:" + port).c_str(), 1);
+    std::string server = g_server.start(g_dir + "/port", extra);
+    ASSERT_FALSE(server.empty()) << "rgpu-server did not start";
+    setenv("RGPU_SERVER", server.c_str(), 1);
     if (plain()) {
       setenv("RGPU_LANES", "1", 1);
     } else {
@@ -196,10 +178,7 @@ class LiveTlsServer : public ::testing::Environment {
     ASSERT_EQ(api.cuDevicePrimaryCtxRetain(&g_ctx, 0), CUDA_SUCCESS);
   }
   void TearDown() override {
-    if (g_server > 0) {
-      kill(g_server, SIGTERM);
-      waitpid(g_server, nullptr, 0);
-    }
+    g_server.stop();
     std::system(("rm -rf " + g_dir).c_str());
   }
 };
