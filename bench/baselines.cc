@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/host_buffer.h"
 #include "protocol/transport.h"
 
 namespace rgpu::bench {
@@ -71,12 +72,13 @@ double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters) {
 // of those. Like a copy of `span` bytes, the writer sends from a span-byte source and the reader
 // lands the bytes in a span-byte destination (walking through both, `chunk` bytes per write), so
 // the baseline moves the same memory a copy does rather than recycling one cache-warm buffer.
+// Both buffers are HostBuffers (2 MiB-aligned, huge pages where THP allows), as the shim's are.
 static double bulk(Pair& p, size_t total, size_t chunk, size_t span) {
   constexpr int kReps = 5;
   span = std::max(span, chunk);
-  std::vector<char> out(span, 7);
+  HostBuffer out(span, 7);
   std::thread sink([&] {
-    std::vector<char> in(std::max<size_t>(span, 1 << 20));
+    HostBuffer in(std::max<size_t>(span, 1 << 20));
     for (int r = 0; r <= kReps; ++r) {
       size_t left = total, at = 0;
       while (left > 0) {

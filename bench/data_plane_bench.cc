@@ -12,13 +12,15 @@
 //      input upload, 24 kernel launches, a gradient memset, the loss read back), from
 //      RGPU_STATS; budget <= 4 round trips per step
 // Each shim scenario runs in a child process (the shim connects once per process, at cuInit)
-// against its own `rgpu-server --backend sim`. RGPU_BENCH_QUICK=1 skips the 1 GiB copies.
+// against its own `rgpu-server --backend sim`. RGPU_BENCH_QUICK=1 skips the 1 GiB copies;
+// RGPU_BENCH_FIGURES=1,3 runs only the figures listed.
 // Exit status is 0 even when a budget is missed: this is a measurement, not a test.
 #include <cuda.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +34,7 @@
 #include <vector>
 
 #include "bench/baselines.h"
+#include "bench/host_buffer.h"
 #include "bench/shim_driver.h"
 
 using namespace rgpu::bench;
@@ -45,6 +48,24 @@ constexpr size_t kSyncMessageBytes = 72;  // a sync Request/Reply frame is 64-88
 
 std::string g_shim, g_server, g_plugin, g_fatbin;
 bool g_quick = std::getenv("RGPU_BENCH_QUICK") != nullptr;
+
+// RGPU_BENCH_FIGURES="1,3" runs only those figures (default: all).
+bool wants(int figure) {
+  const char* only = std::getenv("RGPU_BENCH_FIGURES");
+  if (!only || !*only) return true;
+  for (const char* p = only; *p; ++p)
+    if (*p - '0' == figure) return true;
+  return false;
+}
+
+// Rounds per interleaved figure (1 and 3): each round measures the baseline and then rgpu.
+constexpr int kRounds = 5;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -120,13 +141,24 @@ Results in_child(const std::vector<std::string>& server_flags, const std::string
   return r;
 }
 
-void sync_calls(ShimDriver& d, Results& r) {
+// Rounds of the raw ping-pong baseline and the shim's sync call, one after the other in this
+// process, so a neighbour slowing the machine slows both: the figure is the median of the
+// rounds' ratios (and the medians of both times, printed beside it).
+void sync_calls(ShimDriver& d, Results& r, bool unix_socket) {
   size_t free_b, total_b;
   for (int i = 0; i < 200; ++i) CK(d.MemGetInfo(&free_b, &total_b));
-  const int iters = 20000;
-  auto t0 = Clock::now();
-  for (int i = 0; i < iters; ++i) CK(d.MemGetInfo(&free_b, &total_b));
-  r["sync_call_ns"] = seconds_since(t0) * 1e9 / iters;
+  const int iters = 4000;
+  std::vector<double> shim, raw, ratio;
+  for (int round = 0; round < kRounds; ++round) {
+    raw.push_back(raw_pingpong_ns(unix_socket, kSyncMessageBytes, iters));
+    auto t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) CK(d.MemGetInfo(&free_b, &total_b));
+    shim.push_back(seconds_since(t0) * 1e9 / iters);
+    ratio.push_back(shim.back() / raw.back());
+  }
+  r["sync_call_ns"] = median(shim);
+  r["sync_call_raw_ns"] = median(raw);
+  r["sync_call_ratio"] = median(ratio);
 }
 
 CUfunction load_noop(ShimDriver& d) {
@@ -187,30 +219,54 @@ void launches(ShimDriver& d, Results& r) {
   r["launch_8t_min_per_thread_per_s"] = min_rate;
 }
 
-void copies(ShimDriver& d, Results& r) {
-  std::vector<size_t> sizes = {kMiB, 64 * kMiB};
-  if (!g_quick) sizes.push_back(1024 * kMiB);
+// Figure 3. Per size, rounds of: the raw bulk baseline (raw TCP, or raw OpenSSL with g_tls_pki
+// set), then `reps` HtoD copies and `reps` DtoH copies through the shim, from and into
+// HostBuffers like the baseline's. The figure is the median of the rounds' ratios.
+std::string g_tls_pki;  // set in the TLS scenario's child
+
+void copies(ShimDriver& d, Results& r, const std::vector<size_t>& sizes) {
   for (size_t sz : sizes) {
-    std::vector<char> host(sz, 3), back(sz);
-    for (size_t i = 0; i < sz; i += 4096) host[i] = static_cast<char>(i >> 12);  // not all zero
+    HostBuffer host(sz, 3), back(sz);
+    for (size_t i = 0; i < sz; i += 4096) host.data()[i] = static_cast<char>(i >> 12);
     CUdeviceptr p;
     CK(d.MemAlloc(&p, sz));
-    int reps = sz >= 1024 * kMiB ? 2 : sz >= 64 * kMiB ? 4 : 64;
+    const int reps = sz >= 1024 * kMiB ? 1 : sz >= 64 * kMiB ? 4 : 64;
+    const int rounds = sz >= 1024 * kMiB ? 3 : kRounds;
+    const size_t chunk = std::min<size_t>(sz, 8 * kMiB);
     CK(d.MemcpyHtoD(p, host.data(), sz));
     CK(d.CtxSynchronize());
-    auto t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) CK(d.MemcpyHtoD(p, host.data(), sz));
-    CK(d.CtxSynchronize());
-    r["h2d_" + std::to_string(sz / kMiB) + "MiB_Bps"] = reps * sz / seconds_since(t0);
-    t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) CK(d.MemcpyDtoH(back.data(), p, sz));
-    r["d2h_" + std::to_string(sz / kMiB) + "MiB_Bps"] = reps * sz / seconds_since(t0);
-    if (back != host) {
+    std::vector<double> raw, h2d, d2h, h2d_ratio, d2h_ratio;
+    for (int round = 0; round < rounds; ++round) {
+      raw.push_back(g_tls_pki.empty() ? raw_bulk_bytes_per_s(reps * sz, chunk, sz)
+                                      : raw_tls_bulk_bytes_per_s(reps * sz, chunk, sz, g_tls_pki));
+      auto t0 = Clock::now();
+      for (int i = 0; i < reps; ++i) CK(d.MemcpyHtoD(p, host.data(), sz));
+      CK(d.CtxSynchronize());
+      h2d.push_back(reps * sz / seconds_since(t0));
+      t0 = Clock::now();
+      for (int i = 0; i < reps; ++i) CK(d.MemcpyDtoH(back.data(), p, sz));
+      d2h.push_back(reps * sz / seconds_since(t0));
+      h2d_ratio.push_back(h2d.back() / raw.back());
+      d2h_ratio.push_back(d2h.back() / raw.back());
+    }
+    if (std::memcmp(back.data(), host.data(), sz) != 0) {
       std::fprintf(stderr, "bench: D2H bytes differ from H2D bytes at %zu MiB\n", sz / kMiB);
       std::_Exit(5);
     }
+    const std::string m = std::to_string(sz / kMiB) + "MiB";
+    r["h2d_" + m + "_Bps"] = median(h2d);
+    r["d2h_" + m + "_Bps"] = median(d2h);
+    r["raw_" + m + "_Bps"] = median(raw);
+    r["h2d_" + m + "_ratio"] = median(h2d_ratio);
+    r["d2h_" + m + "_ratio"] = median(d2h_ratio);
     CK(d.MemFree(p));
   }
+}
+
+std::vector<size_t> copy_sizes() {
+  std::vector<size_t> sizes = {kMiB, 64 * kMiB};
+  if (!g_quick) sizes.push_back(1024 * kMiB);
+  return sizes;
 }
 
 // A training-like step: upload a batch, 12 forward and 12 backward launches, zero the
@@ -242,19 +298,13 @@ void train_steps(ShimDriver& d, int steps) {
   }
 }
 
-void copies_small(ShimDriver& d, Results& r) {
-  bool q = g_quick;
-  g_quick = true;
-  copies(d, r);
-  g_quick = q;
-}
-
 struct Row {
   std::string figure;
   double value, baseline;
   bool lower_is_better;
   double budget;
   std::string unit;
+  double ratio = 0;  // the median of interleaved rounds' ratios; 0: value / baseline
 };
 
 void print(const std::vector<Row>& rows) {
@@ -266,7 +316,7 @@ void print(const std::vector<Row>& rows) {
                   "not measured");
       continue;
     }
-    double ratio = row.value / row.baseline;
+    double ratio = row.ratio > 0 ? row.ratio : row.value / row.baseline;
     bool ok = row.lower_is_better ? ratio <= row.budget : ratio >= row.budget;
     std::printf("%-44s %11.3g %-2s %11.3g %-2s %7.2fx %s%6.2fx  %s\n", row.figure.c_str(),
                 row.value, row.unit.c_str(), row.baseline, row.unit.c_str(), ratio,
@@ -288,40 +338,30 @@ int main(int argc, char** argv) {
   std::string pki = "/tmp/rgpu-bench-pki-" + std::to_string(getpid());
   bool have_pki = make_test_pki(pki);
 
-  // Baselines.
-  double tcp_pp = raw_pingpong_ns(false, kSyncMessageBytes, 20000);
-  double unix_pp = raw_pingpong_ns(true, kSyncMessageBytes, 20000);
-  std::map<size_t, double> raw_bulk, raw_tls;
-  std::vector<size_t> sizes = {kMiB, 64 * kMiB};
-  if (!g_quick) sizes.push_back(1024 * kMiB);
-  for (size_t sz : sizes) {
-    raw_bulk[sz] = raw_bulk_bytes_per_s(sz * (sz >= 1024 * kMiB ? 1
-                                              : sz >= 64 * kMiB ? 4
-                                                                : 64),
-                                        std::min<size_t>(sz, 8 * kMiB), sz);
-  }
-  if (have_pki)
-    for (size_t sz : {kMiB, 64 * kMiB})
-      raw_tls[sz] = raw_tls_bulk_bytes_per_s(sz * (sz >= 64 * kMiB ? 4 : 64),
-                                             std::min<size_t>(sz, 8 * kMiB), sz, pki);
-
-  // Through the shim.
-  Results tcp = in_child({}, "", {}, [](ShimDriver& d, Results& r) {
-    sync_calls(d, r);
-    copies(d, r);
-  });
-  Results lr = in_child({}, "", {}, launches);
+  // Figures 1 and 3: each child measures its baseline in rounds interleaved with rgpu's.
+  Results tcp, lr, ux, tls;
+  if (wants(1) || wants(3))
+    tcp = in_child({}, "", {}, [](ShimDriver& d, Results& r) {
+      if (wants(1)) sync_calls(d, r, false);
+      if (wants(3)) copies(d, r, copy_sizes());
+    });
+  if (wants(2)) lr = in_child({}, "", {}, launches);
   std::string sock = "/tmp/rgpu-bench-" + std::to_string(getpid()) + ".sock";
-  Results ux = in_child({}, sock, {}, sync_calls);
-  Results tls;
-  if (have_pki)
+  if (wants(1))
+    ux = in_child({}, sock, {}, [](ShimDriver& d, Results& r) { sync_calls(d, r, true); });
+  if (have_pki && wants(3)) {
+    g_tls_pki = pki;  // the child's copies() measures raw OpenSSL bulk
     tls = in_child({"--tls-cert", pki + "/server.pem", "--tls-key", pki + "/server.key", "--tls-ca",
                     pki + "/ca.pem"},
                    "",
                    {{"RGPU_TLS_CA", pki + "/ca.pem"},
                     {"RGPU_TLS_CERT", pki + "/client.pem"},
                     {"RGPU_TLS_KEY", pki + "/client.key"}},
-                   copies_small);
+                   [](ShimDriver& d, Results& r) {
+                     copies(d, r, {kMiB, 64 * kMiB});
+                   });
+    g_tls_pki.clear();
+  }
   std::system(("rm -rf " + pki).c_str());
 
   // 4. Training-like loop: stats of a short and a long run; the difference is per step.
@@ -342,14 +382,16 @@ int main(int argc, char** argv) {
       calls_syncs = {double(c), double(sy)};
     return calls_syncs;
   };
-  auto s10 = stats_of(10), s60 = stats_of(60);
+  std::pair<double, double> s10{0, 0}, s60{0, 0};
+  if (wants(4)) s10 = stats_of(10), s60 = stats_of(60);
   double calls_per_step = (s60.first - s10.first) / 50.0;
   double syncs_per_step = (s60.second - s10.second) / 50.0;
 
   std::vector<Row> rows;
-  rows.push_back({"1. sync call, TCP (ns per call)", tcp["sync_call_ns"], tcp_pp, true, 1.3, "ns"});
-  rows.push_back(
-      {"1. sync call, Unix socket (ns per call)", ux["sync_call_ns"], unix_pp, true, 1.3, "ns"});
+  rows.push_back({"1. sync call, TCP (ns per call)", tcp["sync_call_ns"], tcp["sync_call_raw_ns"],
+                  true, 1.3, "ns", tcp["sync_call_ratio"]});
+  rows.push_back({"1. sync call, Unix socket (ns per call)", ux["sync_call_ns"],
+                  ux["sync_call_raw_ns"], true, 1.3, "ns", ux["sync_call_ratio"]});
   rows.push_back({"2. launches enqueued, 1 thread (/s vs 2M/s)", lr["launch_1t_per_s"], 2e6, false,
                   1.0, "/s"});
   rows.push_back({"2. launches enqueued, 8 threads, slowest (/s)",
@@ -358,24 +400,24 @@ int main(int argc, char** argv) {
                   2e6, false, 1.0, "/s"});
   rows.push_back({"2. launches incl. drain, 8 threads together (/s)",
                   lr["launch_8t_all_drained_per_s"], 2e6, false, 1.0, "/s"});
-  for (size_t sz : sizes) {
+  auto copy_rows = [&rows](Results& r, size_t sz, const std::string& label,
+                           const std::string& base) {
     std::string m = std::to_string(sz / kMiB) + "MiB";
-    rows.push_back({"3. H2D " + m + " vs raw TCP bulk (B/s)", tcp["h2d_" + m + "_Bps"],
-                    raw_bulk[sz], false, 0.9, "B/s"});
-    rows.push_back({"3. D2H " + m + " vs raw TCP bulk (B/s)", tcp["d2h_" + m + "_Bps"],
-                    raw_bulk[sz], false, 0.9, "B/s"});
-  }
-  for (size_t sz : {kMiB, 64 * kMiB}) {
-    std::string m = std::to_string(sz / kMiB) + "MiB";
-    rows.push_back({"3. TLS H2D " + m + " vs raw OpenSSL (B/s)", tls["h2d_" + m + "_Bps"],
-                    raw_tls[sz], false, 0.9, "B/s"});
-    rows.push_back({"3. TLS D2H " + m + " vs raw OpenSSL (B/s)", tls["d2h_" + m + "_Bps"],
-                    raw_tls[sz], false, 0.9, "B/s"});
-  }
+    for (const char* dir : {"h2d", "d2h"}) {
+      std::string d = dir, up = d == "h2d" ? "H2D" : "D2H";
+      rows.push_back({"3. " + label + up + " " + m + " vs " + base + " (B/s)",
+                      r[d + "_" + m + "_Bps"], r["raw_" + m + "_Bps"], false, 0.9, "B/s",
+                      r[d + "_" + m + "_ratio"]});
+    }
+  };
+  for (size_t sz : copy_sizes()) copy_rows(tcp, sz, "", "raw TCP bulk");
+  for (size_t sz : {kMiB, 64 * kMiB}) copy_rows(tls, sz, "TLS ", "raw OpenSSL");
   print(rows);
-  std::printf("\n%-44s %14s\n", "4. training-like step (per step)", "count");
-  std::printf("%-44s %14.2f   budget <= 4: %s\n", "   sync round trips", syncs_per_step,
-              syncs_per_step > 0 && syncs_per_step <= 4 ? "meets" : "MISSES");
-  std::printf("%-44s %14.2f\n", "   driver calls", calls_per_step);
+  if (wants(4)) {
+    std::printf("\n%-44s %14s\n", "4. training-like step (per step)", "count");
+    std::printf("%-44s %14.2f   budget <= 4: %s\n", "   sync round trips", syncs_per_step,
+                syncs_per_step > 0 && syncs_per_step <= 4 ? "meets" : "MISSES");
+    std::printf("%-44s %14.2f\n", "   driver calls", calls_per_step);
+  }
   return 0;
 }

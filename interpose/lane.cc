@@ -20,6 +20,22 @@
 namespace rgpu {
 namespace {
 
+// While alive, reads on `in` poll before they block (BufferedReader::set_spin_ns): the calling
+// thread waits for a reply it needs now. Background readers (lane_async.cc) never spin.
+class SyncWait {
+ public:
+  SyncWait(net::BufferedReader& in, uint64_t ns) : in_(in), was_(in.spin_ns()) {
+    in_.set_spin_ns(ns);
+  }
+  ~SyncWait() { in_.set_spin_ns(was_); }
+  SyncWait(const SyncWait&) = delete;
+  SyncWait& operator=(const SyncWait&) = delete;
+
+ private:
+  net::BufferedReader& in_;
+  uint64_t was_;
+};
+
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -95,7 +111,7 @@ void collect(void* ctx, LaneCounters* into) {
 // --- Lane -------------------------------------------------------------------------------------
 
 Lane::Lane(std::unique_ptr<net::Stream> stream, LaneSet& set)
-    : set_(set), stream_(std::move(stream)), in_(*stream_) {
+    : set_(set), stream_(std::move(stream)), in_(*stream_, kReadBufferBytes) {
   batch_.reserve(64 << 10);
 }
 
@@ -274,6 +290,7 @@ CUresult Lane::dtoh_bulk(void* dst, uint64_t src, size_t n, uint64_t stream) {
   if (r != CUDA_SUCCESS) return r;
   const uint64_t t1 = now_ns();
   try {
+    SyncWait spin(in_, set_.spin_ns());  // the caller waits for these bytes
     link_.add(read_chunks(static_cast<uint8_t*>(dst), n), now_ns() - t0);
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -303,6 +320,7 @@ CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* resul
                            size_t into_len, std::vector<uint8_t>* into_vec) {
   CUresult r = send_request(op, args, args_len, payload, payload_len, true);
   if (r != CUDA_SUCCESS) return r;
+  SyncWait spin(in_, set_.spin_ns());  // the calling thread needs this reply now
   return read_reply(op, result, result_len, into, into_len, into_vec);
 }
 
@@ -371,7 +389,7 @@ CUresult Lane::read_reply(Op op, void* result, size_t result_len, void* into, si
       throw net::NetError(net::NetError::kProtocol,
                           "reply to " + std::string(op_name(op)) + " carries no data");
     }
-    counters_.bytes_in += f.meta.size() * 8 + f.payload_len + sizeof(FrameHeader);
+    counters_.bytes_in += f.meta().size() * 8 + f.payload_len + sizeof(FrameHeader);
     if (t0) counters_.wait_ns += now_ns() - t0;
     if (status != CUDA_SUCCESS && status != CUDA_ERROR_NOT_READY) {
       auto text = rep.getErrorText();
@@ -403,6 +421,15 @@ LaneSet::LaneSet(std::unique_ptr<net::Stream> first, std::string server, Join jo
     compress_mode_ = *m;
   } else {
     RGPU_WARN("RGPU_COMPRESS=%s is not auto, on or off; using auto", z);
+  }
+  if (const char* sp = std::getenv("RGPU_SPIN_US")) {
+    char* end = nullptr;
+    unsigned long long us = std::strtoull(sp, &end, 10);
+    if (end != sp && *end == '\0' && us <= 1000000)
+      spin_ns_ = us * 1000;
+    else
+      RGPU_WARN("RGPU_SPIN_US=%s is not a number of microseconds (0-1000000); using %llu", sp,
+                static_cast<unsigned long long>(kDefaultSpinUs));
   }
   const char* g = std::getenv("RGPU_COMPRESS_GBITS");
   if (auto t = codec::parse_slow_threshold(g)) {

@@ -72,6 +72,9 @@ class LaneSet;
 class Lane {
  public:
   static constexpr size_t kBatchBytes = 1u << 20;
+  // Replies are small and bulk payloads land in place: a refill of the read buffer takes at most
+  // this much of a payload (which is then copied once more).
+  static constexpr size_t kReadBufferBytes = 4096;
 
   Lane(std::unique_ptr<net::Stream> stream, LaneSet& set);
   ~Lane();
@@ -166,6 +169,7 @@ class LaneSet {
   static constexpr size_t kMaxLanes = 32;
   static constexpr size_t kInlineCopyBytes = 64 * 1024;
   static constexpr size_t kChunkBytes = 4u << 20;
+  static constexpr uint64_t kDefaultSpinUs = 100;
 
   // How further lanes join: the session's answer to the first hello and what to send again.
   struct Join {
@@ -221,6 +225,9 @@ class LaneSet {
   const std::string& server() const { return server_; }
   size_t lane_count() const { return n_lanes_.load(std::memory_order_acquire); }
   codec::CompressMode compress_mode() const { return compress_mode_; }
+  // How long a thread waiting for a sync reply polls its socket before it sleeps
+  // (RGPU_SPIN_US, default kDefaultSpinUs; 0: never).
+  uint64_t spin_ns() const { return spin_ns_; }
   double slow_link_bytes_per_s() const { return slow_bps_; }
 
   // The next frame number of this session (contract 4).
@@ -245,6 +252,7 @@ class LaneSet {
   std::string server_;
   Join join_;
   codec::CompressMode compress_mode_ = codec::CompressMode::kAuto;
+  uint64_t spin_ns_ = kDefaultSpinUs * 1000;
   double slow_bps_ = codec::kDefaultSlowBitsPerSecond / 8;
   std::atomic<uint64_t> seq_{0};
   std::mutex mu_;  // free_, adding lanes

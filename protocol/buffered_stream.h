@@ -2,13 +2,16 @@
 //
 // Contract: BufferedReader wraps a Stream that it does not own and forwards writes unchanged.
 // Small reads (a frame header, a meta) are served from a buffer that is refilled with one
-// read_some() of up to kBufferBytes, so a small frame costs one recv instead of two or three. A
-// read at least as large as the buffer, once the buffered bytes are used up, goes straight into
-// the caller's memory (bulk payloads land in their destination with no extra copy). Errors are
-// the inner stream's, with kClosed only when the peer closed between reads (nothing buffered).
-// Like any Stream it is used by one thread at a time for reading.
+// read_some() of up to the buffer size (64 KiB unless told), so a small frame costs one recv
+// instead of two or three. A read at least as large as the buffer, once the buffered bytes are used
+// up, goes straight into the caller's memory (bulk payloads land in their destination with no extra
+// copy). Errors are the inner stream's, with kClosed only when the peer closed between reads
+// (nothing buffered). Like any Stream it is used by one thread at a time for reading.
 #pragma once
 
+#include <time.h>
+
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -18,9 +21,12 @@ namespace rgpu::net {
 
 class BufferedReader final : public Stream {
  public:
-  static constexpr size_t kBufferBytes = 64 * 1024;
+  static constexpr size_t kDefaultBufferBytes = 64 * 1024;
 
-  explicit BufferedReader(Stream& inner) : s_(inner), buf_(new char[kBufferBytes]) {}
+  // buffer_bytes: the most one refill reads. A reader of mostly small frames followed by large
+  // payloads (a client lane) wants it small: what a refill takes of a payload is copied once more.
+  explicit BufferedReader(Stream& inner, size_t buffer_bytes = kDefaultBufferBytes)
+      : s_(inner), cap_(buffer_bytes ? buffer_bytes : 1), buf_(new char[cap_]) {}
 
   void write_all(const void* d, size_t n) override { s_.write_all(d, n); }
   void writev_all(const struct iovec* iov, int n) override { s_.writev_all(iov, n); }
@@ -38,13 +44,13 @@ class BufferedReader final : public Stream {
     size_t got = have;
     while (got < len) {
       size_t want = len - got;
-      if (want >= kBufferBytes) {
-        size_t n = s_.read_some(p + got, want);
+      if (want >= cap_) {
+        size_t n = fill(p + got, want);
         if (n == 0) closed(got);
         got += n;
         continue;
       }
-      size_t n = s_.read_some(buf_.get(), kBufferBytes);
+      size_t n = fill(buf_.get(), cap_);
       if (n == 0) closed(got);
       size_t take = n < want ? n : want;
       std::memcpy(p + got, buf_.get(), take);
@@ -56,12 +62,16 @@ class BufferedReader final : public Stream {
 
   size_t read_some(void* data, size_t len) override {
     size_t have = end_ - pos_;
-    if (have == 0) return s_.read_some(data, len);
+    if (have == 0) return fill(data, len);
     size_t take = have < len ? have : len;
     std::memcpy(data, buf_.get() + pos_, take);
     pos_ += take;
     return take;
   }
+
+  // How long a read polls before it blocks (0: it blocks at once, the default).
+  void set_spin_ns(uint64_t ns) { spin_ns_ = ns; }
+  uint64_t spin_ns() const { return spin_ns_; }
 
   // Bytes already read from the socket and not yet consumed.
   size_t buffered() const { return end_ - pos_; }
@@ -73,12 +83,41 @@ class BufferedReader final : public Stream {
   std::string peer_certificate_subject() const override { return s_.peer_certificate_subject(); }
 
  private:
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+  }
+
+  static uint64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+  }
+
+  // One read of up to len bytes into p: polled for up to spin_ns_ first, then blocking.
+  size_t fill(void* p, size_t len) {
+    if (spin_ns_ != 0) {
+      const uint64_t until = now_ns() + spin_ns_;
+      do {
+        size_t n = 0;
+        if (s_.try_read_some(p, len, &n)) return n;
+        cpu_relax();
+      } while (now_ns() < until);
+    }
+    return s_.read_some(p, len);
+  }
+
   [[noreturn]] void closed(size_t got) {
     if (got == 0) throw NetError(NetError::kClosed, "peer closed the connection");
     throw NetError(NetError::kBroken, "peer closed the connection mid-message");
   }
 
   Stream& s_;
+  size_t cap_;
+  uint64_t spin_ns_ = 0;
   std::unique_ptr<char[]> buf_;
   size_t pos_ = 0, end_ = 0;
 };

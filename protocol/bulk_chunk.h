@@ -5,7 +5,8 @@
 // - write_bulk_chunk() sends the bytes [offset, offset+length) of a copy, found at `bytes`, as
 //   one BulkChunk frame: an all-zero range as a zero marker with no payload; else, when
 //   `compress` is set and a probe block of the range compresses (protocol/codec/probe.h), as LZ4
-//   when that is smaller; else raw. Returns the payload bytes it sent.
+//   when that is smaller; else raw. Returns the payload bytes it sent. `lead` (encode_frame), when
+//   given, goes out in the same write just before the chunk.
 // - read_bulk_chunk() reads the next frame's meta. It must be a well-formed BulkChunk, else
 //   net::NetError(kProtocol) after its payload has been skipped. The chunk's payload stays in
 //   the stream: read it with read_bulk_chunk_to_host() / read_lz4_chunk() / read_payload(), or
@@ -34,7 +35,8 @@ namespace rgpu {
 
 inline uint64_t write_bulk_chunk(net::Stream& s, const uint8_t* bytes, uint64_t offset,
                                  uint64_t length, bool last, bool compress,
-                                 std::vector<uint8_t>* scratch) {
+                                 std::vector<uint8_t>* scratch,
+                                 const std::vector<uint8_t>* lead = nullptr) {
   SmallMessage m;
   auto c = m.msg.initRoot<wire::BulkChunk>();
   c.setOffset(offset);
@@ -54,7 +56,8 @@ inline uint64_t write_bulk_chunk(net::Stream& s, const uint8_t* bytes, uint64_t 
       payload_len = *zn;
     }
   }
-  write_frame(s, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr, payload_len);
+  write_frame(s, FrameKind::kBulkChunk, m.msg, payload_len ? payload : nullptr, payload_len, 0,
+              lead);
   return payload_len;
 }
 

@@ -1,12 +1,14 @@
 // protocol/frame.cc — writing and reading data-plane frames.
 #include "protocol/frame.h"
 
+#include <stdexcept>
 #include <string>
 
 namespace rgpu {
 
 void write_frame(net::Stream& s, FrameKind kind, capnp::MessageBuilder& meta, const void* payload,
-                 uint64_t payload_len, uint16_t flags) {
+                 uint64_t payload_len, uint16_t flags, const std::vector<uint8_t>* lead) {
+  const bool has_lead = lead != nullptr && !lead->empty();
   auto segments = meta.getSegmentsForOutput();
   // Flat-array encoding: segment table then segments, as capnp::messageToFlatArray writes.
   uint32_t nseg = static_cast<uint32_t>(segments.size());
@@ -18,10 +20,12 @@ void write_frame(net::Stream& s, FrameKind kind, capnp::MessageBuilder& meta, co
     FrameHeader h{kFrameMagic, static_cast<uint16_t>(kind),
                   flags,       static_cast<uint32_t>(flat.asBytes().size()),
                   0,           payload_len};
-    iovec iov[3] = {{&h, sizeof(h)},
-                    {flat.asBytes().begin(), flat.asBytes().size()},
-                    {const_cast<void*>(payload), payload_len}};
-    s.writev_all(iov, payload_len ? 3 : 2);
+    iovec iov[4] = {
+        {has_lead ? const_cast<uint8_t*>(lead->data()) : nullptr, has_lead ? lead->size() : 0},
+        {&h, sizeof(h)},
+        {flat.asBytes().begin(), flat.asBytes().size()},
+        {const_cast<void*>(payload), payload_len}};
+    s.writev_all(iov + (has_lead ? 0 : 1), (payload_len ? 3 : 2) + (has_lead ? 1 : 0));
     return;
   }
   table[0] = nseg - 1;
@@ -37,22 +41,57 @@ void write_frame(net::Stream& s, FrameKind kind, capnp::MessageBuilder& meta, co
   FrameHeader h{kFrameMagic, static_cast<uint16_t>(kind),
                 flags,       static_cast<uint32_t>(meta_bytes),
                 0,           payload_len};
-  iovec iov[16];
+  iovec iov[17];
   int n = 0;
+  if (has_lead) iov[n++] = {const_cast<uint8_t*>(lead->data()), lead->size()};
   iov[n++] = {&h, sizeof(h)};
   iov[n++] = {table, table_words * 8ull};
   if (nseg + 3 > 16) {
     // Many segments: flatten (rare; metas are small).
     kj::Array<capnp::word> flat = capnp::messageToFlatArray(meta);
-    iovec iv[3] = {{&h, sizeof(h)},
-                   {flat.asBytes().begin(), flat.asBytes().size()},
-                   {const_cast<void*>(payload), payload_len}};
-    s.writev_all(iv, payload_len ? 3 : 2);
+    iovec iv[4] = {
+        {has_lead ? const_cast<uint8_t*>(lead->data()) : nullptr, has_lead ? lead->size() : 0},
+        {&h, sizeof(h)},
+        {flat.asBytes().begin(), flat.asBytes().size()},
+        {const_cast<void*>(payload), payload_len}};
+    s.writev_all(iv + (has_lead ? 0 : 1), (payload_len ? 3 : 2) + (has_lead ? 1 : 0));
     return;
   }
   for (auto seg : segments) iov[n++] = {const_cast<capnp::word*>(seg.begin()), seg.size() * 8};
   if (payload_len) iov[n++] = {const_cast<void*>(payload), payload_len};
   s.writev_all(iov, n);
+}
+
+namespace {
+
+// A Stream that only collects what is written (encode_frame).
+class CollectingStream final : public net::Stream {
+ public:
+  explicit CollectingStream(std::vector<uint8_t>* out) : out_(out) {}
+  void write_all(const void* d, size_t n) override {
+    out_->insert(out_->end(), static_cast<const uint8_t*>(d), static_cast<const uint8_t*>(d) + n);
+  }
+  void writev_all(const struct iovec* iov, int n) override {
+    for (int i = 0; i < n; ++i) write_all(iov[i].iov_base, iov[i].iov_len);
+  }
+  void read_exact(void*, size_t) override { throw std::logic_error("CollectingStream: no reads"); }
+  size_t read_some(void*, size_t) override { throw std::logic_error("CollectingStream: no reads"); }
+  void shutdown() override {}
+  int fd() const override { return -1; }
+  std::string peer() const override { return "memory"; }
+
+ private:
+  std::vector<uint8_t>* out_;
+};
+
+}  // namespace
+
+std::vector<uint8_t> encode_frame(FrameKind kind, capnp::MessageBuilder& meta) {
+  std::vector<uint8_t> out;
+  out.reserve(128);
+  CollectingStream c(&out);
+  write_frame(c, kind, meta);
+  return out;
 }
 
 InFrame read_frame(net::Stream& s) {
@@ -74,17 +113,25 @@ InFrame read_frame(net::Stream& s) {
   f.kind = static_cast<FrameKind>(h.kind);
   f.flags = h.flags;
   f.payload_len = h.payload_len;
-  f.meta = kj::heapArray<capnp::word>(h.meta_len / 8);
-  s.read_exact(f.meta.begin(), h.meta_len);
+  capnp::word* words_at;
+  const size_t meta_words = h.meta_len / 8;
+  if (meta_words <= InFrame::kInlineWords) {
+    f.inline_words_ = meta_words;
+    words_at = f.inline_;
+  } else {
+    f.heap_ = kj::heapArray<capnp::word>(meta_words);
+    words_at = f.heap_.begin();
+  }
+  s.read_exact(words_at, h.meta_len);
   // Validate the segment table now so reader() cannot be handed a table that overruns.
-  const uint32_t* table = reinterpret_cast<const uint32_t*>(f.meta.begin());
+  const uint32_t* table = reinterpret_cast<const uint32_t*>(words_at);
   uint64_t nseg = uint64_t(table[0]) + 1;
   uint64_t table_words = (nseg + 2) / 2;
-  if (nseg > 512 || table_words > f.meta.size())
+  if (nseg > 512 || table_words > meta_words)
     throw net::NetError(net::NetError::kProtocol, "bad frame meta segment table");
   uint64_t words = table_words;
   for (uint64_t i = 0; i < nseg; ++i) words += table[i + 1];
-  if (words != f.meta.size())
+  if (words != meta_words)
     throw net::NetError(net::NetError::kProtocol,
                         "frame meta segment sizes do not match its length");
   return f;

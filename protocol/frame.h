@@ -15,6 +15,7 @@
 #include <kj/array.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "protocol/transport.h"
 
@@ -45,20 +46,40 @@ struct FrameHeader {
 static_assert(sizeof(FrameHeader) == 24);
 
 // A frame whose meta has been read and whose payload (payload_len bytes) is still in the stream.
+// A small meta (every Request and Reply) lives inside the InFrame: reading one costs no heap
+// allocation.
 struct InFrame {
+  static constexpr size_t kInlineWords = 32;
+
   FrameKind kind;
   uint16_t flags = 0;
-  kj::Array<capnp::word> meta;
   uint64_t payload_len = 0;
 
+  kj::ArrayPtr<const capnp::word> meta() const {
+    return heap_ != nullptr ? heap_.asPtr().asConst()
+                            : kj::ArrayPtr<const capnp::word>(inline_, inline_words_);
+  }
   // Reads the meta as a Cap'n Proto message. Throws kj::Exception on a malformed message;
   // callers in servers catch it and answer with an error.
-  capnp::FlatArrayMessageReader reader() const { return capnp::FlatArrayMessageReader(meta); }
+  capnp::FlatArrayMessageReader reader() const { return capnp::FlatArrayMessageReader(meta()); }
+
+ private:
+  friend InFrame read_frame(net::Stream& s);
+  capnp::word inline_[kInlineWords];
+  size_t inline_words_ = 0;
+  kj::Array<capnp::word> heap_;
 };
 
-// Writes one frame with a single write (writev) where the stream allows.
+// Writes one frame with a single write (writev) where the stream allows. `lead`, when given, is
+// an encoded frame (encode_frame) sent in the same write just before this one.
 void write_frame(net::Stream& s, FrameKind kind, capnp::MessageBuilder& meta,
-                 const void* payload = nullptr, uint64_t payload_len = 0, uint16_t flags = 0);
+                 const void* payload = nullptr, uint64_t payload_len = 0, uint16_t flags = 0,
+                 const std::vector<uint8_t>* lead = nullptr);
+
+// A frame without payload (header and meta) encoded into memory, to go out as the `lead` of the
+// next write_frame: a reply and the first chunk of the data it announces then reach the reader
+// in one write, and wake it once.
+std::vector<uint8_t> encode_frame(FrameKind kind, capnp::MessageBuilder& meta);
 
 // Reads a header and its meta. The payload stays in the stream: read it with read_payload() or
 // drop it with skip_payload() before reading the next frame.

@@ -194,6 +194,25 @@ class TlsStream final : public Stream {
     }
   }
 
+  // One SSL read on the non-blocking socket; false when it needs bytes that have not come.
+  bool try_read_some(void* data, size_t len, size_t* got) override {
+    std::lock_guard<std::mutex> g(mu_);
+    size_t n = 0;
+    int rc = SSL_read_ex(ssl_, data, len, &n);
+    if (rc > 0) {
+      *got = n;
+      return true;
+    }
+    int e = SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+      ERR_clear_error();
+      *got = 0;  // the peer closed
+      return true;
+    }
+    wait_for(rc, "TLS read");  // throws on a real error
+    return false;
+  }
+
   void shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
   int fd() const override { return fd_; }
   std::string peer() const override { return "tls"; }

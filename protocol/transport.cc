@@ -138,6 +138,19 @@ class SocketStream final : public Stream {
     }
   }
 
+  bool try_read_some(void* data, size_t len, size_t* got) override {
+    for (;;) {
+      ssize_t n = ::recv(fd_, data, len, MSG_DONTWAIT);
+      if (n >= 0) {
+        *got = static_cast<size_t>(n);
+        return true;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+      if (errno == EINTR) continue;
+      throw NetError(NetError::kBroken, errno_text("recv"));
+    }
+  }
+
   void shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
   int fd() const override { return fd_; }
   std::string peer() const override { return peer_name(fd_); }

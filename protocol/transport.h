@@ -64,6 +64,12 @@ class Stream {
   virtual void read_exact(void* data, size_t len) = 0;
   // Reads at least 1 byte unless the peer closed (returns 0).
   virtual size_t read_some(void* data, size_t len) = 0;
+  // read_some() without blocking: false (and nothing read) when no byte is there yet. A stream
+  // that cannot tell blocks like read_some() and returns true (plain sockets and TLS can tell).
+  virtual bool try_read_some(void* data, size_t len, size_t* got) {
+    *got = read_some(data, len);
+    return true;
+  }
   virtual void shutdown() = 0;  // both directions; a blocked reader wakes with kClosed
   virtual int fd() const = 0;
   virtual std::string peer() const = 0;  // address, for logs

@@ -78,12 +78,18 @@ std::string Lane::serve(bool* goodbye) {
   }
 }
 
-void Lane::reply(const OpReply& r) {
-  SmallMessage m;
-  auto rep = m.msg.initRoot<wire::Reply>();
+namespace {
+void build_reply(const OpReply& r, capnp::MessageBuilder* m) {
+  auto rep = m->initRoot<wire::Reply>();
   rep.setStatus(static_cast<uint32_t>(r.status.code));
   if (!r.result.empty()) rep.setResults(capnp::Data::Reader(r.result.data(), r.result.size()));
   if (!r.status.text.empty()) rep.setErrorText(r.status.text);
+}
+}  // namespace
+
+void Lane::reply(const OpReply& r) {
+  SmallMessage m;
+  build_reply(r, &m.msg);
   write_frame(s_, FrameKind::kReply, m.msg, r.payload.empty() ? nullptr : r.payload.data(),
               r.payload.size());
 }
@@ -127,8 +133,16 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
   }
 }
 
-void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok) {
+void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok,
+                     const OpReply& announce) {
   Backend& b = session_.backend();
+  // The reply that announces the chunks travels in the first chunk's write (one wakeup).
+  std::vector<uint8_t> lead;
+  {
+    SmallMessage m;
+    build_reply(announce, &m.msg);
+    lead = encode_frame(FrameKind::kReply, m.msg);
+  }
   uint64_t off = 0;
   do {
     uint64_t n = std::min<uint64_t>(kBulkChunkBytes, bytes - off);
@@ -142,7 +156,8 @@ void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compres
       }
       data = staging();
     }
-    write_bulk_chunk(s_, data, off, n, off + n == bytes, compress_ok, &z_);
+    write_bulk_chunk(s_, data, off, n, off + n == bytes, compress_ok, &z_,
+                     off == 0 ? &lead : nullptr);
     off += n;
   } while (off < bytes);
 }
@@ -197,8 +212,7 @@ void Lane::on_request(InFrame& f) {
       } else {
         out = session_.refuse(op, pre);
         if (out.status.ok()) {
-          reply(out);
-          send_bulk(addr, bytes, stream, (flags & kCopyFlagCompressOk) != 0);
+          send_bulk(addr, bytes, stream, (flags & kCopyFlagCompressOk) != 0, out);
           return;
         }
       }
@@ -224,7 +238,7 @@ void Lane::on_batch(InFrame& f) {
   uint32_t count = 0;
   std::optional<capnp::FlatArrayMessageReader> reader;
   try {
-    reader.emplace(f.meta);
+    reader.emplace(f.meta());
     auto b = reader->getRoot<wire::Batch>();
     seq = b.getSeq();
     recs = b.getRecords();

@@ -84,8 +84,10 @@ class Lane {
   // `stream`. `ok` false (the range was refused): the chunks are drained. Returns the first
   // error (a bad chunk, a failed device write).
   Status read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok);
-  // Sends a bulk DtoH's chunks (after its Reply).
-  void send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok);
+  // Sends a bulk DtoH's Reply (`announce`) and then its chunks; the Reply shares the first
+  // chunk's write.
+  void send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok,
+                 const OpReply& announce);
   void reply(const OpReply& r);
   uint8_t* staging();
 

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <thread>
 
 #include "protocol/frame.h"
 #include "protocol/handshake.h"
@@ -129,6 +131,24 @@ TEST_F(Tls, HandshakeOverTls) {
 
 namespace rgpu {
 namespace {
+
+// A sync reader polls a TLS stream too (BufferedReader spinning): try_read_some() says "not yet"
+// without blocking, then returns the decrypted bytes once they come.
+TEST_F(Tls, TryReadSomePollsWithoutBlocking) {
+  auto s = cfg("server", "poolca");
+  auto c = cfg("client", "poolca");
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
+  char b[32];
+  size_t got = 99;
+  EXPECT_FALSE(p.client->try_read_some(b, sizeof b, &got));  // a blocking read would hang here
+  p.server->write_all("over tls", 8);
+  bool ok = false;
+  for (int i = 0; i < 2000 && !(ok = p.client->try_read_some(b, sizeof b, &got)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(got, 8u);
+  EXPECT_EQ(std::string(b, 8), "over tls");
+}
 
 // transport.h: no call raises SIGPIPE. OpenSSL writes with plain write(), so a TLS stream whose
 // peer has gone must not kill the process (the shim lives inside someone else's program).
