@@ -4,6 +4,8 @@
 #include <capnp/message.h>
 #include <kj/exception.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -21,19 +23,38 @@ namespace rgpu {
 namespace {
 
 // While alive, reads on `in` poll before they block (BufferedReader::set_spin_ns): the calling
-// thread waits for a reply it needs now. Background readers (lane_async.cc) never spin.
+// thread waits for a reply it needs now. Background readers (lane_async.cc) never spin. Like
+// CUDA's CU_CTX_SCHED_AUTO, spinning is for when there are cores to spare: at most half the
+// machine's cores (at least one) spin at once; other waiters block at once.
+std::atomic<unsigned> g_spinners{0};
+
+unsigned spinner_limit() {
+  static const unsigned limit = std::max(1u, std::thread::hardware_concurrency() / 2);
+  return limit;
+}
+
 class SyncWait {
  public:
   SyncWait(net::BufferedReader& in, uint64_t ns) : in_(in), was_(in.spin_ns()) {
-    in_.set_spin_ns(ns);
+    if (ns == 0 || was_ != 0) return;  // not asked, or an outer SyncWait already spins
+    if (g_spinners.fetch_add(1, std::memory_order_relaxed) < spinner_limit()) {
+      counted_ = true;
+      in_.set_spin_ns(ns);
+    } else {
+      g_spinners.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
-  ~SyncWait() { in_.set_spin_ns(was_); }
+  ~SyncWait() {
+    in_.set_spin_ns(was_);
+    if (counted_) g_spinners.fetch_sub(1, std::memory_order_relaxed);
+  }
   SyncWait(const SyncWait&) = delete;
   SyncWait& operator=(const SyncWait&) = delete;
 
  private:
   net::BufferedReader& in_;
   uint64_t was_;
+  bool counted_ = false;
 };
 
 uint64_t now_ns() {

@@ -1,6 +1,8 @@
 // server/backend/backend.cc — CUresult names for logs (the sim has no cuGetErrorName).
 #include "server/backend/backend.h"
 
+#include <new>
+
 namespace rgpu::server {
 
 const char* cu_result_name(CUresult r) {
@@ -38,6 +40,15 @@ const char* cu_result_name(CUresult r) {
     default:
       return "CUDA_ERROR_OTHER";
   }
+}
+
+void* Backend::staging_alloc(uint64_t bytes) {
+  return ::operator new (static_cast<size_t>(bytes), std::align_val_t{4096}, std::nothrow);
+}
+
+void Backend::staging_free(void* p, uint64_t bytes) {
+  (void)bytes;
+  ::operator delete (p, std::align_val_t{4096}, std::nothrow);
 }
 
 }  // namespace rgpu::server

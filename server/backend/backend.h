@@ -120,6 +120,36 @@ class Backend {
     (void)bytes;
     return nullptr;
   }
+
+  // Called once by every worker thread that will call this backend (each lane runs on its own
+  // thread): cuda makes the session's context current there. Default: nothing.
+  virtual void attach_thread() {}
+
+  // Staged copies: without a host view a worker moves a bulk copy through a few staging buffers,
+  // piece by piece, so the device copy of one piece overlaps the network transfer of the next
+  // (server/worker/staging.h). Lanes on other threads may use their own buffers at the same
+  // time; these calls are safe for that.
+  // - staging_alloc(bytes): host memory the device can copy from and to asynchronously (cuda:
+  //   page-locked); null when there is none. staging_free() gives it back once staged_wait()
+  //   said its last copy completed.
+  // - staged_htod / staged_dtoh: enqueue a copy between the staging buffer `staged` (the start
+  //   of one from staging_alloc) and the device on `stream`; the buffer's bytes must stay
+  //   untouched until staged_wait(staged) returned. Defaults: the synchronous memcpy_htod /
+  //   memcpy_dtoh.
+  // - staged_wait(staged): blocks until the buffer's last staged copy has completed; that
+  //   copy's error if it failed. A buffer with no copy in flight is complete.
+  virtual void* staging_alloc(uint64_t bytes);
+  virtual void staging_free(void* p, uint64_t bytes);
+  virtual Status staged_htod(uint64_t dst, const void* staged, uint64_t bytes, uint64_t stream) {
+    return memcpy_htod(dst, staged, bytes, stream);
+  }
+  virtual Status staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) {
+    return memcpy_dtoh(staged, src, bytes, stream);
+  }
+  virtual Status staged_wait(const void* staged) {
+    (void)staged;
+    return Status::Ok();
+  }
 };
 
 }  // namespace rgpu::server

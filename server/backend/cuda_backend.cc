@@ -23,6 +23,10 @@ CudaBackend::~CudaBackend() {
     drv_.cuEventDestroy(t.end);
   }
   for (auto& [id, e] : events_) drv_.cuEventDestroy(e);
+  for (auto& [p, st] : staging_) {
+    if (st.done) drv_.cuEventDestroy(st.done);
+    drv_.cuMemFreeHost(const_cast<void*>(p));
+  }
   for (auto& [id, s] : streams_) drv_.cuStreamDestroy(s);
   for (auto& [id, l] : modules_) drv_.cuLibraryUnload(l);
   for (auto& [va, a] : allocs_) {
@@ -242,6 +246,86 @@ Status CudaBackend::memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_
   timed_end(s, t);
   if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyDtoHAsync");
   CU_TRY(drv_.cuStreamSynchronize(s), "cuStreamSynchronize after DtoH");
+  return Status::Ok();
+}
+
+void CudaBackend::attach_thread() {
+  if (opened_) drv_.cuCtxSetCurrent(ctx_);
+}
+
+void* CudaBackend::staging_alloc(uint64_t bytes) {
+  if (!opened_) return nullptr;
+  void* p = nullptr;
+  // Page-locked, so cuMemcpy*Async really is asynchronous and runs at the link's full rate.
+  if (drv_.cuMemHostAlloc(&p, bytes, 0) != CUDA_SUCCESS) return nullptr;
+  CUevent e = nullptr;
+  if (drv_.cuEventCreate(&e, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+    drv_.cuMemFreeHost(p);
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> g(staging_mu_);
+  staging_[p] = Staging{e, false};
+  return p;
+}
+
+void CudaBackend::staging_free(void* p, uint64_t bytes) {
+  (void)bytes;
+  if (!p) return;
+  Staging st;
+  {
+    std::lock_guard<std::mutex> g(staging_mu_);
+    auto it = staging_.find(p);
+    if (it == staging_.end()) return;
+    st = it->second;
+    staging_.erase(it);
+  }
+  if (st.in_flight) drv_.cuEventSynchronize(st.done);
+  drv_.cuEventDestroy(st.done);
+  drv_.cuMemFreeHost(p);
+}
+
+Status CudaBackend::mark_staged(CUstream s, const void* staged) {
+  std::lock_guard<std::mutex> g(staging_mu_);
+  auto it = staging_.find(staged);
+  if (it == staging_.end())
+    return Status::Err(CUDA_ERROR_INVALID_VALUE, "not a staging buffer of this session");
+  CU_TRY(drv_.cuEventRecord(it->second.done, s), "cuEventRecord (staging)");
+  it->second.in_flight = true;
+  return Status::Ok();
+}
+
+Status CudaBackend::staged_htod(uint64_t dst, const void* staged, uint64_t bytes, uint64_t stream) {
+  CU_STREAM(s, stream);
+  Timing t;
+  Status st = timed_begin(s, &t);
+  if (!st.ok()) return st;
+  CUresult rc = drv_.cuMemcpyHtoDAsync(dst, staged, bytes, s);
+  timed_end(s, t);
+  if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyHtoDAsync (staged)");
+  return mark_staged(s, staged);
+}
+
+Status CudaBackend::staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) {
+  CU_STREAM(s, stream);
+  Timing t;
+  Status st = timed_begin(s, &t);
+  if (!st.ok()) return st;
+  CUresult rc = drv_.cuMemcpyDtoHAsync(staged, src, bytes, s);
+  timed_end(s, t);
+  if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyDtoHAsync (staged)");
+  return mark_staged(s, staged);
+}
+
+Status CudaBackend::staged_wait(const void* staged) {
+  CUevent e = nullptr;
+  {
+    std::lock_guard<std::mutex> g(staging_mu_);
+    auto it = staging_.find(staged);
+    if (it == staging_.end() || !it->second.in_flight) return Status::Ok();
+    it->second.in_flight = false;
+    e = it->second.done;
+  }
+  CU_TRY(drv_.cuEventSynchronize(e), "waiting for a staged copy");
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,12 @@ class CudaBackend final : public Backend {
   Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
                                      uint64_t dynamic_smem, int32_t* blocks) override;
   uint64_t busy_ns() override;
+  void attach_thread() override;
+  void* staging_alloc(uint64_t bytes) override;
+  void staging_free(void* p, uint64_t bytes) override;
+  Status staged_htod(uint64_t dst, const void* staged, uint64_t bytes, uint64_t stream) override;
+  Status staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) override;
+  Status staged_wait(const void* staged) override;
 
  private:
   struct Alloc {
@@ -105,6 +112,15 @@ class CudaBackend final : public Backend {
   };
   std::map<uint64_t, Func> functions_;
   std::vector<Timing> pending_, spare_;
+  // Per staging buffer: an event recorded after its last staged copy (lanes on several threads
+  // allocate and wait on their own buffers; staging_mu_ guards the map itself).
+  struct Staging {
+    CUevent done = nullptr;
+    bool in_flight = false;
+  };
+  std::mutex staging_mu_;
+  std::map<const void*, Staging> staging_;
+  Status mark_staged(CUstream s, const void* staged);
   uint64_t busy_ns_ = 0;
 };
 

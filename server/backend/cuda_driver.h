@@ -55,6 +55,8 @@ std::string refuse_reason(const std::string& path);
   X(cuMemUnmap, 10020)                    \
   X(cuMemSetAccess, 10020)                \
   X(cuMemGetAllocationGranularity, 10020) \
+  X(cuMemHostAlloc, 2020)                 \
+  X(cuMemFreeHost, 2000)                  \
   X(cuMemcpyHtoDAsync, 3020)              \
   X(cuMemcpyDtoHAsync, 3020)              \
   X(cuMemcpyDtoDAsync, 3020)              \

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "protocol/image/kernel_table.h"
@@ -40,7 +41,58 @@ struct SimBackend::Function {
 };
 
 SimBackend::SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index)
-    : kernels_(kernels), gpu_index_(gpu_index) {}
+    : kernels_(kernels), gpu_index_(gpu_index) {
+  const char* staged = std::getenv("RGPU_SIM_STAGED");
+  staged_ = staged && std::strcmp(staged, "1") == 0;
+}
+
+namespace {
+uint64_t digest_of(const void* p, uint64_t n) {  // FNV-1a, 8 bytes at a time
+  uint64_t h = 1469598103934665603ull;
+  const auto* b = static_cast<const uint8_t*>(p);
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b + i, 8);
+    h = (h ^ w) * 1099511628211ull;
+  }
+  for (; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
+Status SimBackend::staged_htod(uint64_t dst, const void* staged, uint64_t bytes, uint64_t stream) {
+  Status st = memcpy_htod(dst, staged, bytes, stream);
+  if (!st.ok() || !staged_) return st;
+  std::lock_guard<std::mutex> g(staged_mu_);
+  in_flight_[staged] = StagedCopy{false, dst, bytes, stream, digest_of(staged, bytes)};
+  return st;
+}
+
+Status SimBackend::staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) {
+  if (!staged_) return memcpy_dtoh(staged, src, bytes, stream);
+  if (!inside(src, bytes) || !stream_ok(stream))
+    return memcpy_dtoh(staged, src, bytes, stream);  // its error, now
+  std::lock_guard<std::mutex> g(staged_mu_);
+  in_flight_[staged] = StagedCopy{true, src, bytes, stream, 0};  // filled at staged_wait()
+  return Status::Ok();
+}
+
+Status SimBackend::staged_wait(const void* staged) {
+  StagedCopy c;
+  {
+    std::lock_guard<std::mutex> g(staged_mu_);
+    auto it = in_flight_.find(staged);
+    if (it == in_flight_.end()) return Status::Ok();
+    c = it->second;
+    in_flight_.erase(it);
+  }
+  if (c.to_host) return memcpy_dtoh(const_cast<void*>(staged), c.device, c.bytes, c.stream);
+  if (digest_of(staged, c.bytes) != c.digest)
+    return Status::Err(CUDA_ERROR_ILLEGAL_STATE,
+                       "a staging buffer was written before its HtoD copy was waited for");
+  return Status::Ok();
+}
 
 SimBackend::~SimBackend() {
   for (auto& [start, len] : allocs_) ::munmap(reinterpret_cast<void*>(start), len);

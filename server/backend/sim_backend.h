@@ -12,11 +12,18 @@
 //   with the image's initial bytes. A launch runs the kernel's host implementation from the
 //   SimKernelRegistry; a kernel with none fails with CUDA_ERROR_NOT_FOUND naming it; a host
 //   kernel returning non-zero fails with CUDA_ERROR_LAUNCH_FAILED.
+// - Copies: the worker reads and writes device memory in place (host_view). With
+//   RGPU_SIM_STAGED=1 in the server's environment the sim behaves like a discrete GPU for copies
+//   instead, so tests run the staged path the cuda backend takes: no host view, and staged copies
+//   complete late the way asynchronous ones do — a staged DtoH fills its buffer only at
+//   staged_wait(), and staged_wait() after an HtoD fails with CUDA_ERROR_ILLEGAL_STATE when the
+//   buffer was written before the copy was waited for.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -71,8 +78,11 @@ class SimBackend final : public Backend {
                                      uint64_t dynamic_smem, int32_t* blocks) override;
   uint64_t busy_ns() override { return busy_ns_; }
   void* host_view(uint64_t dptr, uint64_t bytes) override {
-    return inside(dptr, bytes) ? reinterpret_cast<void*>(dptr) : nullptr;
+    return !staged_ && inside(dptr, bytes) ? reinterpret_cast<void*>(dptr) : nullptr;
   }
+  Status staged_htod(uint64_t dst, const void* staged, uint64_t bytes, uint64_t stream) override;
+  Status staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) override;
+  Status staged_wait(const void* staged) override;
 
  private:
   struct Kernel;
@@ -102,6 +112,16 @@ class SimBackend final : public Backend {
   std::map<uint64_t, Event> events_;
   std::map<uint64_t, std::unique_ptr<Module>> modules_;
   std::map<uint64_t, std::unique_ptr<Function>> functions_;
+
+  // RGPU_SIM_STAGED: copies in flight per staging buffer (lanes on several threads).
+  struct StagedCopy {
+    bool to_host = false;
+    uint64_t device = 0, bytes = 0, stream = 0;
+    uint64_t digest = 0;  // HtoD: the staged bytes when the copy was issued
+  };
+  bool staged_ = false;
+  std::mutex staged_mu_;
+  std::map<const void*, StagedCopy> in_flight_;
 };
 
 }  // namespace rgpu::server

@@ -38,6 +38,7 @@ uint8_t* Lane::staging() {
 
 std::string Lane::serve(bool* goodbye) {
   if (goodbye) *goodbye = false;
+  session_.backend().attach_thread();
   for (;;) {
     InFrame f;
     try {
@@ -112,15 +113,40 @@ Status Lane::read_bulk(uint64_t dst, uint64_t bytes, uint64_t stream, bool ok) {
       if (len) err = b.memset(dst + off, 0, 1, len, stream);
     } else if (c.compressed) {
       void* view = b.host_view(dst + off, len);
+      const bool staged = !view && len <= ring_.piece_bytes() && ring_.ok();
+      int slot = -1;
+      if (staged) {
+        Status prior;
+        slot = ring_.acquire(&prior);
+        if (!prior.ok()) session_.async_error(prior);
+      }
       std::vector<uint8_t> big;  // a chunk over the staging size (the copy's size bounds it)
-      if (!view && len > kBulkChunkBytes) big.resize(len);
-      uint8_t* out = view ? static_cast<uint8_t*>(view) : big.empty() ? staging() : big.data();
+      if (!view && !staged && len > kBulkChunkBytes) big.resize(len);
+      uint8_t* out = view          ? static_cast<uint8_t*>(view)
+                     : staged      ? ring_.buffer(slot)
+                     : big.empty() ? staging()
+                                   : big.data();
       if (!read_lz4_chunk(s_, c, &z_, out))
         err = Status::Err(CUDA_ERROR_INVALID_VALUE, "corrupt LZ4 bulk chunk");
+      else if (staged)
+        err = b.staged_htod(dst + off, out, len, stream);
       else if (!view)
         err = b.memcpy_htod(dst + off, out, len, stream);
     } else if (void* view = b.host_view(dst + off, len)) {
       read_payload(s_, view, len);  // straight into device memory
+    } else if (ring_.ok()) {
+      // Piece by piece through the staging ring: the device copies one piece while the next
+      // one arrives.
+      const uint64_t piece_max = ring_.piece_for(bytes);
+      for (uint64_t done = 0; done < len;) {
+        uint64_t piece = std::min<uint64_t>(piece_max, len - done);
+        Status prior;
+        int slot = ring_.acquire(&prior);
+        if (!prior.ok()) session_.async_error(prior);
+        read_payload(s_, ring_.buffer(slot), piece);
+        if (err.ok()) err = b.staged_htod(dst + off + done, ring_.buffer(slot), piece, stream);
+        done += piece;
+      }
     } else {
       for (uint64_t done = 0; done < len;) {  // through the staging buffer, piece by piece
         uint64_t piece = std::min<uint64_t>(kBulkChunkBytes, len - done);
@@ -143,6 +169,10 @@ void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compres
     build_reply(announce, &m.msg);
     lead = encode_frame(FrameKind::kReply, m.msg);
   }
+  if (b.host_view(src, bytes) == nullptr && ring_.ok()) {
+    send_staged(src, bytes, stream, compress_ok, lead);
+    return;
+  }
   uint64_t off = 0;
   do {
     uint64_t n = std::min<uint64_t>(kBulkChunkBytes, bytes - off);
@@ -160,6 +190,43 @@ void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compres
                      off == 0 ? &lead : nullptr);
     off += n;
   } while (off < bytes);
+}
+
+void Lane::send_staged(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok,
+                       const std::vector<uint8_t>& lead) {
+  Backend& b = session_.backend();
+  struct InFlight {
+    int slot;
+    uint64_t off, n;
+    bool failed;
+  };
+  InFlight q[StagingRing::kSlots];
+  int head = 0, count = 0;
+  const uint64_t piece_max = ring_.piece_for(bytes);
+  uint64_t issued = 0, sent = 0;
+  while (sent < bytes) {
+    // Keep every slot busy: the device fills the next pieces while this one goes out.
+    while (count < StagingRing::kSlots && issued < bytes) {
+      Status prior;
+      int slot = ring_.acquire(&prior);
+      if (!prior.ok()) session_.async_error(prior);
+      uint64_t n = std::min<uint64_t>(piece_max, bytes - issued);
+      Status st = b.staged_dtoh(ring_.buffer(slot), src + issued, n, stream);
+      if (!st.ok()) session_.async_error(st);
+      q[(head + count) % StagingRing::kSlots] = {slot, issued, n, !st.ok()};
+      ++count;
+      issued += n;
+    }
+    InFlight f = q[head];
+    head = (head + 1) % StagingRing::kSlots;
+    --count;
+    Status done = b.staged_wait(ring_.buffer(f.slot));
+    if (!done.ok()) session_.async_error(done);
+    if (f.failed || !done.ok()) std::memset(ring_.buffer(f.slot), 0, f.n);  // no stale bytes
+    write_bulk_chunk(s_, ring_.buffer(f.slot), f.off, f.n, f.off + f.n == bytes, compress_ok, &z_,
+                     f.off == 0 ? &lead : nullptr);
+    sent += f.n;
+  }
 }
 
 void Lane::on_request(InFrame& f) {

@@ -34,6 +34,7 @@
 #include "server/worker/gate.h"
 #include "server/worker/meter.h"
 #include "server/worker/session.h"
+#include "server/worker/staging.h"
 
 namespace rgpu::server {
 
@@ -74,7 +75,11 @@ class CountingStream final : public net::Stream {
 class Lane {
  public:
   Lane(net::Stream& stream, Session& session, Gate& gate)
-      : in_(stream), s_(in_), session_(session), gate_(gate) {}
+      : in_(stream),
+        s_(in_),
+        session_(session),
+        gate_(gate),
+        ring_(session.backend(), kBulkChunkBytes) {}
   std::string serve(bool* goodbye = nullptr);
 
  private:
@@ -88,6 +93,9 @@ class Lane {
   // chunk's write.
   void send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok,
                  const OpReply& announce);
+  // send_bulk's path through the staging ring (no host view).
+  void send_staged(uint64_t src, uint64_t bytes, uint64_t stream, bool compress_ok,
+                   const std::vector<uint8_t>& lead);
   void reply(const OpReply& r);
   uint8_t* staging();
 
@@ -96,6 +104,7 @@ class Lane {
   Session& session_;
   Gate& gate_;
   std::vector<uint8_t> staging_, z_;
+  StagingRing ring_;  // bulk copies when the backend has no host view
 };
 
 }  // namespace rgpu::server
