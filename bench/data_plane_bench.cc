@@ -12,8 +12,9 @@
 //      input upload, 24 kernel launches, a gradient memset, the loss read back), from
 //      RGPU_STATS; budget <= 4 round trips per step
 // Each shim scenario runs in a child process (the shim connects once per process, at cuInit)
-// against its own `rgpu-server --backend sim`. RGPU_BENCH_QUICK=1 skips the 1 GiB copies;
-// RGPU_BENCH_FIGURES=1,3 runs only the figures listed.
+// against its own `rgpu-server --backend sim`. Figures 1 and 3 measure their baseline in that
+// child in rounds interleaved with rgpu's and print the median of the rounds' ratios.
+// RGPU_BENCH_QUICK=1 skips the 1 GiB copies; RGPU_BENCH_FIGURES=1,3 runs only the figures listed.
 // Exit status is 0 even when a budget is missed: this is a measurement, not a test.
 #include <cuda.h>
 #include <sys/wait.h>
