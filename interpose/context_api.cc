@@ -91,6 +91,7 @@ CUresult cuDevicePrimaryCtxSetFlags(CUdevice_v1 dev, unsigned int flags) {
   std::lock_guard<std::shared_mutex> g(state()->mu);
   d->primary_flags = flags;
   d->primary->flags = flags;
+  if (d->lane) d->lane->set_sched_flags(flags);  // how sync waits wait (interpose/lane.h)
   return CUDA_SUCCESS;
 }
 
@@ -104,6 +105,7 @@ CUresult cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice_v1 dev) {
   CUresult r = device_checked(dev, &d);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
+  if ((flags & CU_CTX_SCHED_MASK) != 0 && d->lane) d->lane->set_sched_flags(flags);
   auto* ctx = new Context();
   ctx->device = dev;
   ctx->flags = flags;

@@ -35,14 +35,17 @@ unsigned spinner_limit() {
 
 class SyncWait {
  public:
-  SyncWait(net::BufferedReader& in, uint64_t ns) : in_(in), was_(in.spin_ns()) {
-    if (ns == 0 || was_ != 0) return;  // not asked, or an outer SyncWait already spins
-    if (g_spinners.fetch_add(1, std::memory_order_relaxed) < spinner_limit()) {
+  // c: the lane's counters (its lock held), for RGPU_STATS.
+  SyncWait(net::BufferedReader& in, uint64_t ns, LaneCounters* c) : in_(in), was_(in.spin_ns()) {
+    if (was_ != 0) return;  // an outer SyncWait already polls
+    if (ns != 0 && g_spinners.fetch_add(1, std::memory_order_relaxed) < spinner_limit()) {
       counted_ = true;
       in_.set_spin_ns(ns);
-    } else {
-      g_spinners.fetch_sub(1, std::memory_order_relaxed);
+      c->waits_polled++;
+      return;
     }
+    if (ns != 0) g_spinners.fetch_sub(1, std::memory_order_relaxed);
+    c->waits_blocked++;
   }
   ~SyncWait() {
     in_.set_spin_ns(was_);
@@ -311,7 +314,7 @@ CUresult Lane::dtoh_bulk(void* dst, uint64_t src, size_t n, uint64_t stream) {
   if (r != CUDA_SUCCESS) return r;
   const uint64_t t1 = now_ns();
   try {
-    SyncWait spin(in_, set_.spin_ns());  // the caller waits for these bytes
+    SyncWait spin(in_, set_.spin_ns(), &counters_);  // the caller waits for these bytes
     link_.add(read_chunks(static_cast<uint8_t*>(dst), n), now_ns() - t0);
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -341,7 +344,7 @@ CUresult Lane::call_locked(Op op, const void* args, size_t args_len, void* resul
                            size_t into_len, std::vector<uint8_t>* into_vec) {
   CUresult r = send_request(op, args, args_len, payload, payload_len, true);
   if (r != CUDA_SUCCESS) return r;
-  SyncWait spin(in_, set_.spin_ns());  // the calling thread needs this reply now
+  SyncWait spin(in_, set_.spin_ns(), &counters_);  // the calling thread needs this reply now
   return read_reply(op, result, result_len, into, into_len, into_vec);
 }
 
@@ -560,6 +563,12 @@ CUresult LaneSet::flush() {
     if (first == CUDA_SUCCESS) first = r;
   }
   return first;
+}
+
+void LaneSet::set_sched_flags(unsigned ctx_flags) {
+  const unsigned sched = ctx_flags & CU_CTX_SCHED_MASK;
+  block_waits_.store(sched == CU_CTX_SCHED_BLOCKING_SYNC || sched == CU_CTX_SCHED_YIELD,
+                     std::memory_order_relaxed);
 }
 
 bool LaneSet::tick_all() {

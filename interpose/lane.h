@@ -226,8 +226,10 @@ class LaneSet {
   size_t lane_count() const { return n_lanes_.load(std::memory_order_acquire); }
   codec::CompressMode compress_mode() const { return compress_mode_; }
   // How long a thread waiting for a sync reply polls its socket before it sleeps
-  // (RGPU_SPIN_US, default kDefaultSpinUs; 0: never).
-  uint64_t spin_ns() const { return spin_ns_; }
+  // (RGPU_SPIN_US, default kDefaultSpinUs; 0: never). 0 too once a context of this device asked
+  // for CU_CTX_SCHED_BLOCKING_SYNC or CU_CTX_SCHED_YIELD (set_sched_flags; device-wide).
+  uint64_t spin_ns() const { return block_waits_.load(std::memory_order_relaxed) ? 0 : spin_ns_; }
+  void set_sched_flags(unsigned ctx_flags);
   double slow_link_bytes_per_s() const { return slow_bps_; }
 
   // The next frame number of this session (contract 4).
@@ -253,6 +255,7 @@ class LaneSet {
   Join join_;
   codec::CompressMode compress_mode_ = codec::CompressMode::kAuto;
   uint64_t spin_ns_ = kDefaultSpinUs * 1000;
+  std::atomic<bool> block_waits_{false};
   double slow_bps_ = codec::kDefaultSlowBitsPerSecond / 8;
   std::atomic<uint64_t> seq_{0};
   std::mutex mu_;  // free_, adding lanes

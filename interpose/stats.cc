@@ -38,6 +38,8 @@ void LaneCounters::add(const LaneCounters& o) {
   bytes_out += o.bytes_out;
   bytes_in += o.bytes_in;
   wait_ns += o.wait_ns;
+  waits_polled += o.waits_polled;
+  waits_blocked += o.waits_blocked;
   for (size_t i = 0; i < 256; ++i) ops[i] += o.ops[i];
 }
 
@@ -79,6 +81,10 @@ void format_stats(char** out_text) {
                 (unsigned long long)total.async_records, (unsigned long long)total.batches,
                 (unsigned long long)total.bytes_out, (unsigned long long)total.bytes_in,
                 total.wait_ns / 1e6);
+  s += line;
+  std::snprintf(line, sizeof line,
+                "rgpu stats: sync waits: %llu polled before sleeping, %llu slept at once\n",
+                (unsigned long long)total.waits_polled, (unsigned long long)total.waits_blocked);
   s += line;
   std::sort(by_entry.rbegin(), by_entry.rend());
   s += "rgpu stats: driver calls by name:\n";

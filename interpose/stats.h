@@ -7,6 +7,7 @@
 // print_stats() is called, one report goes to stderr (or to the file RGPU_STATS_FILE names):
 //   rgpu stats: <N> driver calls, <S> sync round trips, <A> async records in <B> batches,
 //   <x> bytes sent, <y> bytes received, <t> ms waiting on servers
+//   rgpu stats: sync waits: <p> polled before sleeping, <b> slept at once
 // then one line per entry point ("  cuLaunchKernel 1000") and per op sent to the servers.
 // Counting costs nothing when off.
 #pragma once
@@ -22,7 +23,10 @@ struct LaneCounters {
   uint64_t batches = 0;
   uint64_t bytes_out = 0, bytes_in = 0;
   uint64_t wait_ns = 0;
-  uint64_t ops[256] = {};  // by op wire number (protocol/ops.def)
+  uint64_t waits_polled = 0;   // sync waits that polled the socket before sleeping
+  uint64_t waits_blocked = 0;  // sync waits that slept at once (RGPU_SPIN_US=0, a blocking-sync
+                               // context, or other threads already polling)
+  uint64_t ops[256] = {};      // by op wire number (protocol/ops.def)
   void add(const LaneCounters& o);
 };
 
