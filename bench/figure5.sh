@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/figure5.sh — figure 5 on a GPU machine: a PyTorch training step (small MLP, ResNet-18)
 # natively and through the rgpu shim against `rgpu-server --backend cuda` on loopback, in
-# interleaved rounds; prints each round and the median ratio against the budget (<= 1.05x).
+# interleaved rounds; prints each round and the median ratio against the budget (<= 1.05x), and
+# the real loop's sync round trips per step (figure 4's budget, <= 4) from RGPU_STATS.
 #
 # Usage: bench/figure5.sh [--build DIR] [--python PY] [--rounds N] [--models "mlp resnet18"]
 # Builds nothing: DIR (default $RGPU_BUILD, else <repo>/build-perf, else <repo>/build) must hold
@@ -93,6 +94,24 @@ for model in $models; do
     med=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     verdict=$("$python" -c "print('meets' if $med <= 1.05 else 'MISSES')")
     printf '5. %-10s median %sx of native   budget <= 1.05x  %s\n' "$model" "$med" "$verdict"
+  fi
+  # Figure 4 for the real loop: sync round trips per step, from RGPU_STATS of a 20- and a
+  # 70-step run (the difference is 50 steady-state steps).
+  syncs=()
+  for steps in 20 70; do
+    RGPU_STATS=1 RGPU_STATS_FILE="$work/stats.$model.$steps" \
+      LD_LIBRARY_PATH="$shim_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RGPU_SERVER="127.0.0.1:$port" \
+      timeout --kill-after=5 600 "$python" "$here/torch_step.py" --model "$model" --steps "$steps" \
+      >"$work/stats.$model.$steps.log" 2>&1
+    syncs+=("$(sed -n 's/^rgpu stats: [0-9]* driver calls, \([0-9]*\) sync round trips.*/\1/p' \
+      "$work/stats.$model.$steps" 2>/dev/null)")
+  done
+  if [[ -n "${syncs[0]}" && -n "${syncs[1]}" ]]; then
+    per=$("$python" -c "print(f'{(${syncs[1]} - ${syncs[0]}) / 50:.2f}')")
+    verdict=$("$python" -c "print('meets' if $per <= 4 else 'MISSES')")
+    printf '4. %-10s %s sync round trips per step   budget <= 4  %s\n' "$model" "$per" "$verdict"
+  else
+    echo "4. $model: no RGPU_STATS report from the shim runs"
   fi
 done
 exit $status
