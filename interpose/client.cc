@@ -12,6 +12,7 @@
 #include "interpose/log.h"
 #include "interpose/pool_hook.h"
 #include "protocol/handshake.h"
+#include "protocol/lane_preamble.h"
 
 namespace rgpu {
 namespace {
@@ -81,8 +82,9 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
   dev->vram_limit = acc.vram_limit;
   LaneSet::Join join;
-  // Further lanes (one per thread) join this session; not over TLS (server/lane_handoff.h).
-  join.allowed = !acc.lane_key.empty() && !cfg.tls && !cfg.single_lane;
+  // Further lanes (one per thread) join this session (server/lane_handoff.h); over TLS only at
+  // protocol 4 or later, each opening with the plaintext routing preamble.
+  join.allowed = !acc.lane_key.empty() && !cfg.single_lane && (!cfg.tls || acc.version >= 4);
   if (join.allowed) {
     join.endpoint = net::Endpoint::parse(cfg.servers[i]);
     join.timeout_ms = cfg.connect_timeout_ms;
@@ -91,6 +93,11 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
     join.hello.va_base = kVaBaseFirst + i * kVaStride;
     join.hello.join_session = acc.session_id;
     join.hello.join_key = acc.lane_key;
+    join.tls = cfg.tls;
+    if (cfg.tls) {
+      join.tls_config = cfg.tls_config;
+      join.preamble = join_preamble(acc.session_id);
+    }
   }
   dev->lane = std::make_unique<LaneSet>(std::move(conn.stream), cfg.servers[i], std::move(join));
   dev->primary = new Context();

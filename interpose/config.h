@@ -11,7 +11,8 @@
 //   RGPU_TLS_CA / RGPU_TLS_CERT / RGPU_TLS_KEY   TLS to the servers (mutual when CERT is set)
 //   RGPU_CONNECT_TIMEOUT_MS               connect+handshake bound (default 10000)
 //   RGPU_LANES=1                          one lane per device shared by all threads (default:
-//                                         one per thread, interpose/lane.h)
+//                                         one per thread, interpose/lane.h; over TLS too with
+//                                         a protocol-4 server)
 //   RGPU_FLUSH_US / RGPU_COMPRESS / RGPU_STATS   batch deadline, LZ4 for bulk copies, stats at
 //                                         exit (interpose/lane.h, interpose/stats.h)
 // parse_config() returns false with *error naming the variable when a value is malformed.

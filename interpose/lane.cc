@@ -520,7 +520,8 @@ Lane* LaneSet::open_lane() {
   }
   std::unique_ptr<net::Stream> s;
   try {
-    s = net::connect(join_.endpoint, nullptr, join_.timeout_ms);
+    s = net::connect(join_.endpoint, join_.tls ? &join_.tls_config : nullptr, join_.timeout_ms,
+                     join_.tls ? join_.preamble : std::string());
     client_handshake(*s, join_.hello);
   } catch (const std::exception& e) {
     RGPU_WARN("cannot open another lane to %s (threads will share lanes): %s", server_.c_str(),

@@ -173,10 +173,13 @@ class LaneSet {
 
   // How further lanes join: the session's answer to the first hello and what to send again.
   struct Join {
-    bool allowed = false;  // the server gave a lane key and the link is not TLS
+    bool allowed = false;  // the server gave a lane key
     net::Endpoint endpoint;
     int timeout_ms = 10000;
     HelloParams hello;  // join_session / join_key filled
+    bool tls = false;   // TLS session: a further lane sends `preamble`, then runs TLS
+    net::TlsConfig tls_config;
+    std::string preamble;  // protocol/lane_preamble.h
   };
 
   LaneSet(std::unique_ptr<net::Stream> first, std::string server, Join join);

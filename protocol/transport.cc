@@ -297,7 +297,25 @@ std::string Endpoint::str() const {
   return host + ":" + std::to_string(port);
 }
 
-std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int timeout_ms) {
+namespace {
+// The plaintext bytes before a TLS handshake (blocking socket: one send loop).
+void send_preamble(int fd, const std::string& preamble) {
+  size_t done = 0;
+  while (done < preamble.size()) {
+    ssize_t n = ::send(fd, preamble.data() + done, preamble.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string msg = errno_text("send");
+      ::close(fd);
+      throw NetError(NetError::kBroken, msg);
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+}  // namespace
+
+std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int timeout_ms,
+                                const std::string& preamble) {
   if (ep.kind == Endpoint::kUnix) {
     sockaddr_un sa;
     int fd = unix_socket(ep, &sa);
@@ -306,6 +324,7 @@ std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int ti
       ::close(fd);
       throw NetError(NetError::kRefused, msg);
     }
+    send_preamble(fd, preamble);
     return wrap(fd, tls, false);
   }
   addrinfo hints{};
@@ -322,6 +341,7 @@ std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int ti
     if (fd < 0) continue;
     if (connect_with_timeout(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms) == 0) {
       freeaddrinfo(res);
+      send_preamble(fd, preamble);
       return wrap(fd, tls, false);
     }
     last = std::strerror(errno);

@@ -77,9 +77,11 @@ class Stream {
   virtual std::string peer_certificate_subject() const { return ""; }
 };
 
-// Connects, with TLS if `tls` is non-null. timeout_ms bounds connect and handshake.
+// Connects, with TLS if `tls` is non-null. timeout_ms bounds connect and handshake. `preamble`
+// bytes, if any, are sent in plaintext right after the connection is made, before the TLS
+// handshake (lane_preamble.h).
 std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls = nullptr,
-                                int timeout_ms = 10000);
+                                int timeout_ms = 10000, const std::string& preamble = "");
 
 // Wraps an already connected socket (e.g. one handed over with SCM_RIGHTS). With tls, runs the
 // server side (`server` true) or client side of the handshake first.

@@ -15,8 +15,10 @@ namespace rgpu {
 // bulk copy flags, ModuleLoad by image hash. 3 = a hash-only ModuleLoad's miss is told by
 // ModuleLoad.Result.image_missing, no longer by CUDA_ERROR_NOT_FOUND (a 2 client would take the
 // miss for a load, a 2 server's NOT_FOUND for a real error). Nothing speaking 1 or 2 was ever
-// released, so 3 is also the oldest version served.
-inline constexpr uint32_t kProtocolVersion = 3;
+// released, so 3 is also the oldest version served. 4 = lanes join a TLS session too: a
+// joining TLS lane starts with a plaintext routing preamble (lane_preamble.h), and a TLS
+// HelloReply carries a lane key only for a client at 4 or later (a 3 client keeps one lane).
+inline constexpr uint32_t kProtocolVersion = 4;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {

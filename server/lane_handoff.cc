@@ -7,12 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <vector>
 
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
+#include "protocol/lane_preamble.h"
 
 namespace rgpu::server {
 
@@ -55,6 +57,44 @@ uint64_t peek_join_session(int fd, int timeout_ms) {
     // A partial hello already in the buffer makes POLLIN ready again at once: wait a little.
     if (n > 0) ::usleep(200);
   }
+}
+
+uint64_t peek_tls_join(int fd, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  uint8_t b[kJoinPreambleBytes];
+  for (;;) {
+    ssize_t n = ::recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return 0;  // closed
+    if (n > 0) {
+      // A TLS ClientHello starts 0x16 0x03: one byte tells it from the preamble's 'R'.
+      if (std::memcmp(b, kJoinPreambleMagic, std::min<size_t>(n, 4)) != 0) return 0;
+      if (static_cast<size_t>(n) == sizeof b) return parse_join_preamble(b);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return 0;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return 0;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
+    if (p.revents & (POLLHUP | POLLERR)) return 0;
+    if (n > 0) ::usleep(200);  // part of it is there: POLLIN is ready again at once
+  }
+}
+
+uint64_t take_join_preamble(int fd, int timeout_ms) {
+  uint64_t session = peek_tls_join(fd, timeout_ms);
+  if (session == 0) return 0;
+  uint8_t b[kJoinPreambleBytes];
+  size_t got = 0;
+  while (got < sizeof b) {  // already in the socket buffer (peeked)
+    ssize_t n = ::recv(fd, b + got, sizeof b - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    got += static_cast<size_t>(n);
+  }
+  return session;
 }
 
 bool send_fd(int via, int fd) {

@@ -9,8 +9,11 @@
 //   itself and checks the join key.
 // - send_fd()/recv_fd() pass the socket over the Unix socketpair between the supervisor and
 //   the worker (SCM_RIGHTS). recv_fd() returns -1 when the supervisor's end is closed.
-// TLS connections cannot be handed over this way (the TLS state lives in the process that did
-// the handshake): a TLS client keeps one lane per device, shared by its threads.
+// - Over TLS the Hello is encrypted, and TLS state cannot move between processes. So a joining
+//   TLS lane starts with a plaintext preamble naming its session (protocol/lane_preamble.h):
+//   peek_tls_join() looks for it without consuming it (0: none, e.g. a TLS ClientHello), the
+//   supervisor hands the raw connection over, and the worker takes the preamble off
+//   (take_join_preamble()) and runs the TLS handshake itself before reading the Hello.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,10 @@
 namespace rgpu::server {
 
 uint64_t peek_join_session(int fd, int timeout_ms);
+uint64_t peek_tls_join(int fd, int timeout_ms);
+// Reads the preamble off the connection when there is one (its session), else reads nothing and
+// returns 0.
+uint64_t take_join_preamble(int fd, int timeout_ms);
 bool send_fd(int via, int fd);
 int recv_fd(int via);
 

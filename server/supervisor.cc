@@ -73,8 +73,8 @@ struct Worker {
 // Hands a connection that joins a live session to that session's worker. False: not a join,
 // or no such session here (a fresh worker then answers the client with a clear refusal).
 bool hand_over_lane(int fd, const std::map<pid_t, Worker>& workers, bool tls) {
-  if (tls) return false;  // TLS state cannot move between processes: TLS clients use one lane
-  uint64_t join = peek_join_session(fd, 1000);
+  // Over TLS the lane says its session in a plaintext preamble; the worker does the handshake.
+  uint64_t join = tls ? peek_tls_join(fd, 1000) : peek_join_session(fd, 1000);
   if (join == 0) return false;
   for (const auto& [pid, w] : workers)
     if (w.session_id == join && w.lanes >= 0) return send_fd(w.lanes, fd);

@@ -71,7 +71,12 @@ void JoinedLanes::receive_loop() {
     if (fd < 0) return;
     std::lock_guard<std::mutex> g(mu_);
     if (stopping_ || threads_.size() >= kMaxLanes) {
-      // Over the limit: answer so the client falls back to sharing a lane.
+      // Over the limit: answer so the client falls back to sharing a lane (over TLS: close it;
+      // the client falls back the same way, and no handshake runs on this thread).
+      if (p_.tls) {
+        ::close(fd);
+        continue;
+      }
       try {
         auto s = net::adopt(fd, nullptr, true);
         refuse_hello(*s, stopping_ ? "session is ending" : "too many lanes in this session");
@@ -86,7 +91,17 @@ void JoinedLanes::receive_loop() {
 void JoinedLanes::serve_one(int fd) {
   std::unique_ptr<net::Stream> raw;
   try {
-    raw = net::adopt(fd, nullptr, true);
+    if (p_.tls) {
+      uint64_t said = take_join_preamble(fd, 5000);
+      if (said != p_.session_id) {
+        log_warn("refused a TLS lane: its preamble names session %llu, this is %llu",
+                 static_cast<unsigned long long>(said),
+                 static_cast<unsigned long long>(p_.session_id));
+        ::close(fd);
+        return;
+      }
+    }
+    raw = net::adopt(fd, p_.tls, true);
   } catch (const std::exception& e) {
     log_warn("joining lane: %s", e.what());
     return;

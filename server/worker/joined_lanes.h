@@ -1,7 +1,8 @@
 // server/worker/joined_lanes.h — the further lanes of a session (one per client thread).
 //
 // Contract: start() begins receiving connections that the supervisor hands over on lane_fd
-// (server/lane_handoff.h). Each runs on its own thread: it reads the connection's Hello itself,
+// (server/lane_handoff.h). Each runs on its own thread: over TLS it first takes the routing
+// preamble off (it must name this session) and runs the TLS handshake; it reads the Hello itself,
 // accepts it only when joinSession is this session and joinKey equals the key this worker gave
 // out (constant-time compare) and the protocol version negotiates, answers a HelloReply like the
 // first lane's, then serves the lane (server/worker/lane.h) on the shared Session under the
@@ -34,6 +35,7 @@ class JoinedLanes {
 
   struct Params {
     int lane_fd = -1;
+    const net::TlsConfig* tls = nullptr;  // TLS session: lanes bring a preamble, then TLS
     uint64_t session_id = 0;
     std::string lane_key;
     DeviceProps props{};

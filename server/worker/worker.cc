@@ -15,6 +15,7 @@
 #include "protocol/handshake.h"
 #include "server/backend/factory.h"
 #include "server/backend/va_window.h"
+#include "server/lane_handoff.h"
 #include "server/log.h"
 #include "server/worker/auth.h"
 #include "server/worker/gate.h"
@@ -72,6 +73,9 @@ int run_worker(const ServerOptions& o) {
   tls.ca_file = o.tls_ca;
   std::unique_ptr<net::Stream> raw;
   try {
+    // A TLS lane that joins a session that is gone reaches a fresh worker with its routing
+    // preamble still in front of the handshake: take it off (its Hello is refused below).
+    if (!o.tls_cert.empty()) take_join_preamble(o.worker_fd, 1000);
     raw = net::adopt(o.worker_fd, o.tls_cert.empty() ? nullptr : &tls, true);
   } catch (const std::exception& e) {
     log_warn("session %llu: connection setup failed: %s",
@@ -122,9 +126,8 @@ int run_worker(const ServerOptions& o) {
     }
     if (join != 0) {
       // Joining lanes are handed to the session's worker by the supervisor; one that reaches a
-      // fresh worker names a session that is gone, or came over TLS (lane_handoff.h).
-      refuse_hello(s, "no session " + std::to_string(join) +
-                          " to join on this server (it ended, or lanes cannot join over TLS)");
+      // fresh worker names a session that is gone (lane_handoff.h).
+      refuse_hello(s, "no session " + std::to_string(join) + " to join on this server (it ended)");
       return 0;
     }
 
@@ -152,13 +155,14 @@ int run_worker(const ServerOptions& o) {
     const DeviceProps& props = backend->props();
     uint8_t key[16];
     const bool have_key = getrandom(key, sizeof key, 0) == static_cast<ssize_t>(sizeof key);
+    const bool lanes_join = have_key && o.lane_fd >= 0 && (o.tls_cert.empty() || n.version >= 4);
     {
       HelloAccepted acc;
       acc.version = n.version;
       acc.session_id = o.session_id;
-      // No key (no randomness) or no hand-over channel: the client keeps one lane.
-      if (have_key && o.lane_fd >= 0 && o.tls_cert.empty())
-        acc.lane_key.assign(reinterpret_cast<const char*>(key), sizeof key);
+      // No key (no randomness), no hand-over channel, or a TLS client older than protocol 4
+      // (it cannot send the join preamble): the client keeps one lane.
+      if (lanes_join) acc.lane_key.assign(reinterpret_cast<const char*>(key), sizeof key);
       acc.device_props.assign(reinterpret_cast<const char*>(&props), sizeof props);
       acc.vram_limit = props.total_mem;
       send_hello_reply(s, acc);
@@ -176,7 +180,8 @@ int run_worker(const ServerOptions& o) {
     Session session(*backend, meter);
     Gate gate;
     JoinedLanes::Params jp;
-    jp.lane_fd = have_key && o.tls_cert.empty() ? o.lane_fd : -1;
+    jp.lane_fd = lanes_join ? o.lane_fd : -1;
+    jp.tls = o.tls_cert.empty() ? nullptr : &tls;
     jp.session_id = o.session_id;
     jp.lane_key.assign(reinterpret_cast<const char*>(key), sizeof key);
     jp.props = props;

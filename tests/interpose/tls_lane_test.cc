@@ -2,10 +2,10 @@
 // libcuda.so.1 against a live `rgpu-server --backend sim` serving TLS with client certificates
 // (a CA and certificates made with the openssl CLI).
 //
-// A TLS session has one lane per device for all threads, and the lane has a reader and a writer
-// that may be different threads (app threads, the deadline flusher, the background sender and
-// receiver of pinned copies). OpenSSL forbids two threads in one SSL object at once, so
-// protocol/tls.cc serialises every SSL call (transport.h).
+// With RGPU_LANES=1 a TLS session has one lane per device for all threads, and the lane has a
+// reader and a writer that may be different threads (app threads, the deadline flusher, the
+// background sender and receiver of pinned copies). OpenSSL forbids two threads in one SSL object
+// at once, so protocol/tls.cc serialises every SSL call (transport.h).
 //
 // - EightThreadsShareOneTlsLane: 8 threads each run sync calls, batched memsets and vec_add
 //   launches, and pinned cuMemcpyHtoDAsync / cuMemcpyDtoHAsync copies (inline and bulk sizes)
@@ -13,7 +13,10 @@
 //   SSL_write_ex and SSL_get_error itself (exported, so the shim's calls bind to them) and
 //   forwards to libssl, counting calls that overlap on one SSL object: there must be none.
 //   With RGPU_TEST_PLAIN=1 (the ctest entry ...PlainTcpOneLane) the same work runs over plain
-//   TCP with RGPU_LANES=1: every thread shares one lane and one socket.
+//   TCP with RGPU_LANES=1: every thread shares one lane and one socket. With
+//   RGPU_TEST_TLS_LANES=join (the ctest entry ...TlsLanesJoin) the threads' lanes join the TLS
+//   session instead (protocol 4: a plaintext routing preamble, then TLS; lane_preamble.h): the
+//   same work and checks, and the detector must see more than one SSL object.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -151,6 +154,11 @@ bool plain() {
   return v && std::string(v) == "1";
 }
 
+bool tls_lanes_join() {
+  const char* v = getenv("RGPU_TEST_TLS_LANES");
+  return !plain() && v && std::string(v) == "join";
+}
+
 class LiveTlsServer : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -166,9 +174,8 @@ class LiveTlsServer : public ::testing::Environment {
     std::string server = g_server.start(g_dir + "/port", extra);
     ASSERT_FALSE(server.empty()) << "rgpu-server did not start";
     setenv("RGPU_SERVER", server.c_str(), 1);
-    if (plain()) {
-      setenv("RGPU_LANES", "1", 1);
-    } else {
+    if (plain() || !tls_lanes_join()) setenv("RGPU_LANES", "1", 1);  // one shared lane
+    if (!plain()) {
       setenv("RGPU_TLS_CA", (g_dir + "/ca.pem").c_str(), 1);
       setenv("RGPU_TLS_CERT", (g_dir + "/client.pem").c_str(), 1);
       setenv("RGPU_TLS_KEY", (g_dir + "/client.key").c_str(), 1);
@@ -277,6 +284,15 @@ TEST(TlsLane, EightThreadsShareOneTlsLane) {
   // The shim's OpenSSL calls went through the detector (a static build hides its OpenSSL).
   EXPECT_GT(watch().calls.load(), calls_before) << "the detector saw no SSL calls";
   EXPECT_EQ(watch().overlaps.load(), 0) << "two threads were inside one SSL object at once";
+  size_t objects;
+  {
+    std::lock_guard<std::mutex> g(watch().mu);
+    objects = watch().in_flight.size();
+  }
+  if (tls_lanes_join())
+    EXPECT_GT(objects, 1u) << "the threads' lanes did not join the TLS session";
+  else
+    EXPECT_EQ(objects, 1u) << "RGPU_LANES=1 over TLS, yet more than one TLS connection";
 #else
   (void)calls_before;
 #endif

@@ -7,6 +7,7 @@
 
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
+#include "protocol/lane_preamble.h"
 #include "socket_pair.h"
 
 namespace rgpu {
@@ -116,6 +117,23 @@ TEST(Handshake, HelloWithoutMinimumSpeaksOneVersion) {
   HelloReceived h = read_hello(*p.server);
   EXPECT_EQ(h.params.min_version, kProtocolVersion + 5);
   EXPECT_FALSE(h.negotiated.ok);
+}
+
+// protocol/lane_preamble.h: what a TLS lane sends before its handshake round-trips, and
+// anything else (a TLS ClientHello, another version, other magic) is not a preamble.
+TEST(LanePreamble, RoundTripsAndRejectsEverythingElse) {
+  std::string p = join_preamble(0x0102030405060708ull);
+  ASSERT_EQ(p.size(), kJoinPreambleBytes);
+  EXPECT_EQ(parse_join_preamble(reinterpret_cast<const uint8_t*>(p.data())), 0x0102030405060708ull);
+  const uint8_t tls_hello[kJoinPreambleBytes] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01,
+                                                 0xfc, 0x03, 0x03, 'a',  'b',  'c',  'd',  'e'};
+  EXPECT_EQ(parse_join_preamble(tls_hello), 0u);
+  std::string other_version = p;
+  other_version[4] = 2;
+  EXPECT_EQ(parse_join_preamble(reinterpret_cast<const uint8_t*>(other_version.data())), 0u);
+  std::string other_magic = p;
+  other_magic[3] = 'X';
+  EXPECT_EQ(parse_join_preamble(reinterpret_cast<const uint8_t*>(other_magic.data())), 0u);
 }
 
 }  // namespace
