@@ -53,16 +53,28 @@ void JoinedLanes::stop() {
   }
   if (p_.lane_fd >= 0) ::shutdown(p_.lane_fd, SHUT_RDWR);
   if (receiver_.joinable()) receiver_.join();
-  std::vector<std::thread> ts;
+  std::vector<LaneThread> ts;
   {
     std::lock_guard<std::mutex> g(mu_);
     ts.swap(threads_);
+    finished_.clear();
   }
-  for (auto& t : ts) t.join();
+  for (auto& t : ts) t.thread.join();
   std::lock_guard<std::mutex> g(mu_);
   meter_.bytes_in += joined_in_;
   meter_.bytes_out += joined_out_;
   joined_in_ = joined_out_ = 0;
+}
+
+void JoinedLanes::reap_locked() {
+  for (uint64_t id : finished_) {
+    auto it = std::find_if(threads_.begin(), threads_.end(),
+                           [id](const LaneThread& t) { return t.id == id; });
+    if (it == threads_.end()) continue;
+    it->thread.join();  // it has nothing left to do but return
+    threads_.erase(it);
+  }
+  finished_.clear();
 }
 
 void JoinedLanes::receive_loop() {
@@ -70,6 +82,7 @@ void JoinedLanes::receive_loop() {
     int fd = recv_fd(p_.lane_fd);
     if (fd < 0) return;
     std::lock_guard<std::mutex> g(mu_);
+    reap_locked();
     if (stopping_ || threads_.size() >= kMaxLanes) {
       // Over the limit: answer so the client falls back to sharing a lane (over TLS: close it;
       // the client falls back the same way, and no handshake runs on this thread).
@@ -84,7 +97,12 @@ void JoinedLanes::receive_loop() {
       }
       continue;
     }
-    threads_.emplace_back([this, fd] { serve_one(fd); });
+    const uint64_t id = next_id_++;
+    threads_.push_back({id, std::thread([this, fd, id] {
+                          serve_one(fd);
+                          std::lock_guard<std::mutex> done(mu_);
+                          finished_.push_back(id);
+                        })});
   }
 }
 

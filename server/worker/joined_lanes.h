@@ -6,11 +6,11 @@
 // accepts it only when joinSession is this session and joinKey equals the key this worker gave
 // out (constant-time compare) and the protocol version negotiates, answers a HelloReply like the
 // first lane's, then serves the lane (server/worker/lane.h) on the shared Session under the
-// shared Gate. At most kMaxLanes lanes join; later ones are refused (the client then shares a
-// lane). A joined lane that ends without a Goodbye ends the whole session (on_lost is called):
-// the client's process is gone or broken, and a frame number it took may never arrive.
-// stop() closes every joined lane, stops receiving and joins the threads; their bytes are added
-// to the session's meter.
+// shared Gate. At most kMaxLanes lanes run at once (a refused or ended one no longer counts);
+// later ones are refused (the client then shares a lane). A joined lane that ends without a Goodbye
+// ends the whole session (on_lost is called): the client's process is gone or broken, and a frame
+// number it took may never arrive. stop() closes every joined lane, stops receiving and joins the
+// threads; their bytes are added to the session's meter.
 #pragma once
 
 #include <cstdint>
@@ -61,7 +61,16 @@ class JoinedLanes {
   std::thread receiver_;
   std::mutex mu_;
   bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  // Lane threads still running; a finished one puts its id in finished_ and is joined and
+  // dropped by the receive loop, so refused or ended lanes do not use up kMaxLanes.
+  struct LaneThread {
+    uint64_t id;
+    std::thread thread;
+  };
+  std::vector<LaneThread> threads_;
+  std::vector<uint64_t> finished_;
+  uint64_t next_id_ = 0;
+  void reap_locked();
   std::vector<net::Stream*> live_;
   uint64_t joined_in_ = 0, joined_out_ = 0;  // bytes of ended lanes, added to meter_ by stop()
 };

@@ -6,6 +6,7 @@
 //   connection that opens with the preamble and presents the key joins the same session.
 // - WrongKeyIsRefusedAndTheSessionGoesOn: a lane with the right preamble and a wrong key is
 //   refused inside TLS; the session still takes a lane with the right key afterwards.
+// - RefusedLanesDoNotUseUpTheSessionsLanes: 70 refused lanes, then a good one still joins.
 // - PreambleForAGoneSessionIsRefusedClearly: a preamble naming no live session reaches a fresh
 //   worker, which takes the preamble off, completes TLS and refuses the Hello by name.
 // - Protocol3ClientKeepsOneLane: a client that speaks only protocol 3 gets no lane key over TLS
@@ -90,6 +91,24 @@ TEST_F(TlsJoin, WrongKeyIsRefusedAndTheSessionGoesOn) {
   }
   auto good = open(join_preamble(a.session_id));
   j.join_key = a.lane_key;
+  EXPECT_EQ(client_handshake(*good, j).session_id, a.session_id);
+}
+
+// Refused lanes do not use up the session's lanes (JoinedLanes::kMaxLanes is 64): after 70
+// refused attempts a lane with the right key still joins.
+TEST_F(TlsJoin, RefusedLanesDoNotUseUpTheSessionsLanes) {
+  auto first = open();
+  HelloAccepted a = client_handshake(*first, HelloParams{});
+  ASSERT_FALSE(a.lane_key.empty());
+  HelloParams j;
+  j.join_session = a.session_id;
+  j.join_key = std::string(a.lane_key.size(), 'x');
+  for (int i = 0; i < 70; ++i) {
+    auto bad = open(join_preamble(a.session_id));
+    EXPECT_THROW(client_handshake(*bad, j), HandshakeError) << "attempt " << i;
+  }
+  j.join_key = a.lane_key;
+  auto good = open(join_preamble(a.session_id));
   EXPECT_EQ(client_handshake(*good, j).session_id, a.session_id);
 }
 
