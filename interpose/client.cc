@@ -30,6 +30,16 @@ void atfork_child() {
   g_forked.store(true, std::memory_order_relaxed);
 }
 
+// At exit. ELF destructors run after every atexit handler, so cudart's teardown has made its
+// last driver calls by now. Each idle lane says Goodbye (never blocking), and the server records
+// the session as ended by the program rather than as a lost connection. Not in a forked child:
+// the sockets it inherited are its parent's.
+__attribute__((destructor)) void goodbye_at_exit() {
+  if (g_forked.load(std::memory_order_relaxed) || g_client == nullptr) return;
+  for (auto& d : g_client->devices)
+    if (d->lane) d->lane->goodbye("the program exited");
+}
+
 std::string program_name() {
   char buf[256] = {};
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);

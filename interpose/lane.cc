@@ -3,6 +3,7 @@
 
 #include <capnp/message.h>
 #include <kj/exception.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <atomic>
@@ -564,6 +565,27 @@ CUresult LaneSet::flush() {
     if (first == CUDA_SUCCESS) first = r;
   }
   return first;
+}
+
+void Lane::goodbye(const char* reason) {
+  std::unique_lock<std::mutex> cl(call_mu_, std::try_to_lock);
+  if (!cl.owns_lock()) return;  // a thread is waiting for a reply here: leave the lane alone
+  std::unique_lock<std::mutex> g(mu_, std::try_to_lock);
+  if (!g.owns_lock() || broken_.load(std::memory_order_relaxed)) return;
+  pollfd p{stream_->fd(), POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) return;  // the frame could block
+  try {
+    SmallMessage m;
+    m.msg.initRoot<wire::Goodbye>().setReason(reason);
+    write_frame(*stream_, FrameKind::kGoodbye, m.msg);
+  } catch (const std::exception&) {
+  } catch (const kj::Exception&) {
+  }
+}
+
+void LaneSet::goodbye(const char* reason) {
+  // Joined lanes first: the first lane's Goodbye ends the whole session on the server.
+  for (size_t i = n_lanes_.load(std::memory_order_acquire); i-- > 0;) lanes_[i]->goodbye(reason);
 }
 
 void LaneSet::set_sched_flags(unsigned ctx_flags) {

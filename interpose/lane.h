@@ -95,6 +95,8 @@ class Lane {
   // Background copies (see above): src/dst must stay valid until wait_background() or a sync.
   CUresult htod_async(uint64_t dst, const void* src, size_t n, uint64_t stream);
   CUresult dtoh_async(void* dst, uint64_t src, size_t n, uint64_t stream);
+  // LaneSet::goodbye for this lane: only if no thread is using it and the socket has room now.
+  void goodbye(const char* reason);
   void wait_background();
   void wait_receiver();  // only the receiver
   bool receiving() const { return recv_pending_.load(std::memory_order_acquire); }
@@ -233,6 +235,9 @@ class LaneSet {
   // for CU_CTX_SCHED_BLOCKING_SYNC or CU_CTX_SCHED_YIELD (set_sched_flags; device-wide).
   uint64_t spin_ns() const { return block_waits_.load(std::memory_order_relaxed) ? 0 : spin_ns_; }
   void set_sched_flags(unsigned ctx_flags);
+  // At process exit: every lane that is idle and whose socket has room sends a Goodbye (joined
+  // lanes first), so the server records the session as ended by the client. Never blocks.
+  void goodbye(const char* reason);
   double slow_link_bytes_per_s() const { return slow_bps_; }
 
   // The next frame number of this session (contract 4).

@@ -44,7 +44,9 @@ std::string Lane::serve(bool* goodbye) {
     try {
       f = read_frame(s_);
     } catch (const net::NetError& e) {
-      if (e.kind() == net::NetError::kClosed) return "peer closed the connection";
+      if (e.kind() == net::NetError::kClosed)
+        return "the client's connection closed without a goodbye (the program was killed or "
+               "crashed)";
       if (e.kind() == net::NetError::kProtocol) return std::string("framing error: ") + e.what();
       return std::string("connection lost: ") + e.what();
     }
@@ -56,10 +58,18 @@ std::string Lane::serve(bool* goodbye) {
         case FrameKind::kBatch:
           on_batch(f);
           break;
-        case FrameKind::kGoodbye:
+        case FrameKind::kGoodbye: {
           skip_payload(s_, f.payload_len);
           if (goodbye) *goodbye = true;
-          return "goodbye";
+          std::string reason;
+          try {
+            reason = f.reader().getRoot<wire::Goodbye>().getReason().cStr();
+          } catch (const kj::Exception&) {
+          }
+          if (reason.size() > 200) reason.resize(200);
+          return reason.empty() ? "the client ended the session"
+                                : "the client ended the session (" + reason + ")";
+        }
         default: {
           log_warn("ignoring unexpected frame kind %u", static_cast<unsigned>(f.kind));
           skip_payload(s_, f.payload_len);

@@ -3,6 +3,7 @@
 // Contract: start() forks and execs RGPU_SERVER_PATH listening on a free loopback port (stderr
 // to /dev/null unless RGPU_TEST_VERBOSE is set), waits up to 10 s for its port file and returns
 // "127.0.0.1:PORT", or "" when the server did not start. stop() ends it (SIGTERM) and reaps it.
+// With log_file set, the server's stderr (its log) goes there instead.
 #pragma once
 
 #include <fcntl.h>
@@ -21,7 +22,8 @@ namespace rgpu::test {
 class SimServer {
  public:
   // extra: further rgpu-server flags (plugins, TLS files).
-  std::string start(const std::string& port_file, const std::vector<std::string>& extra = {}) {
+  std::string start(const std::string& port_file, const std::vector<std::string>& extra = {},
+                    const std::string& log_file = "") {
     std::remove(port_file.c_str());
     std::vector<std::string> args = {RGPU_SERVER_PATH, "--backend",   "sim",     "--listen",
                                      "127.0.0.1:0",    "--port-file", port_file, "--insecure"};
@@ -31,8 +33,9 @@ class SimServer {
     argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
-      int devnull = open("/dev/null", O_WRONLY);
-      if (devnull >= 0 && !getenv("RGPU_TEST_VERBOSE")) dup2(devnull, 2);
+      int out = log_file.empty() ? open("/dev/null", O_WRONLY)
+                                 : open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out >= 0 && (!log_file.empty() || !getenv("RGPU_TEST_VERBOSE"))) dup2(out, 2);
       execv(RGPU_SERVER_PATH, argv.data());
       _exit(127);
     }

@@ -6,10 +6,14 @@
 // - SyncWaitsPollUnlessTheContextAsksToBlock: by default a sync wait polls before it sleeps
 //   (interpose/lane.h, RGPU_SPIN_US); with CU_CTX_SCHED_BLOCKING_SYNC on the primary context, or
 //   RGPU_SPIN_US=0, none does.
+// - ExitSaysGoodbyeAndAKilledProgramDoesNot: a program that exits ends its session with a Goodbye
+//   (the server logs "the client ended the session"); one killed with SIGKILL cannot, and the
+//   server says so.
 // Each scenario runs in a child process: the shim reads RGPU_STATS once, and writes the report
 // from an atexit handler.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,13 +33,20 @@ namespace {
 SimServer g_server;
 std::string g_endpoint;
 
+std::string g_log;
+
 class LiveServer : public ::testing::Environment {
  public:
   void SetUp() override {
-    g_endpoint = g_server.start("/tmp/rgpu-stats-test-" + std::to_string(getpid()) + ".port");
+    g_log = "/tmp/rgpu-stats-test-" + std::to_string(getpid()) + ".log";
+    g_endpoint =
+        g_server.start("/tmp/rgpu-stats-test-" + std::to_string(getpid()) + ".port", {}, g_log);
     ASSERT_FALSE(g_endpoint.empty()) << "rgpu-server did not start";
   }
-  void TearDown() override { g_server.stop(); }
+  void TearDown() override {
+    g_server.stop();
+    std::remove(g_log.c_str());
+  }
 };
 const auto* g_env = ::testing::AddGlobalTestEnvironment(new LiveServer);
 
@@ -70,6 +81,29 @@ void run_calls(void* h, unsigned primary_flags) {
   for (int i = 0; i < 3; ++i)
     if (info(&free_b, &total_b) != CUDA_SUCCESS) _exit(18);
   if (fn<decltype(&::cuCtxSynchronize)>(h, "cuCtxSynchronize")() != CUDA_SUCCESS) _exit(19);
+}
+
+// The server's log so far.
+std::string server_log() {
+  std::ifstream in(g_log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+size_t count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// Waits up to 5 s for `needle` to appear `times` times in the server's log.
+bool log_shows(const std::string& needle, size_t times) {
+  for (int i = 0; i < 100; ++i) {
+    if (count(server_log(), needle) >= times) return true;
+    usleep(50000);
+  }
+  return false;
 }
 
 // Runs run_calls in a child with RGPU_STATS on (and `env`); returns the report it wrote.
@@ -152,6 +186,28 @@ TEST(Stats, SyncWaitsPollUnlessTheContextAsksToBlock) {
   waits(report_of(0, {"RGPU_SPIN_US=0"}));
   EXPECT_EQ(polled, 0u);
   EXPECT_GE(slept, 5u);
+}
+
+TEST(Stats, ExitSaysGoodbyeAndAKilledProgramDoesNot) {
+  const std::string ended = "the client ended the session (the program exited)";
+  const std::string lost = "closed without a goodbye";
+  const size_t ended_before = count(server_log(), ended);
+  const size_t lost_before = count(server_log(), lost);
+  report_of(0);  // exits normally
+  EXPECT_TRUE(log_shows(ended, ended_before + 1)) << server_log();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("RGPU_SERVER", g_endpoint.c_str(), 1);
+    void* h = dlopen(RGPU_SHIM_PATH, RTLD_NOW | RTLD_LOCAL);
+    if (!h || fn<decltype(&::cuInit)>(h, "cuInit")(0) != CUDA_SUCCESS) _exit(3);
+    raise(SIGKILL);  // no exit path runs
+    _exit(4);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  EXPECT_TRUE(log_shows(lost, lost_before + 1)) << server_log();
+  EXPECT_EQ(count(server_log(), ended), ended_before + 1) << server_log();
 }
 
 }  // namespace
