@@ -2,12 +2,13 @@
 //
 //   rgpu-pool --listen HOST:PORT --data-dir DIR [--policy binpack|spread] [--heartbeat-ms N]
 //             [--missing-after-ms N] [--lease-ttl SECONDS] [--port-file FILE]
+//             [--tls-cert F --tls-key F [--tls-ca F]]
 //
 // First start in DIR: creates the Ed25519 key pair (pool.key 0600, pool.pub) and an admin token
 // (printed once, written to DIR/admin.token 0600). State lives in DIR/pool.db (SQLite, WAL).
 #include <capnp/ez-rpc.h>
-#include <kj/async-io.h>
 #include <fcntl.h>
+#include <kj/async-io.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "pool_manager/pool_state.h"
 #include "pool_manager/rpc_service.h"
 #include "protocol/control/control_version.h"
+#include "protocol/control/rpc_tls.h"
 
 namespace {
 
@@ -34,7 +36,11 @@ const char* kUsage =
     "  --heartbeat-ms N        how often providers heartbeat (default 2000)\n"
     "  --missing-after-ms N    a provider silent this long is missing (default 3 heartbeats)\n"
     "  --lease-ttl SECONDS     a lease must open its session within this (default 300)\n"
-    "  --port-file FILE        write the port actually bound (for scripts)\n";
+    "  --port-file FILE        write the port actually bound (for scripts)\n"
+    "  --tls-cert F --tls-key F  serve the control plane over TLS with this certificate\n"
+    "  --tls-ca F              and require client certificates signed by this CA (servers,\n"
+    "                          the CLI and the shim then set RGPU_POOL_TLS_CA/_CERT/_KEY or\n"
+    "                          rgpu-server --pool-tls-*)\n";
 
 bool write_private(const std::string& path, const std::string& data) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -63,6 +69,7 @@ int fail(const std::string& m) {
 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file;
+  rgpu::net::TlsConfig tls;
   rgpu::pool::PoolConfig cfg;
   bool missing_set = false;
   for (int i = 1; i < argc; i++) {
@@ -104,12 +111,26 @@ int main(int argc, char** argv) {
       missing_set = true;
     } else if (a == "--lease-ttl") {
       cfg.lease_ttl_s = std::max(1LL, num("--lease-ttl"));
+    } else if (a == "--tls-cert") {
+      tls.cert_file = val("--tls-cert");
+    } else if (a == "--tls-key") {
+      tls.key_file = val("--tls-key");
+    } else if (a == "--tls-ca") {
+      tls.ca_file = val("--tls-ca");
     } else {
       fprintf(stderr, "rgpu-pool: unknown option '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
   if (!missing_set) cfg.missing_after_ms = cfg.heartbeat_ms * 3;
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return fail("--tls-cert and --tls-key go together");
+  if (!tls.ca_file.empty() && tls.cert_file.empty())
+    return fail("--tls-ca needs --tls-cert and --tls-key (the pool's own certificate)");
+  for (const std::string* f : {&tls.cert_file, &tls.key_file, &tls.ca_file})
+    if (!f->empty() && access(f->c_str(), R_OK) != 0)
+      return fail("cannot read TLS file " + *f + ": " + strerror(errno));
+  const bool serve_tls = !tls.cert_file.empty();
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return fail("cannot create --data-dir " + dir + ": " + strerror(errno));
 
@@ -145,15 +166,40 @@ int main(int argc, char** argv) {
              dir.c_str(), admin.c_str());
     }
 
-    capnp::EzRpcServer server(rgpu::pool::make_pool_service(state), listen, 7070);
-    auto& ws = server.getWaitScope();
-    unsigned port = server.getPort().wait(ws);
+    // Over TLS the RPC server listens on a private Unix socket in the data directory, and a
+    // TLS front (protocol/control/rpc_tls.h) on the public address forwards to it.
+    std::unique_ptr<capnp::EzRpcServer> server;
+    std::unique_ptr<rgpu::control::TlsFront> front;
+    int inner_fd = -1;
+    if (serve_tls) {
+      std::string inner = dir + "/rpc.sock", why;
+      inner_fd = rgpu::control::make_private_rpc_socket(inner, &why);
+      if (inner_fd < 0) return fail(why);
+      server =
+          std::make_unique<capnp::EzRpcServer>(rgpu::pool::make_pool_service(state), inner_fd, 0u);
+      try {
+        front = std::make_unique<rgpu::control::TlsFront>(listen, tls, inner);
+      } catch (const std::exception& e) {
+        return fail("cannot serve on " + listen + ": " + e.what());
+      }
+      front->start();
+    } else {
+      server =
+          std::make_unique<capnp::EzRpcServer>(rgpu::pool::make_pool_service(state), listen, 7070);
+    }
+    auto& ws = server->getWaitScope();
+    unsigned port = serve_tls ? front->port() : server->getPort().wait(ws);
     if (!port_file.empty()) std::ofstream(port_file) << port << "\n";
     std::string host = listen.substr(0, listen.rfind(':'));
-    printf("rgpu-pool: listening on %s:%u (control plane v%u, policy %s, data %s)\n", host.c_str(),
-           port, rgpu::control::kControlVersion, rgpu::pool::policy_text(cfg.policy), dir.c_str());
+    printf("rgpu-pool: listening on %s:%u (control plane v%u%s, policy %s, data %s)\n",
+           host.c_str(), port, rgpu::control::kControlVersion,
+           serve_tls ? (tls.ca_file.empty() ? ", TLS" : ", mutual TLS") : "",
+           rgpu::pool::policy_text(cfg.policy), dir.c_str());
+    if (!serve_tls && host != "127.0.0.1" && host != "localhost" && host != "[::1]")
+      printf("rgpu-pool: serving without TLS on %s: tokens travel in clear text (see --tls-cert)\n",
+             host.c_str());
     fflush(stdout);
-    auto& timer = server.getIoProvider().getTimer();
+    auto& timer = server->getIoProvider().getTimer();
     for (;;) {
       timer.afterDelay(1 * kj::SECONDS).wait(ws);
       state.sweep();

@@ -41,6 +41,10 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
                                  (default: the key the pool sends at registration)
   --advertise HOST[:PORT]        the address clients dial (default: the --listen address;
                                  the hostname when listening on 0.0.0.0)
+  --pool-tls-ca F                talk to a pool that serves TLS: its CA (also RGPU_POOL_TLS_CA)
+  --pool-tls-cert F --pool-tls-key F
+                                 this provider's certificate and key for the pool (also
+                                 RGPU_POOL_TLS_CERT / RGPU_POOL_TLS_KEY)
   --help                         this text
 )";
 }
@@ -166,6 +170,12 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       if (!need(&o->pool_key_file)) return false;
     } else if (a == "--advertise") {
       if (!need(&o->advertise)) return false;
+    } else if (a == "--pool-tls-ca") {
+      if (!need(&o->pool_tls_ca)) return false;
+    } else if (a == "--pool-tls-cert") {
+      if (!need(&o->pool_tls_cert)) return false;
+    } else if (a == "--pool-tls-key") {
+      if (!need(&o->pool_tls_key)) return false;
     } else if (a == "--lend-mem") {
       if (!need(&v)) return false;
       if (!parse_size(v, &o->lend_mem)) {
@@ -215,14 +225,24 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
     *error = "--tls-cert and --tls-key go together";
     return false;
   }
-  if (o->pool.empty() && (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() ||
-                         !o->schedule.empty() || o->lend_mem || !o->pool_key_file.empty() ||
-                         !o->advertise.empty()) &&
+  if (o->pool_tls_cert.empty() != o->pool_tls_key.empty()) {
+    *error = "--pool-tls-cert and --pool-tls-key go together";
+    return false;
+  }
+  if (o->pool.empty() && (!o->pool_tls_ca.empty() || !o->pool_tls_cert.empty()) &&
+      o->worker_fd < 0) {
+    *error = "--pool-tls-ca/--pool-tls-cert/--pool-tls-key need --pool";
+    return false;
+  }
+  if (o->pool.empty() &&
+      (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() || !o->schedule.empty() ||
+       o->lend_mem || !o->pool_key_file.empty() || !o->advertise.empty()) &&
       o->worker_fd < 0 && !o->describe_gpu) {
     *error = "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise need --pool";
     return false;
   }
-  if (const char* s = std::getenv("RGPU_JOIN_TOKEN"); s && !o->pool.empty() && o->join_token.empty())
+  if (const char* s = std::getenv("RGPU_JOIN_TOKEN");
+      s && !o->pool.empty() && o->join_token.empty())
     o->join_token = s;
   if (!o->pool.empty() && o->join_token.empty()) {
     *error = "--pool needs --join-token (or RGPU_JOIN_TOKEN): a provider token from the pool";

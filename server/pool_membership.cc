@@ -78,6 +78,9 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   control::ProviderLink::Options lo;
   lo.pool_endpoint = o.pool;
   lo.join_token = o.join_token;
+  lo.pool_tls.ca_file = o.pool_tls_ca;
+  lo.pool_tls.cert_file = o.pool_tls_cert;
+  lo.pool_tls.key_file = o.pool_tls_key;
   lo.info.name = name_;
   lo.info.endpoint = endpoint_;
   for (const auto& l : o.labels) {

@@ -7,20 +7,32 @@
 namespace rgpu::control {
 
 PoolConnection::PoolConnection(std::string endpoint, std::string token, std::string client_name,
-                               uint32_t timeout_ms)
+                               uint32_t timeout_ms, const net::TlsConfig* tls)
     : endpoint_(normalize_pool_endpoint(endpoint)),
       token_(std::move(token)),
       client_name_(std::move(client_name)),
-      timeout_ms_(timeout_ms) {}
+      timeout_ms_(timeout_ms),
+      tls_(tls ? *tls : control_tls_from_env()) {}
 
 PoolConnection::~PoolConnection() {
   session_.reset();
   client_.reset();
+  pipe_.reset();
 }
 
 std::string PoolConnection::open() {
+  if (!tls_.ca_file.empty()) {
+    try {
+      pipe_ = TlsPipe::open(endpoint_, tls_, static_cast<int>(timeout_ms_));
+    } catch (const std::exception& e) {
+      return "cannot reach the pool at " + endpoint_ + " over TLS: " + e.what() +
+             " (check RGPU_POOL_TLS_CA, RGPU_POOL_TLS_CERT and RGPU_POOL_TLS_KEY, and that "
+             "rgpu-pool serves TLS)";
+    }
+  }
   try {
-    client_ = std::make_unique<capnp::EzRpcClient>(endpoint_, 7070);
+    client_ = pipe_ ? std::make_unique<capnp::EzRpcClient>(pipe_->rpc_fd())
+                    : std::make_unique<capnp::EzRpcClient>(endpoint_, 7070);
     auto pool = client_->getMain<cp::Pool>();
     auto req = pool.connectRequest();
     req.setToken(token_);
@@ -45,7 +57,9 @@ std::string explain_error(const kj::Exception& e, const std::string& endpoint) {
   if (e.getType() == kj::Exception::Type::DISCONNECTED || d.find("connect") != std::string::npos ||
       d.find("refused") != std::string::npos)
     return "cannot reach the pool at " + endpoint +
-           " (is rgpu-pool running? set --pool or RGPU_POOL): " + d;
+           " (is rgpu-pool running? set --pool or RGPU_POOL; a pool that serves TLS needs "
+           "RGPU_POOL_TLS_CA, RGPU_POOL_TLS_CERT and RGPU_POOL_TLS_KEY): " +
+           d;
   return "pool request failed: " + d;
 }
 

@@ -6,6 +6,8 @@
 // unreachable, token refused, version mismatch naming both ranges). Afterwards session() is the
 // role-checked capability; wait() runs a request with the connection's timeout and turns any
 // transport failure into a kj::Exception whose description explain_error() makes readable.
+// TLS: with `tls` (or, when it is null, RGPU_POOL_TLS_CA / _CERT / _KEY in the environment) the
+// connection runs over mutual TLS (rpc_tls.h); a TLS failure says so and names the variables.
 #pragma once
 
 #include <capnp/ez-rpc.h>
@@ -18,13 +20,14 @@
 #include <string>
 
 #include "protocol/control/control_plane.capnp.h"
+#include "protocol/control/rpc_tls.h"
 
 namespace rgpu::control {
 
 class PoolConnection {
  public:
   PoolConnection(std::string endpoint, std::string token, std::string client_name,
-                 uint32_t timeout_ms = 5000);
+                 uint32_t timeout_ms = 5000, const net::TlsConfig* tls = nullptr);
   ~PoolConnection();
 
   std::string open();
@@ -49,6 +52,8 @@ class PoolConnection {
  private:
   std::string endpoint_, token_, client_name_;
   uint32_t timeout_ms_;
+  net::TlsConfig tls_;             // ca_file empty: plain TCP
+  std::unique_ptr<TlsPipe> pipe_;  // outlives client_ (declared first, destroyed last)
   std::unique_ptr<capnp::EzRpcClient> client_;
   std::unique_ptr<cp::Session::Client> session_;
   cp::Role role_ = cp::Role::NONE;

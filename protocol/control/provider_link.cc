@@ -149,7 +149,8 @@ struct ProviderLink::Impl {
       std::string err;
       try {
         PoolConnection c(opts.pool_endpoint, opts.join_token, "rgpu-server " + opts.info.name,
-                         opts.rpc_timeout_ms);
+                         opts.rpc_timeout_ms,
+                         opts.pool_tls.ca_file.empty() ? nullptr : &opts.pool_tls);
         err = c.open();
         if (err.empty()) err = do_register(c);
         if (!announced) {

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/transport.h"
+
 namespace rgpu::control {
 
 struct GpuLend {
@@ -63,6 +65,7 @@ class ProviderLink {
   struct Options {
     std::string pool_endpoint;  // --pool HOST:PORT
     std::string join_token;     // --join-token
+    net::TlsConfig pool_tls;    // --pool-tls-*: TLS to the pool (empty ca_file: environment)
     ProviderInfo info;
     uint32_t heartbeat_ms = 0;  // 0: what the pool asks for
     uint32_t rpc_timeout_ms = 5000;
