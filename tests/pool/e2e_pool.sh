@@ -22,6 +22,9 @@
 #   missing   a server killed with SIGKILL turns missing; its session's program fails
 #   restart   the pool restarts on the same data: tokens, providers, leases; an expired lease
 #             is refused
+#   tls       a second pool serving the control plane over mutual TLS, a provider joining it
+#             over TLS and serving its clients over TLS: the CLI, `rgpu run`, the lease and the
+#             program's data plane all over TLS; a client without certificates is refused
 # Waits poll for the condition (no fixed sleeps), so a loaded CI machine only makes it slower.
 set -uo pipefail
 
@@ -45,7 +48,7 @@ for b in rgpu-pool rgpu-server rgpu; do [[ -x "$BIN/$b" ]] || die "no $BIN/$b"; 
 [[ -x "$PROG" ]] || die "program not found: '$PROG'"
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/rgpu-e2e-pool.XXXXXX") || die "mktemp failed"
-POOL_PID="" SERVER_PIDS=() JOB_PIDS=()
+POOL_PID="" TPOOL_PID="" SERVER_PIDS=() JOB_PIDS=()
 export RGPU_SHIM_DIR="$SHIM"
 PRELOAD=""
 if [[ $ASAN -eq 1 ]]; then
@@ -67,6 +70,7 @@ cleanup() {
   for p in "${JOB_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${SERVER_PIDS[@]}"; do stop_pid "$p"; done
   [[ -n "$POOL_PID" ]] && stop_pid "$POOL_PID"
+  [[ -n "$TPOOL_PID" ]] && stop_pid "$TPOOL_PID"
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -298,11 +302,54 @@ fi
 file_has "$W/expired.err" 'expired' || fail "the expired-lease refusal does not say why"
 ok "restart (providers, tokens and leases kept; an expired lease is refused)"
 
+# --- tls: control plane and data plane over mutual TLS ------------------------------------------
+T="$W/certs"
+mkdir -p "$T"
+(cd "$T" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+   -subj /CN=e2e-ca -keyout ca.key -out ca.pem &&
+ for n in pool server client; do
+   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$n" \
+     -keyout "$n.key" -out "$n.csr" &&
+   openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out "$n.pem"
+ done) >"$W/certs.log" 2>&1 || fail "making test certificates"
+"$BIN/rgpu-pool" --listen 127.0.0.1:0 --data-dir "$W/tpool" --port-file "$W/tpool.port" \
+  --heartbeat-ms 200 --tls-cert "$T/pool.pem" --tls-key "$T/pool.key" --tls-ca "$T/ca.pem" \
+  >>"$W/tpool.log" 2>&1 &
+TPOOL_PID=$!
+wait_for 30 test -s "$W/tpool.port" || fail "the TLS pool did not start"
+TPOOL=127.0.0.1:$(cat "$W/tpool.port")
+TADMIN=$(cat "$W/tpool/admin.token")
+tls_env=(RGPU_POOL_TLS_CA="$T/ca.pem" RGPU_POOL_TLS_CERT="$T/client.pem"
+         RGPU_POOL_TLS_KEY="$T/client.key" RGPU_TLS_CA="$T/ca.pem" RGPU_TLS_CERT="$T/client.pem"
+         RGPU_TLS_KEY="$T/client.key")
+tadmin() { env "${tls_env[@]}" "$BIN/rgpu" --pool "$TPOOL" --token "$TADMIN" "$@"; }
+TPTOK=$(tadmin token create --role provider) || fail "token create over TLS"
+TUTOK=$(tadmin token create --role user) || fail "token create over TLS"
+"$BIN/rgpu-server" --backend sim --listen 127.0.0.1:0 --port-file "$W/tserver.port" \
+  --pool "$TPOOL" --join-token "$TPTOK" --name tls1 --vram 4GiB --sim-plugin "$PLUGIN" \
+  --tls-cert "$T/server.pem" --tls-key "$T/server.key" --tls-ca "$T/ca.pem" \
+  --pool-tls-ca "$T/ca.pem" --pool-tls-cert "$T/server.pem" --pool-tls-key "$T/server.key" \
+  >"$W/tserver.log" 2>&1 &
+SERVER_PIDS+=($!)
+tls_active() { tadmin server list --json | grep -q '"state":"active"'; }
+wait_for 60 tls_active || fail "the TLS provider did not register: $(tadmin server list 2>&1)"
+env "${tls_env[@]}" LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --pool "$TPOOL" --token "$TUTOK" run \
+  -- "$PROG" >"$W/tls.out" 2>"$W/tls.err" || fail "rgpu run over TLS failed"
+file_has "$W/tls.out" '^PASS' || fail "the program run over TLS did not pass"
+if "$BIN/rgpu" --pool "$TPOOL" --token "$TADMIN" server list >"$W/tls-plain.out" \
+  2>"$W/tls-plain.err"; then
+  fail "a client without TLS was served by the TLS pool"
+fi
+file_has "$W/tls-plain.err" RGPU_POOL_TLS_CA || fail "the plain client's refusal does not say what to set"
+ok "tls (CLI, provider, rgpu run, lease and data plane over mutual TLS; a plain client refused)"
+
 # --- sanitizers (the daemons stopped first, so their exit-time reports are in the logs) --------
 for p in "${SERVER_PIDS[@]}"; do stop_pid "$p"; done
 SERVER_PIDS=()
 stop_pid "$POOL_PID"
 POOL_PID=""
+stop_pid "$TPOOL_PID"
+TPOOL_PID=""
 if grep -El 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$W"/*.log "$W"/*.err; then
   fail "a sanitizer report (files above)"
 fi
