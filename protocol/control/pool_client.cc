@@ -46,7 +46,12 @@ std::string PoolConnection::open() {
     session_ = std::make_unique<cp::Session::Client>(resp.getSession());
     return "";
   } catch (const kj::Exception& e) {
-    return explain_error(e, endpoint_);
+    std::string m = explain_error(e, endpoint_);
+    // TLS 1.3 tells a client its certificate was missing only by closing the connection.
+    if (pipe_ && tls_.cert_file.empty())
+      m += " (over TLS without a client certificate: a pool that asks for one closes the "
+           "connection; set RGPU_POOL_TLS_CERT and RGPU_POOL_TLS_KEY)";
+    return m;
   }
 }
 

@@ -6,6 +6,8 @@
 //   RGPU_POOL_TLS_* all work over TLS, and the lease names the provider.
 // - PlainClientIsRefusedAndToldWhy: a client without TLS cannot talk to the pool, and the error
 //   names the variables that would fix it.
+// - MissingClientCertificateIsNamed: TLS without a client certificate fails, and the error
+//   says to set the certificate.
 // - CertificateFromAnotherCaIsRefused: a client certificate from another CA fails the handshake;
 //   the error says it was TLS. The pool keeps serving good clients afterwards.
 #include <gtest/gtest.h>
@@ -136,6 +138,13 @@ TEST_F(PoolTls, PlainClientIsRefusedAndToldWhy) {
   std::string e = c.open();
   EXPECT_FALSE(e.empty());
   EXPECT_NE(e.find("RGPU_POOL_TLS_CA"), std::string::npos) << e;
+}
+
+TEST_F(PoolTls, MissingClientCertificateIsNamed) {
+  rgpu::net::TlsConfig ca_only{"", "", dir_ + "/ca.pem", ""};
+  PoolConnection c(endpoint_, admin_, "test", 3000, &ca_only);
+  std::string e = c.open();
+  EXPECT_NE(e.find("RGPU_POOL_TLS_CERT"), std::string::npos) << e;
 }
 
 TEST_F(PoolTls, CertificateFromAnotherCaIsRefused) {
