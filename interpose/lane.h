@@ -12,8 +12,9 @@
 // - Async ops (enqueue, htod) append a record to the thread's lane batch without a syscall
 //   (protocol/batch_record.h); the caller's buffers are free when they return.
 //   A batch goes out when it reaches kBatchBytes, at the next sync call of any thread, or after
-//   the flush deadline (RGPU_FLUSH_US, default 200 µs: a background flusher sends batches that
-//   waited that long).
+//   the flush deadline (RGPU_FLUSH_US, default 200 µs: a background flusher, flusher.h, sends
+//   batches that waited that long). Lane is in lane.cc and lane_async.cc, LaneSet in
+//   lane_set.cc.
 // - Order (DESIGN contract 4): every Request and Batch carries a number from one per-session
 //   counter, taken while holding the lane it goes out on; the worker runs frames in that order
 //   across lanes (server/worker/gate.h). A sync call first flushes every lane's pending batch,
