@@ -34,7 +34,9 @@ const char* kUsage =
     "  status                       pool summary\n"
     "  usage                        usage per provider and token (admin)\n"
     "Common: --pool (or RGPU_POOL, default 127.0.0.1:7070), --token (or RGPU_TOKEN,\n"
-    "        --token-file FILE), --json on every list, --help on every verb.\n";
+    "        --token-file FILE), --json on every list, --help on every verb.\n"
+    "TLS to a pool that serves it: RGPU_POOL_TLS_CA, RGPU_POOL_TLS_CERT, RGPU_POOL_TLS_KEY\n"
+    "        (`rgpu run` passes them and RGPU_TLS_CA/_CERT/_KEY on to the program's shim).\n";
 
 // Flags that take a value; everything else starting with "-" is a switch.
 const std::set<std::string> kValued = {"--pool",   "--token",    "--token-file", "-n",
