@@ -152,6 +152,15 @@ Results in_child(const std::vector<std::string>& server_flags, const std::string
 // returns (driver calls, sync round trips) of the whole run, {0, 0} when it failed.
 std::string g_train_program, g_train_plugin;
 
+// (driver calls, sync round trips) from an RGPU_STATS report; {0, 0} when it has none.
+std::pair<double, double> calls_and_syncs(const std::string& report) {
+  unsigned long long c = 0, sy = 0;
+  if (std::sscanf(report.c_str(), "rgpu stats: %llu driver calls, %llu sync round trips", &c,
+                  &sy) != 2)
+    return {0, 0};
+  return {double(c), double(sy)};
+}
+
 std::pair<double, double> program_stats(int steps) {
   ServerProcess server(g_server, g_train_plugin, {});
   if (!server.ok()) return {0, 0};
@@ -181,11 +190,7 @@ std::pair<double, double> program_stats(int steps) {
                  steps, status);
     return {0, 0};
   }
-  unsigned long long c = 0, sy = 0;
-  if (std::sscanf(text.c_str(), "rgpu stats: %llu driver calls, %llu sync round trips", &c, &sy) !=
-      2)
-    return {0, 0};
-  return {double(c), double(sy)};
+  return calls_and_syncs(text);
 }
 
 void sync_calls(ShimDriver& d, Results& r, bool unix_socket) {
@@ -423,12 +428,7 @@ int main(int argc, char** argv) {
              [](ShimDriver& d, Results&) { train_steps(d, g_steps); });
     std::string text = read_file(file);
     std::remove(file.c_str());
-    std::pair<double, double> calls_syncs{0, 0};
-    unsigned long long c = 0, sy = 0;
-    if (std::sscanf(text.c_str(), "rgpu stats: %llu driver calls, %llu sync round trips", &c,
-                    &sy) == 2)
-      calls_syncs = {double(c), double(sy)};
-    return calls_syncs;
+    return calls_and_syncs(text);
   };
   std::pair<double, double> s10{0, 0}, s60{0, 0}, p10{0, 0}, p60{0, 0};
   if (wants(4)) {

@@ -18,6 +18,25 @@
 
 namespace rgpu::server {
 
+namespace {
+
+// Between two MSG_PEEKs: waits until more bytes may be there. False when the deadline passed or
+// the connection hung up. `partial`: some bytes are already buffered, so POLLIN is ready again
+// at once; wait a little instead of spinning.
+bool wait_for_more(int fd, std::chrono::steady_clock::time_point deadline, bool partial) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+  if (left <= 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+  if (p.revents & (POLLHUP | POLLERR)) return false;
+  if (partial) ::usleep(200);
+  return true;
+}
+
+}  // namespace
+
 uint64_t peek_join_session(int fd, int timeout_ms) {
   constexpr size_t kMaxHello = 64 * 1024;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -47,15 +66,7 @@ uint64_t peek_join_session(int fd, int timeout_ms) {
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       return 0;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) return 0;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
-    if (p.revents & (POLLHUP | POLLERR)) return 0;
-    // A partial hello already in the buffer makes POLLIN ready again at once: wait a little.
-    if (n > 0) ::usleep(200);
+    if (!wait_for_more(fd, deadline, n > 0)) return 0;
   }
 }
 
@@ -72,14 +83,7 @@ uint64_t peek_tls_join(int fd, int timeout_ms) {
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       return 0;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) return 0;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return 0;
-    if (p.revents & (POLLHUP | POLLERR)) return 0;
-    if (n > 0) ::usleep(200);  // part of it is there: POLLIN is ready again at once
+    if (!wait_for_more(fd, deadline, n > 0)) return 0;
   }
 }
 

@@ -225,26 +225,28 @@ uint64_t CudaBackend::busy_ns() {
   return busy_ns_;
 }
 
-Status CudaBackend::memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) {
-  CU_STREAM(s, stream);
+Status CudaBackend::copy_on(CUstream s, void* host, uint64_t dev, uint64_t bytes, bool to_host) {
   Timing t;
   Status st = timed_begin(s, &t);
   if (!st.ok()) return st;
-  // From pageable memory the driver stages the bytes before returning, so `src` may go away.
-  CUresult rc = drv_.cuMemcpyHtoDAsync(dst, src, bytes, s);
+  // From pageable memory the driver stages the bytes before an HtoD returns, so `host` may go
+  // away; from page-locked memory (staging) it is read later (staged_wait).
+  CUresult rc = to_host ? drv_.cuMemcpyDtoHAsync(host, dev, bytes, s)
+                        : drv_.cuMemcpyHtoDAsync(dev, host, bytes, s);
   timed_end(s, t);
-  if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyHtoDAsync");
+  if (rc != CUDA_SUCCESS) return err(rc, to_host ? "cuMemcpyDtoHAsync" : "cuMemcpyHtoDAsync");
   return Status::Ok();
+}
+
+Status CudaBackend::memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) {
+  CU_STREAM(s, stream);
+  return copy_on(s, const_cast<void*>(src), dst, bytes, false);
 }
 
 Status CudaBackend::memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t stream) {
   CU_STREAM(s, stream);
-  Timing t;
-  Status st = timed_begin(s, &t);
+  Status st = copy_on(s, dst, src, bytes, true);
   if (!st.ok()) return st;
-  CUresult rc = drv_.cuMemcpyDtoHAsync(dst, src, bytes, s);
-  timed_end(s, t);
-  if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyDtoHAsync");
   CU_TRY(drv_.cuStreamSynchronize(s), "cuStreamSynchronize after DtoH");
   return Status::Ok();
 }
@@ -296,24 +298,14 @@ Status CudaBackend::mark_staged(CUstream s, const void* staged) {
 
 Status CudaBackend::staged_htod(uint64_t dst, const void* staged, uint64_t bytes, uint64_t stream) {
   CU_STREAM(s, stream);
-  Timing t;
-  Status st = timed_begin(s, &t);
-  if (!st.ok()) return st;
-  CUresult rc = drv_.cuMemcpyHtoDAsync(dst, staged, bytes, s);
-  timed_end(s, t);
-  if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyHtoDAsync (staged)");
-  return mark_staged(s, staged);
+  Status st = copy_on(s, const_cast<void*>(staged), dst, bytes, false);
+  return st.ok() ? mark_staged(s, staged) : st;
 }
 
 Status CudaBackend::staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) {
   CU_STREAM(s, stream);
-  Timing t;
-  Status st = timed_begin(s, &t);
-  if (!st.ok()) return st;
-  CUresult rc = drv_.cuMemcpyDtoHAsync(staged, src, bytes, s);
-  timed_end(s, t);
-  if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyDtoHAsync (staged)");
-  return mark_staged(s, staged);
+  Status st = copy_on(s, staged, src, bytes, true);
+  return st.ok() ? mark_staged(s, staged) : st;
 }
 
 Status CudaBackend::staged_wait(const void* staged) {

@@ -121,6 +121,8 @@ class CudaBackend final : public Backend {
   std::mutex staging_mu_;
   std::map<const void*, Staging> staging_;
   Status mark_staged(CUstream s, const void* staged);
+  // Enqueues one copy between host memory and the device on `s`, timed for the meter.
+  Status copy_on(CUstream s, void* host, uint64_t dev, uint64_t bytes, bool to_host);
   uint64_t busy_ns_ = 0;
 };
 
