@@ -76,6 +76,9 @@ class BufferedReader final : public Stream {
   // Bytes already read from the socket and not yet consumed.
   size_t buffered() const { return end_ - pos_; }
 
+  void set_read_deadline(std::chrono::steady_clock::time_point d) override {
+    s_.set_read_deadline(d);
+  }
   void shutdown() override { s_.shutdown(); }
   int fd() const override { return s_.fd(); }
   std::string peer() const override { return s_.peer(); }

@@ -1,6 +1,8 @@
 // protocol/frame.cc — writing and reading data-plane frames.
 #include "protocol/frame.h"
 
+#include <algorithm>
+
 #include <stdexcept>
 #include <string>
 
@@ -76,6 +78,7 @@ class CollectingStream final : public net::Stream {
   }
   void read_exact(void*, size_t) override { throw std::logic_error("CollectingStream: no reads"); }
   size_t read_some(void*, size_t) override { throw std::logic_error("CollectingStream: no reads"); }
+  void set_read_deadline(std::chrono::steady_clock::time_point) override {}  // never reads
   void shutdown() override {}
   int fd() const override { return -1; }
   std::string peer() const override { return "memory"; }
@@ -94,7 +97,7 @@ std::vector<uint8_t> encode_frame(FrameKind kind, capnp::MessageBuilder& meta) {
   return out;
 }
 
-InFrame read_frame(net::Stream& s) {
+InFrame read_frame(net::Stream& s, uint32_t max_meta, uint64_t max_payload) {
   FrameHeader h;
   s.read_exact(&h, sizeof(h));
   if (h.magic != kFrameMagic)
@@ -103,10 +106,10 @@ InFrame read_frame(net::Stream& s) {
   if (h.kind < static_cast<uint16_t>(FrameKind::kHello) ||
       h.kind > static_cast<uint16_t>(FrameKind::kGoodbye))
     throw net::NetError(net::NetError::kProtocol, "unknown frame kind " + std::to_string(h.kind));
-  if (h.meta_len == 0 || h.meta_len % 8 != 0 || h.meta_len > kMaxMetaBytes)
+  if (h.meta_len == 0 || h.meta_len % 8 != 0 || h.meta_len > std::min(max_meta, kMaxMetaBytes))
     throw net::NetError(net::NetError::kProtocol,
                         "bad frame meta length " + std::to_string(h.meta_len));
-  if (h.payload_len > kMaxPayloadBytes)
+  if (h.payload_len > std::min(max_payload, kMaxPayloadBytes))
     throw net::NetError(net::NetError::kProtocol,
                         "frame payload too large: " + std::to_string(h.payload_len));
   InFrame f;

@@ -64,7 +64,7 @@ struct InFrame {
   capnp::FlatArrayMessageReader reader() const { return capnp::FlatArrayMessageReader(meta()); }
 
  private:
-  friend InFrame read_frame(net::Stream& s);
+  friend InFrame read_frame(net::Stream& s, uint32_t max_meta, uint64_t max_payload);
   capnp::word inline_[kInlineWords];
   size_t inline_words_ = 0;
   kj::Array<capnp::word> heap_;
@@ -82,8 +82,10 @@ void write_frame(net::Stream& s, FrameKind kind, capnp::MessageBuilder& meta,
 std::vector<uint8_t> encode_frame(FrameKind kind, capnp::MessageBuilder& meta);
 
 // Reads a header and its meta. The payload stays in the stream: read it with read_payload() or
-// drop it with skip_payload() before reading the next frame.
-InFrame read_frame(net::Stream& s);
+// drop it with skip_payload() before reading the next frame. max_meta / max_payload: tighter
+// limits for frames that must be small (a Hello: protocol/handshake.h); over them is kProtocol.
+InFrame read_frame(net::Stream& s, uint32_t max_meta = kMaxMetaBytes,
+                   uint64_t max_payload = kMaxPayloadBytes);
 void read_payload(net::Stream& s, void* dst, uint64_t len);
 void skip_payload(net::Stream& s, uint64_t len);
 

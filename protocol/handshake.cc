@@ -53,9 +53,12 @@ HelloAccepted client_handshake(net::Stream& s, const HelloParams& p) {
 }
 
 HelloReceived read_hello(net::Stream& s, uint32_t our_min, uint32_t our_max) {
-  InFrame f = read_frame(s);
+  // A Hello is small and carries no payload: nothing a stranger sends before authenticating can
+  // make this end read or allocate more than kMaxHelloBytes.
+  InFrame f = read_frame(s, kMaxHelloBytes, kMaxHelloBytes);
   skip_payload(s, f.payload_len);
   if (f.kind != FrameKind::kHello) throw HandshakeError("expected a Hello frame first");
+  if (f.payload_len != 0) throw HandshakeError("a Hello carries no payload");
   HelloReceived out;
   try {
     auto reader = f.reader();

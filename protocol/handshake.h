@@ -44,6 +44,10 @@ struct HelloAccepted {
 // Client side. Throws HandshakeError when refused, net::NetError when the connection fails.
 HelloAccepted client_handshake(net::Stream& s, const HelloParams& p);
 
+// The largest Hello meta a server reads (a lease is a few hundred bytes). A Hello never has a
+// payload.
+inline constexpr uint32_t kMaxHelloBytes = 64 * 1024;
+
 struct HelloReceived {
   HelloParams params;     // what the client sent
   Negotiated negotiated;  // !ok: refuse with negotiated.error
@@ -52,7 +56,9 @@ struct HelloReceived {
 // Server side. A Hello without a minimum version speaks only its protocolVersion. Throws
 // HandshakeError when the first frame is a well-framed frame that is not a Hello, or a malformed
 // Hello (its payload has been read: answer it with refuse_hello(e.what())), and net::NetError
-// when the bytes are not a frame at all or the connection fails (answer nothing).
+// when the bytes are not a frame at all, the first frame's meta or payload is over
+// kMaxHelloBytes, or the connection fails (answer nothing). The Hello comes from a peer not yet authenticated: the
+// caller sets a read deadline on `s` first (Stream::set_read_deadline).
 HelloReceived read_hello(net::Stream& s, uint32_t our_min = kMinProtocolVersion,
                          uint32_t our_max = kProtocolVersion);
 void send_hello_reply(net::Stream& s, const HelloAccepted& a);

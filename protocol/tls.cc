@@ -15,6 +15,8 @@
 #include <mutex>
 #include <tuple>
 
+#include <chrono>
+
 #include "protocol/tls_internal.h"
 
 namespace rgpu::net {
@@ -105,7 +107,7 @@ SSL_CTX* context_for(const TlsConfig& cfg, bool server) {
 // poll() for the socket, then tries again. A reader waiting for a reply never holds up a writer.
 class TlsStream final : public Stream {
  public:
-  TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+  TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl), peer_(peer_name(fd) + " (tls)") {}
   ~TlsStream() override {
     SSL_free(ssl_);
     ::close(fd_);
@@ -190,6 +192,9 @@ class TlsStream final : public Stream {
         }
         want = wait_for(rc, "TLS read");
       }
+      if (deadline_ != std::chrono::steady_clock::time_point{} &&
+          std::chrono::steady_clock::now() >= deadline_)
+        throw NetError(NetError::kTimeout, "the peer sent nothing in time");
       wait(want);
     }
   }
@@ -213,9 +218,10 @@ class TlsStream final : public Stream {
     return false;
   }
 
+  void set_read_deadline(std::chrono::steady_clock::time_point d) override { deadline_ = d; }
   void shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
   int fd() const override { return fd_; }
-  std::string peer() const override { return "tls"; }
+  std::string peer() const override { return peer_; }
   bool is_tls() const override { return true; }
   std::string peer_certificate_subject() const override {
     std::lock_guard<std::mutex> g(mu_);
@@ -251,6 +257,8 @@ class TlsStream final : public Stream {
 
   int fd_;
   SSL* ssl_;
+  std::string peer_;
+  std::chrono::steady_clock::time_point deadline_{};  // set_read_deadline(); read by the reader
   mutable std::mutex mu_;  // every SSL call on ssl_
   char scratch_[16384];
 };
@@ -282,17 +290,41 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
     SSL_set_tlsext_host_name(ssl, cfg.server_name.c_str());
     SSL_set1_host(ssl, cfg.server_name.c_str());
   }
-  // A peer that stalls mid-handshake must not hold this thread forever.
-  timeval limit{10, 0}, none{0, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
-  int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
-  if (rc == 1) {
-    // From here on the stream's calls wait in poll() themselves (TlsStream).
-    int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) rc = -1;
+  // The whole handshake runs on the non-blocking socket the stream then keeps (TlsStream), under
+  // one deadline: a peer that stalls or drips bytes cannot hold this thread past it.
+  int flags = fcntl(fd, F_GETFL, 0);
+  int rc = (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) ? -1 : 0;
+  bool timed_out = false;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(std::max(cfg.handshake_timeout_ms, 1));
+  while (rc == 0) {
+    int r = server ? SSL_accept(ssl) : SSL_connect(ssl);
+    if (r == 1) {
+      rc = 1;
+      break;
+    }
+    int e = SSL_get_error(ssl, r);
+    short events = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (events == 0) {
+      rc = -1;
+      break;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      timed_out = true;
+      rc = -1;
+      break;
+    }
+    pollfd p{fd, events, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) rc = -1;
+  }
+  if (timed_out) {
+    SSL_free(ssl);
+    ::close(fd);
+    throw NetError(NetError::kTimeout, server ? "TLS handshake with client timed out"
+                                              : "TLS handshake with server timed out");
   }
   if (rc != 1) {
     std::string msg = ssl_error_text(server ? "TLS handshake with client failed"

@@ -12,4 +12,8 @@ namespace rgpu::net {
 
 std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool server);
 
+// Waits until fd is readable or hung up; throws NetError(kTimeout) once `deadline` has passed.
+// time_point{}: no deadline (returns at once; the caller's read blocks).
+void wait_readable(int fd, std::chrono::steady_clock::time_point deadline);
+
 }  // namespace rgpu::net

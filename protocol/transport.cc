@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -43,6 +44,8 @@ bool is_tcp(int fd) {
   return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
 }
 
+}  // namespace
+
 std::string peer_name(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
@@ -60,6 +63,24 @@ std::string peer_name(int fd) {
   }
   return "unix";
 }
+
+
+// With a deadline: waits until fd is readable (or hung up) or throws kTimeout when it passes.
+void wait_readable(int fd, std::chrono::steady_clock::time_point deadline) {
+  if (deadline == std::chrono::steady_clock::time_point{}) return;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) throw NetError(NetError::kTimeout, "the peer sent nothing in time");
+    pollfd p{fd, POLLIN, 0};
+    int pr = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+    if (pr > 0) return;
+    if (pr < 0 && errno != EINTR) throw NetError(NetError::kBroken, errno_text("poll"));
+  }
+}
+
+namespace {
 
 class SocketStream final : public Stream {
  public:
@@ -116,6 +137,7 @@ class SocketStream final : public Stream {
     char* p = static_cast<char*>(data);
     size_t got = 0;
     while (got < len) {
+      wait_readable(fd_, deadline_);
       ssize_t n = ::recv(fd_, p + got, len - got, 0);
       if (n == 0) {
         if (got == 0) throw NetError(NetError::kClosed, "peer closed the connection");
@@ -131,6 +153,7 @@ class SocketStream final : public Stream {
 
   size_t read_some(void* data, size_t len) override {
     for (;;) {
+      wait_readable(fd_, deadline_);
       ssize_t n = ::recv(fd_, data, len, 0);
       if (n >= 0) return static_cast<size_t>(n);
       if (errno == EINTR) continue;
@@ -151,12 +174,14 @@ class SocketStream final : public Stream {
     }
   }
 
+  void set_read_deadline(std::chrono::steady_clock::time_point d) override { deadline_ = d; }
   void shutdown() override { ::shutdown(fd_, SHUT_RDWR); }
   int fd() const override { return fd_; }
   std::string peer() const override { return peer_name(fd_); }
 
  private:
   int fd_;
+  std::chrono::steady_clock::time_point deadline_{};  // set_read_deadline(); {}: none
 };
 
 // A Unix stream socket, and in *sa the address of ep.path (Endpoint::parse checked its length).
@@ -216,7 +241,11 @@ class SocketListener final : public Listener {
   int accept_fd() override {
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) return -1;
+      // Nothing waiting (a non-blocking listener), a connection gone before accept, or out of
+      // descriptors for now: no connection this time, the listener stays usable.
+      if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN || errno == EWOULDBLOCK ||
+          errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        return -1;
       throw NetError(NetError::kBroken, errno_text("accept"));
     }
     return c;

@@ -21,6 +21,7 @@
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -54,6 +55,9 @@ struct TlsConfig {
   std::string key_file;     // our private key (PEM)
   std::string ca_file;      // CA that must have signed the peer's certificate; empty: no check
   std::string server_name;  // client side: name to check in the server's certificate, if set
+  // The whole handshake (every message of it, however slowly the peer drips them) must finish
+  // within this; a peer that stalls gets NetError(kTimeout).
+  int handshake_timeout_ms = 10000;
 };
 
 class Stream {
@@ -70,6 +74,10 @@ class Stream {
     *got = read_some(data, len);
     return true;
   }
+  // Every read from now on must finish by `deadline` (all the reads together, however slowly the
+  // peer drips bytes) or throws NetError(kTimeout); time_point{} (the default) lifts it. Servers
+  // set one for everything they read before a peer has authenticated.
+  virtual void set_read_deadline(std::chrono::steady_clock::time_point deadline) = 0;
   virtual void shutdown() = 0;  // both directions; a blocked reader wakes with kClosed
   virtual int fd() const = 0;
   virtual std::string peer() const = 0;  // address, for logs
@@ -87,6 +95,9 @@ std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls = nullp
 // server side (`server` true) or client side of the handshake first.
 std::unique_ptr<Stream> adopt(int fd, const TlsConfig* tls = nullptr, bool server = true);
 
+// The peer of a connected socket for logs: "1.2.3.4:5678", "[v6]:port", "unix", or "?".
+std::string peer_name(int fd);
+
 class Listener {
  public:
   // Binds and listens; port 0 picks a free port (see local()). A Unix path is replaced if stale.
@@ -95,7 +106,8 @@ class Listener {
   // Blocks for the next connection. With TLS the handshake runs here; a failed handshake
   // throws NetError(kTls) and the listener stays usable.
   virtual std::unique_ptr<Stream> accept() = 0;
-  // Accepts the raw socket without any handshake (the caller passes it on). -1 on EINTR.
+  // Accepts the raw socket without any handshake (the caller passes it on). -1 when there is
+  // none to take now (EINTR; EAGAIN on a non-blocking listener; out of descriptors).
   virtual int accept_fd() = 0;
   virtual Endpoint local() const = 0;
   virtual int fd() const = 0;

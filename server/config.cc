@@ -1,8 +1,13 @@
 // server/config.cc — see config.h.
 #include "server/config.h"
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 
 #include "server/backend/sim_plugins.h"
 
@@ -23,15 +28,26 @@ worker process.
                                  cuda the card's memory)
   --sim-plugin PATH              a host-kernel plugin for the sim backend (repeatable; also
                                  RGPU_SIM_PLUGINS=a.so:b.so)
-  --secret S                     shared secret clients must present (also RGPU_SECRET)
+  --secret-file F                shared secret clients must present, read from a file (also
+                                 RGPU_SECRET; --secret S works but shows it in `ps`)
   --insecure                     accept any client (local development only)
   --tls-cert F --tls-key F       serve TLS with this certificate and key
   --tls-ca F                     require client certificates signed by this CA
   --log-level debug|info|warn|error
+Before a client authenticates (see docs/security.md):
+  --hello-timeout SECONDS        time a new connection has to send its Hello (and finish TLS)
+                                 (default 10)
+  --max-unauthenticated N        connections and workers not yet authenticated, in all
+                                 (default 256); more are closed at once
+  --max-unauthenticated-per-source N
+                                 of those, from one address (default 64)
+A plain HTTP request ("GET /healthz") is answered "ok" by the supervisor: a readiness probe
+that starts no worker.
 Pool membership (a provider; leases from the pool replace --secret/--insecure):
   --pool HOST:PORT               the pool manager to join (rgpu-pool)
-  --join-token T                 a provider (or admin) token from `rgpu token create`
-                                 (also RGPU_JOIN_TOKEN)
+  --join-token-file F            a provider (or admin) token from `rgpu token create`, read
+                                 from a file (also RGPU_JOIN_TOKEN; --join-token T works but
+                                 shows it in `ps`)
   --name NAME                    stable provider name (default: hostname:port)
   --label K=V                    a label clients can ask for with `rgpu run --label` (repeatable)
   --schedule WINDOWS             when the GPU may be used, e.g. 22:00-07:00 or
@@ -48,6 +64,31 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
   --help                         this text
 )";
 }
+
+namespace {
+
+// A secret kept in a file: its first line, without the newline. The file must not be readable
+// by others (like ssh keys): a secret anyone can read protects nothing.
+bool read_secret_file(const std::string& path, std::string* out, std::string* error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    *error = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    *error = path + " is readable by others (chmod 600 " + path + ")";
+    return false;
+  }
+  std::ifstream in(path);
+  if (!in || !std::getline(in, *out) || out->empty()) {
+    *error = "cannot read a secret from " + path;
+    return false;
+  }
+  while (!out->empty() && (out->back() == '\r' || out->back() == ' ')) out->pop_back();
+  return !out->empty();
+}
+
+}  // namespace
 
 bool parse_size(const std::string& s, uint64_t* out) {
   size_t i = 0;
@@ -155,6 +196,34 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       if (!need(&o->pool)) return false;
     } else if (a == "--join-token") {
       if (!need(&o->join_token)) return false;
+    } else if (a == "--join-token-file" || a == "--secret-file") {
+      if (!need(&v)) return false;
+      std::string text;
+      if (!read_secret_file(v, &text, error)) {
+        *error = a + ": " + *error;
+        return false;
+      }
+      (a == "--secret-file" ? o->secret : o->join_token) = text;
+    } else if (a == "--hello-timeout") {
+      if (!need(&v)) return false;
+      char* end = nullptr;
+      double secs = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != 0 || !(secs > 0) || secs > 3600) {
+        *error = "--hello-timeout wants seconds (0 < s <= 3600), not '" + v + "'";
+        return false;
+      }
+      o->hello_timeout_ms = static_cast<int>(secs * 1000);
+      if (o->hello_timeout_ms < 1) o->hello_timeout_ms = 1;
+    } else if (a == "--max-unauthenticated" || a == "--max-unauthenticated-per-source") {
+      if (!need(&v)) return false;
+      char* end = nullptr;
+      unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != 0 || n == 0 || n > 100000) {
+        *error = a + " wants a count (1..100000), not '" + v + "'";
+        return false;
+      }
+      (a == "--max-unauthenticated" ? o->max_unauthenticated
+                                    : o->max_unauthenticated_per_source) = n;
     } else if (a == "--schedule") {
       if (!need(&o->schedule)) return false;
     } else if (a == "--label") {
@@ -244,7 +313,7 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
   if (const char* s = std::getenv("RGPU_JOIN_TOKEN");
       s && !o->pool.empty() && o->join_token.empty())
     o->join_token = s;
-  if (!o->pool.empty() && o->join_token.empty()) {
+  if (!o->pool.empty() && o->join_token.empty() && o->worker_fd < 0 && !o->describe_gpu) {
     *error = "--pool needs --join-token (or RGPU_JOIN_TOKEN): a provider token from the pool";
     return false;
   }

@@ -2,10 +2,11 @@
 //
 // Contract: parse_options() fills ServerOptions from argv (and RGPU_SECRET / RGPU_SIM_PLUGINS
 // from the environment) or returns false with an error naming the bad flag. It does no I/O
-// beyond reading the environment; choosing the backend when --backend is absent (cuda if a
+// beyond reading the environment and --secret-file / --join-token-file (which must be 0600); choosing the backend when --backend is absent (cuda if a
 // driver is found) happens in the supervisor. The same options reach a worker: the supervisor
 // execs the binary with the original arguments plus --worker-fd/--session-id
-// (and --lane-fd: further lanes of the session arrive there, server/lane_handoff.h).
+// (and --lane-fd: further lanes of the session arrive there, server/lane_handoff.h), minus the
+// secrets: a worker never sees the join token, and gets the shared secret in RGPU_SECRET.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,11 @@ struct ServerOptions {
   std::vector<std::string> sim_plugins;
   std::string port_file;
   LogLevel log_level = LogLevel::kInfo;
+  // Before authentication (server/admission.h): the Hello deadline, and caps on connections and
+  // workers that have not authenticated, in all and per source address.
+  int hello_timeout_ms = 10000;
+  size_t max_unauthenticated = 256;
+  size_t max_unauthenticated_per_source = 64;
   // Pool membership (server/pool_membership.h): --pool, --join-token, --name, --label,
   // --schedule, --lend-mem, --pool-key, --advertise.
   std::string pool, join_token, schedule, name, pool_key_file, advertise;

@@ -14,6 +14,7 @@
 
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
+#include "protocol/handshake.h"
 #include "protocol/lane_preamble.h"
 
 namespace rgpu::server {
@@ -37,38 +38,73 @@ bool wait_for_more(int fd, std::chrono::steady_clock::time_point deadline, bool 
 
 }  // namespace
 
-uint64_t peek_join_session(int fd, int timeout_ms) {
-  constexpr size_t kMaxHello = 64 * 1024;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::vector<capnp::word> buf((sizeof(FrameHeader) + kMaxHello) / sizeof(capnp::word));
+PeekedOpening peek_opening(int fd, bool tls) {
+  // One buffer for the supervisor's single thread: a Hello's header and its largest meta.
+  static std::vector<capnp::word> buf((sizeof(FrameHeader) + kMaxHelloBytes) / sizeof(capnp::word));
   char* bytes = reinterpret_cast<char*>(buf.data());
-  size_t need = sizeof(FrameHeader);
-  for (;;) {
-    ssize_t n = ::recv(fd, bytes, need, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return 0;  // closed
-    if (n > 0 && static_cast<size_t>(n) >= sizeof(FrameHeader)) {
-      FrameHeader h;
-      std::memcpy(&h, bytes, sizeof h);
-      if (h.magic != kFrameMagic || h.kind != static_cast<uint16_t>(FrameKind::kHello) ||
-          h.meta_len == 0 || h.meta_len % 8 != 0 || h.meta_len > kMaxHello)
-        return 0;
-      need = sizeof(FrameHeader) + h.meta_len;
-      if (static_cast<size_t>(n) >= need) {
-        try {
-          kj::ArrayPtr<const capnp::word> words(buf.data() + sizeof(FrameHeader) / 8,
-                                                h.meta_len / 8);
-          capnp::FlatArrayMessageReader r(words);
-          return r.getRoot<wire::Hello>().getJoinSession();
-        } catch (const kj::Exception&) {
-          return 0;
-        }
-      }
-    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      return 0;
-    }
-    if (!wait_for_more(fd, deadline, n > 0)) return 0;
+  PeekedOpening out;
+  ssize_t n;
+  do {
+    n = ::recv(fd, bytes, buf.size() * sizeof(capnp::word), MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    out.kind = errno == EAGAIN || errno == EWOULDBLOCK ? Opening::kIncomplete : Opening::kClosed;
+    return out;
   }
+  if (n == 0) {
+    out.kind = Opening::kClosed;
+    return out;
+  }
+  const size_t got = static_cast<size_t>(n);
+  out.bytes = got;
+  auto starts = [&](const char* word) {
+    return std::memcmp(bytes, word, std::min<size_t>(got, 4)) == 0;
+  };
+  if (starts("GET ") || starts("HEAD")) {
+    out.kind = got >= 4 ? Opening::kHealth : Opening::kIncomplete;
+    return out;
+  }
+  if (tls) {
+    // A TLS ClientHello starts 0x16 0x03: one byte tells it from the preamble's 'R'.
+    if (static_cast<uint8_t>(bytes[0]) != static_cast<uint8_t>(kJoinPreambleMagic[0])) {
+      out.kind = Opening::kNewSession;
+      return out;
+    }
+    if (!starts(kJoinPreambleMagic)) {
+      out.kind = Opening::kNotRgpu;
+      return out;
+    }
+    if (got < kJoinPreambleBytes) return out;
+    out.join_session = parse_join_preamble(reinterpret_cast<const uint8_t*>(bytes));
+    out.kind = out.join_session != 0 ? Opening::kJoin : Opening::kNotRgpu;
+    return out;
+  }
+  FrameHeader h;
+  std::memcpy(&h, bytes, std::min(got, sizeof h));
+  if (std::memcmp(&h.magic, &kFrameMagic, std::min<size_t>(got, 4)) != 0) {
+    out.kind = Opening::kNotRgpu;
+    return out;
+  }
+  if (got < sizeof h) return out;
+  // A first frame that is no small Hello: a new worker answers it with the reason.
+  if (h.kind != static_cast<uint16_t>(FrameKind::kHello) || h.meta_len == 0 ||
+      h.meta_len % 8 != 0 || h.meta_len > kMaxHelloBytes || h.payload_len != 0) {
+    out.kind = Opening::kNewSession;
+    return out;
+  }
+  if (got < sizeof h + h.meta_len) return out;
+  try {
+    kj::ArrayPtr<const capnp::word> words(buf.data() + sizeof(FrameHeader) / 8, h.meta_len / 8);
+    capnp::FlatArrayMessageReader r(words);
+    out.join_session = r.getRoot<wire::Hello>().getJoinSession();
+  } catch (const kj::Exception&) {
+    out.join_session = 0;  // malformed: the worker refuses it with the reason
+  }
+  out.kind = out.join_session != 0 ? Opening::kJoin : Opening::kNewSession;
+  return out;
 }
+
+namespace {
 
 uint64_t peek_tls_join(int fd, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -77,7 +113,6 @@ uint64_t peek_tls_join(int fd, int timeout_ms) {
     ssize_t n = ::recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return 0;  // closed
     if (n > 0) {
-      // A TLS ClientHello starts 0x16 0x03: one byte tells it from the preamble's 'R'.
       if (std::memcmp(b, kJoinPreambleMagic, std::min<size_t>(n, 4)) != 0) return 0;
       if (static_cast<size_t>(n) == sizeof b) return parse_join_preamble(b);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -86,6 +121,8 @@ uint64_t peek_tls_join(int fd, int timeout_ms) {
     if (!wait_for_more(fd, deadline, n > 0)) return 0;
   }
 }
+
+}  // namespace
 
 uint64_t take_join_preamble(int fd, int timeout_ms) {
   uint64_t session = peek_tls_join(fd, timeout_ms);
@@ -116,7 +153,7 @@ bool send_fd(int via, int fd) {
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
   for (;;) {
-    ssize_t n = ::sendmsg(via, &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(via, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == 1) return true;
     if (n < 0 && errno == EINTR) continue;
     return false;

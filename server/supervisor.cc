@@ -20,7 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/data_plane.capnp.h"
+#include "protocol/frame.h"
 #include "protocol/transport.h"
+#include "protocol/version.h"
+#include "server/admission.h"
 #include "server/backend/cuda_driver.h"
 #include "server/backend/factory.h"
 #include "server/backend/sim_plugins.h"
@@ -46,39 +50,34 @@ void on_signal(int sig) {
   errno = saved;
 }
 
-std::string peer_of(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
-  }
-  if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
-  }
-  return "unix";
-}
-
 struct Worker {
   uint64_t session_id;
   std::string peer;
   int lanes = -1;  // our end of the socketpair that hands joining lanes to it (lane_handoff.h)
+  bool authenticated = false;  // it wrote kWorkerAuthenticated: lanes may join it
 };
 
-// Hands a connection that joins a live session to that session's worker. False: not a join,
-// or no such session here (a fresh worker then answers the client with a clear refusal).
-bool hand_over_lane(int fd, const std::map<pid_t, Worker>& workers, bool tls) {
-  // Over TLS the lane says its session in a plaintext preamble; the worker does the handshake.
-  uint64_t join = tls ? peek_tls_join(fd, 1000) : peek_join_session(fd, 1000);
-  if (join == 0) return false;
-  for (const auto& [pid, w] : workers)
-    if (w.session_id == join && w.lanes >= 0) return send_fd(w.lanes, fd);
-  return false;
+// A readiness probe ("GET /healthz", "HEAD /"): answered here, no worker, no log above debug.
+void answer_health(int fd, size_t sessions) {
+  std::string body = "ok sessions=" + std::to_string(sessions) + "\n";
+  std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  ssize_t w = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)w;
+  ::shutdown(fd, SHUT_WR);
+}
+
+// A plaintext join for a session that is not here (or not yet authenticated): refused by the
+// supervisor itself, in one small non-blocking write, with the reason.
+void refuse_join(int fd, uint64_t session) {
+  capnp::MallocMessageBuilder mb;
+  auto r = mb.initRoot<wire::HelloReply>();
+  r.setOk(false);
+  r.setProtocolVersion(kProtocolVersion);
+  r.setError("no session " + std::to_string(session) + " to join on this server (it ended)");
+  std::vector<uint8_t> bytes = encode_frame(FrameKind::kHelloReply, mb);
+  ssize_t w = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)w;
 }
 
 bool readable(const std::string& path) {
@@ -100,11 +99,12 @@ std::string exit_text(int st) {
   return "session ended";
 }
 
-void reap(std::map<pid_t, Worker>* workers, PoolMembership* pool) {
+void reap(std::map<pid_t, Worker>* workers, PoolMembership* pool, Admission* admission) {
   for (;;) {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
     if (pid <= 0) return;
+    if (admission) admission->worker_gone(pid);
     if (pool) pool->worker_exited(pid, exit_text(st));
     auto it = workers->find(pid);
     unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
@@ -194,6 +194,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     return 2;
   }
   ::fcntl(listener->fd(), F_SETFD, FD_CLOEXEC);
+  ::fcntl(listener->fd(), F_SETFL, ::fcntl(listener->fd(), F_GETFL, 0) | O_NONBLOCK);
   net::Endpoint local = listener->local();
   if (o.tls_cert.empty() && local.kind == net::Endpoint::kTcp && local.host != "127.0.0.1" &&
       local.host != "::1" && local.host != "localhost")
@@ -230,9 +231,33 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   // Worker argv: the original arguments, the resolved backend/driver, then the worker flags.
+  // Secrets never go into a worker's argv (anyone on the host can read argv): the join token
+  // stays in the supervisor, the shared secret reaches workers through their environment.
   std::vector<std::string> base_args;
   base_args.push_back(exe);
-  for (int i = 1; i < argc; ++i) base_args.push_back(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    bool secret = false;
+    for (const char* f : {"--join-token", "--join-token-file", "--secret", "--secret-file"}) {
+      if (a == f) {
+        secret = true;
+        ++i;  // and its value
+      } else if (a.rfind(std::string(f) + "=", 0) == 0) {
+        secret = true;
+      }
+    }
+    if (!secret) base_args.push_back(a);
+  }
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string v = *e;
+    if (v.rfind("RGPU_JOIN_TOKEN=", 0) == 0 || v.rfind("RGPU_SECRET=", 0) == 0) continue;
+    env_strings.push_back(v);
+  }
+  if (!o.secret.empty()) env_strings.push_back("RGPU_SECRET=" + o.secret);
+  std::vector<char*> worker_env;
+  for (auto& v : env_strings) worker_env.push_back(v.data());
+  worker_env.push_back(nullptr);
   base_args.push_back("--backend");
   base_args.push_back(o.backend);
   if (o.backend == "cuda") {
@@ -253,25 +278,18 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
 
   std::map<pid_t, Worker> workers;
   uint64_t next_session = 1;
-  while (!g_stop) {
-    pollfd fds[2] = {{listener->fd(), POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-    int pr = ::poll(fds, 2, 1000);
-    if (fds[1].revents & POLLIN) {
-      char drain[64];
-      while (::read(g_wake[0], drain, sizeof drain) > 0) {
-      }
-    }
-    reap(&workers, pool.get());
-    if (g_stop) break;
-    if (pr <= 0 || !(fds[0].revents & POLLIN)) continue;
-    int fd = listener->accept_fd();
-    if (fd < 0) continue;
-    if (hand_over_lane(fd, workers, !o.tls_cert.empty())) {
-      ::close(fd);
-      continue;
-    }
+  AdmissionLimits limits;
+  limits.hello_timeout = std::chrono::milliseconds(o.hello_timeout_ms);
+  limits.max_total = o.max_unauthenticated;
+  limits.max_per_source = o.max_unauthenticated_per_source;
+  Admission admission(limits, !o.tls_cert.empty());
+  auto last_refusal_log = std::chrono::steady_clock::time_point{};
+  size_t refused_since_log = 0;
+
+  // Starts a worker for a connection whose Hello (or TLS ClientHello) has arrived.
+  auto start_worker = [&](const Admission::Ready& r) {
+    const int fd = r.fd;
     const uint64_t sid = next_session++;
-    std::string peer = peer_of(fd);
     int child_fd = fd;
     if (fd == 3) child_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
     std::vector<std::string> args = base_args;
@@ -279,9 +297,6 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     args.push_back("3");
     args.push_back("--session-id");
     args.push_back(std::to_string(sid));
-    std::vector<char*> cargv;
-    for (auto& a : args) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, child_fd, 3);
@@ -295,9 +310,6 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       posix_spawn_file_actions_adddup2(&fa, lane_pair[1], 4);
       args.push_back("--lane-fd");
       args.push_back("4");
-      cargv.clear();
-      for (auto& a : args) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
     }
     int pool_child = -1, pool_parent = -1;  // the worker's channel to PoolMembership, as fd 5
     if (pool) {
@@ -307,11 +319,11 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
         ::close(c);
         posix_spawn_file_actions_adddup2(&fa, pool_child, 5);
         for (auto& a : pool->worker_args(5)) args.push_back(a);
-        cargv.clear();
-        for (auto& a : args) cargv.push_back(a.data());
-        cargv.push_back(nullptr);
       }
     }
+    std::vector<char*> cargv;
+    for (auto& a : args) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t def;
@@ -323,7 +335,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), environ);
+    int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, cargv.data(), worker_env.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (child_fd != fd) ::close(child_fd);
@@ -334,12 +346,116 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     if (pool && rc != 0 && pool_parent >= 0) ::close(pool_parent);
     if (rc != 0) {
       if (lane_pair[0] >= 0) ::close(lane_pair[0]);
-      log_error("cannot start a worker for %s: %s", peer.c_str(), std::strerror(rc));
-      continue;
+      log_error("cannot start a worker for %s: %s", r.peer.c_str(), std::strerror(rc));
+      return;
     }
-    workers[pid] = {sid, peer, lane_pair[0]};
-    log_info("session %llu from %s: worker %d", static_cast<unsigned long long>(sid), peer.c_str(),
-             pid);
+    if (lane_pair[0] >= 0) {
+      int flags = ::fcntl(lane_pair[0], F_GETFL, 0);
+      ::fcntl(lane_pair[0], F_SETFL, flags | O_NONBLOCK);
+    }
+    workers[pid] = {sid, r.peer, lane_pair[0], lane_pair[0] < 0};
+    if (lane_pair[0] >= 0) admission.worker_started(pid, r.source, std::chrono::steady_clock::now());
+    log_info("session %llu from %s: worker %d", static_cast<unsigned long long>(sid),
+             r.peer.c_str(), pid);
+  };
+
+  // Hands a joining lane to its session's worker, never waiting on it.
+  auto hand_over = [&](const Admission::Ready& r) {
+    const uint64_t join = r.opening.join_session;
+    for (auto& [pid, w] : workers) {
+      if (w.session_id != join || w.lanes < 0 || !w.authenticated) continue;
+      if (!send_fd(w.lanes, r.fd))
+        log_warn("closed a lane from %s for session %llu: its worker is not taking lanes",
+                 r.peer.c_str(), static_cast<unsigned long long>(join));
+      ::close(r.fd);
+      return;
+    }
+    if (r.opening.kind == Opening::kJoin && o.tls_cert.empty()) {
+      refuse_join(r.fd, join);
+      ::close(r.fd);
+      return;
+    }
+    start_worker(r);  // over TLS the refusal travels inside TLS: a fresh worker gives it
+  };
+
+  std::vector<pollfd> fds;
+  std::vector<pid_t> polled_workers;
+  while (!g_stop) {
+    fds.clear();
+    polled_workers.clear();
+    fds.push_back({listener->fd(), POLLIN, 0});
+    fds.push_back({g_wake[0], POLLIN, 0});
+    for (const auto& [pid, w] : workers)
+      if (!w.authenticated && w.lanes >= 0) {
+        fds.push_back({w.lanes, POLLIN, 0});
+        polled_workers.push_back(pid);
+      }
+    const size_t conn_base = fds.size();
+    admission.poll_fds(&fds);
+    const int timeout =
+        admission.partial() ? static_cast<int>(Admission::kRecheck.count()) : 1000;
+    int pr = ::poll(fds.data(), fds.size(), timeout);
+    if (pr < 0 && errno != EINTR) {
+      log_error("poll: %s", std::strerror(errno));
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      char drain[64];
+      while (::read(g_wake[0], drain, sizeof drain) > 0) {
+      }
+    }
+    // Workers that authenticated (before any pending join is looked at: the worker says so
+    // before it answers its client, so a lane that follows always finds it ready).
+    for (size_t i = 0; i < polled_workers.size(); ++i) {
+      if (!(fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto it = workers.find(polled_workers[i]);
+      if (it == workers.end()) continue;
+      char c = 0;
+      if (::recv(it->second.lanes, &c, 1, MSG_DONTWAIT) == 1 && c == kWorkerAuthenticated) {
+        it->second.authenticated = true;
+        admission.worker_authenticated(it->first);
+      }
+    }
+    (void)conn_base;
+    reap(&workers, pool.get(), &admission);
+    if (g_stop) break;
+    auto now = std::chrono::steady_clock::now();
+    for (pid_t pid : admission.expired_workers(now)) {
+      log_warn("worker %d did not authenticate its client in time: killed", pid);
+      ::kill(pid, SIGKILL);
+      admission.worker_gone(pid);
+    }
+    // Accept everything waiting (never blocks: the listener is non-blocking).
+    if (fds[0].revents & POLLIN) {
+      for (int k = 0; k < 64; ++k) {
+        int fd = listener->accept_fd();
+        if (fd < 0) break;
+        std::string why;
+        if (!admission.admit(fd, now, &why)) {
+          ::close(fd);
+          ++refused_since_log;
+          if (now - last_refusal_log > std::chrono::seconds(5)) {
+            log_warn("refusing connections: %s (%zu refused)", why.c_str(), refused_since_log);
+            last_refusal_log = now;
+            refused_since_log = 0;
+          }
+        }
+      }
+    }
+    for (const Admission::Ready& r : admission.take_ready(now)) {
+      switch (r.opening.kind) {
+        case Opening::kHealth:
+          answer_health(r.fd, workers.size());
+          ::close(r.fd);
+          break;
+        case Opening::kJoin:
+          hand_over(r);
+          break;
+        default:
+          start_worker(r);
+          break;
+      }
+    }
   }
 
   log_info("shutting down: %zu worker(s) running", workers.size());
@@ -347,7 +463,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
   for (auto& [pid, w] : workers) ::kill(pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (!workers.empty() && std::chrono::steady_clock::now() < deadline) {
-    reap(&workers, pool.get());
+    reap(&workers, pool.get(), nullptr);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& [pid, w] : workers) ::kill(pid, SIGKILL);

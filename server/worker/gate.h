@@ -10,9 +10,13 @@
 //   rather than waited for.
 // - seq 0 (a client with a single lane) is not ordered against other frames: it waits only for
 //   exclusivity.
+// - A number that waits for a gap no lower frame fills within kGapTimeout (no frame ran
+//   meanwhile) is given up: enter() returns false. A client's lanes fill gaps within a round
+//   trip; one that never does is broken or hostile, and must not pin a lane thread forever.
 // - abort() (the session is ending) wakes every waiter; enter() then returns false.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -38,14 +42,29 @@ class Gate {
     uint64_t seq_ = 0;
   };
 
-  // Blocks until it is seq's turn (and the session is free). An empty Turn when aborted or when
-  // seq was already used.
-  Turn enter(uint64_t seq) {
+  static constexpr std::chrono::seconds kGapTimeout{30};
+
+  // Blocks until it is seq's turn (and the session is free). An empty Turn when aborted, when
+  // seq was already used, or when the gap before it stayed open for gap_timeout.
+  Turn enter(uint64_t seq, std::chrono::milliseconds gap_timeout = kGapTimeout) {
     std::unique_lock<std::mutex> l(mu_);
+    uint64_t seen_next = next_;
+    auto gap_since = std::chrono::steady_clock::now();
     for (;;) {
       if (aborted_) return Turn();
       if (seq != 0 && seq < next_) return Turn();
       if (!busy_ && (seq == 0 || seq == next_)) break;
+      if (seq > next_) {
+        auto now = std::chrono::steady_clock::now();
+        if (next_ != seen_next) {
+          seen_next = next_;
+          gap_since = now;
+        } else if (now - gap_since >= gap_timeout) {
+          return Turn();
+        }
+        cv_.wait_for(l, gap_timeout - (now - gap_since));
+        continue;
+      }
       cv_.wait(l);
     }
     busy_ = true;

@@ -3,6 +3,7 @@
 
 #include <capnp/message.h>
 #include <kj/exception.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,13 +45,19 @@ void JoinedLanes::start() {
   receiver_ = std::thread([this] { receive_loop(); });
 }
 
+void JoinedLanes::wake_all() {
+  std::lock_guard<std::mutex> g(mu_);
+  stopping_ = true;
+  for (net::Stream* s : live_) s->shutdown();
+  for (int fd : joining_) ::shutdown(fd, SHUT_RDWR);
+}
+
 void JoinedLanes::stop() {
   {
     std::lock_guard<std::mutex> g(mu_);
     if (stopping_ && !receiver_.joinable() && threads_.empty()) return;
-    stopping_ = true;
-    for (net::Stream* s : live_) s->shutdown();
   }
+  wake_all();
   if (p_.lane_fd >= 0) ::shutdown(p_.lane_fd, SHUT_RDWR);
   if (receiver_.joinable()) receiver_.join();
   std::vector<LaneThread> ts;
@@ -83,7 +90,14 @@ void JoinedLanes::receive_loop() {
     if (fd < 0) return;
     std::lock_guard<std::mutex> g(mu_);
     reap_locked();
-    if (stopping_ || threads_.size() >= kMaxLanes) {
+    if (!stopping_ && joining_.size() >= kMaxJoining) {
+      // A flood of connections that have not authenticated: no thread, no slot, no answer.
+      log_warn("closed a joining lane: %zu lanes of this session are still authenticating",
+               joining_.size());
+      ::close(fd);
+      continue;
+    }
+    if (stopping_ || threads_.size() - joining_.size() >= kMaxLanes) {
       // Over the limit: answer so the client falls back to sharing a lane (over TLS: close it;
       // the client falls back the same way, and no handshake runs on this thread).
       if (p_.tls) {
@@ -97,35 +111,61 @@ void JoinedLanes::receive_loop() {
       }
       continue;
     }
+    const int watch = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (watch < 0) {
+      ::close(fd);
+      continue;
+    }
     const uint64_t id = next_id_++;
-    threads_.push_back({id, std::thread([this, fd, id] {
-                          serve_one(fd);
+    joining_.push_back(watch);
+    threads_.push_back({id, std::thread([this, fd, watch, id] {
+                          serve_one(fd, watch);
                           std::lock_guard<std::mutex> done(mu_);
                           finished_.push_back(id);
                         })});
   }
 }
 
-void JoinedLanes::serve_one(int fd) {
+void JoinedLanes::joined_or_gone(int watch) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = std::find(joining_.begin(), joining_.end(), watch);
+  if (it != joining_.end()) joining_.erase(it);
+  ::close(watch);
+}
+
+void JoinedLanes::serve_one(int fd, int watch) {
+  // Until its Hello is accepted, a duplicate of fd (`watch`, same socket) is in joining_:
+  // stop() shuts the socket down through it, however fd itself is closed meanwhile (adopt()
+  // closes it when a handshake fails). Every read before then has a deadline.
+  const auto deadline = std::chrono::steady_clock::now() + p_.hello_timeout;
+  const std::string peer = net::peer_name(fd);
   std::unique_ptr<net::Stream> raw;
   try {
     if (p_.tls) {
-      uint64_t said = take_join_preamble(fd, 5000);
+      uint64_t said = take_join_preamble(fd, static_cast<int>(p_.hello_timeout.count()));
       if (said != p_.session_id) {
-        log_warn("refused a TLS lane: its preamble names session %llu, this is %llu",
-                 static_cast<unsigned long long>(said),
+        log_warn("refused a TLS lane from %s: its preamble names session %llu, this is %llu",
+                 peer.c_str(), static_cast<unsigned long long>(said),
                  static_cast<unsigned long long>(p_.session_id));
+        joined_or_gone(watch);
         ::close(fd);
         return;
       }
     }
-    raw = net::adopt(fd, p_.tls, true);
+    net::TlsConfig tls;
+    if (p_.tls) {
+      tls = *p_.tls;
+      tls.handshake_timeout_ms = static_cast<int>(p_.hello_timeout.count());
+    }
+    raw = net::adopt(fd, p_.tls ? &tls : nullptr, true);
   } catch (const std::exception& e) {
-    log_warn("joining lane: %s", e.what());
+    joined_or_gone(watch);
+    log_warn("joining lane from %s: %s", peer.c_str(), e.what());
     return;
   }
   SessionMeter lane_meter;
   CountingStream s(*raw, lane_meter);
+  s.set_read_deadline(deadline);
   bool accepted = false;
   std::string why;
   try {
@@ -158,10 +198,19 @@ void JoinedLanes::serve_one(int fd) {
     }
   } catch (const std::exception& e) {
     why = e.what();
+    log_warn("joining lane from %s: %s", peer.c_str(), why.c_str());
   }
-  if (accepted) {
+  if (!accepted) {
+    joined_or_gone(watch);
+    return;  // raw closes the connection
+  }
+  s.set_read_deadline({});
+  {
     {
       std::lock_guard<std::mutex> g(mu_);
+      auto it = std::find(joining_.begin(), joining_.end(), watch);
+      if (it != joining_.end()) joining_.erase(it);
+      ::close(watch);
       if (stopping_) raw->shutdown();
       live_.push_back(raw.get());
     }

@@ -61,6 +61,9 @@ class CountingStream final : public net::Stream {
     m_.bytes_in += got;
     return got;
   }
+  void set_read_deadline(std::chrono::steady_clock::time_point d) override {
+    s_.set_read_deadline(d);
+  }
   void shutdown() override { s_.shutdown(); }
   int fd() const override { return s_.fd(); }
   std::string peer() const override { return s_.peer(); }

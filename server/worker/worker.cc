@@ -2,15 +2,19 @@
 #include "server/worker/worker.h"
 
 #include <kj/exception.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "protocol/handshake.h"
 #include "server/backend/factory.h"
@@ -31,19 +35,29 @@ namespace {
 
 volatile sig_atomic_t g_socket = -1;
 volatile sig_atomic_t g_terminated = 0;
-
-// SIGTERM (the supervisor shutting down): wake the lane by shutting the socket down, so the
-// session ends through the normal path and its meter is logged.
-void on_term(int) {
-  g_terminated = 1;
-  if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
-}
-
-// SIGUSR1 (the pool killed this session, server/pool_membership.h): end it the same way.
 volatile sig_atomic_t g_killed = 0;
-void on_kill(int) {
-  g_killed = 1;
+int g_stop_pipe[2] = {-1, -1};  // the signal handlers wake the stop watcher through it
+
+// How long a worker told to stop may take to end its session the normal way (meter logged,
+// pool told); then SIGALRM's default action ends the process whatever its lanes are doing.
+constexpr unsigned kStopGraceSeconds = 5;
+
+// SIGTERM (the supervisor shutting down, or gone: PR_SET_PDEATHSIG) and SIGUSR1 (the pool
+// killed this session, or its drain deadline passed: server/pool_membership.h): wake the first
+// lane by shutting its socket down, wake the stop watcher (it aborts the gate and wakes every
+// joined lane, which a signal handler cannot), and arm the hard deadline.
+void on_stop(int sig) {
+  if (sig == SIGTERM) g_terminated = 1;
+  if (sig == SIGUSR1) g_killed = 1;
+  int saved = errno;
   if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
+  if (g_stop_pipe[1] >= 0) {
+    char c = 's';
+    ssize_t w = ::write(g_stop_pipe[1], &c, 1);
+    (void)w;
+  }
+  ::alarm(kStopGraceSeconds);
+  errno = saved;
 }
 
 uint64_t window_size_for(uint64_t cap) {
@@ -57,25 +71,34 @@ uint64_t window_size_for(uint64_t cap) {
 int run_worker(const ServerOptions& o) {
   set_log_tag("worker s" + std::to_string(o.session_id));
   g_socket = o.worker_fd;
+  if (::pipe2(g_stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_stop_pipe[0] = g_stop_pipe[1] = -1;
   struct sigaction sa {};
-  sa.sa_handler = on_term;
+  sa.sa_handler = on_stop;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
-  sa.sa_handler = on_kill;
   ::sigaction(SIGUSR1, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  // A supervisor that dies (even by SIGKILL) takes its sessions with it.
+  ::signal(SIGALRM, SIG_DFL);
+  // A supervisor that dies (even by SIGKILL) takes its sessions with it; one that died before
+  // this line leaves us with another parent.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() == 1) {
+    log_warn("session %llu: the supervisor is gone", static_cast<unsigned long long>(o.session_id));
+    return 1;
+  }
+  const auto hello_deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(o.hello_timeout_ms);
   SupervisorChannel channel(o.control_fd);
   net::TlsConfig tls;
   tls.cert_file = o.tls_cert;
   tls.key_file = o.tls_key;
   tls.ca_file = o.tls_ca;
+  tls.handshake_timeout_ms = o.hello_timeout_ms;
   std::unique_ptr<net::Stream> raw;
   try {
     // A TLS lane that joins a session that is gone reaches a fresh worker with its routing
     // preamble still in front of the handshake: take it off (its Hello is refused below).
-    if (!o.tls_cert.empty()) take_join_preamble(o.worker_fd, 1000);
+    if (!o.tls_cert.empty()) take_join_preamble(o.worker_fd, o.hello_timeout_ms);
     raw = net::adopt(o.worker_fd, o.tls_cert.empty() ? nullptr : &tls, true);
   } catch (const std::exception& e) {
     log_warn("session %llu: connection setup failed: %s",
@@ -86,6 +109,8 @@ int run_worker(const ServerOptions& o) {
   meter.session_id = o.session_id;
   meter.peer = raw->peer();
   CountingStream s(*raw, meter);
+  s.set_read_deadline(hello_deadline);  // lifted once the client has authenticated
+  if (!o.tls_cert.empty()) log_info("TLS connection from %s", meter.peer.c_str());
 
   // --- hello ---------------------------------------------------------------------------
   try {
@@ -129,6 +154,14 @@ int run_worker(const ServerOptions& o) {
       // fresh worker names a session that is gone (lane_handoff.h).
       refuse_hello(s, "no session " + std::to_string(join) + " to join on this server (it ended)");
       return 0;
+    }
+    s.set_read_deadline({});
+    // Tell the supervisor before the client hears anything: from now on this worker no longer
+    // counts as unauthenticated, and lanes may join it (server/admission.h).
+    if (o.lane_fd >= 0) {
+      char c = kWorkerAuthenticated;
+      ssize_t w = ::send(o.lane_fd, &c, 1, MSG_NOSIGNAL);
+      (void)w;
     }
 
     // --- backend ---------------------------------------------------------------------------
@@ -186,6 +219,7 @@ int run_worker(const ServerOptions& o) {
     jp.lane_key.assign(reinterpret_cast<const char*>(key), sizeof key);
     jp.props = props;
     jp.vram_limit = props.total_mem;
+    jp.hello_timeout = std::chrono::milliseconds(o.hello_timeout_ms);
     std::string lost;
     std::mutex lost_mu;
     JoinedLanes joined(jp, session, gate, meter, [&](const std::string& why) {
@@ -197,10 +231,26 @@ int run_worker(const ServerOptions& o) {
       ::shutdown(o.worker_fd, SHUT_RDWR);
     });
     joined.start();
+    // The stop watcher: a signal (on_stop) ends every lane, whatever it waits for.
+    std::thread watcher;
+    if (g_stop_pipe[0] >= 0) watcher = std::thread([&] {
+      pollfd p{g_stop_pipe[0], POLLIN, 0};
+      while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+      }
+      gate.abort();
+      joined.wake_all();
+      ::shutdown(o.worker_fd, SHUT_RDWR);
+    });
     Lane lane(s, session, gate);
     std::string why = lane.serve();
     gate.abort();
     joined.stop();
+    if (watcher.joinable()) {
+      char c = 'e';  // the session ended: let the watcher go
+      ssize_t w = ::write(g_stop_pipe[1], &c, 1);
+      (void)w;
+      watcher.join();
+    }
     {
       std::lock_guard<std::mutex> g(lost_mu);
       if (!lost.empty()) why = lost;
