@@ -144,6 +144,17 @@ void read_payload(net::Stream& s, void* dst, uint64_t len) {
   s.read_exact(dst, len);
 }
 
+void read_payload_growing(net::Stream& s, uint64_t len, std::vector<uint8_t>* out) {
+  constexpr uint64_t kStep = 1u << 20;
+  out->clear();
+  while (out->size() < len) {
+    const size_t at = out->size();
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(len - at, kStep));
+    out->resize(at + n);
+    s.read_exact(out->data() + at, n);
+  }
+}
+
 void skip_payload(net::Stream& s, uint64_t len) {
   char buf[65536];
   while (len > 0) {

@@ -88,5 +88,8 @@ InFrame read_frame(net::Stream& s, uint32_t max_meta = kMaxMetaBytes,
                    uint64_t max_payload = kMaxPayloadBytes);
 void read_payload(net::Stream& s, void* dst, uint64_t len);
 void skip_payload(net::Stream& s, uint64_t len);
+// Reads len payload bytes into *out, growing it 1 MiB at a time as they arrive: a peer that
+// promises more than it sends never makes this end allocate what it promised.
+void read_payload_growing(net::Stream& s, uint64_t len, std::vector<uint8_t>* out);
 
 }  // namespace rgpu

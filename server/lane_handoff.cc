@@ -86,19 +86,30 @@ PeekedOpening peek_opening(int fd, bool tls) {
     return out;
   }
   if (got < sizeof h) return out;
-  // A first frame that is no small Hello: a new worker answers it with the reason.
-  if (h.kind != static_cast<uint16_t>(FrameKind::kHello) || h.meta_len == 0 ||
-      h.meta_len % 8 != 0 || h.meta_len > kMaxHelloBytes || h.payload_len != 0) {
-    out.kind = Opening::kNewSession;
+  // A first frame that is no small Hello is refused with the reason, without a worker.
+  out.kind = Opening::kRefuse;
+  if (h.kind != static_cast<uint16_t>(FrameKind::kHello)) {
+    out.why = "expected a Hello frame first";
     return out;
   }
+  if (h.meta_len == 0 || h.meta_len % 8 != 0 || h.meta_len > kMaxHelloBytes) {
+    out.why = "malformed Hello: bad length";
+    return out;
+  }
+  if (h.payload_len != 0) {
+    out.why = "a Hello carries no payload";
+    return out;
+  }
+  out.kind = Opening::kIncomplete;
   if (got < sizeof h + h.meta_len) return out;
   try {
     kj::ArrayPtr<const capnp::word> words(buf.data() + sizeof(FrameHeader) / 8, h.meta_len / 8);
     capnp::FlatArrayMessageReader r(words);
     out.join_session = r.getRoot<wire::Hello>().getJoinSession();
   } catch (const kj::Exception&) {
-    out.join_session = 0;  // malformed: the worker refuses it with the reason
+    out.kind = Opening::kRefuse;
+    out.why = "malformed Hello";
+    return out;
   }
   out.kind = out.join_session != 0 ? Opening::kJoin : Opening::kNewSession;
   return out;

@@ -32,11 +32,13 @@ enum class Opening {
   kNewSession,  // a Hello without joinSession (plaintext), or a TLS ClientHello: a new worker
   kJoin,        // a Hello (or, over TLS, a routing preamble) naming a session to join
   kHealth,      // "GET " or "HEAD": a readiness probe, answered by the supervisor itself
+  kRefuse,      // a well-framed plaintext opening that is no acceptable Hello: refuse, with why
   kNotRgpu,     // bytes that are no rgpu opening at all
 };
 struct PeekedOpening {
   Opening kind = Opening::kIncomplete;
   uint64_t join_session = 0;  // kJoin
+  const char* why = "";       // kRefuse
   size_t bytes = 0;           // bytes seen so far
 };
 PeekedOpening peek_opening(int fd, bool tls);

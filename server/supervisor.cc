@@ -67,14 +67,14 @@ void answer_health(int fd, size_t sessions) {
   ::shutdown(fd, SHUT_WR);
 }
 
-// A plaintext join for a session that is not here (or not yet authenticated): refused by the
-// supervisor itself, in one small non-blocking write, with the reason.
-void refuse_join(int fd, uint64_t session) {
+// A plaintext opening refused by the supervisor itself (a join for a session that is not here,
+// a first frame that is no acceptable Hello), in one small non-blocking write, with the reason.
+void refuse_opening(int fd, const std::string& why) {
   capnp::MallocMessageBuilder mb;
   auto r = mb.initRoot<wire::HelloReply>();
   r.setOk(false);
   r.setProtocolVersion(kProtocolVersion);
-  r.setError("no session " + std::to_string(session) + " to join on this server (it ended)");
+  r.setError(why);
   std::vector<uint8_t> bytes = encode_frame(FrameKind::kHelloReply, mb);
   ssize_t w = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   (void)w;
@@ -371,7 +371,8 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       return;
     }
     if (r.opening.kind == Opening::kJoin && o.tls_cert.empty()) {
-      refuse_join(r.fd, join);
+      refuse_opening(r.fd, "no session " + std::to_string(join) +
+                               " to join on this server (it ended)");
       ::close(r.fd);
       return;
     }
@@ -450,6 +451,11 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
           break;
         case Opening::kJoin:
           hand_over(r);
+          break;
+        case Opening::kRefuse:
+          log_info("refused %s: %s", r.peer.c_str(), r.opening.why);
+          refuse_opening(r.fd, r.opening.why);
+          ::close(r.fd);
           break;
         default:
           start_worker(r);

@@ -299,8 +299,10 @@ void Lane::on_request(InFrame& f) {
         skip_payload(s_, f.payload_len);
         out = session_.sync(op, args, args_len, nullptr, f.payload_len);
       } else {
-        std::vector<uint8_t> payload(f.payload_len);
-        if (f.payload_len) read_payload(s_, payload.data(), payload.size());
+        // Grown as the bytes arrive: a frame that promises a payload it does not send costs
+        // what it sent, not what it promised.
+        std::vector<uint8_t> payload;
+        read_payload_growing(s_, f.payload_len, &payload);
         out = session_.sync(op, args, args_len, payload.data(), payload.size());
       }
     }

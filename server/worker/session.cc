@@ -427,7 +427,7 @@ OpReply Session::execute(uint16_t code, const uint8_t* args, size_t args_len,
         CHECK(b.module_load(a.module, it->second.data(), it->second.size()));
       } else {
         CHECK(b.module_load(a.module, payload, payload_len));
-        constexpr uint64_t kMaxKeptImageBytes = 2ull << 30;
+        constexpr uint64_t kMaxKeptImageBytes = 256ull << 20;
         if (a.image_hash != 0 && !images_.count(a.image_hash) &&
             image_bytes_ + payload_len <= kMaxKeptImageBytes) {
           images_[a.image_hash].assign(payload, payload + payload_len);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <lz4.h>
+#include <zstd.h>
 
 #include <cstring>
 #include <string>
@@ -159,6 +160,54 @@ TEST(Fatbin, ZstdSizeMismatchIsAnError) {
   EXPECT_FALSE(r.ok());
   ptx.uncompressed_size = 0;
   EXPECT_FALSE(entry_contents(ptx).ok());
+}
+
+// A ZSTD frame written without its content size (as a streaming compressor does).
+std::vector<uint8_t> zstd_without_size(const std::vector<uint8_t>& plain) {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+  std::vector<uint8_t> out(ZSTD_compressBound(plain.size()) + 64);
+  ZSTD_inBuffer in{plain.data(), plain.size(), 0};
+  ZSTD_outBuffer ob{out.data(), out.size(), 0};
+  size_t rc;
+  do {
+    rc = ZSTD_compressStream2(c, &ob, &in, ZSTD_e_end);
+  } while (rc != 0 && !ZSTD_isError(rc));
+  ZSTD_freeCCtx(c);
+  out.resize(ob.pos);
+  return out;
+}
+
+// A fatbin's sizes are the sender's word. Before: a 96-byte entry whose frame had no content
+// size made the worker allocate the 2 GiB its header claimed.
+TEST(Fatbin, ZstdEntryCannotClaimMoreThanItYields) {
+  std::vector<FatbinEntry> e = entries_of(load_artifact("kernels.fatbin"));
+  FatbinEntry ptx = *find(e, FatbinEntryKind::kPtx);
+  std::vector<uint8_t> zeros(8u << 20, 0);
+  std::vector<uint8_t> bomb = zstd_without_size(zeros);
+  ASSERT_EQ(ZSTD_getFrameContentSize(bomb.data(), bomb.size()), ZSTD_CONTENTSIZE_UNKNOWN);
+  ASSERT_LT(bomb.size(), 4096u);
+  ptx.payload = bomb.data();
+  ptx.payload_size = bomb.size();
+  ptx.uncompressed_size = uint64_t{2} << 30;
+  Result<std::vector<uint8_t>> r = entry_contents(ptx);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("claims more than"), std::string::npos) << r.error();
+  // Within the ratio but more than the frame holds: short, and never the claimed size.
+  std::vector<uint8_t> text(256 * 1024);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<uint8_t>("ptx "[i % 4] + i % 7);
+  std::vector<uint8_t> frame = zstd_without_size(text);
+  ptx.payload = frame.data();
+  ptx.payload_size = frame.size();
+  ptx.uncompressed_size = text.size() * 2;
+  EXPECT_FALSE(entry_contents(ptx).ok());
+  // The honest size decompresses, through the streaming path.
+  ptx.uncompressed_size = text.size();
+  Result<std::vector<uint8_t>> ok = entry_contents(ptx);
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  ASSERT_GE(ok->size(), text.size());  // PTX contents gain a terminating NUL
+  EXPECT_LE(ok->size(), text.size() + 1);
+  EXPECT_EQ(0, std::memcmp(ok->data(), text.data(), text.size()));
 }
 
 TEST(Fatbin, HeaderChecks) {
