@@ -6,9 +6,13 @@
 //
 // First start in DIR: creates the Ed25519 key pair (pool.key 0600, pool.pub) and an admin token
 // (printed once, written to DIR/admin.token 0600). State lives in DIR/pool.db (SQLite, WAL).
+// Everything in DIR is private to the pool's user (umask 077; pool.db and its -wal/-shm are
+// made 0600 at every start), and DIR/pool.lock (flock) keeps a second rgpu-pool off the same
+// DIR: it refuses to start and names the running one.
 #include <capnp/ez-rpc.h>
 #include <fcntl.h>
 #include <kj/async-io.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #include <sstream>
 #include <string>
 
+#include "pool_manager/health.h"
 #include "pool_manager/pool_state.h"
 #include "pool_manager/rpc_service.h"
 #include "protocol/control/control_version.h"
@@ -37,6 +42,8 @@ const char* kUsage =
     "  --missing-after-ms N    a provider silent this long is missing (default 3 heartbeats)\n"
     "  --lease-ttl SECONDS     a lease must open its session within this (default 300)\n"
     "  --port-file FILE        write the port actually bound (for scripts)\n"
+    "  --health-listen HOST:PORT  answer HTTP GETs there with 200 \"ok\" (a readiness probe\n"
+    "                          that touches nothing else)\n"
     "  --tls-cert F --tls-key F  serve the control plane over TLS with this certificate\n"
     "  --tls-ca F              and require client certificates signed by this CA (servers,\n"
     "                          the CLI and the shim then set RGPU_POOL_TLS_CA/_CERT/_KEY or\n"
@@ -68,7 +75,7 @@ int fail(const std::string& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file;
+  std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file, health_listen;
   rgpu::net::TlsConfig tls;
   rgpu::pool::PoolConfig cfg;
   bool missing_set = false;
@@ -100,6 +107,8 @@ int main(int argc, char** argv) {
       dir = val("--data-dir");
     } else if (a == "--port-file") {
       port_file = val("--port-file");
+    } else if (a == "--health-listen") {
+      health_listen = val("--health-listen");
     } else if (a == "--policy") {
       std::string p = val("--policy");
       if (!rgpu::pool::parse_policy(p, &cfg.policy))
@@ -131,8 +140,27 @@ int main(int argc, char** argv) {
     if (!f->empty() && access(f->c_str(), R_OK) != 0)
       return fail("cannot read TLS file " + *f + ": " + strerror(errno));
   const bool serve_tls = !tls.cert_file.empty();
+  umask(077);  // pool.db, its -wal/-shm, the RPC socket: the pool's user's alone
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return fail("cannot create --data-dir " + dir + ": " + strerror(errno));
+  // One pool per data directory: two would hand out the same GPUs from one database.
+  const std::string lock_path = dir + "/pool.lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return fail("cannot open " + lock_path + ": " + strerror(errno));
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    ssize_t n = pread(lock_fd, buf, sizeof buf - 1, 0);
+    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return fail("another rgpu-pool (pid " + pid + ") is serving --data-dir " + dir +
+                "; stop it first, or use another --data-dir");
+  }
+  {
+    std::string me = std::to_string(getpid()) + "\n";
+    if (ftruncate(lock_fd, 0) != 0 || pwrite(lock_fd, me.data(), me.size(), 0) < 0)
+      return fail("cannot write " + lock_path + ": " + strerror(errno));
+  }
+  for (const char* f : {"/pool.db", "/pool.db-wal", "/pool.db-shm"}) chmod((dir + f).c_str(), 0600);
 
   // Key pair: made once, kept.
   rgpu::control::PoolKey key;
@@ -146,6 +174,7 @@ int main(int argc, char** argv) {
       if (!write_private(key_path, key.private_pem)) return fail("cannot write " + key_path);
     }
     std::ofstream(pub_path) << rgpu::control::public_key_pem(key.public_raw);
+    chmod(pub_path.c_str(), 0644);  // public by nature: providers pin it (--pool-key)
   } catch (const std::exception& e) {
     return fail(e.what());
   }
@@ -186,6 +215,14 @@ int main(int argc, char** argv) {
     } else {
       server =
           std::make_unique<capnp::EzRpcServer>(rgpu::pool::make_pool_service(state), listen, 7070);
+    }
+    std::unique_ptr<rgpu::pool::HealthEndpoint> health;
+    if (!health_listen.empty()) {
+      try {
+        health = std::make_unique<rgpu::pool::HealthEndpoint>(health_listen);
+      } catch (const std::exception& e) {
+        return fail("cannot serve --health-listen " + health_listen + ": " + e.what());
+      }
     }
     auto& ws = server->getWaitScope();
     unsigned port = serve_tls ? front->port() : server->getPort().wait(ws);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 
@@ -41,12 +42,27 @@ void log_at(LogLevel l, const char* fmt, ...) {
   int n = std::snprintf(buf, sizeof buf, "rgpu-server[%d%s%s] %s: ", static_cast<int>(::getpid()),
                         g_tag.empty() ? "" : " ", g_tag.c_str(), names[static_cast<int>(l)]);
   if (n < 0) return;
+  char msg[4096];
   va_list ap;
   va_start(ap, fmt);
-  int m = std::vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
+  int m = std::vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  size_t len = static_cast<size_t>(n) + (m < 0 ? 0 : static_cast<size_t>(m));
-  if (len > sizeof buf - 2) len = sizeof buf - 2;
+  size_t mlen = m < 0 ? 0 : std::min(static_cast<size_t>(m), sizeof msg - 1);
+  // Messages quote what clients sent (names, reasons, labels): a control character is written
+  // as \xNN, so one message is always exactly one line and nobody can forge another.
+  size_t len = static_cast<size_t>(n);
+  for (size_t i = 0; i < mlen && len < sizeof buf - 6; ++i) {
+    const unsigned char c = static_cast<unsigned char>(msg[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      buf[len++] = '\\';
+      buf[len++] = 'x';
+      buf[len++] = hex[c >> 4];
+      buf[len++] = hex[c & 15];
+    } else {
+      buf[len++] = static_cast<char>(c);
+    }
+  }
   buf[len++] = '\n';
   ssize_t w = ::write(2, buf, len);
   (void)w;

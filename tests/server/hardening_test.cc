@@ -402,5 +402,26 @@ TEST(Hardening, SecretsStayOutOfWorkerArgv) {
   ::rmdir(dir);
 }
 
+TEST(Hardening, ClientStringsCannotForgeLogLines) {
+  ServerProcess s({});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto c = client_from(s.port(), "127.0.0.2");
+  ASSERT_TRUE(c);
+  HelloOptions ho;
+  ho.client_name = "mallory\nrgpu-server[1] ERROR: disk on fire\r\x1b[2J";
+  auto h = c->hello(ho);
+  ASSERT_TRUE(h.ok) << h.error;
+  c->goodbye();
+  c.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string log = s.log();
+  // The name reached the log, escaped, on the line that quotes it; no line starts with it.
+  EXPECT_NE(log.find("mallory\\x0argpu-server[1] ERROR: disk on fire\\x0d\\x1b[2J"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("\nrgpu-server[1] ERROR"), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace rgpu::test

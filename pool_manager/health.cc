@@ -1,0 +1,65 @@
+// pool_manager/health.cc — see health.h.
+#include "pool_manager/health.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace rgpu::pool {
+
+HealthEndpoint::HealthEndpoint(const std::string& listen) {
+  listener_ = net::Listener::listen(net::Endpoint::parse(listen));
+  ::fcntl(listener_->fd(), F_SETFL, ::fcntl(listener_->fd(), F_GETFL, 0) | O_NONBLOCK);
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
+  thread_ = std::thread([this] {
+    static const char kReply[] =
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+        "Connection: close\r\n\r\nok\n";
+    for (;;) {
+      pollfd p[2] = {{listener_->fd(), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      if (::poll(p, wake_[0] >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR) return;
+      if (p[1].revents) return;
+      for (;;) {
+        int fd = listener_->accept_fd();
+        if (fd < 0) break;
+        // Read the request first (closing on unread bytes would reset the connection before
+        // the prober reads the answer); a silent prober gets 200 ms.
+        pollfd q{fd, POLLIN, 0};
+        if (::poll(&q, 1, 200) > 0) {
+          char buf[1024];
+          while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+          }
+        }
+        ssize_t w = ::send(fd, kReply, sizeof kReply - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        ::shutdown(fd, SHUT_WR);
+        ::close(fd);
+      }
+    }
+  });
+}
+
+HealthEndpoint::~HealthEndpoint() {
+  stop();
+}
+
+uint16_t HealthEndpoint::port() const {
+  return listener_->local().port;
+}
+
+void HealthEndpoint::stop() {
+  if (thread_.joinable()) {
+    char c = 'q';
+    ssize_t w = ::write(wake_[1], &c, 1);
+    (void)w;
+    thread_.join();
+  }
+  for (int& fd : wake_)
+    if (fd >= 0) {
+      ::close(fd);
+      fd = -1;
+    }
+}
+
+}  // namespace rgpu::pool
