@@ -59,6 +59,10 @@ std::string explain_error(const kj::Exception& e, const std::string& endpoint) {
   std::string d = e.getDescription().cStr();
   if (d.find("within timeout") != std::string::npos)
     return "the pool at " + endpoint + " did not answer in time; check that rgpu-pool runs there";
+  if (d.find("DNS lookup failed") != std::string::npos)
+    return "cannot resolve the pool's host in " + endpoint +
+           " (check the name in --pool or RGPU_POOL): " +
+           d.substr(0, d.find(';'));
   if (e.getType() == kj::Exception::Type::DISCONNECTED || d.find("connect") != std::string::npos ||
       d.find("refused") != std::string::npos)
     return "cannot reach the pool at " + endpoint +
