@@ -124,15 +124,15 @@ double raw_tls_bulk_bytes_per_s(size_t total, size_t chunk, size_t span, const s
   return bulk(p, total, chunk, span);
 }
 
+// Certificates issued as users issue them (scripts/make-certs.sh; RGPU_MAKE_CERTS overrides
+// where the script is): a CA, a server named for loopback, a client.
 bool make_test_pki(const std::string& dir) {
-  std::string cmd =
-      "mkdir -p " + dir + " && cd " + dir +
-      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-      "-subj /CN=bench-ca -keyout ca.key -out ca.pem"
-      " && for n in server client; do openssl req -newkey ec -pkeyopt "
-      "ec_paramgen_curve:prime256v1 -nodes -subj /CN=$n -keyout $n.key -out $n.csr && openssl "
-      "x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out $n.pem; done";
-  return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+  const char* env = std::getenv("RGPU_MAKE_CERTS");
+  const std::string script = env && *env ? env : RGPU_MAKE_CERTS;
+  const std::string mk = "bash '" + script + "' --dir '" + dir + "' ";
+  std::string cmd = "mkdir -p '" + dir + "' && " + mk + "ca && " + mk +
+                    "server server --san DNS:localhost,IP:127.0.0.1 && " + mk + "client client";
+  return std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
 }
 
 }  // namespace rgpu::bench

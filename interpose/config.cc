@@ -46,6 +46,16 @@ bool parse_config(Config* c, std::string* error) {
   c->tls_config.cert_file = env("RGPU_TLS_CERT");
   c->tls_config.key_file = env("RGPU_TLS_KEY");
   c->tls = !c->tls_config.ca_file.empty() || !c->tls_config.cert_file.empty();
+  if (c->tls && c->tls_config.ca_file.empty()) {
+    *error =
+        "RGPU_TLS_CERT is set but RGPU_TLS_CA is not: TLS that checks no server would trust "
+        "anyone; set RGPU_TLS_CA to the CA that signed the servers' certificates";
+    return false;
+  }
+  if (c->tls_config.cert_file.empty() != c->tls_config.key_file.empty()) {
+    *error = "RGPU_TLS_CERT and RGPU_TLS_KEY go together: set both (or neither)";
+    return false;
+  }
   c->single_lane = env("RGPU_LANES") == "1";
   std::string t = env("RGPU_CONNECT_TIMEOUT_MS");
   if (!t.empty()) {

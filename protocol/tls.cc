@@ -1,4 +1,5 @@
 // protocol/tls.cc — TLS streams over OpenSSL 3 with mutual certificate checks.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -64,6 +66,43 @@ const BIO_METHOD* socket_method_nosignal() {
   return method;
 }
 
+// The subject CN of the certificate the peer presented, seen while OpenSSL verified it on this
+// thread (each handshake runs on its caller's thread): a refused certificate is then named in
+// the error, although OpenSSL keeps no peer certificate after a failed handshake.
+thread_local std::string t_peer_cn;
+
+int remember_peer(int preverify_ok, X509_STORE_CTX* store) {
+  if (X509_STORE_CTX_get_error_depth(store) == 0) {
+    char cn[256] = "?";
+    if (X509* c = X509_STORE_CTX_get_current_cert(store))
+      X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn, sizeof cn);
+    t_peer_cn = cn;
+  }
+  return preverify_ok;
+}
+
+// Empty when `peer` may play the role its side expects (see make_tls_stream), else why not.
+// `wrong_role`: the chain check already found it lacks the role (OpenSSL's purpose check).
+std::string role_problem(X509* peer, bool we_are_server, bool wrong_role = false) {
+  const char* want = we_are_server ? "clientAuth" : "serverAuth";
+  const char* role = we_are_server ? "client" : "server";
+  if (!peer && !wrong_role) return std::string("the ") + role + " presented no certificate";
+  char cn[256] = "?";
+  std::snprintf(cn, sizeof cn, "%s", t_peer_cn.empty() ? "?" : t_peer_cn.c_str());
+  if (peer) {
+    X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+    const uint32_t flags = X509_get_extension_flags(peer);
+    const uint32_t xku = X509_get_extended_key_usage(peer);
+    if (!wrong_role && (flags & EXFLAG_XKUSAGE) &&
+        (xku & (we_are_server ? XKU_SSL_CLIENT : XKU_SSL_SERVER)))
+      return "";
+  }
+  return std::string("the ") + role + "'s certificate (CN=" + cn + ") is not a " + role +
+         " certificate: it lacks the " + want +
+         " extended key usage (issue it with scripts/make-certs.sh " +
+         (we_are_server ? "client" : "pool|server") + ")";
+}
+
 struct CtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 };
@@ -90,11 +129,16 @@ SSL_CTX* context_for(const TlsConfig& cfg, bool server) {
   if (!cfg.key_file.empty() &&
       SSL_CTX_use_PrivateKey_file(ctx.get(), cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
     throw NetError(NetError::kTls, ssl_error_text(("cannot load key " + cfg.key_file).c_str()));
+  if (!server && cfg.ca_file.empty())
+    throw NetError(NetError::kTls,
+                   "TLS without a CA would trust anyone: name the CA that signed the server's "
+                   "certificate (RGPU_TLS_CA for the shim, RGPU_POOL_TLS_CA or --pool-tls-ca for "
+                   "the control plane)");
   if (!cfg.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), cfg.ca_file.c_str(), nullptr) != 1)
       throw NetError(NetError::kTls, ssl_error_text(("cannot load CA " + cfg.ca_file).c_str()));
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-                       nullptr);
+                       remember_peer);
   }
   SSL_CTX* raw = ctx.get();
   cache.emplace(key, std::move(ctx));
@@ -259,7 +303,7 @@ class TlsStream final : public Stream {
   SSL* ssl_;
   std::string peer_;
   std::chrono::steady_clock::time_point deadline_{};  // set_read_deadline(); read by the reader
-  mutable std::mutex mu_;  // every SSL call on ssl_
+  mutable std::mutex mu_;                             // every SSL call on ssl_
   char scratch_[16384];
 };
 
@@ -287,14 +331,26 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
   BIO_set_fd(bio, fd, BIO_NOCLOSE);
   SSL_set_bio(ssl, bio, bio);  // the SSL object owns the BIO now
   if (!server && !cfg.server_name.empty()) {
-    SSL_set_tlsext_host_name(ssl, cfg.server_name.c_str());
-    SSL_set1_host(ssl, cfg.server_name.c_str());
+    // The dialled name or address must be in the certificate's subjectAltName (never its CN).
+    in6_addr ip;
+    const bool is_ip = ::inet_pton(AF_INET, cfg.server_name.c_str(), &ip) == 1 ||
+                       ::inet_pton(AF_INET6, cfg.server_name.c_str(), &ip) == 1;
+    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), cfg.server_name.c_str())
+                   : SSL_set1_host(ssl, cfg.server_name.c_str()) &&
+                         SSL_set_tlsext_host_name(ssl, cfg.server_name.c_str());
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    if (ok != 1) {
+      SSL_free(ssl);
+      ::close(fd);
+      throw NetError(NetError::kTls, "cannot check the server's name '" + cfg.server_name + "'");
+    }
   }
   // The whole handshake runs on the non-blocking socket the stream then keeps (TlsStream), under
   // one deadline: a peer that stalls or drips bytes cannot hold this thread past it.
   int flags = fcntl(fd, F_GETFL, 0);
   int rc = (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) ? -1 : 0;
   bool timed_out = false;
+  t_peer_cn.clear();
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(std::max(cfg.handshake_timeout_ms, 1));
   while (rc == 0) {
@@ -330,11 +386,28 @@ std::unique_ptr<Stream> make_tls_stream(int fd, const TlsConfig& cfg, bool serve
     std::string msg = ssl_error_text(server ? "TLS handshake with client failed"
                                             : "TLS handshake with server failed");
     long vr = SSL_get_verify_result(ssl);
-    if (vr != X509_V_OK)
+    if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+      msg += " (the server's certificate does not name '" + cfg.server_name +
+             "', the address dialled, in its subjectAltName: reissue it with "
+             "scripts/make-certs.sh --san, or dial a name it carries)";
+    else if (vr == X509_V_ERR_INVALID_PURPOSE)
+      msg += " (" + role_problem(SSL_get0_peer_certificate(ssl), server, true) + ")";
+    else if (vr != X509_V_OK)
       msg += std::string(" (certificate: ") + X509_verify_cert_error_string(vr) + ")";
     SSL_free(ssl);
     ::close(fd);
     throw NetError(NetError::kTls, msg);
+  }
+  // The peer's certificate must carry the role it plays here: a client checks that the server
+  // holds a serverAuth certificate, a server that checks clients wants clientAuth. A
+  // certificate without extended key usage has no role (OpenSSL would let it be anything).
+  if (!cfg.ca_file.empty()) {
+    std::string why = role_problem(SSL_get0_peer_certificate(ssl), server);
+    if (!why.empty()) {
+      SSL_free(ssl);
+      ::close(fd);
+      throw NetError(NetError::kTls, why);
+    }
   }
   return std::make_unique<TlsStream>(fd, ssl);
 }

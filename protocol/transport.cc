@@ -64,7 +64,6 @@ std::string peer_name(int fd) {
   return "unix";
 }
 
-
 // With a deadline: waits until fd is readable (or hung up) or throws kTimeout when it passes.
 void wait_readable(int fd, std::chrono::steady_clock::time_point deadline) {
   if (deadline == std::chrono::steady_clock::time_point{}) return;
@@ -356,6 +355,13 @@ std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int ti
     send_preamble(fd, preamble);
     return wrap(fd, tls, false);
   }
+  // A TLS client checks the server's certificate against the name or address it dialled.
+  TlsConfig named;
+  if (tls && tls->server_name.empty()) {
+    named = *tls;
+    named.server_name = ep.host;
+    tls = &named;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -395,6 +401,13 @@ std::unique_ptr<Listener> Listener::listen(const Endpoint& ep, const TlsConfig* 
       throw NetError(NetError::kInvalid, msg);
     }
     return std::make_unique<SocketListener>(fd, ep, tls);
+  }
+  // A TLS client checks the server's certificate against the name or address it dialled.
+  TlsConfig named;
+  if (tls && tls->server_name.empty()) {
+    named = *tls;
+    named.server_name = ep.host;
+    tls = &named;
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

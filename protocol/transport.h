@@ -15,7 +15,8 @@
 //   mid-message or the connection failed, kTimeout, kTls for handshake/certificate failures.
 //   No call ever raises SIGPIPE.
 // - TLS is OpenSSL 3 with mutual certificate checks when TlsConfig has a CA: the server asks for
-//   and verifies the client's certificate, the client verifies the server's, both against ca_file.
+//   and verifies the client's certificate, the client verifies the server's, both against ca_file,
+//   the client also its name (SAN) and both the other's role (extended key usage; TlsConfig).
 // - TCP streams have TCP_NODELAY set: the data plane is latency-bound.
 #pragma once
 
@@ -51,10 +52,14 @@ struct Endpoint {
 };
 
 struct TlsConfig {
-  std::string cert_file;    // our certificate (PEM)
-  std::string key_file;     // our private key (PEM)
-  std::string ca_file;      // CA that must have signed the peer's certificate; empty: no check
-  std::string server_name;  // client side: name to check in the server's certificate, if set
+  std::string cert_file;  // our certificate (PEM)
+  std::string key_file;   // our private key (PEM)
+  std::string ca_file;    // CA that must have signed the peer's certificate; empty: no check
+  // Client side: the name or IP to find in the server's certificate's subjectAltName; connect()
+  // fills in the host it dials when this is empty. A client must have ca_file (TLS that
+  // verifies nobody is refused), and each end checks the other's extended key usage: serverAuth
+  // for servers and the pool, clientAuth for clients (scripts/make-certs.sh issues both).
+  std::string server_name;
   // The whole handshake (every message of it, however slowly the peer drips them) must finish
   // within this; a peer that stalls gets NetError(kTimeout).
   int handshake_timeout_ms = 10000;

@@ -21,6 +21,10 @@ PoolConnection::~PoolConnection() {
 }
 
 std::string PoolConnection::open() {
+  if (tls_.ca_file.empty() && (!tls_.cert_file.empty() || !tls_.key_file.empty()))
+    return "a client certificate is set for the pool at " + endpoint_ +
+           " but no CA: TLS that checks no pool would trust anyone; set RGPU_POOL_TLS_CA (or "
+           "--pool-tls-ca) to the CA that signed the pool's certificate";
   if (!tls_.ca_file.empty()) {
     try {
       pipe_ = TlsPipe::open(endpoint_, tls_, static_cast<int>(timeout_ms_));
@@ -61,8 +65,7 @@ std::string explain_error(const kj::Exception& e, const std::string& endpoint) {
     return "the pool at " + endpoint + " did not answer in time; check that rgpu-pool runs there";
   if (d.find("DNS lookup failed") != std::string::npos)
     return "cannot resolve the pool's host in " + endpoint +
-           " (check the name in --pool or RGPU_POOL): " +
-           d.substr(0, d.find(';'));
+           " (check the name in --pool or RGPU_POOL): " + d.substr(0, d.find(';'));
   if (e.getType() == kj::Exception::Type::DISCONNECTED || d.find("connect") != std::string::npos ||
       d.find("refused") != std::string::npos)
     return "cannot reach the pool at " + endpoint +

@@ -150,7 +150,10 @@ struct ProviderLink::Impl {
       try {
         PoolConnection c(opts.pool_endpoint, opts.join_token, "rgpu-server " + opts.info.name,
                          opts.rpc_timeout_ms,
-                         opts.pool_tls.ca_file.empty() ? nullptr : &opts.pool_tls);
+                         opts.pool_tls.ca_file.empty() && opts.pool_tls.cert_file.empty() &&
+                                 opts.pool_tls.key_file.empty()
+                             ? nullptr
+                             : &opts.pool_tls);
         err = c.open();
         if (err.empty()) err = do_register(c);
         if (!announced) {

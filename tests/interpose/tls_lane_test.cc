@@ -37,6 +37,7 @@
 
 #include "tests/interpose/shim_loader.h"
 #include "tests/interpose/sim_server.h"
+#include "tests/pki.h"
 
 // --- the overlap detector ----------------------------------------------------------------------
 
@@ -133,22 +134,6 @@ SimServer g_server;
 CUcontext g_ctx = nullptr;
 std::string g_dir;
 
-// A CA and a certificate signed by it, made with the openssl CLI into g_dir.
-bool make_pki(const std::string& ca, const std::string& name) {
-  std::string cmd = "cd " + g_dir + " && (test -f " + ca +
-                    ".key || openssl req -x509 -newkey ec -pkeyopt "
-                    "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" +
-                    ca + " -keyout " + ca + ".key -out " + ca +
-                    ".pem) && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                    "-nodes -subj /CN=" +
-                    name + " -keyout " + name + ".key -out " + name + ".csr && printf " +
-                    "'subjectAltName=DNS:" + name + "\\n' > " + name +
-                    ".ext && openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " +
-                    ca + ".key -CAcreateserial -days 2 -extfile " + name + ".ext -out " + name +
-                    ".pem";
-  return std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
-}
-
 bool plain() {
   const char* v = getenv("RGPU_TEST_PLAIN");
   return v && std::string(v) == "1";
@@ -163,9 +148,7 @@ class LiveTlsServer : public ::testing::Environment {
  public:
   void SetUp() override {
     g_dir = "/tmp/rgpu-tls-lane-test-" + std::to_string(getpid());
-    ASSERT_EQ(std::system(("mkdir -p " + g_dir).c_str()), 0);
-    ASSERT_TRUE(make_pki("ca", "server"));
-    ASSERT_TRUE(make_pki("ca", "client"));
+    ASSERT_TRUE(rgpu::test::make_pki(g_dir, {"server:server", "client:client"}));
     std::vector<std::string> extra = {"--sim-plugin", RGPU_TEST_PLUGIN};
     if (!plain()) {
       extra.insert(extra.end(), {"--tls-cert", g_dir + "/server.pem", "--tls-key",

@@ -305,13 +305,11 @@ ok "restart (providers, tokens and leases kept; an expired lease is refused)"
 # --- tls: control plane and data plane over mutual TLS ------------------------------------------
 T="$W/certs"
 mkdir -p "$T"
-(cd "$T" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-   -subj /CN=e2e-ca -keyout ca.key -out ca.pem &&
- for n in pool server client; do
-   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$n" \
-     -keyout "$n.key" -out "$n.csr" &&
-   openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out "$n.pem"
- done) >"$W/certs.log" 2>&1 || fail "making test certificates"
+MK="$(dirname "$0")/../../scripts/make-certs.sh"
+{ bash "$MK" --dir "$T" ca &&
+  bash "$MK" --dir "$T" pool pool --san DNS:localhost,IP:127.0.0.1 &&
+  bash "$MK" --dir "$T" server server --san DNS:localhost,IP:127.0.0.1 &&
+  bash "$MK" --dir "$T" client client; } >"$W/certs.log" 2>&1 || fail "making test certificates"
 "$BIN/rgpu-pool" --listen 127.0.0.1:0 --data-dir "$W/tpool" --port-file "$W/tpool.port" \
   --heartbeat-ms 200 --tls-cert "$T/pool.pem" --tls-key "$T/pool.key" --tls-ca "$T/ca.pem" \
   >>"$W/tpool.log" 2>&1 &

@@ -10,6 +10,9 @@
 //   says to set the certificate.
 // - CertificateFromAnotherCaIsRefused: a client certificate from another CA fails the handshake;
 //   the error says it was TLS. The pool keeps serving good clients afterwards.
+// - ImpostorPoolIsRefusedBeforeTheToken: a "pool" serving a user's certificate (right CA, even
+//   the dialled IP in its SAN, but clientAuth only) is refused in the handshake, before the
+//   admin token is sent; a client with a certificate but no CA is refused and told to set it.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,6 +28,7 @@
 #include "protocol/control/acquire.h"
 #include "protocol/control/pool_client.h"
 #include "protocol/control/provider_link.h"
+#include "tests/pki.h"
 
 using namespace rgpu::control;
 using namespace std::chrono_literals;
@@ -45,15 +49,10 @@ class PoolTls : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/rgpu-pool-tls-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    std::string cmd =
-        "cd " + dir_ +
-        " && for ca in ca otherca; do openssl req -x509 -newkey ec -pkeyopt "
-        "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=$ca -keyout $ca.key -out $ca.pem;"
-        " done && for n in pool:ca admin:ca provider:ca intruder:otherca; do name=${n%%:*};"
-        " ca=${n##*:}; openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-        " -subj /CN=$name -keyout $name.key -out $name.csr && openssl x509 -req -in $name.csr"
-        " -CA $ca.pem -CAkey $ca.key -CAcreateserial -days 1 -out $name.pem; done";
-    ASSERT_EQ(std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()), 0);
+    ASSERT_TRUE(rgpu::test::make_pki(dir_, {"pool:pool", "client:admin", "server:provider"}));
+    ASSERT_TRUE(rgpu::test::make_pki(dir_ + "/other", {"client:intruder"}));
+    // A user's certificate that even names the pool's address, but is no server's.
+    ASSERT_TRUE(rgpu::test::make_certs(dir_, "client alice --san IP:127.0.0.1"));
     pid_ = fork();
     if (pid_ == 0) {
       freopen((dir_ + "/pool.log").c_str(), "a", stdout);
@@ -82,7 +81,8 @@ class PoolTls : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   rgpu::net::TlsConfig as(const std::string& who) const {
-    return {dir_ + "/" + who + ".pem", dir_ + "/" + who + ".key", dir_ + "/ca.pem", ""};
+    const std::string d = who == "intruder" ? dir_ + "/other/" : dir_ + "/";
+    return {d + who + ".pem", d + who + ".key", dir_ + "/ca.pem", ""};
   }
   std::string admin_token(const char* role) {
     auto tls = as("admin");
@@ -156,4 +156,35 @@ TEST_F(PoolTls, CertificateFromAnotherCaIsRefused) {
   auto good = as("admin");
   PoolConnection ok(endpoint_, admin_, "test", 5000, &good);
   EXPECT_EQ(ok.open(), "");
+}
+
+TEST_F(PoolTls, ImpostorPoolIsRefusedBeforeTheToken) {
+  // A second pool, run by a user with their own (client) certificate.
+  const std::string idir = dir_ + "/impostor";
+  pid_t ipid = fork();
+  if (ipid == 0) {
+    freopen((dir_ + "/impostor.err").c_str(), "a", stderr);
+    execl(RGPU_POOL_BIN, RGPU_POOL_BIN, "--listen", "127.0.0.1:0", "--data-dir", idir.c_str(),
+          "--port-file", (dir_ + "/impostor.port").c_str(), "--tls-cert",
+          (dir_ + "/alice.pem").c_str(), "--tls-key", (dir_ + "/alice.key").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 100 && slurp(dir_ + "/impostor.port").empty(); ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_FALSE(slurp(dir_ + "/impostor.port").empty()) << slurp(dir_ + "/impostor.err");
+  const std::string impostor =
+      "127.0.0.1:" + std::to_string(std::stoi(slurp(dir_ + "/impostor.port")));
+  auto admin = as("admin");
+  PoolConnection c(impostor, admin_, "test", 3000, &admin);
+  std::string e = c.open();
+  EXPECT_NE(e.find("(CN=alice) is not a server certificate"), std::string::npos) << e;
+  // The same client certificate with no CA: refused before connecting, naming the fix.
+  rgpu::net::TlsConfig no_ca = as("admin");
+  no_ca.ca_file.clear();
+  PoolConnection n(endpoint_, admin_, "test", 3000, &no_ca);
+  e = n.open();
+  EXPECT_NE(e.find("no CA"), std::string::npos) << e;
+  EXPECT_NE(e.find("RGPU_POOL_TLS_CA"), std::string::npos) << e;
+  kill(ipid, SIGTERM);
+  waitpid(ipid, nullptr, 0);
 }

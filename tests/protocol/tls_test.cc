@@ -13,47 +13,44 @@
 #include "protocol/handshake.h"
 #include "protocol/transport.h"
 #include "socket_pair.h"
+#include "tests/pki.h"
 
 namespace rgpu {
 namespace {
 
-// Makes a CA and a certificate signed by it with the openssl CLI, into dir.
-void make_pki(const std::string& dir, const std::string& ca, const std::string& name) {
-  std::string cmd = "cd " + dir + " && (test -f " + ca +
-                    ".key || openssl req -x509 -newkey ec -pkeyopt "
-                    "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" +
-                    ca + " -keyout " + ca + ".key -out " + ca +
-                    ".pem) && openssl req -newkey ec -pkeyopt "
-                    "ec_paramgen_curve:prime256v1 -nodes -subj /CN=" +
-                    name + " -keyout " + name + ".key -out " + name +
-                    ".csr && printf 'subjectAltName=DNS:" + name + "\\n' > " + name +
-                    ".ext && openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " +
-                    ca + ".key -CAcreateserial -days 2 -extfile " + name + ".ext -out " + name +
-                    ".pem 2>/dev/null";
-  ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
-}
-
 class Tls : public ::testing::Test {
  protected:
+  // dir_/a: our CA with a server (named for loopback), a client, a pool certificate, a server
+  // certificate that names another host, and an old-style certificate with no role (no EKU);
+  // dir_/b: another CA with its own client.
   static void SetUpTestSuite() {
     dir_ = "/tmp/rgpu-tls-" + std::to_string(getpid());
-    std::system(("mkdir -p " + dir_).c_str());
-    make_pki(dir_, "poolca", "server");
-    make_pki(dir_, "poolca", "client");
-    make_pki(dir_, "otherca", "intruder");
+    ASSERT_TRUE(test::make_pki(dir_ + "/a", {"server:server", "client:client", "pool:pool"}));
+    ASSERT_TRUE(
+        test::make_certs(dir_ + "/a", "server elsewhere --san DNS:gpu1.example,IP:10.9.9.9"));
+    ASSERT_TRUE(test::make_pki(dir_ + "/b", {"client:intruder"}));
+    const std::string a = dir_ + "/a";
+    std::string cmd = "cd " + a + " && printf 'subjectAltName=IP:127.0.0.1\\n' > noeku.ext" +
+                      " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                      " -subj /CN=alice -keyout noeku.key -out noeku.csr && openssl x509 -req"
+                      " -in noeku.csr -CA ca.pem -CAkey ca.key -CAserial ca.srl -days 1"
+                      " -extfile noeku.ext -out noeku.pem";
+    ASSERT_EQ(std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()), 0) << cmd;
   }
   static void TearDownTestSuite() { std::system(("rm -rf " + dir_).c_str()); }
-  static net::TlsConfig cfg(const std::string& name, const std::string& ca) {
-    return {dir_ + "/" + name + ".pem", dir_ + "/" + name + ".key", dir_ + "/" + ca + ".pem", ""};
+  // name's certificate and key in CA directory `ca` ("a" or "b"), trusting that CA.
+  static net::TlsConfig cfg(const std::string& name, const std::string& ca = "a") {
+    const std::string d = dir_ + "/" + ca + "/";
+    return {d + name + ".pem", d + name + ".key", d + "ca.pem", ""};
   }
   static std::string dir_;
 };
 std::string Tls::dir_;
 
 TEST_F(Tls, MutualRoundTrip) {
-  auto s = cfg("server", "poolca");
-  auto c = cfg("client", "poolca");
-  c.server_name = "server";
+  auto s = cfg("server");
+  auto c = cfg("client");
+  c.server_name = "server";  // a DNS name in its subjectAltName; connect() would check 127.0.0.1
   auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
   ASSERT_TRUE(p.client->is_tls());
   EXPECT_NE(p.server->peer_certificate_subject().find("CN=client"), std::string::npos)
@@ -66,7 +63,8 @@ TEST_F(Tls, MutualRoundTrip) {
   EXPECT_EQ(got, big);
 }
 
-void expect_refused(const net::TlsConfig& server, const net::TlsConfig* client) {
+// Both ends fail the handshake (or the client cannot even start it); returns the client's error.
+std::string expect_refused(const net::TlsConfig& server, const net::TlsConfig* client) {
   auto l = net::Listener::listen(net::Endpoint::parse("127.0.0.1:0"), &server);
   auto ep = l->local();
   auto acc = std::async(std::launch::async, [&]() -> std::string {
@@ -80,39 +78,105 @@ void expect_refused(const net::TlsConfig& server, const net::TlsConfig* client) 
     }
   });
   bool client_failed = false;
+  std::string client_error;
   try {
     auto s = net::connect(ep, client, 5000);
     const char req[] = "GET / HTTP/1.1\r\nHost: rgpu.example\r\n\r\n";
     s->write_all(req, sizeof(req) - 1);
     char c;
     s->read_exact(&c, 1);
-  } catch (const net::NetError&) {
+  } catch (const net::NetError& e) {
     client_failed = true;
+    client_error = e.what();
   }
   EXPECT_TRUE(client_failed);
+  if (!client_error.empty() && client_error.find("without a CA") != std::string::npos) {
+    // The client refused before connecting: nothing to hear on the server's side.
+    // A plain connection that closes at once ends the server's wait.
+    net::connect(ep, nullptr, 1000).reset();
+  }
   EXPECT_NE(acc.get(), "accepted");
+  return client_error;
 }
 
 TEST_F(Tls, ClientFromAnotherCaIsRefused) {
-  auto s = cfg("server", "poolca");
-  auto c = cfg("intruder", "poolca");
+  auto s = cfg("server");
+  auto c = cfg("intruder", "b");
+  c.ca_file = cfg("server").ca_file;
   expect_refused(s, &c);
 }
 
 TEST_F(Tls, ClientWithoutCertificateIsRefused) {
-  auto s = cfg("server", "poolca");
-  net::TlsConfig c{"", "", dir_ + "/poolca.pem", ""};
+  auto s = cfg("server");
+  net::TlsConfig c{"", "", cfg("server").ca_file, ""};
   expect_refused(s, &c);
 }
 
 TEST_F(Tls, PlainClientAgainstTlsServerFails) {
-  auto s = cfg("server", "poolca");
+  auto s = cfg("server");
   expect_refused(s, nullptr);
 }
 
+TEST_F(Tls, ServerThatDoesNotCarryTheDialledNameIsRefused) {
+  auto s = cfg("elsewhere");
+  auto c = cfg("client");
+  std::string e = expect_refused(s, &c);
+  EXPECT_NE(e.find("does not name '127.0.0.1'"), std::string::npos) << e;
+  // Named in its SAN, the same certificate is accepted.
+  c.server_name = "gpu1.example";
+  auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
+  EXPECT_TRUE(p.client->is_tls());
+}
+
+TEST_F(Tls, ClientWithoutCaIsRefusedSayingWhatToSet) {
+  auto s = cfg("server");
+  auto c = cfg("client");
+  c.ca_file.clear();
+  std::string e = expect_refused(s, &c);
+  EXPECT_NE(e.find("TLS without a CA would trust anyone"), std::string::npos) << e;
+  EXPECT_NE(e.find("RGPU_TLS_CA"), std::string::npos) << e;
+}
+
+TEST_F(Tls, ServerCertificateWithoutServerRoleIsRefused) {
+  // CN=alice, no extended key usage: OpenSSL alone would accept it in any role.
+  auto s = cfg("noeku");
+  auto c = cfg("client");
+  std::string e = expect_refused(s, &c);
+  EXPECT_NE(e.find("(CN=alice) is not a server certificate"), std::string::npos) << e;
+  EXPECT_NE(e.find("serverAuth"), std::string::npos) << e;
+}
+
+TEST_F(Tls, ClientCertificateWithoutClientRoleIsRefused) {
+  auto s = cfg("server");
+  for (const char* who : {"noeku", "pool"}) {
+    auto c = cfg(who);
+    auto l = net::Listener::listen(net::Endpoint::parse("127.0.0.1:0"), &s);
+    auto acc = std::async(std::launch::async, [&]() -> std::string {
+      try {
+        auto a = l->accept();
+        char ch;
+        a->read_exact(&ch, 1);
+        return "accepted";
+      } catch (const net::NetError& e) {
+        return e.what();
+      }
+    });
+    try {
+      auto st = net::connect(l->local(), &c, 5000);
+      st->write_all("x", 1);
+      char ch;
+      st->read_exact(&ch, 1);
+    } catch (const net::NetError&) {
+    }
+    std::string e = acc.get();
+    EXPECT_NE(e, "accepted") << who;
+    EXPECT_NE(e.find("not a client certificate"), std::string::npos) << who << ": " << e;
+  }
+}
+
 TEST_F(Tls, HandshakeOverTls) {
-  auto s = cfg("server", "poolca");
-  auto c = cfg("client", "poolca");
+  auto s = cfg("server");
+  auto c = cfg("client");
   auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
   auto server = std::async(std::launch::async, [&] {
     auto h = read_hello(*p.server);
@@ -135,8 +199,8 @@ namespace {
 // A sync reader polls a TLS stream too (BufferedReader spinning): try_read_some() says "not yet"
 // without blocking, then returns the decrypted bytes once they come.
 TEST_F(Tls, TryReadSomePollsWithoutBlocking) {
-  auto s = cfg("server", "poolca");
-  auto c = cfg("client", "poolca");
+  auto s = cfg("server");
+  auto c = cfg("client");
   auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
   char b[32];
   size_t got = 99;
@@ -154,8 +218,8 @@ TEST_F(Tls, TryReadSomePollsWithoutBlocking) {
 // peer has gone must not kill the process (the shim lives inside someone else's program).
 TEST_F(Tls, WriteToVanishedPeerThrowsInsteadOfSigpipe) {
   ASSERT_EQ(signal(SIGPIPE, SIG_DFL), SIG_DFL) << "test needs the default SIGPIPE action";
-  auto s = cfg("server", "poolca");
-  auto c = cfg("client", "poolca");
+  auto s = cfg("server");
+  auto c = cfg("client");
   auto p = testing::connect_pair(net::Endpoint::parse("127.0.0.1:0"), &s, &c);
   p.server.reset();
   std::string data(1 << 20, 'x');

@@ -21,6 +21,7 @@
 #include "protocol/lane_preamble.h"
 #include "protocol/transport.h"
 #include "protocol/version.h"
+#include "tests/pki.h"
 #include "tests/server/test_client.h"
 
 namespace rgpu::test {
@@ -30,15 +31,7 @@ class TlsJoin : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = "/tmp/rgpu-tls-join-" + std::to_string(getpid());
-    std::string cmd =
-        "mkdir -p " + dir_ + " && cd " + dir_ +
-        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
-        " -subj /CN=ca -keyout ca.key -out ca.pem"
-        " && for n in server client; do openssl req -newkey ec -pkeyopt"
-        " ec_paramgen_curve:prime256v1 -nodes -subj /CN=$n -keyout $n.key -out $n.csr &&"
-        " openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1"
-        " -out $n.pem; done";
-    ASSERT_EQ(std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()), 0);
+    ASSERT_TRUE(make_pki(dir_, {"server:server", "client:client"}));
   }
   static void TearDownTestSuite() { std::system(("rm -rf " + dir_).c_str()); }
 
