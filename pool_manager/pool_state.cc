@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <stdexcept>
 
@@ -159,6 +160,20 @@ uint32_t PoolState::open_leases_on(const std::string& provider_id) const {
   return n;
 }
 
+namespace {
+// host:port with the host lowercased (DNS names compare without case).
+std::string lowercase_host(const std::string& endpoint) {
+  std::string e = endpoint;
+  const size_t colon = e.rfind(':');
+  for (size_t i = 0; i < (colon == std::string::npos ? e.size() : colon); ++i)
+    e[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[i])));
+  return e;
+}
+bool same_endpoint(const std::string& a, const std::string& b) {
+  return lowercase_host(a) == lowercase_host(b);
+}
+}  // namespace
+
 std::string PoolState::register_provider(const Caller& c, ProviderRecord info, std::string* id) {
   if (c.role != Role::kProvider && c.role != Role::kAdmin)
     return std::string(
@@ -177,6 +192,19 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   }
   ProviderRecord* p = find_provider(info.name);
   if (p && p->name != info.name) p = nullptr;  // matched an id, not the name
+  // An endpoint belongs to the one provider registered with it: a registration under another
+  // name is refused, whichever token and whether or not the holder is live (another token's
+  // leases would land on someone else's GPU, past their limits and the pool's metering; two
+  // of one token's would hand out one GPU twice). Servers also refuse leases naming another
+  // provider (server/worker/lease_auth.h), whatever endpoint they name.
+  for (const ProviderRecord& q : providers_) {
+    if (q.name == info.name || !same_endpoint(q.endpoint, info.endpoint)) continue;
+    return "endpoint " + lowercase_host(info.endpoint) + " is served by provider " + q.name +
+           (q.owner_token != c.token_id ? " (another token's)" : "") +
+           "; advertise this server's own address (--advertise), keep its --name, or have an "
+           "admin remove " +
+           q.name + " (rgpu server remove " + q.name + ")";
+  }
   if (p) {
     if (c.role != Role::kAdmin && p->owner_token != c.token_id)
       return "permission denied: provider name '" + info.name +

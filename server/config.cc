@@ -222,8 +222,8 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = a + " wants a count (1..100000), not '" + v + "'";
         return false;
       }
-      (a == "--max-unauthenticated" ? o->max_unauthenticated
-                                    : o->max_unauthenticated_per_source) = n;
+      (a == "--max-unauthenticated" ? o->max_unauthenticated : o->max_unauthenticated_per_source) =
+          n;
     } else if (a == "--schedule") {
       if (!need(&o->schedule)) return false;
     } else if (a == "--label") {
@@ -262,6 +262,8 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       if (!need(&o->pool_pubkey_hex)) return false;
     } else if (a == "--lease-endpoint") {
       if (!need(&o->lease_endpoint)) return false;
+    } else if (a == "--lease-provider") {
+      if (!need(&o->lease_provider)) return false;
     } else if (a == "--describe-gpu") {
       o->describe_gpu = true;
     } else if (a == "--worker-fd") {

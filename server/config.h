@@ -2,11 +2,12 @@
 //
 // Contract: parse_options() fills ServerOptions from argv (and RGPU_SECRET / RGPU_SIM_PLUGINS
 // from the environment) or returns false with an error naming the bad flag. It does no I/O
-// beyond reading the environment and --secret-file / --join-token-file (which must be 0600); choosing the backend when --backend is absent (cuda if a
-// driver is found) happens in the supervisor. The same options reach a worker: the supervisor
-// execs the binary with the original arguments plus --worker-fd/--session-id
-// (and --lane-fd: further lanes of the session arrive there, server/lane_handoff.h), minus the
-// secrets: a worker never sees the join token, and gets the shared secret in RGPU_SECRET.
+// beyond reading the environment and --secret-file / --join-token-file (which must be 0600);
+// choosing the backend when --backend is absent (cuda if a driver is found) happens in the
+// supervisor. The same options reach a worker: the supervisor execs the binary with the original
+// arguments plus --worker-fd/--session-id (and --lane-fd: further lanes of the session arrive
+// there, server/lane_handoff.h), minus the secrets: a worker never sees the join token, and gets
+// the shared secret in RGPU_SECRET.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +49,7 @@ struct ServerOptions {
   int control_fd = -1;          // SOCK_SEQPACKET to the supervisor: lease claims, session events
   std::string pool_pubkey_hex;  // the pool's Ed25519 public key (64 hex chars)
   std::string lease_endpoint;   // the endpoint leases must name (what the pool tells clients)
+  std::string lease_provider;   // the provider id leases must name (this server's, from the pool)
   bool describe_gpu = false;    // --describe-gpu: write the device's DeviceProps to stdout, exit
   bool help = false;
 };

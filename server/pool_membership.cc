@@ -172,8 +172,9 @@ void PoolMembership::stop() {
 }
 
 std::vector<std::string> PoolMembership::worker_args(int child_fd) const {
-  return {"--control-fd", std::to_string(child_fd), "--pool-pubkey",
-          pubkey_hex_,    "--lease-endpoint",       endpoint_};
+  return {"--control-fd",     std::to_string(child_fd), "--pool-pubkey",
+          pubkey_hex_,        "--lease-endpoint",       endpoint_,
+          "--lease-provider", link_->provider_id()};
 }
 
 int PoolMembership::open_channel(int* parent_end) {

@@ -81,6 +81,12 @@ AuthResult LeaseAuthenticator::check(const HelloCredentials& c) const {
     r.error = lc.error;
     return r;
   }
+  if (provider_.empty() || lc.claims.provider_id != provider_) {
+    r.error =
+        "lease refused: placed on provider " + lc.claims.provider_id + ", this server is " +
+        (provider_.empty() ? std::string("not registered with its pool") : "provider " + provider_);
+    return r;
+  }
   if (lc.claims.gpu_index != gpu_) {
     r.error = "lease refused: issued for GPU " + std::to_string(lc.claims.gpu_index) +
               ", this server lends GPU " + std::to_string(gpu_);
@@ -109,8 +115,8 @@ std::unique_ptr<Authenticator> make_authenticator(const ServerOptions& o,
   std::unique_ptr<Authenticator> fallback;
   if (o.insecure || !o.secret.empty())
     fallback = std::make_unique<SecretAuthenticator>(o.secret, o.insecure);
-  return std::make_unique<LeaseAuthenticator>(raw, o.lease_endpoint, o.gpu, channel,
-                                              std::move(fallback));
+  return std::make_unique<LeaseAuthenticator>(raw, o.lease_endpoint, o.lease_provider, o.gpu,
+                                              channel, std::move(fallback));
 }
 
 }  // namespace rgpu::server

@@ -10,7 +10,8 @@
 //   claim_lease() refuses.
 // - LeaseAuthenticator checks a Hello's lease: verify_lease() against the pool's public key, the
 //   server's advertised endpoint and the clock (malformed, forged, expired and wrong-endpoint
-//   leases are refused with the reason), the lease's GPU index against --gpu, then the replay
+//   leases are refused with the reason), the lease's provider id against this server's own
+//   (--lease-provider, from the pool at registration), its GPU index against --gpu, then the replay
 //   claim. On success AuthResult carries the lease id and its memory cap (vram_limit). A Hello
 //   without a lease goes to `fallback` (the shared secret / insecure check) when the server was
 //   started with one, else it is refused with a message naming the pool.
@@ -41,10 +42,12 @@ class SupervisorChannel {
 
 class LeaseAuthenticator final : public Authenticator {
  public:
-  LeaseAuthenticator(std::string pool_public_raw, std::string endpoint, uint32_t gpu,
-                     SupervisorChannel* channel, std::unique_ptr<Authenticator> fallback)
+  LeaseAuthenticator(std::string pool_public_raw, std::string endpoint, std::string provider,
+                     uint32_t gpu, SupervisorChannel* channel,
+                     std::unique_ptr<Authenticator> fallback)
       : key_(std::move(pool_public_raw)),
         endpoint_(std::move(endpoint)),
+        provider_(std::move(provider)),
         gpu_(gpu),
         channel_(channel),
         fallback_(std::move(fallback)) {}
@@ -53,6 +56,9 @@ class LeaseAuthenticator final : public Authenticator {
  private:
   std::string key_;
   std::string endpoint_;
+  // This server's provider id at the pool: a lease placed on another provider is refused, even
+  // one that names this endpoint (a provider cannot spend its leases on someone else's GPU).
+  std::string provider_;
   uint32_t gpu_;
   SupervisorChannel* channel_;
   std::unique_ptr<Authenticator> fallback_;

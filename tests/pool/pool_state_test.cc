@@ -46,7 +46,7 @@ class PoolStateTest : public ::testing::Test {
   ProviderRecord info(const std::string& name, uint64_t lent = 16 * GiB) {
     ProviderRecord p;
     p.name = name;
-    p.endpoint = "127.0.0.1:" + std::to_string(7000 + name.size());
+    p.endpoint = name + ".gpus.example:7071";  // one endpoint per provider name
     GpuRecord g;
     g.name = "sim";
     g.memory_total = 24 * GiB;
@@ -97,6 +97,32 @@ TEST_F(PoolStateTest, RolesEnforced) {
   EXPECT_NE(state_->drain(admin_, "gpu-a", "", 0).find("--reason"), std::string::npos);
   EXPECT_EQ(state_->drain(admin_, "gpu-a", "maint", 0), "");
   EXPECT_FALSE(state_->authenticate("rgpu_wrong").has_value());
+}
+
+TEST_F(PoolStateTest, AnEndpointBelongsToTheProviderThatServesIt) {
+  std::string victim = reg(prov_, info("victim"));
+  // Another token's provider claiming the victim's endpoint under a new name is refused, live
+  // or missing: its leases would go to the victim's GPU.
+  ProviderRecord evil = info("evil");
+  evil.endpoint = "VICTIM.gpus.example:7071";  // host names compare without case
+  std::string id;
+  std::string err = state_->register_provider(prov2_, evil, &id);
+  EXPECT_NE(err.find("endpoint victim.gpus.example:7071 is served by provider victim"),
+            std::string::npos)
+      << err;
+  now_ms_ += 60'000;  // the victim goes missing
+  EXPECT_NE(state_->register_provider(prov2_, evil, &id).find("served by provider victim"),
+            std::string::npos);
+  // The same token under another name neither: one endpoint, one provider (one GPU handed out
+  // once); the holder keeps its name, or an admin removes it first.
+  ProviderRecord renamed = info("renamed");
+  renamed.endpoint = evil.endpoint;
+  EXPECT_NE(state_->register_provider(prov_, renamed, &id).find("served by provider victim;"),
+            std::string::npos);
+  EXPECT_EQ(state_->register_provider(prov_, info("victim"), &id), "");
+  EXPECT_EQ(id, victim);
+  EXPECT_EQ(state_->remove(admin_, "victim", true), "");
+  EXPECT_EQ(state_->register_provider(prov_, renamed, &id), "");
 }
 
 TEST_F(PoolStateTest, MissingProviderSkippedThenBack) {

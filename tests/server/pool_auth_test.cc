@@ -92,7 +92,7 @@ struct PoolAuth : ::testing::Test {
   control::PoolKey key = control::generate_pool_key();
   FakeSupervisor sup;
   SupervisorChannel channel{sup.worker_fd()};
-  LeaseAuthenticator auth{key.public_raw, kEndpoint, 0, &channel, nullptr};
+  LeaseAuthenticator auth{key.public_raw, kEndpoint, "p-test", 0, &channel, nullptr};
 };
 
 TEST_F(PoolAuth, AcceptsAValidLeaseWithItsCapAndId) {
@@ -146,6 +146,22 @@ TEST_F(PoolAuth, RefusesALeaseForAnotherServerOrGpu) {
   EXPECT_NE(r.error.find("GPU 3"), std::string::npos) << r.error;
 }
 
+TEST_F(PoolAuth, RefusesALeasePlacedOnAnotherProviderForThisEndpoint) {
+  // Another provider advertised this server's endpoint and got a lease for it: it names that
+  // provider, and this server is not it.
+  auto c = claims_for(kEndpoint);
+  c.provider_id = "p-evil";
+  AuthResult r = auth.check(with_lease(control::sign_lease(c, key)));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("placed on provider p-evil, this server is provider p-test"),
+            std::string::npos)
+      << r.error;
+  LeaseAuthenticator unregistered{key.public_raw, kEndpoint, "", 0, &channel, nullptr};
+  r = unregistered.check(with_lease(control::sign_lease(claims_for(kEndpoint), key)));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("not registered"), std::string::npos) << r.error;
+}
+
 TEST_F(PoolAuth, RefusesGarbageAndAMissingLease) {
   AuthResult r = auth.check(with_lease("RGL1 not a lease at all"));
   EXPECT_FALSE(r.ok);
@@ -156,7 +172,7 @@ TEST_F(PoolAuth, RefusesGarbageAndAMissingLease) {
 }
 
 TEST_F(PoolAuth, ALeaselessHelloGoesToTheFallback) {
-  LeaseAuthenticator with_secret(key.public_raw, kEndpoint, 0, &channel,
+  LeaseAuthenticator with_secret(key.public_raw, kEndpoint, "p-test", 0, &channel,
                                  std::make_unique<SecretAuthenticator>("s3cret", false));
   HelloCredentials h;
   h.secret = "s3cret";
@@ -178,7 +194,7 @@ TEST_F(PoolAuth, ReportsSessionStartAndEnd) {
 TEST(PoolAuthNoSupervisor, ClaimsFailWithoutAChannel) {
   control::PoolKey key = control::generate_pool_key();
   SupervisorChannel none(-1);
-  LeaseAuthenticator auth(key.public_raw, kEndpoint, 0, &none, nullptr);
+  LeaseAuthenticator auth(key.public_raw, kEndpoint, "p-test", 0, &none, nullptr);
   AuthResult r = auth.check(with_lease(control::sign_lease(claims_for(kEndpoint), key)));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("supervisor"), std::string::npos) << r.error;
