@@ -57,6 +57,10 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
                                  (default: the key the pool sends at registration)
   --advertise HOST[:PORT]        the address clients dial (default: the --listen address;
                                  the hostname when listening on 0.0.0.0)
+  --state-dir DIR                where the ids of leases already used are kept, so a lease
+                                 opens one session even across restarts (default:
+                                 $STATE_DIRECTORY, else $XDG_STATE_HOME/rgpu, else
+                                 ~/.local/state/rgpu)
   --pool-tls-ca F                talk to a pool that serves TLS: its CA (also RGPU_POOL_TLS_CA)
   --pool-tls-cert F --pool-tls-key F
                                  this provider's certificate and key for the pool (also
@@ -237,6 +241,8 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       if (!need(&o->name)) return false;
     } else if (a == "--pool-key") {
       if (!need(&o->pool_key_file)) return false;
+    } else if (a == "--state-dir") {
+      if (!need(&o->state_dir)) return false;
     } else if (a == "--advertise") {
       if (!need(&o->advertise)) return false;
     } else if (a == "--pool-tls-ca") {

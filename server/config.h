@@ -38,6 +38,7 @@ struct ServerOptions {
   // Pool membership (server/pool_membership.h): --pool, --join-token, --name, --label,
   // --schedule, --lend-mem, --pool-key, --advertise.
   std::string pool, join_token, schedule, name, pool_key_file, advertise;
+  std::string state_dir;  // --state-dir: the used-lease list (pool members); empty: the default
   std::string pool_tls_ca, pool_tls_cert, pool_tls_key;  // --pool-tls-*: TLS to the pool
   std::vector<std::string> labels;
   uint64_t lend_mem = 0;  // 0: all of the GPU's memory

@@ -5,10 +5,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -60,6 +63,19 @@ PoolMembership::~PoolMembership() {
   stop();
 }
 
+namespace {
+// mkdir -p with mode 0700 for what it creates.
+bool make_dirs(const std::string& dir) {
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i < dir.size() && dir[i] != '/') continue;
+    const std::string part = dir.substr(0, i);
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  }
+  struct stat st;
+  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+}  // namespace
+
 std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& bound,
                                   const std::vector<std::string>& worker_argv) {
   if (bound.kind != net::Endpoint::kTcp)
@@ -68,8 +84,29 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   name_ = o.name.empty() ? host_name() + ":" + std::to_string(bound.port) : o.name;
   gpu_ = o.gpu;
 
-  DeviceProps props{};
   std::string err;
+  // Used lease ids outlive this process (a restart must not make a used lease good again).
+  {
+    std::string dir = o.state_dir;
+    if (dir.empty()) {
+      const char* sd = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
+      const char* xdg = std::getenv("XDG_STATE_HOME");
+      const char* home = std::getenv("HOME");
+      dir = sd && *sd       ? std::string(sd)
+            : xdg && *xdg   ? std::string(xdg) + "/rgpu"
+            : home && *home ? std::string(home) + "/.local/state/rgpu"
+                            : std::string();
+    }
+    if (dir.empty()) return "no place to keep used leases: set --state-dir";
+    if (!make_dirs(dir))
+      return "cannot create --state-dir " + dir + ": " + strerror(errno) + " (set --state-dir)";
+    std::string file = "used-leases-" + endpoint_;
+    for (char& c : file)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+    if (!guard_.open(dir + "/" + file, &err)) return err + " (set --state-dir)";
+  }
+
+  DeviceProps props{};
   if (!describe_gpu(worker_argv, &props, &err)) return err;
   if (o.lend_mem > props.total_mem)
     return "--lend-mem " + std::to_string(o.lend_mem) + " is more than GPU " +

@@ -10,7 +10,8 @@
 // - Each worker gets a SOCK_SEQPACKET channel (open_channel(): the child's end goes to the
 //   worker as --control-fd, see worker_args()). Over it the worker asks to claim a lease id
 //   (answered from the server's single LeaseReplayGuard, so a lease opens at most one session
-//   across all workers) and reports its session's start (lease id, memory cap) and end reason.
+//   across all workers, and kept in --state-dir so it stays used across restarts) and reports
+//   its session's start (lease id, memory cap) and end reason.
 //   A private thread answers the channels.
 // - worker_exited() (called by the supervisor when it reaps a worker) reports the session's
 //   end to the pool: the reason the worker gave, else how it died; kills say who ordered them.

@@ -4,7 +4,10 @@
 // claim(lease_id, expires_unix, now): true the first time an id is seen, false (replay) on any
 // later call, until the id's expiry has passed (an expired lease is refused by verify_lease
 // anyway, so forgetting it then is safe). Thread-safe. Memory is bounded by the number of
-// unexpired leases. With a state file (optional) used ids survive a server restart.
+// unexpired leases. With a state file (open()) used ids survive a server restart and a crash:
+// each claim is appended and fsynced before it returns true (a claim that cannot be written
+// returns false: the session is refused rather than the id forgotten); pruning rewrites the
+// file atomically (rename).
 #pragma once
 
 #include <cstdint>
@@ -17,8 +20,10 @@ namespace rgpu::control {
 class LeaseReplayGuard {
  public:
   LeaseReplayGuard() = default;
-  // Loads and appends used ids to `state_file` (one "id expires" line each).
+  // Loads and appends used ids to `state_file` (one "id expires" line each, mode 0600).
   explicit LeaseReplayGuard(std::string state_file);
+  // The same on an existing guard; false with *error when the file cannot be written.
+  bool open(std::string state_file, std::string* error);
 
   // True if `lease_id` was not used before (and marks it used); false on replay.
   bool claim(const std::string& lease_id, int64_t expires_unix, int64_t now_unix);

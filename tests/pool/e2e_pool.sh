@@ -48,6 +48,7 @@ for b in rgpu-pool rgpu-server rgpu; do [[ -x "$BIN/$b" ]] || die "no $BIN/$b"; 
 [[ -x "$PROG" ]] || die "program not found: '$PROG'"
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/rgpu-e2e-pool.XXXXXX") || die "mktemp failed"
+export XDG_STATE_HOME="$W/state"  # the servers' used-lease lists (--state-dir default)
 POOL_PID="" TPOOL_PID="" SERVER_PIDS=() JOB_PIDS=()
 export RGPU_SHIM_DIR="$SHIM"
 PRELOAD=""
@@ -233,7 +234,21 @@ file_has "$W/wrongserver.err" 'issued for server' || fail "the wrong-server refu
 # No lease at all.
 if direct "$SIM3" "" nolease; then fail "a pool server accepted a Hello without a lease"; fi
 file_has "$W/nolease.err" 'lease is required' || fail "the no-lease refusal does not say why"
-ok "leases (replayed, forged, wrong-server and missing leases refused with the reason)"
+# sim2 restarts on the same address: the used lease stays used.
+SIM2_PORT=$(cat "$W/server2.port")
+stop_pid "${SERVER_PIDS[1]}"
+rm -f "$W/server2.port"
+"$BIN/rgpu-server" --backend sim --listen "127.0.0.1:$SIM2_PORT" --port-file "$W/server2.port" \
+  --pool "$RGPU_POOL" --join-token "$PTOK" --name sim2 --label n=2 --vram 4GiB \
+  --sim-plugin "$PLUGIN" >>"$W/server2.log" 2>&1 &
+SERVER_PIDS[1]=$!
+wait_for 60 test -s "$W/server2.port" || fail "sim2 did not restart: $(tail -5 "$W/server2.log")"
+wait_for 60 server_is sim2 active || fail "sim2 is not active after its restart"
+if direct "$USED_SERVER" "$USED_LEASE" replay2; then
+  fail "a used lease was accepted again after the server restarted"
+fi
+file_has "$W/replay2.err" 'already used' || fail "the replay after restart does not say why: $(cat "$W/replay2.err")"
+ok "leases (replayed, also after a server restart, forged, wrong-server and missing leases refused with the reason)"
 
 # --- drain: the running session finishes, nothing new is placed --------------------------------
 kill -TERM "$BG" 2>/dev/null; wait "$BG" 2>/dev/null
