@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "protocol/image/kernel_table.h"
+#include "server/backend/fault_guard.h"
 #include "server/backend/sim_props.h"
 
 namespace rgpu::server {
@@ -505,8 +507,29 @@ Status SimBackend::launch(const LaunchConfig& cfg) {
   l.params_size = cfg.param_bytes;
   l.shared_mem = shared.empty() ? nullptr : shared.data();
   auto t = Clock::now();
-  int rc = f.host(&l);
+  // A plugin's kernel that dereferences a bad pointer fails its launch (sticky, as on a GPU)
+  // instead of killing the worker (server/backend/fault_guard.h).
+  struct Call {
+    rgpu_sim_kernel_fn fn;
+    const rgpu_sim_launch* launch;
+  } call{f.host, &l};
+  int rc = 0;
+  uintptr_t fault = 0;
+  const bool returned = call_catching_faults(
+      [](const void* c) {
+        auto* k = static_cast<const Call*>(c);
+        return k->fn(k->launch);
+      },
+      &call, &rc, &fault);
   add_busy(t);
+  if (!returned) {
+    char addr[32];
+    std::snprintf(addr, sizeof addr, "0x%llx", static_cast<unsigned long long>(fault));
+    return Status::Err(CUDA_ERROR_ILLEGAL_ADDRESS,
+                       "host kernel " + f.kernel->name + " touched " + addr +
+                           ", outside the session's memory (an illegal address: the session's "
+                           "context is lost, as on a GPU)");
+  }
   if (rc != 0)
     return Status::Err(CUDA_ERROR_LAUNCH_FAILED,
                        "host kernel " + f.kernel->name + " failed with code " + std::to_string(rc));

@@ -15,7 +15,16 @@
  * parameters directly. The kernel runs the whole grid: a launch calls fn once, and fn loops over
  * blocks and threads itself. params points at the packed parameter buffer laid out as the
  * kernel's parameter info says (same offsets as on the GPU). Returning non-zero fails the launch
- * with CUDA_ERROR_LAUNCH_FAILED (a sticky error for the session, as on a GPU).
+ * with CUDA_ERROR_LAUNCH_FAILED (a sticky error for the session, as on a GPU). A memory fault
+ * inside fn (a bad pointer from the client) fails the launch with CUDA_ERROR_ILLEGAL_ADDRESS,
+ * also sticky, naming the kernel and the address (server/backend/fault_guard.h); the worker
+ * lives on.
+ *
+ * Trust: a plugin is native code run inside the session's worker, with the worker's rights; it
+ * can read and write anything the worker can reach, whatever pointers the client passes. Only
+ * the provider installs plugins, and only code the provider trusts (tests and twins of the
+ * provider's own programs). Kernels from clients run in the sim's PTX interpreter, which checks
+ * every access; the worker holds no join token or pool secret (docs/security.md).
  */
 #ifndef RGPU_SIM_KERNEL_PLUGIN_H
 #define RGPU_SIM_KERNEL_PLUGIN_H

@@ -10,6 +10,8 @@ extern "C" __global__ void vec_add(const float* a, const float* b, float* c, int
 
 extern "C" __global__ void crash_kernel(int* p) { p[threadIdx.x] = g_counter; }
 
+extern "C" __global__ void wild_kernel(int* out) { *out = 42; }
+
 extern "C" __global__ void fail_kernel(int x) {
   if (x) __trap();
 }

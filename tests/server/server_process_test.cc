@@ -292,6 +292,39 @@ TEST(ServerProcess, WorkerCrashLeavesOtherSessionsRunning) {
   EXPECT_TRUE(fresh->hello().ok);
 }
 
+TEST(ServerProcess, WildPointerInAHostKernelIsAnIllegalAddressNotACrash) {
+  ServerProcess s(plugin_args());
+  ASSERT_TRUE(s.started()) << s.log();
+  auto victim = TestClient::connect(s.port());
+  auto bystander = TestClient::connect(s.port());
+  ASSERT_TRUE(victim->hello().ok);
+  ASSERT_TRUE(bystander->hello().ok);
+  uint64_t keep = bystander->alloc(4096);
+  std::vector<uint8_t> pattern(4096, 0x5A);
+  bystander->enqueue<op::MemcpyHtoD>({keep, 4096, 0, 0}, pattern.data(), 4096);
+
+  load_kernel(*victim, 6, "wild_kernel");
+  uint64_t bad = 0x1000;
+  op::LaunchKernel::Args l{};
+  l.function = 6;
+  l.grid[0] = l.grid[1] = l.grid[2] = 1;
+  l.block[0] = l.block[1] = l.block[2] = 1;
+  l.param_bytes = 8;
+  victim->enqueue<op::LaunchKernel>(l, &bad, 8);
+  auto r = victim->call<op::CtxSynchronize>({0});
+  EXPECT_EQ(r.status, static_cast<uint32_t>(CUDA_ERROR_ILLEGAL_ADDRESS)) << r.error;
+  EXPECT_NE(r.error.find("wild_kernel touched 0x1000"), std::string::npos) << r.error;
+  // Sticky, as on a GPU: the session's context is gone, its worker is not.
+  EXPECT_EQ(victim->call<op::MemGetInfo>({0}).status,
+            static_cast<uint32_t>(CUDA_ERROR_ILLEGAL_ADDRESS));
+  EXPECT_EQ(s.log().find("crashed"), std::string::npos) << s.log();
+  victim->goodbye();
+  EXPECT_TRUE(s.alive());
+  auto b = bystander->call<op::MemcpyDtoH>({keep, 4096, 0, 0});
+  ASSERT_EQ(b.status, CUDA_SUCCESS);
+  EXPECT_EQ(b.payload, pattern);
+}
+
 TEST(ServerProcess, KilledWorkerIsReapedAndLogged) {
   ServerProcess s({});
   ASSERT_TRUE(s.started()) << s.log();

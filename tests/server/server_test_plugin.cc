@@ -1,5 +1,6 @@
 // tests/server/server_test_plugin.cc — host versions of server_kernels.cu for the sim backend.
-// no_host_kernel deliberately has none; crash_kernel really crashes the worker.
+// no_host_kernel deliberately has none; crash_kernel really crashes the worker (a raised
+// SIGSEGV is a crash); wild_kernel writes through a bad pointer (an illegal address).
 #include <csignal>
 #include <cstring>
 
@@ -31,6 +32,13 @@ int crash_kernel(const rgpu_sim_launch*) {
   return 0;
 }
 
+// Writes through its pointer parameter like a kernel given a bad one (out = 0x1000).
+int wild_kernel(const rgpu_sim_launch* l) {
+  auto* out = param<volatile int*>(l, 0);
+  *out = 42;
+  return 0;
+}
+
 int fail_kernel(const rgpu_sim_launch* l) {
   return param<int>(l, 0) ? 1 : 0;
 }
@@ -42,5 +50,6 @@ extern "C" int rgpu_sim_plugin_init(rgpu_sim_registry* r) {
   if (r->register_kernel(r, "vec_add", vec_add) != 0) return 2;
   if (r->register_kernel(r, "crash_kernel", crash_kernel) != 0) return 3;
   if (r->register_kernel(r, "fail_kernel", fail_kernel) != 0) return 4;
+  if (r->register_kernel(r, "wild_kernel", wild_kernel) != 0) return 5;
   return 0;
 }
