@@ -23,8 +23,8 @@
  * Trust: a plugin is native code run inside the session's worker, with the worker's rights; it
  * can read and write anything the worker can reach, whatever pointers the client passes. Only
  * the provider installs plugins, and only code the provider trusts (tests and twins of the
- * provider's own programs). Kernels from clients run in the sim's PTX interpreter, which checks
- * every access; the worker holds no join token or pool secret (docs/security.md).
+ * provider's own programs): a plugin is no sandbox. The worker holds no join token or pool
+ * secret to steal (docs/security.md).
  */
 #ifndef RGPU_SIM_KERNEL_PLUGIN_H
 #define RGPU_SIM_KERNEL_PLUGIN_H
