@@ -3,6 +3,13 @@ add_compile_options(-Wall -Wextra -Wno-unused-parameter)
 if(RGPU_WERROR)
   add_compile_options(-Werror)
 endif()
+if(RGPU_FUZZ)
+  # Fuzz build (clang): everything instrumented for coverage and checked by ASan/UBSan; the
+  # fuzz targets link libFuzzer (tests/fuzz/).
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 if(RGPU_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)

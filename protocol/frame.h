@@ -15,6 +15,7 @@
 #include <kj/array.h>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "protocol/transport.h"
@@ -51,9 +52,22 @@ static_assert(sizeof(FrameHeader) == 24);
 struct InFrame {
   static constexpr size_t kInlineWords = 32;
 
-  FrameKind kind;
+  FrameKind kind{};
   uint16_t flags = 0;
   uint64_t payload_len = 0;
+
+  InFrame() = default;
+  // capnp::word cannot be copied, so the inline meta moves by memcpy.
+  InFrame(InFrame&& o) noexcept { *this = std::move(o); }
+  InFrame& operator=(InFrame&& o) noexcept {
+    kind = o.kind;
+    flags = o.flags;
+    payload_len = o.payload_len;
+    std::memcpy(static_cast<void*>(inline_), o.inline_, sizeof inline_);
+    inline_words_ = o.inline_words_;
+    heap_ = kj::mv(o.heap_);
+    return *this;
+  }
 
   kj::ArrayPtr<const capnp::word> meta() const {
     return heap_ != nullptr ? heap_.asPtr().asConst()
