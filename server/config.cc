@@ -26,6 +26,9 @@ worker process.
   --gpu N                        which GPU to serve (default 0)
   --vram SIZE                    per-session memory cap, e.g. 16GiB (default: sim 16GiB,
                                  cuda the card's memory)
+  --worker-mem-allowance SIZE    host memory each session's worker may use beyond its vGPU's
+                                 memory on a sim device, or in all on a real one (default
+                                 2GiB; 0: no limit); past it the session ends with the reason
   --sim-plugin PATH              a host-kernel plugin for the sim backend (repeatable; also
                                  RGPU_SIM_PLUGINS=a.so:b.so)
   --secret-file F                shared secret clients must present, read from a file (also
@@ -208,6 +211,15 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         return false;
       }
       (a == "--secret-file" ? o->secret : o->join_token) = text;
+    } else if (a == "--worker-mem-allowance") {
+      if (!need(&v)) return false;
+      if (v == "0") {
+        o->worker_mem_allowance = 0;
+      } else if (!parse_size(v, &o->worker_mem_allowance) ||
+                 o->worker_mem_allowance < (16ull << 20)) {
+        *error = "--worker-mem-allowance: '" + v + "' is not a size of at least 16MiB (or 0)";
+        return false;
+      }
     } else if (a == "--hello-timeout") {
       if (!need(&v)) return false;
       char* end = nullptr;

@@ -33,6 +33,8 @@ struct ServerOptions {
   // Before authentication (server/admission.h): the Hello deadline, and caps on connections and
   // workers that have not authenticated, in all and per source address.
   int hello_timeout_ms = 10000;
+  // Host memory a worker may use beyond its sim device's memory (all of it on cuda); 0: none.
+  uint64_t worker_mem_allowance = 2ull << 30;
   size_t max_unauthenticated = 256;
   size_t max_unauthenticated_per_source = 64;
   // Pool membership (server/pool_membership.h): --pool, --join-token, --name, --label,

@@ -11,6 +11,7 @@
 #include "protocol/data_plane.capnp.h"
 #include "protocol/small_message.h"
 #include "server/log.h"
+#include "server/worker/host_memory.h"
 
 namespace rgpu::server {
 
@@ -85,6 +86,10 @@ std::string Lane::serve(bool* goodbye) {
       return std::string("connection lost: ") + e.what();
     } catch (const std::runtime_error& e) {
       return std::string("lane ended: ") + e.what();
+    } catch (const std::bad_alloc&) {
+      return "the session's worker ran out of host memory (its limit is " +
+             std::to_string(host_memory_limit()) +
+             " bytes: the vGPU's memory on a sim device plus --worker-mem-allowance)";
     }
   }
 }

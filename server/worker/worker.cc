@@ -1,8 +1,8 @@
 // server/worker/worker.cc — see worker.h.
 #include "server/worker/worker.h"
 
-#include <kj/exception.h>
 #include <fcntl.h>
+#include <kj/exception.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -23,6 +23,7 @@
 #include "server/log.h"
 #include "server/worker/auth.h"
 #include "server/worker/gate.h"
+#include "server/worker/host_memory.h"
 #include "server/worker/joined_lanes.h"
 #include "server/worker/lane.h"
 #include "server/worker/lease_auth.h"
@@ -105,6 +106,10 @@ int run_worker(const ServerOptions& o) {
              static_cast<unsigned long long>(o.session_id), e.what());
     return 1;
   }
+  // Until the lease says how large the session is, the worker gets the allowance alone.
+  if (std::string e = limit_host_memory(o.worker_mem_allowance); !e.empty())
+    log_warn("session %llu: no host-memory limit: %s",
+             static_cast<unsigned long long>(o.session_id), e.c_str());
   SessionMeter meter;
   meter.session_id = o.session_id;
   meter.peer = raw->peer();
@@ -176,6 +181,14 @@ int run_worker(const ServerOptions& o) {
     SessionWindow w;
     w.vram_cap = ar.vram_limit ? ar.vram_limit : o.vram;
     if (w.vram_cap == 0 && backend->name() == std::string("sim")) w.vram_cap = kDefaultSimVram;
+    if (o.worker_mem_allowance) {
+      const bool host_device = backend->name() == std::string("sim");
+      uint64_t limit = o.worker_mem_allowance + (host_device ? w.vram_cap : 0);
+      if (limit < o.worker_mem_allowance) limit = UINT64_MAX;  // overflow: no cap
+      if (std::string e = limit_host_memory(limit); !e.empty())
+        log_warn("session %llu: no host-memory limit: %s",
+                 static_cast<unsigned long long>(o.session_id), e.c_str());
+    }
     w.va_base = va_base ? va_base : kDefaultVaBase;
     w.va_size = window_size_for(w.vram_cap);
     Status st = backend->open(w);
@@ -233,14 +246,15 @@ int run_worker(const ServerOptions& o) {
     joined.start();
     // The stop watcher: a signal (on_stop) ends every lane, whatever it waits for.
     std::thread watcher;
-    if (g_stop_pipe[0] >= 0) watcher = std::thread([&] {
-      pollfd p{g_stop_pipe[0], POLLIN, 0};
-      while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
-      }
-      gate.abort();
-      joined.wake_all();
-      ::shutdown(o.worker_fd, SHUT_RDWR);
-    });
+    if (g_stop_pipe[0] >= 0)
+      watcher = std::thread([&] {
+        pollfd p{g_stop_pipe[0], POLLIN, 0};
+        while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+        }
+        gate.abort();
+        joined.wake_all();
+        ::shutdown(o.worker_fd, SHUT_RDWR);
+      });
     Lane lane(s, session, gate);
     std::string why = lane.serve();
     gate.abort();

@@ -423,5 +423,30 @@ TEST(Hardening, ClientStringsCannotForgeLogLines) {
   EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
 }
 
+TEST(Hardening, AWorkersHostMemoryIsCappedAndTheSessionEndsSayingSo) {
+  // Limit: 64 MiB beyond the sim device's 128 MiB. The device memory itself fits; a 100 MiB
+  // inline copy on top of it does not, and ends that session (not the server).
+  ServerProcess s({"--vram", "128MiB", "--worker-mem-allowance", "64MiB"});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto c = client_from(s.port(), "127.0.0.2");
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->hello().ok);
+  uint32_t st = 0;
+  const uint64_t p = c->alloc(128ull << 20, &st);
+  ASSERT_EQ(st, 0u) << s.log();
+  std::vector<uint8_t> big(100ull << 20, 0x42);
+  bool failed = false;
+  try {
+    auto r = c->call<op::MemcpyHtoD>({p, big.size(), 0, 0}, big.data(), big.size());
+    failed = r.status != 0;
+  } catch (const std::exception&) {
+    failed = true;  // the session ended: its connection closed
+  }
+  EXPECT_TRUE(failed);
+  EXPECT_TRUE(s.wait_log("ran out of host memory")) << s.log();
+  EXPECT_EQ(s.log().find("crashed"), std::string::npos) << s.log();
+  good_client_works(s.port(), "127.0.0.3");
+}
+
 }  // namespace
 }  // namespace rgpu::test
