@@ -6,47 +6,97 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/image/elf.h"
+
 namespace rgpu::image {
 
 namespace {
 
 using R = Result<ModuleInfo>;
-using Tokens = std::vector<std::string_view>;
 
 bool is_word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '.' || c == '$' || c == '%';
 }
 
+// The module-scope tokens of a PTX text, 8 bytes each (offset and length into the text, which
+// is at most kMaxImageBytes < 4 GiB). Only module scope matters here (entry signatures,
+// globals), so the tokenizer keeps of a body `{ ... }` only its braces and of an initializer
+// `= ...` only the '=': real PTX is almost all bodies, and no input costs more than 8 bytes per
+// token it keeps (at most 8x its size, whatever it holds).
+class Tokens {
+ public:
+  explicit Tokens(std::string_view text) : text_(text) {}
+  std::string_view operator[](size_t i) const {
+    return text_.substr(toks_[i].first, toks_[i].second);
+  }
+  size_t size() const { return toks_.size(); }
+  void push(size_t offset, size_t len) {
+    toks_.emplace_back(static_cast<uint32_t>(offset), static_cast<uint32_t>(len));
+  }
+
+ private:
+  std::string_view text_;
+  std::vector<std::pair<uint32_t, uint32_t>> toks_;
+};
+
 // Words (directives, names, numbers), quoted strings and single punctuation characters.
 // Comments vanish. An unterminated comment or string ends the text.
 Tokens tokenize(std::string_view s) {
-  Tokens out;
+  Tokens out(s);
   size_t i = 0;
   const size_t n = s.size();
+  int body_depth = 0;    // > 0: inside a body, only braces are kept
+  bool in_init = false;  // after a module-scope '=', until its ';': nothing is kept
+  int init_depth = 0;
   while (i < n) {
     const char c = s[i];
+    size_t start = i, len = 0;
     if (c == '/' && i + 1 < n && s[i + 1] == '/') {
       while (i < n && s[i] != '\n') ++i;
+      continue;
     } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
       const size_t end = s.find("*/", i + 2);
       i = end == std::string_view::npos ? n : end + 2;
+      continue;
     } else if (c == '"') {
       size_t j = i + 1;
       while (j < n && s[j] != '"') j += (s[j] == '\\' && j + 1 < n) ? 2 : 1;
-      out.push_back(s.substr(i, std::min(j + 1, n) - i));
+      len = std::min(j + 1, n) - i;
       i = j + 1;
     } else if (is_word_char(c)) {
       size_t j = i;
       while (j < n && is_word_char(s[j])) ++j;
-      out.push_back(s.substr(i, j - i));
+      len = j - i;
       i = j;
     } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       ++i;
+      continue;
     } else {
-      out.push_back(s.substr(i, 1));
+      len = 1;
       ++i;
     }
+    if (body_depth > 0) {
+      if (c == '{') ++body_depth;
+      if (c == '}' && --body_depth == 0) out.push(start, 1);
+      continue;
+    }
+    if (in_init) {
+      if (c == '{') ++init_depth;
+      if (c == '}') --init_depth;
+      if (c == ';' && init_depth <= 0) {
+        in_init = false;
+        out.push(start, 1);
+      }
+      continue;
+    }
+    if (len == 1 && c == '=') {
+      in_init = true;
+      init_depth = 0;
+    } else if (len == 1 && c == '{') {
+      body_depth = 1;
+    }
+    out.push(start, len);
   }
   return out;
 }
@@ -230,6 +280,8 @@ size_t skip_unterminated(const Tokens& t, size_t i) {
 Result<ModuleInfo> parse_ptx(const char* text, size_t size) {
   if (text == nullptr) return R::fail("PTX: null text");
   if (const void* nul = std::memchr(text, 0, size)) size = static_cast<const char*>(nul) - text;
+  if (size > kMaxImageBytes)
+    return R::fail("PTX: text larger than " + std::to_string(kMaxImageBytes) + " bytes");
   const Tokens t = tokenize(std::string_view(text, size));
   ModuleInfo mod;
   mod.parsed_kind = ImageKind::kPtx;
