@@ -36,14 +36,15 @@ start_server bystander
 victim_pid=${pids[0]}
 
 export LD_LIBRARY_PATH="$shim_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if [[ $asan -eq 1 ]]; then
-  export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+preload=""
+if [[ $asan -eq 1 ]]; then  # the runtime goes into the programs only, not this script's helpers
+  preload="$(gcc -print-file-name=libasan.so)"
   export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1"  # the killed run exits mid-session
 fi
 VICTIM="127.0.0.1:$(cat "$T/victim.port")"
-RGPU_SERVER="$VICTIM" RGPU_JOB_SLEEP_S=60 "$prog" sleep >"$T/victim.out" 2>"$T/victim.err" &
+RGPU_SERVER="$VICTIM" RGPU_JOB_SLEEP_S=60 LD_PRELOAD="$preload" "$prog" sleep >"$T/victim.out" 2>"$T/victim.err" &
 vp=$!
-RGPU_SERVER="127.0.0.1:$(cat "$T/bystander.port")" RGPU_JOB_SLEEP_S=4 "$prog" sleep \
+RGPU_SERVER="127.0.0.1:$(cat "$T/bystander.port")" RGPU_JOB_SLEEP_S=4 LD_PRELOAD="$preload" "$prog" sleep \
   >"$T/bystander.out" 2>"$T/bystander.err" &
 bp=$!
 for _ in $(seq 1 300); do grep -q '^running' "$T/victim.out" && break; sleep 0.05; done

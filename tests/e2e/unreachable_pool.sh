@@ -25,9 +25,14 @@ trap cleanup EXIT
 export LD_LIBRARY_PATH="$shim_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export RGPU_TOKEN=not-a-real-token
 unset RGPU_SERVER RGPU_LEASE
+# Under ASan the runtime is preloaded into the program only (not this script's helpers). Leak
+# checks are off for these runs: cuInit fails, cudart unloads libcuda.so.1, and LeakSanitizer
+# then reports ~1 KiB cudart allocated inside the unloaded shim (as tests/pool/e2e_pool.sh
+# notes for its refused runs); every other sanitizer check stays on.
+preload=""
 if [[ $asan -eq 1 ]]; then
-  export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
-  export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
+  preload="$(gcc -print-file-name=libasan.so)"
+  export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 
@@ -50,7 +55,7 @@ hung=$(cat "$T/hung.port")
 check() {  # $1 case name, $2 RGPU_POOL, $3 regex the message must match
   local start end rc
   start=$(date +%s)
-  RGPU_POOL="$2" timeout --kill-after=5 60 "$prog" >"$T/out" 2>"$T/err"
+  RGPU_POOL="$2" LD_PRELOAD="$preload" timeout --kill-after=5 60 "$prog" >"$T/out" 2>"$T/err"
   rc=$?
   end=$(date +%s)
   [[ $rc -ne 0 ]] || die "$1: the program succeeded with RGPU_POOL=$2"
