@@ -70,12 +70,19 @@ bool call_catching_faults(int (*fn)(const void*), const void* arg, int* rc, uint
   sigjmp_buf jump;
   // volatile: read after siglongjmp.
   volatile bool faulted = false;
-  if (sigsetjmp(jump, 1) == 0) {
+  // savemask 0: no sigprocmask call on every launch. The handler ran with the signal blocked,
+  // so the fault path unblocks it again itself.
+  if (sigsetjmp(jump, 0) == 0) {
     t_jump = &jump;
     *rc = fn(arg);
     t_jump = nullptr;
   } else {
     faulted = true;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSEGV);
+    sigaddset(&set, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   }
   t_jump = nullptr;
   if (faulted) *addr = t_addr;
