@@ -17,7 +17,10 @@
 
 namespace rgpu::server {
 
-// "" or why the limit could not be set.
+// False in AddressSanitizer builds: ASan's shadow and allocator mappings count against
+// RLIMIT_DATA (terabytes of reserved address space), so there the limit is not set at all.
+bool host_memory_limit_supported();
+// "" or why the limit could not be set; does nothing when !host_memory_limit_supported().
 std::string limit_host_memory(uint64_t bytes);
 uint64_t host_memory_limit();  // the soft limit now (UINT64_MAX: none)
 
