@@ -243,7 +243,11 @@ Result<ModuleInfo> parse_cubin(const uint8_t* data, size_t size) {
     mod.kernels.push_back(std::move(k));
   }
 
-  // Globals.
+  // Globals. Legitimate symbols do not overlap, so their names and initial bytes together
+  // are at most the image; many symbols naming one whole section (or suffixes of one long
+  // name) would copy it once each, so the copy is bounded by a small multiple of the input.
+  const uint64_t copy_budget = 2 * static_cast<uint64_t>(size) + 4096;
+  uint64_t copied = 0;
   for (const ElfSymbol& sym : syms) {
     // STT_LOPROC (13) is the CUDA object type of relocatable cubins.
     if ((sym.type != STT_OBJECT && sym.type != STT_LOPROC) || sym.section == 0 ||
@@ -255,11 +259,19 @@ Result<ModuleInfo> parse_cubin(const uint8_t* data, size_t size) {
     const bool is_const =
         starts_with(sec.name, ".nv.constant") && !starts_with(sec.name, ".nv.constant0");
     if (!is_global && !is_const) continue;
+    const bool copies_init = section_has_file_data(sec.type);
+    copied += sym.name.size() + (copies_init ? std::min(sym.size, copy_budget + 1) : 0);
+    if (copied > copy_budget) {
+      return R::fail(
+          "cubin: its globals' names and initial bytes come to more than twice the "
+          "image's " +
+          std::to_string(size) + " bytes (symbols overlap)");
+    }
     GlobalVar g;
     g.name = std::string(sym.name);
     g.size = sym.size;
     g.is_constant = is_const;
-    if (section_has_file_data(sec.type)) {
+    if (copies_init) {
       std::string_view bytes = elf.section_data(sec);
       if (!in_bounds(bytes.size(), sym.value, sym.size)) {
         return R::fail("cubin: global " + g.name + " lies outside its section " +

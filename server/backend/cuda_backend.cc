@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "protocol/image/kernel_table.h"
+
 namespace rgpu::server {
 
 namespace {
@@ -28,7 +30,7 @@ CudaBackend::~CudaBackend() {
     drv_.cuMemFreeHost(const_cast<void*>(p));
   }
   for (auto& [id, s] : streams_) drv_.cuStreamDestroy(s);
-  for (auto& [id, l] : modules_) drv_.cuLibraryUnload(l);
+  for (auto& [id, m] : modules_) drv_.cuLibraryUnload(m.lib);
   for (auto& [va, a] : allocs_) {
     drv_.cuMemsetD8(va, 0, a.size);
     drv_.cuCtxSynchronize();
@@ -448,12 +450,25 @@ Status CudaBackend::event_elapsed(uint64_t start, uint64_t end, float* ms) {
 Status CudaBackend::module_load(uint64_t module, const uint8_t* image, uint64_t size) {
   if (modules_.count(module))
     return Status::Err(CUDA_ERROR_INVALID_VALUE, "module handle already in use");
+  // The module's variables are device memory the driver allocates at load: they count
+  // against the vGPU's cap (and so in the session's memory meter) like allocations do.
+  uint64_t global_bytes = 0;
+  if (auto parsed = image::parse_kernels(image, size, props_.cc_major * 10 + props_.cc_minor);
+      parsed.ok()) {
+    for (const auto& g : parsed->globals) global_bytes += va_.rounded(g.size ? g.size : 1);
+  }
+  if (global_bytes > window_.vram_cap - std::min(used_, window_.vram_cap))
+    return Status::Err(CUDA_ERROR_OUT_OF_MEMORY,
+                       "the module's variables (" + std::to_string(global_bytes) +
+                           " bytes) exceed what is left of the vGPU's " +
+                           std::to_string(window_.vram_cap) + "-byte memory cap");
   // The driver wants PTX NUL-terminated and reads fatbins/cubins by their own headers; the
   // bytes are ours for the whole call.
   CUlibrary lib = nullptr;
   CU_TRY(drv_.cuLibraryLoadData(&lib, image, nullptr, nullptr, 0, nullptr, nullptr, 0),
          "cuLibraryLoadData");
-  modules_[module] = lib;
+  modules_[module] = {lib, global_bytes};
+  used_ += global_bytes;
   return Status::Ok();
 }
 
@@ -462,7 +477,8 @@ Status CudaBackend::module_unload(uint64_t module) {
   if (it == modules_.end()) return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown module");
   for (auto f = functions_.begin(); f != functions_.end();)
     f = f->second.module == module ? functions_.erase(f) : std::next(f);
-  CUresult rc = drv_.cuLibraryUnload(it->second);
+  CUresult rc = drv_.cuLibraryUnload(it->second.lib);
+  used_ -= it->second.global_bytes;
   modules_.erase(it);
   if (rc != CUDA_SUCCESS) return err(rc, "cuLibraryUnload");
   return Status::Ok();
@@ -475,7 +491,7 @@ Status CudaBackend::module_get_function(uint64_t module, uint64_t function, cons
   if (functions_.count(function))
     return Status::Err(CUDA_ERROR_INVALID_VALUE, "function handle already in use");
   CUkernel k = nullptr;
-  CU_TRY(drv_.cuLibraryGetKernel(&k, it->second, name.c_str()), "cuLibraryGetKernel " + name);
+  CU_TRY(drv_.cuLibraryGetKernel(&k, it->second.lib, name.c_str()), "cuLibraryGetKernel " + name);
   CUfunction f = nullptr;
   CU_TRY(drv_.cuKernelGetFunction(&f, k), "cuKernelGetFunction " + name);
   info->layout = {};
@@ -496,7 +512,8 @@ Status CudaBackend::module_get_global(uint64_t module, const std::string& name, 
   if (it == modules_.end()) return Status::Err(CUDA_ERROR_INVALID_HANDLE, "unknown module");
   CUdeviceptr p = 0;
   size_t n = 0;
-  CU_TRY(drv_.cuLibraryGetGlobal(&p, &n, it->second, name.c_str()), "cuLibraryGetGlobal " + name);
+  CU_TRY(drv_.cuLibraryGetGlobal(&p, &n, it->second.lib, name.c_str()),
+         "cuLibraryGetGlobal " + name);
   *dptr = p;
   *bytes = n;
   return Status::Ok();

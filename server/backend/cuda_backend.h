@@ -105,7 +105,11 @@ class CudaBackend final : public Backend {
   uint64_t used_ = 0;
   std::map<uint64_t, CUstream> streams_;
   std::map<uint64_t, CUevent> events_;
-  std::map<uint64_t, CUlibrary> modules_;
+  struct Module {
+    CUlibrary lib;
+    uint64_t global_bytes;  // its __device__/__constant__ variables, counted in used_
+  };
+  std::map<uint64_t, Module> modules_;
   struct Func {
     uint64_t module;
     CUfunction fn;

@@ -435,6 +435,7 @@ OpReply Session::execute(uint16_t code, const uint8_t* args, size_t args_len,
         }
       }
       modules_.insert(a.module);
+      meter_.mem_changed(b.mem_used());  // its variables are device memory
       return out;
     }
     case Op::ModuleUnload: {

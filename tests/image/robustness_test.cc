@@ -2,6 +2,8 @@
 // never reads out of bounds. Run under -DRGPU_SANITIZE=ON to make out-of-bounds reads fail.
 #include <gtest/gtest.h>
 
+#include <elf.h>
+
 #include <cstring>
 #include <random>
 
@@ -143,6 +145,70 @@ TEST(Robustness, ElfWithHostileTables) {
   if (r.ok()) {
     EXPECT_TRUE(r->kernels.empty());
   }
+}
+
+// A cubin whose many symbols all name one whole initialised section: a parser copying each
+// global's initial bytes would allocate symbols x section (here 20,000 x 64 KiB = 1.3 GB from
+// a 544 KiB image). Globals are bounded by a small multiple of the image instead.
+std::vector<uint8_t> overlapping_globals_cubin(uint32_t symbols, uint32_t section_bytes) {
+  const std::string shstr = std::string("\0.shstrtab\0.strtab\0.symtab\0.nv.global.init\0", 43);
+  const std::string str("\0g\0", 3);
+  std::vector<Elf64_Sym> syms(symbols + 1);
+  for (uint32_t i = 1; i <= symbols; ++i) {
+    syms[i].st_name = 1;
+    syms[i].st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT);
+    syms[i].st_shndx = 4;
+    syms[i].st_size = section_bytes;
+  }
+  std::vector<uint8_t> out(sizeof(Elf64_Ehdr));
+  auto append = [&](const void* p, size_t n) {
+    const size_t at = out.size();
+    out.insert(out.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+    return at;
+  };
+  const size_t shstr_at = append(shstr.data(), shstr.size());
+  const size_t str_at = append(str.data(), str.size());
+  const size_t sym_at = append(syms.data(), syms.size() * sizeof(Elf64_Sym));
+  const std::vector<uint8_t> init(section_bytes, 0xab);
+  const size_t init_at = append(init.data(), init.size());
+  Elf64_Shdr sh[5] = {};
+  sh[1] = {1, SHT_STRTAB, 0, 0, shstr_at, shstr.size(), 0, 0, 1, 0};
+  sh[2] = {11, SHT_STRTAB, 0, 0, str_at, str.size(), 0, 0, 1, 0};
+  sh[3] = {19, SHT_SYMTAB,       0, 0, sym_at, syms.size() * sizeof(Elf64_Sym), 2, 1,
+           8,  sizeof(Elf64_Sym)};
+  sh[4] = {27, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, 0, init_at, section_bytes, 0, 0, 8, 0};
+  const size_t sh_at = append(sh, sizeof sh);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_EXEC;
+  eh.e_machine = 190;  // EM_CUDA
+  eh.e_version = EV_CURRENT;
+  eh.e_flags = 90;
+  eh.e_ehsize = sizeof(Elf64_Ehdr);
+  eh.e_shoff = sh_at;
+  eh.e_shentsize = sizeof(Elf64_Shdr);
+  eh.e_shnum = 5;
+  eh.e_shstrndx = 1;
+  std::memcpy(out.data(), &eh, sizeof eh);
+  return out;
+}
+
+TEST(Robustness, OverlappingGlobalsAreBoundedByTheImage) {
+  // One global naming the section is an ordinary module...
+  std::vector<uint8_t> one = overlapping_globals_cubin(1, 64 << 10);
+  Result<ModuleInfo> ok = parse_cubin(one.data(), one.size());
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  ASSERT_EQ(ok->globals.size(), 1u);
+  EXPECT_EQ(ok->globals[0].init.size(), 64u << 10);
+  EXPECT_EQ(ok->globals[0].init[100], 0xab);
+  // ...20,000 of them are refused before their copies are made.
+  std::vector<uint8_t> many = overlapping_globals_cubin(20000, 64 << 10);
+  Result<ModuleInfo> r = parse_cubin(many.data(), many.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("more than twice the image"), std::string::npos) << r.error();
 }
 
 }  // namespace

@@ -371,6 +371,17 @@ TEST_F(SimSession, ModuleLayoutsGlobalsAttributesAndLaunch) {
   EXPECT_EQ(sync<op::MemcpyDtoH>({gres.dptr, 4, 0, 0}).status.code, CUDA_ERROR_INVALID_VALUE);
 }
 
+TEST_F(SimSession, ModuleVariablesCountInTheMemoryMeter) {
+  EXPECT_EQ(meter.mem_bytes, 0u);
+  load_module(1, RGPU_TEST_CUBIN);  // g_counter and c_scale are device memory once loaded
+  EXPECT_GT(meter.mem_bytes, 0u);
+  EXPECT_EQ(meter.mem_bytes, backend.mem_used());
+  OpReply u = sync<op::ModuleUnload>({1});
+  ASSERT_TRUE(u.status.ok()) << u.status.text;
+  EXPECT_EQ(meter.mem_bytes, 0u);
+  EXPECT_GT(meter.mem_peak, 0u);
+}
+
 TEST_F(SimSession, FatbinLoadsToo) {
   load_module(3, RGPU_TEST_FATBIN);
   EXPECT_TRUE(get_function(3, 1, "vec_add").status.ok());
