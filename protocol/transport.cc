@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -35,6 +36,22 @@ void set_buffers(int fd) {
   int sz = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
+std::atomic<int> g_peer_timeout_s{60};
+
+// Idle: probes from timeout/3 on, every timeout/6, four unanswered end it (~ the timeout).
+// Busy: TCP_USER_TIMEOUT ends it when sent data stays unacknowledged that long.
+void set_peer_timeout(int fd, int seconds) {
+  if (seconds <= 0) return;
+  int one = 1;
+  int idle = std::max(1, seconds / 3), intvl = std::max(1, seconds / 6), count = 4;
+  unsigned user_ms = static_cast<unsigned>(seconds) * 1000u;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
 }
 
 bool is_tcp(int fd) {
@@ -224,6 +241,7 @@ std::unique_ptr<Stream> wrap(int fd, const TlsConfig* tls, bool server) {
   if (is_tcp(fd)) {
     set_nodelay(fd);
     set_buffers(fd);
+    set_peer_timeout(fd, g_peer_timeout_s.load());
   }
   if (tls == nullptr) return std::make_unique<SocketStream>(fd);
   return make_tls_stream(fd, *tls, server);
@@ -384,6 +402,13 @@ std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls, int ti
   }
   freeaddrinfo(res);
   throw NetError(NetError::kRefused, "cannot connect to " + ep.str() + ": " + last);
+}
+
+void set_peer_timeout_seconds(int seconds) {
+  g_peer_timeout_s = seconds;
+}
+int peer_timeout_seconds() {
+  return g_peer_timeout_s.load();
 }
 
 std::unique_ptr<Stream> adopt(int fd, const TlsConfig* tls, bool server) {

@@ -18,6 +18,9 @@
 //   and verifies the client's certificate, the client verifies the server's, both against ca_file,
 //   the client also its name (SAN) and both the other's role (extended key usage; TlsConfig).
 // - TCP streams have TCP_NODELAY set: the data plane is latency-bound.
+// - TCP streams detect a vanished peer (power cut, NAT drop, cable: no FIN, no RST) within
+//   peer_timeout_seconds(): keepalive probes while idle, TCP_USER_TIMEOUT while data waits for
+//   an acknowledgement; the next or pending read/write then fails with kBroken. 0: off.
 #pragma once
 
 #include <sys/uio.h>
@@ -99,6 +102,10 @@ std::unique_ptr<Stream> connect(const Endpoint& ep, const TlsConfig* tls = nullp
 // Wraps an already connected socket (e.g. one handed over with SCM_RIGHTS). With tls, runs the
 // server side (`server` true) or client side of the handshake first.
 std::unique_ptr<Stream> adopt(int fd, const TlsConfig* tls = nullptr, bool server = true);
+
+// Process-wide, for streams made afterwards (default 60 s; rgpu-server --peer-timeout).
+void set_peer_timeout_seconds(int seconds);
+int peer_timeout_seconds();
 
 // The peer of a connected socket for logs: "1.2.3.4:5678", "[v6]:port", "unix", or "?".
 std::string peer_name(int fd);

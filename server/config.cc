@@ -29,6 +29,10 @@ worker process.
   --worker-mem-allowance SIZE    host memory each session's worker may use beyond its vGPU's
                                  memory on a sim device, or in all on a real one (default
                                  2GiB; 0: no limit); past it the session ends with the reason
+  --worker-cgroup auto|DIR|off   also cap each worker with a cgroup v2 memory.max in a leaf
+                                 of DIR (a cgroup delegated to rgpu-server; auto: its own
+                                 cgroup when delegated, e.g. systemd Delegate=memory; default
+                                 auto, falling back to RLIMIT_DATA alone with a log line)
   --sim-plugin PATH              a host-kernel plugin for the sim backend (repeatable; also
                                  RGPU_SIM_PLUGINS=a.so:b.so)
   --secret-file F                shared secret clients must present, read from a file (also
@@ -37,6 +41,9 @@ worker process.
   --tls-cert F --tls-key F       serve TLS with this certificate and key
   --tls-ca F                     require client certificates signed by this CA
   --log-level debug|info|warn|error
+  --peer-timeout SECONDS         a peer that vanished without closing (power cut, NAT drop)
+                                 ends its session after this (TCP keepalive and
+                                 TCP_USER_TIMEOUT; default 60, 0: off)
 Before a client authenticates (see docs/security.md):
   --hello-timeout SECONDS        time a new connection has to send its Hello (and finish TLS)
                                  (default 10)
@@ -220,6 +227,24 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--worker-mem-allowance: '" + v + "' is not a size of at least 16MiB (or 0)";
         return false;
       }
+    } else if (a == "--worker-cgroup") {
+      if (!need(&v)) return false;
+      if (v != "auto" && v != "off" && (v.empty() || v[0] != '/')) {
+        *error = "--worker-cgroup wants auto, off or an absolute directory, not '" + v + "'";
+        return false;
+      }
+      o->worker_cgroup = v == "off" ? "" : v;
+    } else if (a == "--worker-cgroup-leaf") {
+      if (!need(&o->worker_cgroup_leaf)) return false;
+    } else if (a == "--peer-timeout") {
+      if (!need(&v)) return false;
+      char* end = nullptr;
+      long secs = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != 0 || secs < 0 || secs > 86400) {
+        *error = "--peer-timeout wants whole seconds (0 to 86400; 0: off), not '" + v + "'";
+        return false;
+      }
+      o->peer_timeout_s = static_cast<int>(secs);
     } else if (a == "--hello-timeout") {
       if (!need(&v)) return false;
       char* end = nullptr;

@@ -33,8 +33,13 @@ struct ServerOptions {
   // Before authentication (server/admission.h): the Hello deadline, and caps on connections and
   // workers that have not authenticated, in all and per source address.
   int hello_timeout_ms = 10000;
+  // A client that vanished without closing (power cut, NAT drop) ends its session after this
+  // (TCP keepalive / TCP_USER_TIMEOUT, protocol/transport.h); 0: off.
+  int peer_timeout_s = 60;
   // Host memory a worker may use beyond its sim device's memory (all of it on cuda); 0: none.
   uint64_t worker_mem_allowance = 2ull << 30;
+  // --worker-cgroup (server/worker_cgroup.h): "auto", a directory, or "" (off).
+  std::string worker_cgroup = "auto";
   size_t max_unauthenticated = 256;
   size_t max_unauthenticated_per_source = 64;
   // Pool membership (server/pool_membership.h): --pool, --join-token, --name, --label,
@@ -48,6 +53,7 @@ struct ServerOptions {
   int worker_fd = -1;
   int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)
   uint64_t session_id = 0;
+  std::string worker_cgroup_leaf;  // the cgroup v2 leaf the supervisor placed this worker in
   // Worker mode with a pool (internal, set by the supervisor; server/worker/lease_auth.h).
   int control_fd = -1;          // SOCK_SEQPACKET to the supervisor: lease claims, session events
   std::string pool_pubkey_hex;  // the pool's Ed25519 public key (64 hex chars)

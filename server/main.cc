@@ -1,6 +1,7 @@
 // server/main.cc — rgpu-server: supervisor by default, session worker with --worker-fd.
 #include <cstdio>
 
+#include "protocol/transport.h"
 #include "server/config.h"
 #include "server/gpu_probe.h"
 #include "server/log.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   set_log_level(o.log_level);
+  rgpu::net::set_peer_timeout_seconds(o.peer_timeout_s);
   if (o.describe_gpu) return run_describe_gpu(o);
   if (o.worker_fd >= 0) return run_worker(o);
   return run_supervisor(o, argc, argv);

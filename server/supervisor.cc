@@ -31,6 +31,7 @@
 #include "server/lane_handoff.h"
 #include "server/log.h"
 #include "server/pool_membership.h"
+#include "server/worker_cgroup.h"
 
 extern char** environ;
 
@@ -55,6 +56,7 @@ struct Worker {
   std::string peer;
   int lanes = -1;  // our end of the socketpair that hands joining lanes to it (lane_handoff.h)
   bool authenticated = false;  // it wrote kWorkerAuthenticated: lanes may join it
+  std::string cgroup;          // its cgroup v2 leaf (worker_cgroup.h), "" for none
 };
 
 // A readiness probe ("GET /healthz", "HEAD /"): answered here, no worker, no log above debug.
@@ -99,17 +101,29 @@ std::string exit_text(int st) {
   return "session ended";
 }
 
-void reap(std::map<pid_t, Worker>* workers, PoolMembership* pool, Admission* admission) {
+void reap(std::map<pid_t, Worker>* workers, PoolMembership* pool, Admission* admission,
+          const WorkerCgroups& cgroups) {
   for (;;) {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
     if (pid <= 0) return;
     if (admission) admission->worker_gone(pid);
-    if (pool) pool->worker_exited(pid, exit_text(st));
     auto it = workers->find(pid);
     unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
     std::string peer = it == workers->end() ? "?" : it->second.peer;
-    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM && g_stop) {
+    const bool over_limit = it != workers->end() && cgroups.finish(it->second.cgroup);
+    if (over_limit) {
+      log_error(
+          "worker %d (session %llu, %s) was killed by the kernel: it exceeded its host-memory "
+          "limit (cgroup memory.max, see --worker-mem-allowance); other sessions are "
+          "unaffected",
+          pid, sid, peer.c_str());
+      if (pool) pool->worker_exited(pid, "the session's worker exceeded its host-memory limit");
+    } else if (pool) {
+      pool->worker_exited(pid, exit_text(st));
+    }
+    if (over_limit) {
+    } else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM && g_stop) {
       log_info("worker %d (session %llu) stopped", pid, sid);
     } else if (WIFSIGNALED(st)) {
       log_error(
@@ -178,6 +192,21 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     log_warn("*** Anyone who can reach this port can run code on this machine's GPU. ***");
     log_warn("*** Use it for local development only.                               ***");
     log_warn("**********************************************************************");
+  }
+  // Each worker in its own cgroup v2 leaf with memory.max, where one is delegated to us.
+  std::unique_ptr<WorkerCgroups> cgroups = WorkerCgroups::open(o.worker_cgroup, &err);
+  if (!cgroups) {
+    log_error("%s", err.c_str());
+    return 2;
+  }
+  if (o.worker_mem_allowance == 0) {
+    log_info("worker host memory: no limit (--worker-mem-allowance 0)");
+  } else if (cgroups->enabled()) {
+    log_info("worker host memory: RLIMIT_DATA and cgroup v2 memory.max in leaves of %s",
+             cgroups->dir().c_str());
+  } else {
+    log_info("worker host memory: RLIMIT_DATA alone (no cgroup v2 memory.max: %s)",
+             cgroups->why_off().c_str());
   }
   std::string exe = self_exe();
   if (exe.empty()) {
@@ -297,6 +326,16 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     args.push_back("3");
     args.push_back("--session-id");
     args.push_back(std::to_string(sid));
+    std::string cgroup_err;
+    const std::string leaf =
+        o.worker_mem_allowance ? cgroups->prepare(sid, o.worker_mem_allowance, &cgroup_err) : "";
+    if (!cgroup_err.empty())
+      log_warn("session %llu: no cgroup memory limit: %s", static_cast<unsigned long long>(sid),
+               cgroup_err.c_str());
+    if (!leaf.empty()) {
+      args.push_back("--worker-cgroup-leaf");
+      args.push_back(leaf);
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, child_fd, 3);
@@ -344,7 +383,11 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     if (pool_child >= 0) ::close(pool_child);
     if (pool && rc == 0) pool->worker_started(pid, sid, pool_parent);
     if (pool && rc != 0 && pool_parent >= 0) ::close(pool_parent);
+    if (rc == 0 && !leaf.empty() && !cgroups->place(pid, leaf, &cgroup_err))
+      log_warn("session %llu: no cgroup memory limit: %s", static_cast<unsigned long long>(sid),
+               cgroup_err.c_str());
     if (rc != 0) {
+      cgroups->finish(leaf);
       if (lane_pair[0] >= 0) ::close(lane_pair[0]);
       log_error("cannot start a worker for %s: %s", r.peer.c_str(), std::strerror(rc));
       return;
@@ -353,7 +396,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       int flags = ::fcntl(lane_pair[0], F_GETFL, 0);
       ::fcntl(lane_pair[0], F_SETFL, flags | O_NONBLOCK);
     }
-    workers[pid] = {sid, r.peer, lane_pair[0], lane_pair[0] < 0};
+    workers[pid] = {sid, r.peer, lane_pair[0], lane_pair[0] < 0, leaf};
     if (lane_pair[0] >= 0) admission.worker_started(pid, r.source, std::chrono::steady_clock::now());
     log_info("session %llu from %s: worker %d", static_cast<unsigned long long>(sid),
              r.peer.c_str(), pid);
@@ -418,7 +461,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       }
     }
     (void)conn_base;
-    reap(&workers, pool.get(), &admission);
+    reap(&workers, pool.get(), &admission, *cgroups);
     if (g_stop) break;
     auto now = std::chrono::steady_clock::now();
     for (pid_t pid : admission.expired_workers(now)) {
@@ -469,7 +512,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
   for (auto& [pid, w] : workers) ::kill(pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (!workers.empty() && std::chrono::steady_clock::now() < deadline) {
-    reap(&workers, pool.get(), nullptr);
+    reap(&workers, pool.get(), nullptr, *cgroups);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& [pid, w] : workers) ::kill(pid, SIGKILL);
@@ -478,6 +521,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     pid_t pid = ::waitpid(-1, &st, 0);
     if (pid <= 0) break;
     if (pool) pool->worker_exited(pid, exit_text(st));
+    if (auto it = workers.find(pid); it != workers.end()) cgroups->finish(it->second.cgroup);
     workers.erase(pid);
   }
   if (pool) pool->stop();

@@ -1,10 +1,14 @@
 // server/worker/host_memory.cc — see host_memory.h.
 #include "server/worker/host_memory.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "server/worker_cgroup.h"
 
 namespace rgpu::server {
 
@@ -24,8 +28,30 @@ bool host_memory_limit_supported() {
 #endif
 }
 
+namespace {
+std::string g_cgroup_leaf;
+
+std::string set_cgroup_max(uint64_t bytes) {
+  if (g_cgroup_leaf.empty()) return "";
+  const std::string path = g_cgroup_leaf + "/memory.max";
+  const std::string v = std::to_string(cgroup_memory_max(bytes));
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  const bool ok = ::write(fd, v.data(), v.size()) == static_cast<ssize_t>(v.size());
+  const int e = errno;
+  ::close(fd);
+  return ok ? "" : "cannot write " + path + ": " + std::strerror(e);
+}
+}  // namespace
+
+void set_host_memory_cgroup(const std::string& leaf) {
+  g_cgroup_leaf = leaf;
+}
+
 std::string limit_host_memory(uint64_t bytes) {
-  if (bytes == 0 || !host_memory_limit_supported()) return "";
+  if (bytes == 0) return "";
+  if (std::string e = set_cgroup_max(bytes); !e.empty()) return e;
+  if (!host_memory_limit_supported()) return "";
   rlimit r{};
   if (::getrlimit(RLIMIT_DATA, &r) != 0) return std::string("getrlimit: ") + std::strerror(errno);
   r.rlim_cur = r.rlim_max == RLIM_INFINITY ? bytes : std::min<rlim_t>(bytes, r.rlim_max);

@@ -8,8 +8,8 @@
 // alone so the worker can raise its own cap once the lease says how large the session is.
 // The worker sets `allowance` before the Hello, then allowance + the vGPU's memory on a sim
 // device (its device memory is host memory) or allowance alone on a real one. 0: no limit.
-// A provider wanting a cgroup v2 memory.max for all of rgpu-server sets it in the unit
-// (systemd MemoryMax=).
+// Where the supervisor placed the worker in a cgroup v2 leaf (server/worker_cgroup.h), the
+// same call also sets that leaf's memory.max (to cgroup_memory_max(bytes), above RLIMIT_DATA).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,10 @@ namespace rgpu::server {
 // False in AddressSanitizer builds: ASan's shadow and allocator mappings count against
 // RLIMIT_DATA (terabytes of reserved address space), so there the limit is not set at all.
 bool host_memory_limit_supported();
-// "" or why the limit could not be set; does nothing when !host_memory_limit_supported().
+// The worker's cgroup v2 leaf ("" for none), from the supervisor.
+void set_host_memory_cgroup(const std::string& leaf);
+// "" or why the limit could not be set; RLIMIT_DATA is left alone when
+// !host_memory_limit_supported() (the cgroup limit still applies).
 std::string limit_host_memory(uint64_t bytes);
 uint64_t host_memory_limit();  // the soft limit now (UINT64_MAX: none)
 

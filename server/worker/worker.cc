@@ -106,6 +106,7 @@ int run_worker(const ServerOptions& o) {
              static_cast<unsigned long long>(o.session_id), e.what());
     return 1;
   }
+  set_host_memory_cgroup(o.worker_cgroup_leaf);
   // Until the lease says how large the session is, the worker gets the allowance alone.
   if (std::string e = limit_host_memory(o.worker_mem_allowance); !e.empty())
     log_warn("session %llu: no host-memory limit: %s",
