@@ -22,6 +22,8 @@
 #   missing   a server killed with SIGKILL turns missing; its session's program fails
 #   restart   the pool restarts on the same data: tokens, providers, leases; an expired lease
 #             is refused
+#   poolkill  the pool is SIGKILLed mid-session: the program finishes exactly; when the pool
+#             comes back the session's end is recorded with the time it really ended
 #   tls       a second pool serving the control plane over mutual TLS, a provider joining it
 #             over TLS and serving its clients over TLS: the CLI, `rgpu run`, the lease and the
 #             program's data plane all over TLS; a client without certificates is refused
@@ -316,6 +318,29 @@ if direct "$(cat "$W/exp.server")" "$(cat "$W/exp.lease")" expired; then
 fi
 file_has "$W/expired.err" 'expired' || fail "the expired-lease refusal does not say why"
 ok "restart (providers, tokens and leases kept; an expired lease is refused)"
+
+# --- poolkill: the pool dies mid-session ---------------------------------------------------------
+RGPU_JOB_SLEEP_S=5 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=2 -- "$PROG" sleep >"$W/pkjob.out" 2>"$W/pkjob.err" &
+PJ=$!
+JOB_PIDS+=($PJ)
+wait_for 60 file_has "$W/pkjob.out" '^running' || fail "the job for the pool kill did not start"
+wait_for 30 has_lease_where provider=sim2 state=active || fail "the pool did not see it start"
+PL=$(lease_id_where provider=sim2 state=active)
+kill -KILL "$POOL_PID"
+wait "$POOL_PID" 2>/dev/null
+PK_DOWN=$(date +%s)
+wait "$PJ" || fail "the program failed while its pool was down"
+file_has "$W/pkjob.out" '^PASS' || fail "the program did not finish with its exact result"
+PK_END=$(date +%s)
+start_pool "127.0.0.1:$POOL_PORT" --lease-ttl 8
+wait_for 60 has_lease_where lease_id="$PL" state=ended ||
+  fail "the session's end was not recorded when the pool came back: $(admin session list --all)"
+PK_ENDED=$(admin session list --all --json | python3 -c '
+import json, sys
+print(next(l["ended"] for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1]))' "$PL")
+[[ $PK_ENDED -ge $PK_DOWN && $PK_ENDED -le $((PK_END + 1)) ]] ||
+  fail "the session's recorded end ($PK_ENDED) is not when it ended ($PK_DOWN..$PK_END)"
+ok "poolkill (a session went on while its pool was down; its end was recorded, at the time it ended, when the pool came back)"
 
 # --- tls: control plane and data plane over mutual TLS ------------------------------------------
 T="$W/certs"
