@@ -397,7 +397,8 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       ::fcntl(lane_pair[0], F_SETFL, flags | O_NONBLOCK);
     }
     workers[pid] = {sid, r.peer, lane_pair[0], lane_pair[0] < 0, leaf};
-    if (lane_pair[0] >= 0) admission.worker_started(pid, r.source, std::chrono::steady_clock::now());
+    if (lane_pair[0] >= 0)
+      admission.worker_started(pid, r.source, std::chrono::steady_clock::now());
     log_info("session %llu from %s: worker %d", static_cast<unsigned long long>(sid),
              r.peer.c_str(), pid);
   };
@@ -414,8 +415,8 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       return;
     }
     if (r.opening.kind == Opening::kJoin && o.tls_cert.empty()) {
-      refuse_opening(r.fd, "no session " + std::to_string(join) +
-                               " to join on this server (it ended)");
+      refuse_opening(r.fd,
+                     "no session " + std::to_string(join) + " to join on this server (it ended)");
       ::close(r.fd);
       return;
     }
@@ -436,8 +437,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       }
     const size_t conn_base = fds.size();
     admission.poll_fds(&fds);
-    const int timeout =
-        admission.partial() ? static_cast<int>(Admission::kRecheck.count()) : 1000;
+    const int timeout = admission.partial() ? static_cast<int>(Admission::kRecheck.count()) : 1000;
     int pr = ::poll(fds.data(), fds.size(), timeout);
     if (pr < 0 && errno != EINTR) {
       log_error("poll: %s", std::strerror(errno));

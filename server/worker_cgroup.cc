@@ -114,8 +114,7 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::open(const std::string& spec, std:
   std::string controllers = read_text(dir + "/cgroup.controllers", &ok);
   if (!ok) return unusable("cannot read " + dir + "/cgroup.controllers");
   if (!has_word(controllers, "memory"))
-    return unusable("the memory controller is not delegated to " + dir +
-                    " (cgroup.controllers: '" +
+    return unusable("the memory controller is not delegated to " + dir + " (cgroup.controllers: '" +
                     controllers.substr(0, controllers.find('\n')) +
                     "'); with systemd set Delegate=memory in the unit");
   if (::access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0)
@@ -132,8 +131,7 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::open(const std::string& spec, std:
     const std::string leaf = dir + "/supervisor";
     if (::mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST)
       return unusable("cannot make " + leaf + ": " + std::strerror(errno));
-    if (std::string e = write_control(leaf + "/cgroup.procs", self); !e.empty())
-      return unusable(e);
+    if (std::string e = write_control(leaf + "/cgroup.procs", self); !e.empty()) return unusable(e);
   }
   std::string subtree = read_text(dir + "/cgroup.subtree_control", &ok);
   if (!has_word(subtree, "memory")) {
