@@ -35,6 +35,9 @@ worker process.
                                  auto, falling back to RLIMIT_DATA alone with a log line)
   --sim-plugin PATH              a host-kernel plugin for the sim backend (repeatable; also
                                  RGPU_SIM_PLUGINS=a.so:b.so)
+  --sim-exec auto|ptx|plugin     how the sim runs kernels: ptx executes each module's PTX
+                                 (every access checked), plugin only host twins, auto a twin
+                                 when one is registered, else the PTX (default auto)
   --secret-file F                shared secret clients must present, read from a file (also
                                  RGPU_SECRET; --secret S works but shows it in `ps`)
   --insecure                     accept any client (local development only)
@@ -227,6 +230,13 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--worker-mem-allowance: '" + v + "' is not a size of at least 16MiB (or 0)";
         return false;
       }
+    } else if (a == "--sim-exec") {
+      if (!need(&v)) return false;
+      if (v != "ptx" && v != "plugin" && v != "auto") {
+        *error = "--sim-exec wants ptx, plugin or auto, not '" + v + "'";
+        return false;
+      }
+      o->sim_exec = v;
     } else if (a == "--worker-cgroup") {
       if (!need(&v)) return false;
       if (v != "auto" && v != "off" && (v.empty() || v[0] != '/')) {

@@ -28,6 +28,7 @@ struct ServerOptions {
   uint32_t gpu = 0;
   std::string driver;  // --driver PATH
   std::vector<std::string> sim_plugins;
+  std::string sim_exec = "auto";  // --sim-exec ptx|plugin|auto (server/backend/sim_backend.h)
   std::string port_file;
   LogLevel log_level = LogLevel::kInfo;
   // Before authentication (server/admission.h): the Hello deadline, and caps on connections and

@@ -17,7 +17,10 @@ std::unique_ptr<Backend> make_backend(const ServerOptions& o, SimKernelRegistry*
         return nullptr;
       }
     }
-    return std::make_unique<SimBackend>(kernels, o.gpu);
+    const SimExec exec = o.sim_exec == "ptx"      ? SimExec::kPtx
+                         : o.sim_exec == "plugin" ? SimExec::kPlugin
+                                                  : SimExec::kAuto;
+    return std::make_unique<SimBackend>(kernels, o.gpu, exec);
   }
   if (o.backend == "cuda") {
     DriverSearch d = find_nvidia_driver(o.driver);

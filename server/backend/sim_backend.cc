@@ -10,8 +10,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "protocol/image/fatbin.h"
+#include "protocol/image/image_span.h"
 #include "protocol/image/kernel_table.h"
 #include "server/backend/fault_guard.h"
+#include "server/backend/ptx/ptx_exec.h"
+#include "server/backend/ptx/ptx_parse.h"
 #include "server/backend/sim_props.h"
 
 namespace rgpu::server {
@@ -32,18 +36,25 @@ std::string hex(uint64_t v) {
 struct SimBackend::Module {
   image::ModuleInfo info;
   std::map<std::string, std::pair<uint64_t, uint64_t>> globals;  // name -> (dptr, bytes)
+  // The PTX the executor runs (ptx/ptx_ir.h), or why there is none.
+  ptx::PtxModule ptx;
+  bool has_ptx = false;
+  std::string ptx_error;
+  std::map<std::string, std::vector<uint64_t>> symbol_addr;  // kernel -> per symbol address
 };
 
 struct SimBackend::Function {
   uint64_t module = 0;
   const image::KernelInfo* kernel = nullptr;  // owned by the module
   rgpu_sim_kernel_fn host = nullptr;
+  const ptx::Kernel* ptx = nullptr;  // owned by the module
+  const std::vector<uint64_t>* symbol_addr = nullptr;
   int32_t max_dynamic_shared = kDefaultMaxDynamicShared;
   std::map<int32_t, int32_t> set_attrs;
 };
 
-SimBackend::SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index)
-    : kernels_(kernels), gpu_index_(gpu_index) {
+SimBackend::SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index, SimExec exec)
+    : kernels_(kernels), gpu_index_(gpu_index), exec_(exec) {
   const char* staged = std::getenv("RGPU_SIM_STAGED");
   staged_ = staged && std::strcmp(staged, "1") == 0;
 }
@@ -344,7 +355,94 @@ Status SimBackend::module_load(uint64_t module, const uint8_t* data, uint64_t si
                   std::min<uint64_t>(g.init.size(), g.size));
     m->globals[g.name] = {dptr, g.size};
   }
+  if (exec_ != SimExec::kPlugin) {
+    Status st = load_ptx(data, size, m.get());
+    if (!st.ok()) {
+      for (auto& [n, r] : m->globals) unmap(r.first);
+      return st;
+    }
+  }
   modules_[module] = std::move(m);
+  return Status::Ok();
+}
+
+namespace {
+// The PTX text the executor should run: the image itself, or the fatbin's newest PTX entry
+// that a device of compute capability `sm` runs. Empty with *why set when there is none.
+std::string ptx_text_of(const uint8_t* data, uint64_t size, uint32_t sm, std::string* why) {
+  auto span = image::locate_image_in(data, size);
+  if (!span) {
+    *why = "the image is not PTX, a cubin or a fatbin";
+    return "";
+  }
+  if (span->kind == image::ImageKind::kPtx)
+    return std::string(reinterpret_cast<const char*>(span->data), span->size);
+  if (span->kind == image::ImageKind::kElf) {
+    *why = "the image is a cubin, which carries no PTX (build with code=compute_NN too)";
+    return "";
+  }
+  auto entries = image::list_fatbin_entries(span->data, span->size);
+  if (!entries) {
+    *why = entries.error();
+    return "";
+  }
+  const image::FatbinEntry* best = nullptr;
+  for (const auto& e : *entries)
+    if (e.is_ptx() && e.sm_version <= sm && (!best || e.sm_version > best->sm_version)) best = &e;
+  if (!best) {
+    *why = "the fatbin has no PTX for compute capability " + std::to_string(sm / 10) + "." +
+           std::to_string(sm % 10) + " or older";
+    return "";
+  }
+  auto bytes = image::entry_contents(*best);
+  if (!bytes) {
+    *why = bytes.error();
+    return "";
+  }
+  std::string text(bytes->begin(), bytes->end());
+  while (!text.empty() && text.back() == '\0') text.pop_back();
+  return text;
+}
+}  // namespace
+
+Status SimBackend::load_ptx(const uint8_t* data, uint64_t size, Module* m) {
+  const uint32_t sm = static_cast<uint32_t>(props_.cc_major * 10 + props_.cc_minor);
+  std::string why;
+  const std::string text = ptx_text_of(data, size, sm, &why);
+  if (text.empty()) {
+    m->ptx_error = "the sim executes PTX and " + why;
+  } else if (std::string e = ptx::parse_ptx_module(text.data(), text.size(), &m->ptx); !e.empty()) {
+    m->ptx_error = e;
+  } else {
+    m->has_ptx = true;
+  }
+  if (!m->has_ptx) {
+    if (exec_ != SimExec::kPtx) return Status::Ok();  // a twin may run its kernels
+    const bool unsupported = m->ptx_error.find("not supported") != std::string::npos;
+    return Status::Err(unsupported ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_PTX,
+                       m->ptx_error);
+  }
+  // Variables the PTX declares get their memory (and initialisers) here when the image's
+  // module table did not already place them (a PTX image's table has no initial bytes).
+  for (const ptx::Symbol& g : m->ptx.globals) {
+    auto it = m->globals.find(g.name);
+    if (it == m->globals.end()) {
+      uint64_t dptr = 0;
+      Status st = map_range(g.size ? g.size : 1, &dptr);
+      if (!st.ok()) return st;
+      it = m->globals.emplace(g.name, std::make_pair(dptr, g.size)).first;
+    }
+    if (!g.init.empty() && m->info.parsed_kind == image::ImageKind::kPtx)
+      std::memcpy(reinterpret_cast<void*>(it->second.first), g.init.data(),
+                  std::min<uint64_t>(g.init.size(), it->second.second));
+  }
+  for (const ptx::Kernel& k : m->ptx.kernels) {
+    std::vector<uint64_t>& addr = m->symbol_addr[k.name];
+    for (const ptx::Symbol& s : k.symbols) {
+      auto it = m->globals.find(s.name);
+      addr.push_back(it == m->globals.end() ? 0 : it->second.first);
+    }
+  }
   return Status::Ok();
 }
 
@@ -373,7 +471,11 @@ Status SimBackend::module_get_function(uint64_t module, uint64_t function, const
   auto f = std::make_unique<Function>();
   f->module = module;
   f->kernel = k;
-  f->host = kernels_ ? kernels_->find(name) : nullptr;
+  f->host = kernels_ && exec_ != SimExec::kPtx ? kernels_->find(name) : nullptr;
+  if (it->second->has_ptx) {
+    f->ptx = it->second->ptx.find(name);
+    if (f->ptx) f->symbol_addr = &it->second->symbol_addr[name];
+  }
   info->layout = k->layout;
   info->layout_known = true;
   functions_[function] = std::move(f);
@@ -493,11 +595,19 @@ Status SimBackend::launch(const LaunchConfig& cfg) {
     return Status::Err(CUDA_ERROR_INVALID_VALUE,
                        "launch of " + f.kernel->name + " with " + std::to_string(threads) +
                            " threads per block exceeds the kernel's limit");
-  if (f.host == nullptr)
-    return Status::Err(CUDA_ERROR_NOT_FOUND,
-                       "kernel " + f.kernel->name +
-                           " has no host implementation in the sim backend (register one with "
-                           "--sim-plugin)");
+  if (f.host == nullptr && f.ptx != nullptr) return launch_ptx(f, cfg);
+  if (f.host == nullptr) {
+    const std::string& why = modules_.at(f.module)->ptx_error;
+    if (exec_ == SimExec::kPlugin || why.empty())
+      return Status::Err(CUDA_ERROR_NOT_FOUND,
+                         "kernel " + f.kernel->name +
+                             " has no host implementation in the sim backend (register one with "
+                             "--sim-plugin)");
+    const bool unsupported = why.find("not supported") != std::string::npos;
+    return Status::Err(
+        unsupported ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_PTX,
+        "kernel " + f.kernel->name + " has no host twin and its PTX cannot run: " + why);
+  }
   std::vector<uint8_t> shared(cfg.shared_mem);
   rgpu_sim_launch l{};
   std::memcpy(l.grid, cfg.grid, sizeof l.grid);
@@ -534,6 +644,21 @@ Status SimBackend::launch(const LaunchConfig& cfg) {
     return Status::Err(CUDA_ERROR_LAUNCH_FAILED,
                        "host kernel " + f.kernel->name + " failed with code " + std::to_string(rc));
   return Status::Ok();
+}
+
+Status SimBackend::launch_ptx(const Function& f, const LaunchConfig& cfg) {
+  ptx::LaunchMemory mem;
+  mem.allocs = &allocs_;
+  mem.symbol_addr = *f.symbol_addr;
+  mem.sm_count = static_cast<uint32_t>(props_.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT]);
+  ptx::LaunchShape shape;
+  std::memcpy(shape.grid, cfg.grid, sizeof shape.grid);
+  std::memcpy(shape.block, cfg.block, sizeof shape.block);
+  shape.dynamic_shared = cfg.shared_mem;
+  auto t = Clock::now();
+  Status st = ptx::execute(*f.ptx, shape, cfg.params, cfg.param_bytes, mem, &ptx_instructions_);
+  add_busy(t);
+  return st;
 }
 
 Status SimBackend::occupancy_max_active_blocks(uint64_t function, int32_t block_size,

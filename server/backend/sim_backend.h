@@ -9,8 +9,11 @@
 //   work is done, so queries answer CUDA_SUCCESS and events carry the time their stream got
 //   there (event timing is wall-clock time between the two records).
 // - Modules are parsed with rgpu_image (parse_kernels); globals get device memory in the window
-//   with the image's initial bytes. A launch runs the kernel's host implementation from the
-//   SimKernelRegistry; a kernel with none fails with CUDA_ERROR_NOT_FOUND naming it; a host
+//   with the image's initial bytes. Their PTX (the image itself, or the fatbin's newest PTX
+//   entry the device's compute capability runs) is decoded at load (ptx/ptx_parse.h) and a
+//   launch executes it (ptx/ptx_exec.h: every access checked), or runs the kernel's host twin
+//   from the SimKernelRegistry (SimExec). PTX the executor cannot run fails the load under
+//   kPtx, and under kAuto the launch of a kernel without a twin, naming opcode and line; a host
 //   kernel returning non-zero fails with CUDA_ERROR_LAUNCH_FAILED.
 // - Copies: the worker reads and writes device memory in place (host_view). With
 //   RGPU_SIM_STAGED=1 in the server's environment the sim behaves like a discrete GPU for copies
@@ -34,9 +37,13 @@
 
 namespace rgpu::server {
 
+// How kernels run (--sim-exec): kAuto a registered host twin when there is one, else the
+// module's PTX; kPtx always the PTX (twins are ignored); kPlugin twins only (the old sim).
+enum class SimExec : uint8_t { kAuto, kPtx, kPlugin };
+
 class SimBackend final : public Backend {
  public:
-  SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index);
+  SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index, SimExec exec = SimExec::kAuto);
   ~SimBackend() override;
 
   const char* name() const override { return "sim"; }
@@ -95,6 +102,8 @@ class SimBackend final : public Backend {
   };
 
   Status map_range(uint64_t bytes, uint64_t* dptr);
+  Status load_ptx(const uint8_t* data, uint64_t size, Module* m);
+  Status launch_ptx(const Function& f, const LaunchConfig& cfg);
   void unmap(uint64_t dptr);
   bool inside(uint64_t addr, uint64_t bytes) const;
   bool stream_ok(uint64_t stream) const;
@@ -102,6 +111,8 @@ class SimBackend final : public Backend {
 
   const SimKernelRegistry* kernels_;
   uint32_t gpu_index_;
+  SimExec exec_;
+  uint64_t ptx_instructions_ = 0;  // thread-instructions the PTX executor ran
   SessionWindow window_{};
   DeviceProps props_{};
   VaAllocator va_;

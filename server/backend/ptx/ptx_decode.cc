@@ -1,0 +1,579 @@
+// server/backend/ptx/ptx_decode.cc — see ptx_decode.h.
+#include "server/backend/ptx/ptx_decode.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace rgpu::server::ptx {
+
+int32_t DecodeContext::slot(std::string_view name) const {
+  if (auto it = regs.find(name); it != regs.end()) return it->second;
+  for (const Range& r : ranges) {
+    if (name.size() <= r.prefix.size() || name.substr(0, r.prefix.size()) != r.prefix) continue;
+    std::string_view digits = name.substr(r.prefix.size());
+    if (digits.size() > 9 || (digits.size() > 1 && digits[0] == '0')) continue;
+    uint32_t n = 0;
+    bool ok = true;
+    for (char c : digits) {
+      ok &= c >= '0' && c <= '9';
+      n = n * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (ok && n < r.count) return static_cast<int32_t>(r.first + n);
+  }
+  return -1;
+}
+
+const char* op_name(Op op) {
+  static const char* kNames[] = {
+      "mov",      "ld",    "st",        "cvta",  "cvta.to",  "cvt",    "add",        "sub",
+      "mul",      "mad",   "fma",       "div",   "rem",      "min",    "max",        "abs",
+      "neg",      "and",   "or",        "xor",   "not",      "cnot",   "shl",        "shr",
+      "setp",     "selp",  "bra",       "ret",   "exit",     "bar",    "trap",       "rcp",
+      "sqrt",     "rsqrt", "ex2",       "lg2",   "sin",      "cos",    "popc",       "clz",
+      "brev",     "atom",  "red",       "fence", "shfl",     "vote",   "activemask", "bfe",
+      "bfi",      "prmt",  "lop3",      "shf",   "copysign", "mul.hi", "mul.wide",   "mad.hi",
+      "mad.wide", "sad",   "nanosleep", "selp",  "testp"};
+  const size_t i = static_cast<size_t>(op);
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "?";
+}
+
+namespace {
+
+struct Special2 {
+  const char* name;
+  Special s;
+};
+const Special2 kSpecials[] = {
+    {"%tid.x", Special::kTidX},
+    {"%tid.y", Special::kTidY},
+    {"%tid.z", Special::kTidZ},
+    {"%ntid.x", Special::kNtidX},
+    {"%ntid.y", Special::kNtidY},
+    {"%ntid.z", Special::kNtidZ},
+    {"%ctaid.x", Special::kCtaidX},
+    {"%ctaid.y", Special::kCtaidY},
+    {"%ctaid.z", Special::kCtaidZ},
+    {"%nctaid.x", Special::kNctaidX},
+    {"%nctaid.y", Special::kNctaidY},
+    {"%nctaid.z", Special::kNctaidZ},
+    {"%laneid", Special::kLaneid},
+    {"%warpid", Special::kWarpid},
+    {"%nwarpid", Special::kNwarpid},
+    {"%smid", Special::kSmid},
+    {"%nsmid", Special::kNsmid},
+    {"%gridid", Special::kGridid},
+    {"%clock", Special::kClock},
+    {"%clock64", Special::kClock64},
+    {"%globaltimer", Special::kGlobaltimer},
+    {"%lanemask_eq", Special::kLanemaskEq},
+    {"%lanemask_lt", Special::kLanemaskLt},
+    {"%lanemask_le", Special::kLanemaskLe},
+    {"%lanemask_gt", Special::kLanemaskGt},
+    {"%lanemask_ge", Special::kLanemaskGe},
+    {"%dynamic_smem_size", Special::kDynamicSmemSize},
+    {"%total_smem_size", Special::kTotalSmemSize},
+    {"WARP_SZ", Special::kWarpsize},
+};
+
+struct OpName {
+  const char* name;
+  Op op;
+};
+const OpName kOps[] = {
+    {"mov", Op::kMov},
+    {"ld", Op::kLd},
+    {"ldu", Op::kLd},
+    {"st", Op::kSt},
+    {"cvta", Op::kCvta},
+    {"cvt", Op::kCvt},
+    {"add", Op::kAdd},
+    {"sub", Op::kSub},
+    {"mul", Op::kMul},
+    {"mad", Op::kMad},
+    {"fma", Op::kFma},
+    {"div", Op::kDiv},
+    {"rem", Op::kRem},
+    {"min", Op::kMin},
+    {"max", Op::kMax},
+    {"abs", Op::kAbs},
+    {"neg", Op::kNeg},
+    {"and", Op::kAnd},
+    {"or", Op::kOr},
+    {"xor", Op::kXor},
+    {"not", Op::kNot},
+    {"cnot", Op::kCnot},
+    {"shl", Op::kShl},
+    {"shr", Op::kShr},
+    {"setp", Op::kSetp},
+    {"selp", Op::kSelp},
+    {"bra", Op::kBra},
+    {"ret", Op::kRet},
+    {"exit", Op::kExit},
+    {"bar", Op::kBar},
+    {"barrier", Op::kBar},
+    {"trap", Op::kTrap},
+    {"rcp", Op::kRcp},
+    {"sqrt", Op::kSqrt},
+    {"rsqrt", Op::kRsqrt},
+    {"ex2", Op::kEx2},
+    {"lg2", Op::kLg2},
+    {"sin", Op::kSin},
+    {"cos", Op::kCos},
+    {"popc", Op::kPopc},
+    {"clz", Op::kClz},
+    {"brev", Op::kBrev},
+    {"atom", Op::kAtom},
+    {"red", Op::kRed},
+    {"membar", Op::kFence},
+    {"fence", Op::kFence},
+    {"shfl", Op::kShfl},
+    {"vote", Op::kVote},
+    {"activemask", Op::kActivemask},
+    {"bfe", Op::kBfe},
+    {"bfi", Op::kBfi},
+    {"prmt", Op::kPrmt},
+    {"lop3", Op::kLop3},
+    {"shf", Op::kShf},
+    {"copysign", Op::kCopysign},
+    {"sad", Op::kSad},
+    {"nanosleep", Op::kNanosleep},
+    {"testp", Op::kTestp},
+};
+
+Type parse_type(std::string_view m) {
+  if (m.size() < 2) return {};
+  Kind k = m[0] == 'u'   ? Kind::kU
+           : m[0] == 's' ? Kind::kS
+           : m[0] == 'b' ? Kind::kB
+           : m[0] == 'f' ? Kind::kF
+                         : Kind::kNone;
+  if (m == "pred") return {Kind::kPred, 1};
+  if (k == Kind::kNone) return {};
+  std::string_view n = m.substr(1);
+  if (n == "8") return {k, 8};
+  if (n == "16") return {k, 16};
+  if (n == "32") return {k, 32};
+  if (n == "64") return {k, 64};
+  return {};
+}
+
+bool is_ignored_modifier(std::string_view m) {
+  static const char* kIgnored[] = {
+      "approx", "full", "volatile", "relaxed", "acquire", "release", "acq_rel", "weak", "sc",
+      "mmio",   "cta",  "gpu",      "sys",     "cluster", "ca",      "cg",      "cs",   "lu",
+      "cv",     "wb",   "wt",       "nc",      "aligned", "sync",    "gl",      "noftz"};
+  for (const char* i : kIgnored)
+    if (m == i) return true;
+  // Cache and eviction hints: L1::evict_last, L2::cache_hint, L2::64B ...
+  return m.substr(0, 4) == "L1::" || m.substr(0, 4) == "L2::";
+}
+
+// Float operand positions (sources and destination) for immediates.
+bool float_operand(const Inst& in, size_t i) {
+  switch (in.op) {
+    case Op::kCvt:
+      return i == 0 ? in.type.is_float() : in.type2.is_float();
+    case Op::kSetp:
+      return (in.pair ? i >= 2 && i <= 3 : i >= 1 && i <= 2) && in.type.is_float();
+    case Op::kSelp:
+      return i <= 2 ? in.type.is_float() : false;
+    case Op::kShfl:
+    case Op::kVote:
+    case Op::kBfe:
+    case Op::kBfi:
+    case Op::kShl:
+    case Op::kShr:
+      return false;
+    default:
+      return in.type.is_float();
+  }
+}
+
+std::string imm_bits(std::string_view text, bool negative, bool as_float, Type t, uint64_t* out) {
+  std::string v(text);
+  const bool f32lit = v.size() == 10 && (v[1] == 'f' || v[1] == 'F') && v[0] == '0';
+  const bool f64lit = v.size() == 18 && (v[1] == 'd' || v[1] == 'D') && v[0] == '0';
+  if (f32lit || f64lit) {
+    if (!as_float) return "a float literal " + v + " where an integer is wanted";
+    double d;
+    if (f32lit) {
+      uint32_t b = static_cast<uint32_t>(std::strtoul(v.c_str() + 2, nullptr, 16));
+      float f;
+      std::memcpy(&f, &b, 4);
+      d = f;
+      if (t.bits == 32) {
+        *out = b ^ (negative ? 0x80000000u : 0u);
+        return "";
+      }
+    } else {
+      uint64_t b = std::strtoull(v.c_str() + 2, nullptr, 16);
+      std::memcpy(&d, &b, 8);
+      if (t.bits == 64) {
+        *out = b ^ (negative ? 1ull << 63 : 0);
+        return "";
+      }
+    }
+    if (negative) d = -d;
+    float f = static_cast<float>(d);
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    *out = b;
+    return "";
+  }
+  char* end = nullptr;
+  const bool hex = v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+  const bool fp = !hex && v.find_first_of(".eE") != std::string::npos;
+  if (fp) {
+    double d = std::strtod(v.c_str(), &end);
+    if (*end != 0) return "bad number " + v;
+    if (!as_float) return "a float literal " + v + " where an integer is wanted";
+    if (negative) d = -d;
+    if (t.bits == 64) {
+      std::memcpy(out, &d, 8);
+    } else {
+      float f = static_cast<float>(d);
+      uint32_t b;
+      std::memcpy(&b, &f, 4);
+      *out = b;
+    }
+    return "";
+  }
+  const bool octal = !hex && v.size() > 1 && v[0] == '0';
+  uint64_t n = std::strtoull(v.c_str(), &end, hex ? 16 : octal ? 8 : 10);
+  if (*end == 'U' || *end == 'u') ++end;
+  if (*end != 0) return "bad number " + v;
+  if (as_float) {
+    double d = negative ? -static_cast<double>(n) : static_cast<double>(n);
+    if (t.bits == 64) {
+      std::memcpy(out, &d, 8);
+    } else {
+      float f = static_cast<float>(d);
+      uint32_t b;
+      std::memcpy(&b, &f, 4);
+      *out = b;
+    }
+    return "";
+  }
+  *out = negative ? ~n + 1 : n;
+  return "";
+}
+
+int32_t find_symbol(const Kernel& k, std::string_view name) {
+  for (size_t i = k.symbols.size(); i-- > 0;)
+    if (k.symbols[i].name == name) return static_cast<int32_t>(i);
+  return -1;
+}
+const Param* find_param(const Kernel& k, std::string_view name) {
+  for (const Param& p : k.params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) {
+  Inst in;
+  in.line = raw.line;
+  const Kernel& k = *cx.kernel;
+  // Opcode and modifiers.
+  std::vector<std::string_view> parts;
+  for (size_t i = 0, j; i <= raw.opcode.size(); i = j + 1) {
+    j = raw.opcode.find('.', i);
+    if (j == std::string_view::npos) j = raw.opcode.size();
+    parts.push_back(raw.opcode.substr(i, j - i));
+  }
+  const std::string opcode(raw.opcode);
+  bool known = false;
+  for (const OpName& o : kOps)
+    if (parts[0] == o.name) {
+      in.op = o.op;
+      known = true;
+    }
+  if (!known) return opcode + " is not supported by the sim executor";
+  std::vector<Type> types;
+  bool has_lo = false;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::string_view m = parts[i];
+    Type t = parse_type(m);
+    if (t.kind != Kind::kNone) {
+      types.push_back(t);
+      continue;
+    }
+    if (m == "f16" || m == "bf16" || m == "f16x2" || m == "bf16x2" || m == "tf32" || m == "b128" ||
+        m == "e4m3" || m == "e5m2")
+      return opcode + ": the ." + std::string(m) + " type is not supported by the sim executor yet";
+    if (m == "global")
+      in.space = Space::kGlobal;
+    else if (m == "shared" || m == "shared::cta")
+      in.space = Space::kShared;
+    else if (m == "local")
+      in.space = Space::kLocal;
+    else if (m == "param")
+      in.space = Space::kParam;
+    else if (m == "const")
+      in.space = Space::kConst;
+    else if (m == "to")
+      in.to = true;
+    else if (m == "v2")
+      in.vec = 2;
+    else if (m == "v4")
+      in.vec = 4;
+    else if (m == "sat")
+      in.sat = true;
+    else if (m == "ftz")
+      in.ftz = true;
+    else if (m == "uni")
+      in.uni = true;
+    else if (m == "rn")
+      in.round = Round::kRn;
+    else if (m == "rz")
+      in.round = Round::kRz;
+    else if (m == "rm")
+      in.round = Round::kRm;
+    else if (m == "rp")
+      in.round = Round::kRp;
+    else if (m == "rni")
+      in.round = Round::kRni;
+    else if (m == "rzi")
+      in.round = Round::kRzi;
+    else if (m == "rmi")
+      in.round = Round::kRmi;
+    else if (m == "rpi")
+      in.round = Round::kRpi;
+    else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "hi")
+      in.hi = true;
+    else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "lo")
+      has_lo = true;
+    else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "wide")
+      in.wide = true;
+    else if (in.op == Op::kSetp && (m == "and" || m == "or" || m == "xor") && !types.empty())
+      in.bool_op = m == "and" ? BoolOp::kAnd : m == "or" ? BoolOp::kOr : BoolOp::kXor;
+    else if ((in.op == Op::kAtom || in.op == Op::kRed) &&
+             (m == "add" || m == "min" || m == "max" || m == "inc" || m == "dec" || m == "and" ||
+              m == "or" || m == "xor" || m == "exch" || m == "cas"))
+      in.atom = m == "add"    ? AtomOp::kAdd
+                : m == "min"  ? AtomOp::kMin
+                : m == "max"  ? AtomOp::kMax
+                : m == "inc"  ? AtomOp::kInc
+                : m == "dec"  ? AtomOp::kDec
+                : m == "and"  ? AtomOp::kAnd
+                : m == "or"   ? AtomOp::kOr
+                : m == "xor"  ? AtomOp::kXor
+                : m == "exch" ? AtomOp::kExch
+                              : AtomOp::kCas;
+    else if (in.op == Op::kShfl && (m == "up" || m == "down" || m == "bfly" || m == "idx"))
+      in.shfl = m == "up"     ? ShflMode::kUp
+                : m == "down" ? ShflMode::kDown
+                : m == "bfly" ? ShflMode::kBfly
+                              : ShflMode::kIdx;
+    else if (in.op == Op::kVote && (m == "all" || m == "any" || m == "uni" || m == "ballot"))
+      in.vote = m == "all"   ? VoteMode::kAll
+                : m == "any" ? VoteMode::kAny
+                : m == "uni" ? VoteMode::kUni
+                             : VoteMode::kBallot;
+    else if (in.op == Op::kShf && (m == "l" || m == "r"))
+      in.shift_left = m == "l";
+    else if (in.op == Op::kShf && (m == "wrap" || m == "clamp"))
+      in.clamp = m == "clamp";
+    else if (in.op == Op::kSetp) {
+      static const char* kCmps[] = {"eq", "ne",  "lt",  "le",  "gt",  "ge",  "lo",  "ls",  "hi",
+                                    "hs", "equ", "neu", "ltu", "leu", "gtu", "geu", "num", "nan"};
+      bool found = false;
+      for (size_t c = 0; c < sizeof kCmps / sizeof kCmps[0]; ++c)
+        if (m == kCmps[c]) {
+          in.cmp = static_cast<Cmp>(c);
+          found = true;
+        }
+      if (!found) return opcode + ": modifier ." + std::string(m) + " is not supported";
+    } else if (in.op == Op::kBar && m == "warp") {
+      in.warp = true;
+    } else if (in.op == Op::kBar && m == "sync") {
+    } else if (in.op == Op::kBar && m == "red") {
+      in.reduce = true;
+    } else if (in.op == Op::kBar && in.reduce && (m == "popc" || m == "and" || m == "or")) {
+      in.atom = m == "popc" ? AtomOp::kAdd : m == "and" ? AtomOp::kAnd : AtomOp::kOr;
+    } else if (in.op == Op::kBar && m == "arrive")
+      return opcode + " is not supported by the sim executor yet";
+    else if (in.op == Op::kVote && m == "sync") {
+    } else if (!is_ignored_modifier(m))
+      return opcode + ": modifier ." + std::string(m) + " is not supported by the sim executor";
+  }
+  (void)has_lo;
+  if (!types.empty()) in.type = types[0];
+  if (types.size() > 1) in.type2 = types[1];
+  if (in.op == Op::kCvta && in.to) in.op = Op::kCvtaTo;
+  if ((in.op == Op::kMul || in.op == Op::kMad) && in.type.is_float() && (in.hi || in.wide))
+    return opcode + " is not valid PTX";
+  if (in.op == Op::kMul && in.hi) in.op = Op::kMulHi;
+  if (in.op == Op::kMul && in.wide) in.op = Op::kMulWide;
+  if (in.op == Op::kMad && in.hi) in.op = Op::kMadHi;
+  if (in.op == Op::kMad && in.wide) in.op = Op::kMadWide;
+  if (in.op == Op::kCvt && types.size() != 2) return opcode + " needs two types";
+  if (in.op == Op::kLd && in.space == Space::kParam && !types.empty() && in.vec > 1) {
+  }
+  if (in.vec > 1 && in.op != Op::kLd && in.op != Op::kSt && in.op != Op::kMov)
+    return opcode + ": vectors are supported in ld/st only";
+
+  for (const RawOperand& r : raw.ops)
+    if (r.complex) return opcode + ": this address form is not supported by the sim executor";
+  in.pair = raw.pair;
+  if (in.pair && in.op != Op::kSetp && in.op != Op::kShfl)
+    return opcode + ": a second destination is supported on setp and shfl only";
+  // Predicate guard.
+  if (!raw.pred.empty()) {
+    in.pred = cx.slot(raw.pred);
+    if (in.pred < 0) return "unknown predicate " + std::string(raw.pred);
+    in.pred_negate = raw.pred_negate;
+  }
+  // Operands.
+  in.nops = static_cast<uint8_t>(raw.ops.size());
+  for (size_t i = 0; i < raw.ops.size(); ++i) {
+    const RawOperand& r = raw.ops[i];
+    Operand& o = in.ops[i];
+    switch (r.kind) {
+      case RawOperand::kSink:
+        o.kind = Operand::kSink;
+        break;
+      case RawOperand::kImm: {
+        o.kind = Operand::kImm;
+        const bool fl = float_operand(in, i);
+        Type t = in.op == Op::kCvt && i > 0 ? in.type2 : in.type;
+        if (std::string e = imm_bits(r.imm, r.imm_negative, fl, t, &o.imm); !e.empty())
+          return opcode + ": " + e;
+        break;
+      }
+      case RawOperand::kVec:
+        o.kind = Operand::kVec;
+        o.nvec = static_cast<uint8_t>(r.vec.size());
+        for (size_t v = 0; v < r.vec.size(); ++v) {
+          if (r.vec[v] == "_") continue;
+          o.vec[v] = cx.slot(r.vec[v]);
+          if (o.vec[v] < 0) return opcode + ": unknown register " + std::string(r.vec[v]);
+        }
+        break;
+      case RawOperand::kAddr: {
+        o.kind = Operand::kAddr;
+        o.imm = static_cast<uint64_t>(r.offset);
+        if (r.name.empty()) break;
+        if (r.name[0] == '%') {
+          o.reg = cx.slot(r.name);
+          if (o.reg < 0) return opcode + ": unknown register " + std::string(r.name);
+        } else if (const Param* p = find_param(k, r.name)) {
+          if (in.space != Space::kParam)
+            return opcode + ": a kernel parameter addressed outside .param space";
+          o.imm += p->offset;
+        } else {
+          o.symbol = find_symbol(k, r.name);
+          if (o.symbol < 0) return opcode + ": unknown variable " + std::string(r.name);
+        }
+        break;
+      }
+      case RawOperand::kName: {
+        o.negate_pred = r.negate;
+        if (r.name[0] == '%' || r.name == "WARP_SZ") {
+          int32_t s = cx.slot(r.name);
+          if (s >= 0) {
+            o.kind = Operand::kReg;
+            o.reg = s;
+            break;
+          }
+          bool found = false;
+          for (const Special2& sp : kSpecials)
+            if (r.name == sp.name) {
+              o.kind = Operand::kSpecial;
+              o.special = sp.s;
+              found = true;
+            }
+          if (!found) {
+            if (r.name.substr(0, 7) == "%envreg" || r.name.substr(0, 4) == "%pm")
+              return opcode + ": special register " + std::string(r.name) +
+                     " is not supported by the sim executor";
+            return opcode + ": unknown register " + std::string(r.name);
+          }
+          break;
+        }
+        if (in.op == Op::kBra) {
+          auto it = cx.labels.find(r.name);
+          if (it == cx.labels.end()) return "bra to unknown label " + std::string(r.name);
+          o.kind = Operand::kLabel;
+          o.imm = it->second;
+          break;
+        }
+        if (const Param* p = find_param(k, r.name)) {
+          o.kind = Operand::kImm;  // a parameter's address in .param space
+          o.imm = p->offset;
+          break;
+        }
+        o.symbol = find_symbol(k, r.name);
+        if (o.symbol < 0) return opcode + ": unknown name " + std::string(r.name);
+        o.kind = Operand::kSymbol;
+        break;
+      }
+    }
+  }
+  // Shapes the executor relies on.
+  auto dst_ok = [&](size_t i) {
+    return in.nops > i && (in.ops[i].kind == Operand::kReg || in.ops[i].kind == Operand::kSink ||
+                           in.ops[i].kind == Operand::kVec);
+  };
+  switch (in.op) {
+    case Op::kBra:
+      if (in.nops != 1 || in.ops[0].kind != Operand::kLabel) return "bra needs one label";
+      break;
+    case Op::kRet:
+    case Op::kExit:
+    case Op::kTrap:
+    case Op::kFence:
+      break;
+    case Op::kBar:
+      if (in.warp) break;
+      if (in.reduce) {
+        if (in.nops < 3 || !dst_ok(0) || in.ops[1].kind != Operand::kImm || in.ops[1].imm != 0 ||
+            in.nops > 3)
+          return opcode + " is supported with barrier 0 and no thread count only";
+        break;
+      }
+      if (in.nops > 0 && in.ops[0].kind == Operand::kImm && in.ops[0].imm != 0)
+        return opcode + " with barrier " + std::to_string(in.ops[0].imm) +
+               " (named barriers) is not supported by the sim executor yet";
+      if (in.nops > 1)
+        return opcode + " with a thread count is not supported by the sim executor yet";
+      break;
+    case Op::kSt:
+      if (in.nops != 2 || in.ops[0].kind != Operand::kAddr) return "st needs [address], value";
+      break;
+    case Op::kLd:
+      if (in.nops != 2 || !dst_ok(0) || in.ops[1].kind != Operand::kAddr)
+        return "ld needs a register and [address]";
+      break;
+    case Op::kAtom:
+      if (in.nops < 3 || !dst_ok(0) || in.ops[1].kind != Operand::kAddr)
+        return opcode + " needs a register, [address] and a value";
+      break;
+    case Op::kRed:
+      if (in.nops != 2 || in.ops[0].kind != Operand::kAddr)
+        return opcode + " needs [address], value";
+      break;
+    case Op::kSetp:
+      if (in.nops < 3 || !dst_ok(0)) return "setp needs a predicate and two values";
+      break;
+    case Op::kActivemask:
+      if (in.nops != 1 || !dst_ok(0)) return "activemask needs a register";
+      break;
+    case Op::kNanosleep:
+      break;
+    case Op::kShfl:
+      if (in.nops != (in.pair ? 6 : 5)) return opcode + " needs d[|p], a, b, c, membermask";
+      break;
+    default:
+      if (in.nops < 2 || !dst_ok(0)) return opcode + " needs a destination register";
+  }
+  if (in.op == Op::kCvt && in.ops[1].kind == Operand::kImm &&
+      in.type2.is_float() != in.type.is_float()) {
+  }
+  *out = in;
+  return "";
+}
+
+}  // namespace rgpu::server::ptx

@@ -1,0 +1,49 @@
+// server/backend/ptx/ptx_exec.h — runs one launch of a decoded PTX kernel on the CPU.
+//
+// Contract: execute() runs every block of the grid (one after another on the calling thread)
+// and every thread of a block with CUDA's semantics for what ptx_decode.cc accepts:
+//   * Threads of a block run until a barrier, a warp collective, exit or a fault; a barrier
+//     releases when every thread that has not exited reached it; a warp collective (shfl,
+//     vote, activemask) runs once every live lane of the warp reached the same one.
+//   * Every access is checked before it is made: global and const against the session's
+//     allocations (LaunchMemory::allocs, which holds module variables too), shared against the
+//     block's static + dynamic size, local against the thread's frame, param against the
+//     kernel's parameter bytes; natural alignment is required. A bad one stops the launch
+//     with CUDA_ERROR_ILLEGAL_ADDRESS or CUDA_ERROR_MISALIGNED_ADDRESS naming the kernel,
+//     the PTX line, the space, the address and its size. `trap` is CUDA_ERROR_LAUNCH_FAILED.
+//     The worker never dereferences an address it did not check.
+//   * Generic addresses: global addresses are themselves; shared, local and param addresses
+//     made generic by cvta live in windows above the 47-bit user space (kSharedWindow...).
+// Thread-instructions executed are added to *executed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "server/backend/backend.h"
+#include "server/backend/ptx/ptx_ir.h"
+
+namespace rgpu::server::ptx {
+
+inline constexpr uint64_t kSharedWindow = 0x7000000000000000ull;
+inline constexpr uint64_t kLocalWindow = 0x7100000000000000ull;
+inline constexpr uint64_t kParamWindow = 0x7200000000000000ull;
+inline constexpr uint64_t kWindowSize = 1ull << 40;
+
+struct LaunchMemory {
+  const std::map<uint64_t, uint64_t>* allocs = nullptr;  // device start -> bytes
+  std::vector<uint64_t> symbol_addr;  // per Kernel::symbols entry: global/const address
+  uint32_t sm_count = 132;
+};
+
+struct LaunchShape {
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block[3] = {1, 1, 1};
+  uint32_t dynamic_shared = 0;
+};
+
+Status execute(const Kernel& k, const LaunchShape& shape, const uint8_t* params,
+               uint32_t param_bytes, const LaunchMemory& mem, uint64_t* executed);
+
+}  // namespace rgpu::server::ptx
