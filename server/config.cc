@@ -38,6 +38,8 @@ worker process.
   --sim-exec auto|ptx|plugin     how the sim runs kernels: ptx executes each module's PTX
                                  (every access checked), plugin only host twins, auto a twin
                                  when one is registered, else the PTX (default auto)
+  --sim-threads N                host threads each PTX launch runs its blocks on (default 0:
+                                 every core)
   --secret-file F                shared secret clients must present, read from a file (also
                                  RGPU_SECRET; --secret S works but shows it in `ps`)
   --insecure                     accept any client (local development only)
@@ -230,6 +232,15 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--worker-mem-allowance: '" + v + "' is not a size of at least 16MiB (or 0)";
         return false;
       }
+    } else if (a == "--sim-threads") {
+      if (!need(&v)) return false;
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != 0 || n < 0 || n > 1024) {
+        *error = "--sim-threads wants a count of threads (0: every core), not '" + v + "'";
+        return false;
+      }
+      o->sim_threads = static_cast<uint32_t>(n);
     } else if (a == "--sim-exec") {
       if (!need(&v)) return false;
       if (v != "ptx" && v != "plugin" && v != "auto") {

@@ -20,7 +20,9 @@ std::unique_ptr<Backend> make_backend(const ServerOptions& o, SimKernelRegistry*
     const SimExec exec = o.sim_exec == "ptx"      ? SimExec::kPtx
                          : o.sim_exec == "plugin" ? SimExec::kPlugin
                                                   : SimExec::kAuto;
-    return std::make_unique<SimBackend>(kernels, o.gpu, exec);
+    auto sim = std::make_unique<SimBackend>(kernels, o.gpu, exec);
+    sim->set_exec_threads(o.sim_threads);
+    return sim;
   }
   if (o.backend == "cuda") {
     DriverSearch d = find_nvidia_driver(o.driver);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "protocol/image/fatbin.h"
 #include "protocol/image/image_span.h"
@@ -55,6 +56,7 @@ struct SimBackend::Function {
 
 SimBackend::SimBackend(const SimKernelRegistry* kernels, uint32_t gpu_index, SimExec exec)
     : kernels_(kernels), gpu_index_(gpu_index), exec_(exec) {
+  exec_threads_ = std::max(1u, std::thread::hardware_concurrency());
   const char* staged = std::getenv("RGPU_SIM_STAGED");
   staged_ = staged && std::strcmp(staged, "1") == 0;
 }
@@ -651,6 +653,7 @@ Status SimBackend::launch_ptx(const Function& f, const LaunchConfig& cfg) {
   mem.allocs = &allocs_;
   mem.symbol_addr = *f.symbol_addr;
   mem.sm_count = static_cast<uint32_t>(props_.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT]);
+  mem.threads = exec_threads_;
   ptx::LaunchShape shape;
   std::memcpy(shape.grid, cfg.grid, sizeof shape.grid);
   std::memcpy(shape.block, cfg.block, sizeof shape.block);

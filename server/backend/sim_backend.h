@@ -84,6 +84,9 @@ class SimBackend final : public Backend {
   Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
                                      uint64_t dynamic_smem, int32_t* blocks) override;
   uint64_t busy_ns() override { return busy_ns_; }
+  uint64_t ptx_instructions() const { return ptx_instructions_; }  // thread-instructions run
+  // Host threads a PTX launch runs its blocks on (default: every core; --sim-threads).
+  void set_exec_threads(uint32_t n) { exec_threads_ = n ? n : exec_threads_; }
   void* host_view(uint64_t dptr, uint64_t bytes) override {
     return !staged_ && inside(dptr, bytes) ? reinterpret_cast<void*>(dptr) : nullptr;
   }
@@ -113,6 +116,7 @@ class SimBackend final : public Backend {
   uint32_t gpu_index_;
   SimExec exec_;
   uint64_t ptx_instructions_ = 0;  // thread-instructions the PTX executor ran
+  uint32_t exec_threads_ = 1;
   SessionWindow window_{};
   DeviceProps props_{};
   VaAllocator va_;

@@ -2,10 +2,13 @@
 #include "server/backend/ptx/ptx_exec.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "server/backend/ptx/ptx_values.h"
 
@@ -13,6 +16,7 @@ namespace rgpu::server::ptx {
 
 namespace {
 
+std::mutex narrow_atomics_;
 constexpr uint64_t kMaxBlockState = 512ull << 20;  // registers + local frames of one block
 
 enum State : uint8_t { kRunning, kAtBarrier, kAtWarpOp, kDone };
@@ -325,56 +329,72 @@ class Block {
     return true;
   }
 
+  static uint64_t atomic_result(AtomOp op, Type ty, uint64_t old, uint64_t b, uint64_t c) {
+    switch (op) {
+      case AtomOp::kAdd:
+        return ty.is_float() ? (ty.bits == 64 ? f64_bits(as_f64(old) + as_f64(b))
+                                              : f32_bits(as_f32(old) + as_f32(b)))
+                             : old + b;
+      case AtomOp::kMin:
+      case AtomOp::kMax: {
+        const bool lt = compare(Cmp::kLt, b, old, ty);
+        return (op == AtomOp::kMin) == lt ? b : old;
+      }
+      case AtomOp::kInc:
+        return (old & mask_of(ty.bits)) >= (b & mask_of(ty.bits)) ? 0 : old + 1;
+      case AtomOp::kDec:
+        return (old & mask_of(ty.bits)) == 0 || (old & mask_of(ty.bits)) > (b & mask_of(ty.bits))
+                   ? b
+                   : old - 1;
+      case AtomOp::kAnd:
+        return old & b;
+      case AtomOp::kOr:
+        return old | b;
+      case AtomOp::kXor:
+        return old ^ b;
+      case AtomOp::kExch:
+        return b;
+      case AtomOp::kCas:
+        return (old & mask_of(ty.bits)) == (b & mask_of(ty.bits)) ? c : old;
+    }
+    return old;
+  }
+
+  // Shared memory belongs to this block (one host thread); global memory is shared with the
+  // blocks other host threads run, so there the update is a compare-and-swap loop.
   bool atomic(const Inst& in, uint32_t t) {
     const bool red = in.op == Op::kRed;
     const Operand& where = red ? in.ops[0] : in.ops[1];
     const uint32_t nb = in.type.bytes();
-    uint8_t* p = resolve(t, in.space, address(where, t), nb);
+    const uint64_t addr = address(where, t);
+    uint8_t* p = resolve(t, in.space, addr, nb);
     if (p == nullptr) return false;
     const uint64_t b = value(red ? in.ops[1] : in.ops[2], t);
     const uint64_t c = !red && in.nops > 3 ? value(in.ops[3], t) : 0;
+    const bool shared = p >= shared_.data() && p < shared_.data() + shared_.size();
     uint64_t old = 0;
-    std::memcpy(&old, p, nb);
-    uint64_t nv = old;
-    const Type ty = in.type;
-    switch (in.atom) {
-      case AtomOp::kAdd:
-        nv = ty.is_float() ? (ty.bits == 64 ? f64_bits(as_f64(old) + as_f64(b))
-                                            : f32_bits(as_f32(old) + as_f32(b)))
-                           : old + b;
-        break;
-      case AtomOp::kMin:
-      case AtomOp::kMax: {
-        const bool lt = compare(Cmp::kLt, b, old, ty);
-        nv = (in.atom == AtomOp::kMin) == lt ? b : old;
-        break;
+    if (shared || (nb != 4 && nb != 8)) {
+      std::lock_guard<std::mutex> lk(narrow_atomics_);  // 2-byte CAS: rare, kept simple
+      std::memcpy(&old, p, nb);
+      const uint64_t nv = atomic_result(in.atom, in.type, old, b, c);
+      std::memcpy(p, &nv, nb);
+    } else if (nb == 4) {
+      auto* w = reinterpret_cast<uint32_t*>(p);
+      uint32_t o = __atomic_load_n(w, __ATOMIC_RELAXED);
+      while (!__atomic_compare_exchange_n(
+          w, &o, static_cast<uint32_t>(atomic_result(in.atom, in.type, o, b, c)), true,
+          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
       }
-      case AtomOp::kInc:
-        nv = (old & mask_of(ty.bits)) >= (b & mask_of(ty.bits)) ? 0 : old + 1;
-        break;
-      case AtomOp::kDec:
-        nv = (old & mask_of(ty.bits)) == 0 || (old & mask_of(ty.bits)) > (b & mask_of(ty.bits))
-                 ? b
-                 : old - 1;
-        break;
-      case AtomOp::kAnd:
-        nv = old & b;
-        break;
-      case AtomOp::kOr:
-        nv = old | b;
-        break;
-      case AtomOp::kXor:
-        nv = old ^ b;
-        break;
-      case AtomOp::kExch:
-        nv = b;
-        break;
-      case AtomOp::kCas:
-        nv = (old & mask_of(ty.bits)) == (b & mask_of(ty.bits)) ? c : old;
-        break;
+      old = o;
+    } else {
+      auto* w = reinterpret_cast<uint64_t*>(p);
+      uint64_t o = __atomic_load_n(w, __ATOMIC_RELAXED);
+      while (!__atomic_compare_exchange_n(w, &o, atomic_result(in.atom, in.type, o, b, c), true,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      }
+      old = o;
     }
-    std::memcpy(p, &nv, nb);
-    if (!red) set(in.ops[0], t, old, ty);
+    if (!red) set(in.ops[0], t, old, in.type);
     return true;
   }
 
@@ -489,20 +509,54 @@ Status execute(const Kernel& k, const LaunchShape& shape, const uint8_t* params,
                            " parameter bytes, the kernel takes " + std::to_string(k.param_bytes));
   if (mem.symbol_addr.size() != k.symbols.size() || mem.allocs == nullptr)
     return Status::Err(CUDA_ERROR_INVALID_VALUE, "launch of " + k.name + " without its module");
-  Block b(k, shape, params, param_bytes, mem);
-  if (b.state_bytes() > kMaxBlockState)
-    return Status::Err(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
-                       "launch of " + k.name + ": " + std::to_string(k.slots) + " registers and " +
-                           std::to_string(k.local_bytes) +
-                           " local bytes per thread are too many for its block on the sim");
-  for (uint32_t z = 0; z < shape.grid[2]; ++z)
-    for (uint32_t y = 0; y < shape.grid[1]; ++y)
-      for (uint32_t x = 0; x < shape.grid[0]; ++x) {
-        const uint32_t ctaid[3] = {x, y, z};
-        Status st = b.run(ctaid, executed);
-        if (!st.ok()) return st;
+  {
+    Block probe(k, shape, params, param_bytes, mem);
+    if (probe.state_bytes() > kMaxBlockState)
+      return Status::Err(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+                         "launch of " + k.name + ": " + std::to_string(k.slots) +
+                             " registers and " + std::to_string(k.local_bytes) +
+                             " local bytes per thread are too many for its block on the sim");
+  }
+  const uint64_t blocks =
+      static_cast<uint64_t>(shape.grid[0]) * shape.grid[1] * static_cast<uint64_t>(shape.grid[2]);
+  const uint32_t workers =
+      static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(mem.threads, 1), blocks));
+  // Blocks are handed out in order from one counter; the first fault stops every runner and
+  // is the one reported.
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first;
+  uint64_t total = 0;
+  auto runner = [&] {
+    Block b(k, shape, params, param_bytes, mem);
+    uint64_t mine = 0;
+    for (;;) {
+      const uint64_t i = next.fetch_add(1);
+      if (i >= blocks || failed.load(std::memory_order_relaxed)) break;
+      const uint32_t ctaid[3] = {static_cast<uint32_t>(i % shape.grid[0]),
+                                 static_cast<uint32_t>(i / shape.grid[0] % shape.grid[1]),
+                                 static_cast<uint32_t>(i / shape.grid[0] / shape.grid[1])};
+      Status st = b.run(ctaid, &mine);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lk(mu);
+        if (!failed.exchange(true)) first = st;
+        break;
       }
-  return Status::Ok();
+    }
+    std::lock_guard<std::mutex> lk(mu);
+    total += mine;
+  };
+  if (workers <= 1) {
+    runner();
+  } else {
+    std::vector<std::thread> pool;
+    for (uint32_t w = 1; w < workers; ++w) pool.emplace_back(runner);
+    runner();
+    for (auto& th : pool) th.join();
+  }
+  *executed += total;
+  return failed ? first : Status::Ok();
 }
 
 }  // namespace rgpu::server::ptx

@@ -1,7 +1,8 @@
 // server/backend/ptx/ptx_exec.h — runs one launch of a decoded PTX kernel on the CPU.
 //
-// Contract: execute() runs every block of the grid (one after another on the calling thread)
-// and every thread of a block with CUDA's semantics for what ptx_decode.cc accepts:
+// Contract: execute() runs the grid's blocks on LaunchMemory::threads host threads (each block
+// wholly on one; the calling thread is one of them) and every thread of a block with CUDA's
+// semantics for what ptx_decode.cc accepts:
 //   * Threads of a block run until a barrier, a warp collective, exit or a fault; a barrier
 //     releases when every thread that has not exited reached it; a warp collective (shfl,
 //     vote, activemask) runs once every live lane of the warp reached the same one.
@@ -11,7 +12,8 @@
 //     kernel's parameter bytes; natural alignment is required. A bad one stops the launch
 //     with CUDA_ERROR_ILLEGAL_ADDRESS or CUDA_ERROR_MISALIGNED_ADDRESS naming the kernel,
 //     the PTX line, the space, the address and its size. `trap` is CUDA_ERROR_LAUNCH_FAILED.
-//     The worker never dereferences an address it did not check.
+//     The worker never dereferences an address it did not check. Global atomics are host
+//     atomics (blocks on other threads see them); the first fault stops the launch.
 //   * Generic addresses: global addresses are themselves; shared, local and param addresses
 //     made generic by cvta live in windows above the 47-bit user space (kSharedWindow...).
 // Thread-instructions executed are added to *executed.
@@ -35,6 +37,7 @@ struct LaunchMemory {
   const std::map<uint64_t, uint64_t>* allocs = nullptr;  // device start -> bytes
   std::vector<uint64_t> symbol_addr;  // per Kernel::symbols entry: global/const address
   uint32_t sm_count = 132;
+  uint32_t threads = 1;  // host threads running blocks at once (blocks are independent)
 };
 
 struct LaunchShape {
