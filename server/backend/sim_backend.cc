@@ -40,6 +40,7 @@ struct SimBackend::Module {
   // The PTX the executor runs (ptx/ptx_ir.h), or why there is none.
   ptx::PtxModule ptx;
   bool has_ptx = false;
+  bool ptx_missing = false;  // the image carries no PTX at all
   std::string ptx_error;
   std::map<std::string, std::vector<uint64_t>> symbol_addr;  // kernel -> per symbol address
 };
@@ -412,6 +413,7 @@ Status SimBackend::load_ptx(const uint8_t* data, uint64_t size, Module* m) {
   std::string why;
   const std::string text = ptx_text_of(data, size, sm, &why);
   if (text.empty()) {
+    m->ptx_missing = true;
     m->ptx_error = "the sim executes PTX and " + why;
   } else if (std::string e = ptx::parse_ptx_module(text.data(), text.size(), &m->ptx); !e.empty()) {
     m->ptx_error = e;
@@ -421,7 +423,9 @@ Status SimBackend::load_ptx(const uint8_t* data, uint64_t size, Module* m) {
   if (!m->has_ptx) {
     if (exec_ != SimExec::kPtx) return Status::Ok();  // a twin may run its kernels
     const bool unsupported = m->ptx_error.find("not supported") != std::string::npos;
-    return Status::Err(unsupported ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_PTX,
+    return Status::Err(m->ptx_missing ? CUDA_ERROR_NO_BINARY_FOR_GPU
+                       : unsupported  ? CUDA_ERROR_NOT_SUPPORTED
+                                      : CUDA_ERROR_INVALID_PTX,
                        m->ptx_error);
   }
   // Variables the PTX declares get their memory (and initialisers) here when the image's
@@ -600,11 +604,13 @@ Status SimBackend::launch(const LaunchConfig& cfg) {
   if (f.host == nullptr && f.ptx != nullptr) return launch_ptx(f, cfg);
   if (f.host == nullptr) {
     const std::string& why = modules_.at(f.module)->ptx_error;
-    if (exec_ == SimExec::kPlugin || why.empty())
+    const Module& m = *modules_.at(f.module);
+    if (exec_ == SimExec::kPlugin || why.empty() || m.ptx_missing)  // nothing to execute
       return Status::Err(CUDA_ERROR_NOT_FOUND,
                          "kernel " + f.kernel->name +
                              " has no host implementation in the sim backend (register one with "
-                             "--sim-plugin)");
+                             "--sim-plugin)" +
+                             (why.empty() ? std::string() : " and no PTX to run: " + why));
     const bool unsupported = why.find("not supported") != std::string::npos;
     return Status::Err(
         unsupported ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_PTX,

@@ -63,8 +63,10 @@ CUcontext g_ctx = nullptr;
 class LiveServer : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string server =
-        g_server.start("/tmp/rgpu-lanes-test-" + std::to_string(getpid()) + ".port");
+    // Host twins only: kernels/unserved.cu must stay a kernel the worker cannot run (with PTX
+    // execution the sim would run it).
+    std::string server = g_server.start(
+        "/tmp/rgpu-lanes-test-" + std::to_string(getpid()) + ".port", {"--sim-exec", "plugin"});
     ASSERT_FALSE(server.empty()) << "rgpu-server did not start";
     setenv("RGPU_SERVER", server.c_str(), 1);
     setenv("RGPU_FLUSH_US", "100", 1);
