@@ -43,6 +43,7 @@ struct SimBackend::Module {
   bool ptx_missing = false;  // the image carries no PTX at all
   std::string ptx_error;
   std::map<std::string, std::vector<uint64_t>> symbol_addr;  // kernel -> per symbol address
+  std::vector<std::vector<uint64_t>> function_symbol_addr;   // per ptx.functions entry
 };
 
 struct SimBackend::Function {
@@ -51,6 +52,8 @@ struct SimBackend::Function {
   rgpu_sim_kernel_fn host = nullptr;
   const ptx::Kernel* ptx = nullptr;  // owned by the module
   const std::vector<uint64_t>* symbol_addr = nullptr;
+  const std::vector<ptx::Kernel>* ptx_functions = nullptr;
+  const std::vector<std::vector<uint64_t>>* function_symbol_addr = nullptr;
   int32_t max_dynamic_shared = kDefaultMaxDynamicShared;
   std::map<int32_t, int32_t> set_attrs;
 };
@@ -442,13 +445,16 @@ Status SimBackend::load_ptx(const uint8_t* data, uint64_t size, Module* m) {
       std::memcpy(reinterpret_cast<void*>(it->second.first), g.init.data(),
                   std::min<uint64_t>(g.init.size(), it->second.second));
   }
-  for (const ptx::Kernel& k : m->ptx.kernels) {
-    std::vector<uint64_t>& addr = m->symbol_addr[k.name];
+  auto addresses = [&](const ptx::Kernel& k) {
+    std::vector<uint64_t> addr;
     for (const ptx::Symbol& s : k.symbols) {
       auto it = m->globals.find(s.name);
       addr.push_back(it == m->globals.end() ? 0 : it->second.first);
     }
-  }
+    return addr;
+  };
+  for (const ptx::Kernel& k : m->ptx.kernels) m->symbol_addr[k.name] = addresses(k);
+  for (const ptx::Kernel& f : m->ptx.functions) m->function_symbol_addr.push_back(addresses(f));
   return Status::Ok();
 }
 
@@ -480,7 +486,11 @@ Status SimBackend::module_get_function(uint64_t module, uint64_t function, const
   f->host = kernels_ && exec_ != SimExec::kPtx ? kernels_->find(name) : nullptr;
   if (it->second->has_ptx) {
     f->ptx = it->second->ptx.find(name);
-    if (f->ptx) f->symbol_addr = &it->second->symbol_addr[name];
+    if (f->ptx) {
+      f->symbol_addr = &it->second->symbol_addr[name];
+      f->ptx_functions = &it->second->ptx.functions;
+      f->function_symbol_addr = &it->second->function_symbol_addr;
+    }
   }
   info->layout = k->layout;
   info->layout_known = true;
@@ -658,6 +668,8 @@ Status SimBackend::launch_ptx(const Function& f, const LaunchConfig& cfg) {
   ptx::LaunchMemory mem;
   mem.allocs = &allocs_;
   mem.symbol_addr = *f.symbol_addr;
+  mem.functions = f.ptx_functions;
+  mem.function_symbol_addr = f.function_symbol_addr;
   mem.sm_count = static_cast<uint32_t>(props_.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT]);
   mem.threads = exec_threads_;
   ptx::LaunchShape shape;

@@ -289,6 +289,54 @@ TEST_F(PtxExec, OutOfBoundsIsAnIllegalAddressNamingKernelAndLine) {
   EXPECT_TRUE(launch("trap_if", Args().add(0), 1, 32).ok());
 }
 
+TEST_F(PtxExec, DeviceFunctionCallsAndBoundedRecursion) {
+  std::vector<int> in(32);
+  for (int i = 0; i < 32; ++i) in[i] = i * 7 + 2;
+  const uint64_t din = upload(in), dout = upload(std::vector<int>(32 * 4));
+  Status st = launch("calls", Args().add(din).add(dout).add(20), 1, 32);
+  ASSERT_TRUE(st.ok()) << st.text;
+  auto out = download<int>(dout, 32 * 4);
+  auto fib = [](int n) {
+    int a = 0, b = 1;
+    for (int i = 0; i < n; ++i) {
+      const int c = a + b;
+      a = b;
+      b = c;
+    }
+    return a;
+  };
+  for (int t = 0; t < 32; ++t) {
+    EXPECT_EQ(out[t * 4 + 0], in[t] * 3 + 1) << t;
+    EXPECT_EQ(out[t * 4 + 1], fib(in[t] % 12)) << t;
+    int s = 0;
+    for (int i = 0; i < 1 + (in[t] & 3); ++i) s += in[t] + i;
+    EXPECT_EQ(out[t * 4 + 2], s) << t;
+    EXPECT_EQ(out[t * 4 + 3], 20) << t;
+  }
+  // Recursion deeper than the executor's 64 frames fails the launch, naming the function.
+  st = launch("calls", Args().add(din).add(dout).add(1000), 1, 1);
+  EXPECT_EQ(st.code, CUDA_ERROR_LAUNCH_FAILED) << st.text;
+  EXPECT_NE(st.text.find("call stack overflow"), std::string::npos) << st.text;
+}
+
+TEST(PtxParse, DevicePrintfIsRefusedNamingIt) {
+  const char* text =
+      ".version 9.0\n.target sm_90\n.address_size 64\n"
+      ".extern .func (.param .b32 func_retval0) vprintf(.param .b64 a, .param .b64 b);\n"
+      ".global .align 1 .b8 $str[3] = {104, 105, 0};\n"
+      ".visible .entry k()\n{\n.reg .b32 %r<2>;\n.reg .b64 %rd<3>;\n"
+      "mov.u64 %rd1, $str;\ncvta.global.u64 %rd2, %rd1;\n"
+      "{\n.param .b64 param0;\nst.param.b64 [param0], %rd2;\n.param .b64 param1;\n"
+      "st.param.b64 [param1], 0;\n.param .b32 retval0;\n"
+      "call.uni (retval0), vprintf, (param0, param1);\nld.param.b32 %r1, [retval0];\n}\n"
+      "ret;\n}\n";
+  ptx::PtxModule m;
+  std::string e = ptx::parse_ptx_module(text, std::strlen(text), &m);
+  EXPECT_NE(e.find("kernel k, PTX line 18: call to vprintf (device printf) is not supported"),
+            std::string::npos)
+      << e;
+}
+
 TEST(PtxParse, UnsupportedInstructionsAreNamedWithKernelAndLine) {
   const char* text =
       ".version 9.0\n.target sm_90\n.address_size 64\n"

@@ -124,3 +124,27 @@ extern "C" __global__ void misaligned(char* p) { *(int*)(p + 1) = 1; }
 extern "C" __global__ void trap_if(int x) {
   if (x) __trap();
 }
+
+// Device functions through the .param calling convention: a call with a return, recursion,
+// a pointer to the caller's local array, and recursion past the executor's 64 frames.
+__device__ __noinline__ int scaled(int x, int k) { return x * k + 1; }
+__device__ __noinline__ int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+__device__ __noinline__ int sum_local(const int* v, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += v[i];
+  return s;
+}
+__device__ __noinline__ int depth(int n) {
+  volatile int here = n;  // read after the call: the recursion cannot become a loop
+  if (n == 0) return 0;
+  return depth(n - 1) + here - n + 1;
+}
+extern "C" __global__ void calls(const int* in, int* out, int deep) {
+  int t = threadIdx.x;
+  int v[6];
+  for (int i = 0; i < 6; ++i) v[i] = in[t] + i;
+  out[t * 4 + 0] = scaled(in[t], 3);
+  out[t * 4 + 1] = fib(in[t] % 12);
+  out[t * 4 + 2] = sum_local(v, 1 + (in[t] & 3));
+  out[t * 4 + 3] = deep ? depth(deep) : 0;
+}

@@ -139,6 +139,7 @@ const OpName kOps[] = {
     {"sad", Op::kSad},
     {"nanosleep", Op::kNanosleep},
     {"testp", Op::kTestp},
+    {"call", Op::kCall},
 };
 
 Type parse_type(std::string_view m) {
@@ -267,7 +268,56 @@ int32_t find_symbol(const Kernel& k, std::string_view name) {
 const Param* find_param(const Kernel& k, std::string_view name) {
   for (const Param& p : k.params)
     if (p.name == name) return &p;
+  for (const Param& p : k.returns)
+    if (p.name == name) return &p;
   return nullptr;
+}
+
+// call (rets), f, (args): each argument and return is a .param variable of the caller's.
+std::string decode_call(const RawInst& raw, const DecodeContext& cx, Inst* in) {
+  const std::string target(raw.call_target);
+  if (!raw.call_prototype.empty() || raw.call_target.substr(0, 1) == "%")
+    return "an indirect call (through " + target + ") is not supported by the sim executor yet";
+  auto f = cx.functions->find(raw.call_target);
+  if (f == cx.functions->end()) {
+    if (target == "vprintf")
+      return "call to vprintf (device printf) is not supported by the sim executor yet";
+    if (cx.declared->count(raw.call_target))
+      return "call to " + target + ", which has no body in the module (an external function)";
+    return "call to unknown function " + target;
+  }
+  CallSite site;
+  site.callee = f->second;
+  auto scratch = [&](std::string_view name, int32_t hint, uint32_t* off, uint32_t* bytes) -> bool {
+    const int32_t i = hint >= 0 ? hint : find_symbol(*cx.kernel, name);
+    if (i < 0 || cx.kernel->symbols[static_cast<size_t>(i)].space != Space::kParam) return false;
+    const Symbol& s = cx.kernel->symbols[static_cast<size_t>(i)];
+    *off = static_cast<uint32_t>(s.offset);
+    *bytes = static_cast<uint32_t>(s.size);
+    return true;
+  };
+  for (size_t n = 0; n < raw.call_args.size(); ++n) {
+    const std::string_view a = raw.call_args[n];
+    uint32_t off = 0, bytes = 0;
+    if (!scratch(a, raw.call_arg_syms[n], &off, &bytes))
+      return "call argument " + std::string(a) + " is not a .param variable of the caller";
+    site.arg_offsets.push_back(off);
+    site.arg_bytes.push_back(bytes);
+  }
+  if (raw.call_rets.size() > 1) return "a call with several returns is not supported";
+  if (!raw.call_rets.empty()) {
+    uint32_t off = 0, bytes = 0;
+    if (!scratch(raw.call_rets[0], raw.call_ret_syms[0], &off, &bytes))
+      return "call return " + std::string(raw.call_rets[0]) + " is not a .param variable";
+    site.ret_offset = off;
+    site.ret_bytes = bytes;
+  }
+  in->op = Op::kCall;
+  in->nops = 1;
+  in->ops[0].kind = Operand::kImm;
+  in->ops[0].imm = cx.calls->size();
+  cx.calls->push_back(std::move(site));
+  return "";
 }
 
 }  // namespace
@@ -291,6 +341,12 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       known = true;
     }
   if (!known) return opcode + " is not supported by the sim executor";
+  if (in.op == Op::kCall) {
+    if (!raw.pred.empty()) return "a predicated call is not supported by the sim executor yet";
+    std::string e = decode_call(raw, cx, &in);
+    *out = in;
+    return e;
+  }
   std::vector<Type> types;
   bool has_lo = false;
   for (size_t i = 1; i < parts.size(); ++i) {
@@ -456,7 +512,7 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
         o.kind = Operand::kAddr;
         o.imm = static_cast<uint64_t>(r.offset);
         if (r.name.empty()) break;
-        if (r.name[0] == '%') {
+        if (r.name[0] == '%' || cx.slot(r.name) >= 0) {
           o.reg = cx.slot(r.name);
           if (o.reg < 0) return opcode + ": unknown register " + std::string(r.name);
         } else if (const Param* p = find_param(k, r.name)) {
@@ -464,14 +520,14 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
             return opcode + ": a kernel parameter addressed outside .param space";
           o.imm += p->offset;
         } else {
-          o.symbol = find_symbol(k, r.name);
+          o.symbol = r.scoped >= 0 ? r.scoped : find_symbol(k, r.name);
           if (o.symbol < 0) return opcode + ": unknown variable " + std::string(r.name);
         }
         break;
       }
       case RawOperand::kName: {
         o.negate_pred = r.negate;
-        if (r.name[0] == '%' || r.name == "WARP_SZ") {
+        if (r.name[0] == '%' || r.name == "WARP_SZ" || cx.slot(r.name) >= 0) {
           int32_t s = cx.slot(r.name);
           if (s >= 0) {
             o.kind = Operand::kReg;
@@ -505,7 +561,7 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
           o.imm = p->offset;
           break;
         }
-        o.symbol = find_symbol(k, r.name);
+        o.symbol = r.scoped >= 0 ? r.scoped : find_symbol(k, r.name);
         if (o.symbol < 0) return opcode + ": unknown name " + std::string(r.name);
         o.kind = Operand::kSymbol;
         break;

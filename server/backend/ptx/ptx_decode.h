@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,9 @@ struct RawOperand {
   std::string_view name;  // kName; kAddr base ("" for an absolute address)
   std::string_view imm;   // kImm text (without a leading '-')
   bool imm_negative = false;
-  int64_t offset = 0;                 // kAddr
+  int64_t offset = 0;   // kAddr
+  int32_t scoped = -1;  // the call-site .param variable (symbol index) the name meant where it
+                        // was written (callseq blocks reuse names); -1: look it up
   std::vector<std::string_view> vec;  // kVec ("_" for a sink)
 };
 
@@ -34,6 +37,10 @@ struct RawInst {
   std::string_view opcode;
   std::vector<RawOperand> ops;
   bool pair = false;  // ops[1] is a second destination (`%p|%q`)
+  // call[.uni] (rets), target, (args)[, prototype]
+  std::vector<std::string_view> call_rets, call_args;
+  std::vector<int32_t> call_ret_syms, call_arg_syms;  // as RawOperand::scoped
+  std::string_view call_target, call_prototype;
   uint32_t line = 0;
 };
 
@@ -44,9 +51,12 @@ struct DecodeContext {
   };
   std::map<std::string_view, int32_t> regs;  // single registers: name -> slot
   std::vector<Range> ranges;
-  std::map<std::string_view, uint32_t> labels;  // name -> instruction index
-  const Kernel* kernel = nullptr;               // params and symbols
-  int32_t slot(std::string_view name) const;    // -1: not a declared register
+  std::map<std::string_view, uint32_t> labels;                     // name -> instruction index
+  const Kernel* kernel = nullptr;                                  // params and symbols
+  const std::map<std::string_view, int32_t>* functions = nullptr;  // with bodies
+  const std::set<std::string_view>* declared = nullptr;            // without
+  std::vector<CallSite>* calls = nullptr;                          // the kernel's call sites
+  int32_t slot(std::string_view name) const;                       // -1: not a declared register
 };
 
 std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out);

@@ -18,6 +18,8 @@ namespace {
 
 std::mutex narrow_atomics_;
 constexpr uint64_t kMaxBlockState = 512ull << 20;  // registers + local frames of one block
+constexpr uint32_t kMaxCallDepth = 64;             // nested calls per thread (recursion)
+constexpr uint64_t kScratchBase = 1ull << 31;      // param addresses from here: call scratch
 
 enum State : uint8_t { kRunning, kAtBarrier, kAtWarpOp, kDone };
 
@@ -62,6 +64,9 @@ class Block {
     std::memcpy(ctaid_, ctaid, sizeof ctaid_);
     regs_.assign(static_cast<size_t>(threads_) * k_.slots, 0);
     local_.assign(static_cast<size_t>(threads_) * k_.local_bytes, 0);
+    scratch_.assign(static_cast<size_t>(threads_) * k_.scratch_bytes, 0);
+    stacks_.assign(threads_, {});
+    frame_bytes_ = 0;
     shared_.assign(shared_total_, 0);
     pc_.assign(threads_, 0);
     state_.assign(threads_, kRunning);
@@ -74,14 +79,16 @@ class Block {
             if (state_[t] == kRunning && !step(t)) return fault_;
           // A warp collective runs once every live lane of the warp is at the same one.
           int64_t at = -1;
+          const Kernel* at_fn = nullptr;
           bool waiting = false, barrier = false;
           for (uint32_t t = lo; t < hi; ++t) {
             if (state_[t] == kAtWarpOp) {
-              if (at >= 0 && at != pc_[t])
+              if (at >= 0 && (at != pc_[t] || at_fn != &fn(t)))
                 return unsupported(t, "lanes of one warp at different warp collectives (lines " +
-                                          std::to_string(k_.code[at].line) + " and " +
-                                          std::to_string(k_.code[pc_[t]].line) + ")");
+                                          std::to_string(at_fn->code[at].line) + " and " +
+                                          std::to_string(fn(t).code[pc_[t]].line) + ")");
               at = pc_[t];
+              at_fn = &fn(t);
               waiting = true;
             }
             barrier |= state_[t] == kAtBarrier;
@@ -97,12 +104,13 @@ class Block {
       // bar.red: every waiting thread gets the reduction of their predicates.
       for (uint32_t t = 0; t < threads_; ++t) {
         if (state_[t] != kAtBarrier) continue;
-        const Inst& in = k_.code[pc_[t]];
+        const Inst& in = fn(t).code[pc_[t]];
         if (!in.reduce) break;
         uint64_t count = 0, all = 1, some = 0;
         for (uint32_t u = 0; u < threads_; ++u) {
           if (state_[u] != kAtBarrier) continue;
-          if (pc_[u] != pc_[t]) return unsupported(u, "threads at different barriers (bar.red)");
+          if (pc_[u] != pc_[t] || &fn(u) != &fn(t))
+            return unsupported(u, "threads at different barriers (bar.red)");
           const uint64_t p = value(in.ops[2], u) & 1;
           count += p;
           all &= p;
@@ -128,7 +136,91 @@ class Block {
   }
 
  private:
-  uint64_t* R(uint32_t t) { return &regs_[static_cast<size_t>(t) * k_.slots]; }
+  // A call in progress: the callee's registers and frames; the caller resumes at return_pc + 1.
+  struct Frame {
+    const Kernel* fn;
+    const CallSite* site;
+    uint32_t return_pc;
+    std::vector<uint64_t> regs;
+    std::vector<uint8_t> params, scratch, local;
+  };
+  // What thread t runs now: the kernel, or the innermost callee.
+  const Kernel& fn(uint32_t t) const { return stacks_[t].empty() ? k_ : *stacks_[t].back().fn; }
+  uint64_t* R(uint32_t t) {
+    return stacks_[t].empty() ? &regs_[static_cast<size_t>(t) * k_.slots]
+                              : stacks_[t].back().regs.data();
+  }
+  // Local memory of frame `depth` (0: the kernel's) of thread t, and its size.
+  uint8_t* local_at(uint32_t t, size_t depth, uint32_t* size) {
+    if (depth == 0) {
+      *size = k_.local_bytes;
+      return local_.data() + static_cast<size_t>(t) * k_.local_bytes;
+    }
+    Frame& f = stacks_[t][depth - 1];
+    *size = static_cast<uint32_t>(f.local.size());
+    return f.local.data();
+  }
+  const std::vector<uint64_t>& symbol_addrs(uint32_t t) const {
+    return stacks_[t].empty() ? mem_.symbol_addr
+                              : (*mem_.function_symbol_addr)[static_cast<size_t>(
+                                    stacks_[t].back().fn - mem_.functions->data())];
+  }
+
+  // Enters the callee of call site `site` (false: the stack is too deep).
+  bool enter(uint32_t t, uint32_t pc, const CallSite& site) {
+    const Kernel& caller = fn(t);
+    const Kernel& callee = (*mem_.functions)[static_cast<size_t>(site.callee)];
+    if (stacks_[t].size() >= kMaxCallDepth)
+      return fail(t, CUDA_ERROR_LAUNCH_FAILED,
+                  "call stack overflow: deeper than " + std::to_string(kMaxCallDepth) +
+                      " calls (the session's context is lost, as on a GPU)");
+    const uint64_t bytes = static_cast<uint64_t>(callee.slots) * 8 + callee.param_bytes +
+                           callee.scratch_bytes + callee.local_bytes;
+    if (frame_bytes_ + bytes > kMaxBlockState)
+      return fail(t, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "call frames exceed the sim's limit");
+    uint8_t* from = scratch_of(t);
+    Frame f{&callee,
+            &site,
+            pc,
+            std::vector<uint64_t>(callee.slots),
+            std::vector<uint8_t>(callee.param_bytes),
+            std::vector<uint8_t>(callee.scratch_bytes),
+            std::vector<uint8_t>(callee.local_bytes)};
+    for (size_t i = 0; i < site.arg_offsets.size() && i < callee.params.size(); ++i) {
+      const Param& p = callee.params[i];
+      std::memcpy(f.params.data() + p.offset, from + site.arg_offsets[i],
+                  std::min(p.size, site.arg_bytes[i]));
+    }
+    (void)caller;
+    frame_bytes_ += bytes;
+    stacks_[t].push_back(std::move(f));
+    pc_[t] = 0;
+    return true;
+  }
+  // Leaves the innermost callee, its return copied to the caller; the caller's next pc.
+  uint32_t leave(uint32_t t) {
+    Frame& f = stacks_[t].back();
+    const uint32_t back_to = f.return_pc + 1;
+    const CallSite& site = *f.site;
+    if (site.ret_offset >= 0 && !f.fn->returns.empty()) {
+      const Param& r = f.fn->returns[0];
+      std::vector<uint8_t> ret(f.params.begin() + r.offset,
+                               f.params.begin() + r.offset + std::min(r.size, site.ret_bytes));
+      frame_bytes_ -= static_cast<uint64_t>(f.fn->slots) * 8 + f.params.size() + f.scratch.size() +
+                      f.local.size();
+      stacks_[t].pop_back();
+      std::memcpy(scratch_of(t) + site.ret_offset, ret.data(), ret.size());
+    } else {
+      frame_bytes_ -= static_cast<uint64_t>(f.fn->slots) * 8 + f.params.size() + f.scratch.size() +
+                      f.local.size();
+      stacks_[t].pop_back();
+    }
+    return back_to;
+  }
+  uint8_t* scratch_of(uint32_t t) {
+    return stacks_[t].empty() ? scratch_.data() + static_cast<size_t>(t) * k_.scratch_bytes
+                              : stacks_[t].back().scratch.data();
+  }
 
   uint32_t tid(uint32_t t, int d) const {
     if (d == 0) return t % shape_.block[0];
@@ -200,10 +292,15 @@ class Block {
   }
 
   // The address a symbol names in its own space (global address, shared/local offset).
-  uint64_t symbol_value(int32_t i) const {
-    const Symbol& s = k_.symbols[static_cast<size_t>(i)];
-    if (s.space == Space::kShared || s.space == Space::kLocal) return s.offset;
-    return mem_.symbol_addr[static_cast<size_t>(i)];
+  uint64_t symbol_value(uint32_t t, int32_t i) const {
+    const Symbol& s = fn(t).symbols[static_cast<size_t>(i)];
+    if (s.space == Space::kShared) return s.offset;
+    // A local address names its frame (the call depth, above bit 32): callees get pointers
+    // into their callers' frames.
+    if (s.space == Space::kLocal)
+      return (static_cast<uint64_t>(stacks_[t].size()) << 32) + s.offset;
+    if (s.space == Space::kParam) return kScratchBase + s.offset;
+    return symbol_addrs(t)[static_cast<size_t>(i)];
   }
 
   uint64_t value(const Operand& o, uint32_t t) {
@@ -217,7 +314,7 @@ class Block {
       case Operand::kSpecial:
         return special(o.special, t);
       case Operand::kSymbol:
-        return symbol_value(o.symbol);
+        return symbol_value(t, o.symbol);
       default:
         return 0;
     }
@@ -227,9 +324,12 @@ class Block {
   }
 
   bool fail(uint32_t t, CUresult code, const std::string& what) {
-    const Inst& in = k_.code[pc_[t]];
-    fault_ = Status::Err(code, "kernel " + k_.name + ", PTX line " + std::to_string(in.line) +
-                                   " (" + op_name(in.op) + "): " + what);
+    const Kernel& f = fn(t);
+    const Inst& in = f.code[std::min<size_t>(pc_[t], f.code.size() - 1)];
+    fault_ = Status::Err(
+        code, (f.is_func ? "function " + f.name + " (called from kernel " + k_.name + ")"
+                         : "kernel " + k_.name) +
+                  ", PTX line " + std::to_string(in.line) + " (" + op_name(in.op) + "): " + what);
     return false;
   }
   Status unsupported(uint32_t t, const std::string& what) {
@@ -270,12 +370,35 @@ class Block {
       case Space::kShared:
         if (addr > shared_total_ || bytes > shared_total_ - addr) return outside(shared_total_);
         return shared_.data() + addr;
-      case Space::kLocal:
-        if (addr > k_.local_bytes || bytes > k_.local_bytes - addr) return outside(k_.local_bytes);
-        return local_.data() + static_cast<size_t>(t) * k_.local_bytes + addr;
-      case Space::kParam:
+      case Space::kLocal: {
+        const size_t depth = addr >> 32;
+        const uint64_t off = addr & 0xffffffffu;
+        if (depth > stacks_[t].size()) {
+          fail(t, CUDA_ERROR_ILLEGAL_ADDRESS,
+               "local access at " + hex(addr) + " names a frame that has returned");
+          return nullptr;
+        }
+        uint32_t size = 0;
+        uint8_t* base = local_at(t, depth, &size);
+        if (off > size || bytes > size - off) return outside(size);
+        return base + off;
+      }
+      case Space::kParam: {
+        if (addr >= kScratchBase) {  // a call site's .param variable
+          const uint64_t off = addr - kScratchBase;
+          const uint64_t size =
+              stacks_[t].empty() ? k_.scratch_bytes : stacks_[t].back().scratch.size();
+          if (off > size || bytes > size - off) return outside(size);
+          return scratch_of(t) + off;
+        }
+        if (!stacks_[t].empty()) {  // a callee's parameters and returns
+          std::vector<uint8_t>& pf = stacks_[t].back().params;
+          if (addr > pf.size() || bytes > pf.size() - addr) return outside(pf.size());
+          return pf.data() + addr;
+        }
         if (addr > param_bytes_ || bytes > param_bytes_ - addr) return outside(param_bytes_);
         return const_cast<uint8_t*>(params_) + addr;
+      }
       default: {
         if (addr - hit_lo_ < hit_size_ && bytes <= hit_size_ - (addr - hit_lo_))
           return reinterpret_cast<uint8_t*>(addr);
@@ -303,7 +426,7 @@ class Block {
     if (o.reg >= 0)
       base = R(t)[o.reg];
     else if (o.symbol >= 0)
-      base = symbol_value(o.symbol);
+      base = symbol_value(t, o.symbol);
     return base + o.imm;
   }
 
@@ -399,7 +522,7 @@ class Block {
   }
 
   bool warp_op(uint32_t lo, uint32_t hi, uint32_t pc) {
-    const Inst& in = k_.code[pc];
+    const Inst& in = fn(lo).code[pc];
     uint32_t live = 0;
     for (uint32_t t = lo; t < hi; ++t)
       if (state_[t] != kDone) live |= 1u << (t - lo);
@@ -489,7 +612,9 @@ class Block {
   uint32_t threads_ = 0, dyn_base_ = 0, shared_total_ = 0;
   uint32_t ctaid_[3] = {};
   std::vector<uint64_t> regs_;
-  std::vector<uint8_t> local_, shared_;
+  std::vector<uint8_t> local_, shared_, scratch_;
+  std::vector<std::vector<Frame>> stacks_;  // per thread: the calls in progress
+  uint64_t frame_bytes_ = 0;
   std::vector<uint32_t> pc_;
   std::vector<uint8_t> state_;
   uint64_t hit_lo_ = 0, hit_size_ = 0;  // the allocation the last global access was in

@@ -15,7 +15,11 @@
 //     The worker never dereferences an address it did not check. Global atomics are host
 //     atomics (blocks on other threads see them); the first fault stops the launch.
 //   * Generic addresses: global addresses are themselves; shared, local and param addresses
-//     made generic by cvta live in windows above the 47-bit user space (kSharedWindow...).
+//     made generic by cvta live in windows above the 47-bit user space (kSharedWindow...); a
+//     local address (generic or not) carries its frame's call depth above bit 32.
+//   * Calls (.func, the .param convention): each call gets a frame (registers, parameters and
+//     returns, its call sites' .param variables, local memory), at most 64 deep; deeper is
+//     CUDA_ERROR_LAUNCH_FAILED ("call stack overflow").
 // Thread-instructions executed are added to *executed.
 #pragma once
 
@@ -36,6 +40,9 @@ inline constexpr uint64_t kWindowSize = 1ull << 40;
 struct LaunchMemory {
   const std::map<uint64_t, uint64_t>* allocs = nullptr;  // device start -> bytes
   std::vector<uint64_t> symbol_addr;  // per Kernel::symbols entry: global/const address
+  // The module's device functions (calls) and their symbols' addresses, likewise.
+  const std::vector<Kernel>* functions = nullptr;
+  const std::vector<std::vector<uint64_t>>* function_symbol_addr = nullptr;
   uint32_t sm_count = 132;
   uint32_t threads = 1;  // host threads running blocks at once (blocks are independent)
 };

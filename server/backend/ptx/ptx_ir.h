@@ -90,6 +90,7 @@ enum class Op : uint8_t {
   kNanosleep,
   kSelpF,
   kTestp,
+  kCall,
 };
 const char* op_name(Op op);
 
@@ -203,10 +204,25 @@ struct Param {
   uint32_t offset = 0, size = 0, align = 1;
 };
 
+// A direct call: the caller's .param variables (in its call scratch) copied into the callee's
+// frame, and the callee's return copied back.
+struct CallSite {
+  int32_t callee = -1;                           // index into PtxModule::functions
+  std::vector<uint32_t> arg_offsets, arg_bytes;  // in the caller's scratch
+  int64_t ret_offset = -1;                       // in the caller's scratch; -1: none
+  uint32_t ret_bytes = 0;
+};
+
+// A kernel (.entry) or a device function (.func): the same shape. A function's parameter
+// frame (param_bytes) holds its parameters, then its returns.
 struct Kernel {
   std::string name;
+  bool is_func = false;
   std::vector<Param> params;
+  std::vector<Param> returns;  // .func only
   uint32_t param_bytes = 0;
+  uint32_t scratch_bytes = 0;   // the call sites' .param variables (callseq blocks)
+  std::vector<CallSite> calls;  // Inst::ops[0].imm of a kCall indexes this
   std::vector<Inst> code;
   uint32_t slots = 0;           // registers, each a 64-bit slot
   std::vector<Symbol> symbols;  // what address operands may name (module's, then own)
@@ -220,7 +236,8 @@ struct PtxModule {
   uint32_t version_major = 0, version_minor = 0;  // .version
   uint32_t target_sm = 0;                         // .target sm_NN
   std::vector<Kernel> kernels;
-  std::vector<Symbol> globals;  // module-scope .global/.const (their memory: the backend's)
+  std::vector<Kernel> functions;  // .func with bodies, what kernels may call
+  std::vector<Symbol> globals;    // module-scope .global/.const (their memory: the backend's)
   const Kernel* find(const std::string& name) const {
     for (const Kernel& k : kernels)
       if (k.name == name) return &k;

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "server/backend/ptx/ptx_decode.h"
 #include "server/backend/ptx/ptx_lex.h"
@@ -76,12 +77,9 @@ class Parser {
         extern_ = t.is(".extern");
         next();
         continue;
-      } else if (t.is(".entry")) {
+      } else if (t.is(".entry") || t.is(".func")) {
         next();
-        if (std::string e = entry(); !e.empty()) return e;
-      } else if (t.is(".func")) {
-        next();
-        skip_function();  // executed only when called, and `call` is refused in kernels
+        if (std::string e = function(t.is(".func")); !e.empty()) return e;
       } else if (t.is(".global") || t.is(".const") || t.is(".shared")) {
         Symbol s;
         if (std::string e = variable(&s, true); !e.empty()) return e;
@@ -95,10 +93,86 @@ class Parser {
       }
       extern_ = false;
     }
-    return "";
+    return decode_all();
   }
 
  private:
+  // A body waits for the whole module (calls may name functions defined further down).
+  struct Pending {
+    bool is_func;
+    size_t index;
+    DecodeContext cx;
+    std::vector<RawInst> raw;
+  };
+
+  std::string decode_all() {
+    std::map<std::string_view, int32_t> functions;
+    for (size_t i = 0; i < mod_->functions.size(); ++i)
+      functions[mod_->functions[i].name] = static_cast<int32_t>(i);
+    for (Pending& p : pending_) {
+      Kernel& k = p.is_func ? mod_->functions[p.index] : mod_->kernels[p.index];
+      p.cx.kernel = &k;
+      p.cx.functions = &functions;
+      p.cx.declared = &declared_;
+      p.cx.calls = &k.calls;
+      k.code.resize(p.raw.size());
+      for (size_t i = 0; i < p.raw.size(); ++i) {
+        if (std::string e = decode_inst(p.raw[i], p.cx, &k.code[i]); !e.empty())
+          return std::string(p.is_func ? "function " : "kernel ") + k.name + ", PTX line " +
+                 std::to_string(p.raw[i].line) + ": " + e;
+      }
+    }
+    return "";
+  }
+
+  // `(.param .b32 a, .param .align 8 .b8 b[16])` into *out, laid out from *bytes on.
+  std::string param_list(const std::string& owner, std::vector<Param>* out, uint32_t* bytes) {
+    if (!next().is('(')) return at(peek(), "expected '(' in " + owner);
+    while (!peek().is(')')) {
+      const Tok& p = next();
+      if (!p.is(".param") && !p.is(".reg"))
+        return at(p, "expected .param in the parameters of " + owner);
+      if (p.is(".reg")) return at(p, ".reg parameters of " + owner + " are not supported");
+      Param prm;
+      uint32_t bits = 0;
+      while (peek().k == Tok::kIdent && peek().s[0] == '.') {
+        const Tok& m = next();
+        if (m.is(".align")) {
+          uint64_t a = 0;
+          if (!parse_u64(next().s, &a) || a == 0 || a > 256 || (a & (a - 1)))
+            return at(m, "bad .align");
+          prm.align = static_cast<uint32_t>(a);
+        } else if (uint32_t b = type_bits(m.s)) {
+          bits = b;
+        } else if (m.is(".ptr") || m.is(".global") || m.is(".const") || m.is(".shared") ||
+                   m.is(".local")) {
+        } else {
+          return at(m, "unsupported parameter modifier " + std::string(m.s));
+        }
+      }
+      const Tok& pn = next();
+      if (pn.k != Tok::kIdent || bits < 8) return at(pn, "bad parameter in " + owner);
+      prm.name = std::string(pn.s);
+      uint64_t count = 1;
+      if (peek().is('[')) {
+        next();
+        if (!parse_u64(next().s, &count) || count > 32768 || !next().is(']'))
+          return at(pn, "bad parameter array " + prm.name);
+      }
+      prm.size = static_cast<uint32_t>(count * (bits / 8));
+      if (prm.align < bits / 8) prm.align = bits / 8;
+      *bytes = (*bytes + prm.align - 1) / prm.align * prm.align;
+      prm.offset = *bytes;
+      *bytes += prm.size;
+      if (*bytes > 32768) return at(pn, "parameters of " + owner + " exceed 32 KiB");
+      out->push_back(prm);
+      if (peek().is(',')) next();
+      if (peek().k == Tok::kEnd) return at(pn, "unterminated parameter list of " + owner);
+    }
+    next();  // ')'
+    return "";
+  }
+
   const Tok& peek(size_t k = 0) const { return toks_[std::min(pos_ + k, toks_.size() - 1)]; }
   const Tok& next() {
     const Tok& t = toks_[pos_];
@@ -116,15 +190,6 @@ class Parser {
     while (peek().k != Tok::kEnd && !peek().is(';')) next();
     next();
   }
-  void skip_function() {
-    while (peek().k != Tok::kEnd && !peek().is('{') && !peek().is(';')) next();
-    if (next().is(';')) return;
-    for (int depth = 1; depth > 0 && peek().k != Tok::kEnd;) {
-      const Tok& t = next();
-      depth += t.is('{') - t.is('}');
-    }
-  }
-
   // `.global|.const|.shared|.local [.align N] [.vN] .type name[dims]... [= init];`
   std::string variable(Symbol* s, bool module_scope) {
     const Tok& d = next();
@@ -230,54 +295,31 @@ class Parser {
     return "";
   }
 
-  std::string entry() {
+  // `.entry name(params) [directives] { body }`, or `.func [(returns)] name[(params)]
+  // [directives] ({ body } | ;)`. A function's frame holds its parameters, then its returns.
+  std::string function(bool is_func) {
     Kernel k;
+    k.is_func = is_func;
+    std::vector<Param> returns;
+    uint32_t return_bytes = 0;
+    if (is_func && peek().is('(')) {
+      if (std::string e = param_list("a function's returns", &returns, &return_bytes); !e.empty())
+        return e;
+    }
     const Tok& name = next();
-    if (name.k != Tok::kIdent) return at(name, "kernel without a name");
+    if (name.k != Tok::kIdent) return at(name, "function without a name");
     k.name = std::string(name.s);
     k.first_line = name.line;
     for (const Symbol& g : mod_->globals) k.symbols.push_back(g);
-    if (!next().is('(')) return at(name, "expected '(' after " + k.name);
-    while (!peek().is(')')) {
-      const Tok& p = next();
-      if (!p.is(".param")) return at(p, "expected .param in the parameters of " + k.name);
-      Param prm;
-      uint32_t bits = 0;
-      while (peek().k == Tok::kIdent && peek().s[0] == '.') {
-        const Tok& m = next();
-        if (m.is(".align")) {
-          uint64_t a = 0;
-          if (!parse_u64(next().s, &a) || a == 0 || a > 256 || (a & (a - 1)))
-            return at(m, "bad .align");
-          prm.align = static_cast<uint32_t>(a);
-        } else if (uint32_t b = type_bits(m.s)) {
-          bits = b;
-        } else if (m.is(".ptr") || m.is(".global") || m.is(".const") || m.is(".shared") ||
-                   m.is(".local")) {
-        } else {
-          return at(m, "unsupported parameter modifier " + std::string(m.s));
-        }
-      }
-      const Tok& pn = next();
-      if (pn.k != Tok::kIdent || bits < 8) return at(pn, "bad parameter in " + k.name);
-      prm.name = std::string(pn.s);
-      uint64_t count = 1;
-      if (peek().is('[')) {
-        next();
-        if (!parse_u64(next().s, &count) || count > 32768 || !next().is(']'))
-          return at(pn, "bad parameter array " + prm.name);
-      }
-      prm.size = static_cast<uint32_t>(count * (bits / 8));
-      if (prm.align < bits / 8) prm.align = bits / 8;
-      k.param_bytes = (k.param_bytes + prm.align - 1) / prm.align * prm.align;
-      prm.offset = k.param_bytes;
-      k.param_bytes += prm.size;
-      if (k.param_bytes > 32768) return at(pn, "parameters of " + k.name + " exceed 32 KiB");
-      k.params.push_back(prm);
-      if (peek().is(',')) next();
-      if (peek().k == Tok::kEnd) return at(pn, "unterminated parameter list of " + k.name);
+    if (peek().is('(') || !is_func) {
+      if (std::string e = param_list(k.name, &k.params, &k.param_bytes); !e.empty()) return e;
     }
-    next();  // ')'
+    for (Param r : returns) {
+      k.param_bytes = (k.param_bytes + r.align - 1) / r.align * r.align;
+      r.offset = k.param_bytes;
+      k.param_bytes += r.size;
+      k.returns.push_back(r);
+    }
     // Performance directives before the body.
     while (peek().k == Tok::kIdent && peek().s[0] == '.') {
       const Tok& d = next();
@@ -293,6 +335,11 @@ class Parser {
         k.max_threads = static_cast<uint32_t>(std::min<uint64_t>(prod, 1u << 20));
       }
     }
+    if (is_func && peek().is(';')) {  // a declaration (a prototype, or .extern vprintf)
+      next();
+      declared_.insert(name.s);
+      return "";
+    }
     if (!next().is('{')) return at(name, "expected the body of " + k.name);
     return body(std::move(k));
   }
@@ -301,8 +348,16 @@ class Parser {
     DecodeContext cx;
     std::vector<RawInst> raw;
     uint32_t slots = 0;
-    uint64_t shared = 0, local = 0;
-    for (const Symbol& s : module_shared_) k.symbols.push_back(s);
+    uint64_t shared = 0, local = 0, scratch = 0;
+    // Module-scope shared variables first, at the same offsets for every kernel and function.
+    for (Symbol s : module_shared_) {
+      if (!s.extern_shared) {
+        shared = (shared + s.align - 1) / s.align * s.align;
+        s.offset = shared;
+        shared += s.size;
+      }
+      k.symbols.push_back(std::move(s));
+    }
     int depth = 1;
     while (depth > 0) {
       const Tok& t = peek();
@@ -310,9 +365,11 @@ class Parser {
       if (t.is('{')) {
         next();
         ++depth;
+        scopes_.emplace_back();
       } else if (t.is('}')) {
         next();
         --depth;
+        if (!scopes_.empty()) scopes_.pop_back();
       } else if (t.is(".reg")) {
         next();
         while (peek().k == Tok::kIdent && peek().s[0] == '.' && peek().s[1] != '\0' &&
@@ -327,7 +384,7 @@ class Parser {
         }
         do {
           const Tok& r = next();
-          if (r.k != Tok::kIdent || r.s[0] != '%') return at(r, "bad register declaration");
+          if (r.k != Tok::kIdent) return at(r, "bad register declaration");
           uint64_t n = 1;
           bool range = false;
           if (peek().is('<')) {
@@ -362,6 +419,40 @@ class Parser {
           top += s.size;
         }
         k.symbols.push_back(std::move(s));
+      } else if (t.is(".param")) {  // a call site's argument or return (callseq blocks)
+        Symbol s;
+        s.space = Space::kParam;
+        next();
+        uint32_t bits = 0;
+        while (peek().k == Tok::kIdent && peek().s[0] == '.') {
+          const Tok& m = next();
+          if (m.is(".align")) {
+            uint64_t a = 0;
+            if (!parse_u64(next().s, &a) || a == 0 || a > 256 || (a & (a - 1)))
+              return at(m, "bad .align");
+            s.align = static_cast<uint32_t>(a);
+          } else if (uint32_t b = type_bits(m.s)) {
+            bits = b;
+          }
+        }
+        const Tok& pn = next();
+        if (pn.k != Tok::kIdent || bits < 8) return at(pn, "bad .param in " + k.name);
+        s.name = std::string(pn.s);
+        uint64_t count = 1;
+        if (peek().is('[')) {
+          next();
+          if (!parse_u64(next().s, &count) || count > 32768 || !next().is(']'))
+            return at(pn, "bad .param array " + s.name);
+        }
+        s.size = count * (bits / 8);
+        if (s.align < bits / 8) s.align = bits / 8;
+        scratch = (scratch + s.align - 1) / s.align * s.align;
+        s.offset = scratch;
+        scratch += s.size;
+        if (scratch > (1u << 20)) return at(pn, "call parameters of " + k.name + " exceed 1 MiB");
+        if (!scopes_.empty()) scopes_.back()[pn.s] = static_cast<int32_t>(k.symbols.size());
+        k.symbols.push_back(std::move(s));
+        if (!next().is(';')) return at(pn, "expected ';' after .param " + std::string(pn.s));
       } else if (t.is(".pragma")) {
         skip_statement();
       } else if (t.is(".loc") || t.is(".file")) {
@@ -376,16 +467,6 @@ class Parser {
         raw.push_back(std::move(ri));
       }
     }
-    // Module-scope shared variables come after the kernel's own.
-    for (Symbol& s : k.symbols) {
-      if (s.space != Space::kShared || s.extern_shared || s.offset != 0 || s.size == 0) continue;
-      bool own = false;
-      for (const Symbol& m : module_shared_) own |= m.name == s.name;
-      if (!own) continue;
-      shared = (shared + s.align - 1) / s.align * s.align;
-      s.offset = shared;
-      shared += s.size;
-    }
     if (shared > (1u << 20) || local > (1u << 20))
       return at(peek(), "shared or local memory of " + k.name + " exceeds 1 MiB");
     k.shared_bytes = static_cast<uint32_t>(shared);
@@ -394,13 +475,19 @@ class Parser {
     for (Symbol& s : k.symbols)
       if (s.extern_shared) s.offset = dyn_base;
     k.slots = slots;
-    cx.kernel = &k;
-    k.code.resize(raw.size());
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (std::string e = decode_inst(raw[i], cx, &k.code[i]); !e.empty())
-        return "kernel " + k.name + ", PTX line " + std::to_string(raw[i].line) + ": " + e;
+    k.scratch_bytes = static_cast<uint32_t>(scratch);
+    Pending p;
+    p.is_func = k.is_func;
+    p.cx = std::move(cx);
+    p.raw = std::move(raw);
+    if (k.is_func) {
+      p.index = mod_->functions.size();
+      mod_->functions.push_back(std::move(k));
+    } else {
+      p.index = mod_->kernels.size();
+      mod_->kernels.push_back(std::move(k));
     }
-    mod_->kernels.push_back(std::move(k));
+    pending_.push_back(std::move(p));
     return "";
   }
 
@@ -419,6 +506,37 @@ class Parser {
     if (opc.k != Tok::kIdent)
       return at(opc, "expected an instruction, not '" + std::string(opc.s) + "'");
     ri->opcode = opc.s;
+    if (opc.s.substr(0, 4) == "call" && (opc.s.size() == 4 || opc.s[4] == '.')) {
+      // call[.uni] [(ret),] func[, (args)][, prototype];
+      auto names = [&](std::vector<std::string_view>* out) -> bool {
+        next();  // '('
+        while (!peek().is(')')) {
+          const Tok& x = next();
+          if (x.k == Tok::kEnd) return false;
+          if (!x.is(',')) out->push_back(x.s);
+        }
+        next();
+        return true;
+      };
+      auto scoped_all = [&](const std::vector<std::string_view>& in, std::vector<int32_t>* out) {
+        for (std::string_view n : in) out->push_back(scoped(n));
+      };
+      if (peek().is('(') && !names(&ri->call_rets)) return at(opc, "bad call");
+      if (peek().is(',')) next();
+      const Tok& f = next();
+      if (f.k != Tok::kIdent) return at(opc, "bad call target");
+      ri->call_target = f.s;
+      if (peek().is(',')) next();
+      if (peek().is('(') && !names(&ri->call_args)) return at(opc, "bad call arguments");
+      if (peek().is(',')) {  // an indirect call's prototype
+        next();
+        ri->call_prototype = next().s;
+      }
+      scoped_all(ri->call_rets, &ri->call_ret_syms);
+      scoped_all(ri->call_args, &ri->call_arg_syms);
+      if (!next().is(';')) return at(opc, "expected ';' after call");
+      return "";
+    }
     while (!peek().is(';')) {
       if (peek().k == Tok::kEnd) return at(opc, "unterminated instruction");
       RawOperand o;
@@ -435,7 +553,10 @@ class Parser {
         o.imm = t.s;
       } else if (t.is('[')) {
         o.kind = RawOperand::kAddr;
-        if (peek().k == Tok::kIdent) o.name = next().s;
+        if (peek().k == Tok::kIdent) {
+          o.name = next().s;
+          o.scoped = scoped(o.name);
+        }
         if (peek().k == Tok::kNum && o.name.empty()) {
           uint64_t v = 0;
           if (!parse_u64(next().s, &v)) return at(t, "bad address");
@@ -475,6 +596,7 @@ class Parser {
         o.kind = RawOperand::kSink;
       } else if (t.k == Tok::kIdent) {
         o.name = t.s;
+        o.scoped = scoped(o.name);
       } else {
         return at(t, "unexpected '" + std::string(t.s) + "' in an operand");
       }
@@ -499,6 +621,15 @@ class Parser {
   PtxModule* mod_;
   bool extern_ = false;
   std::vector<Symbol> module_shared_;
+  std::vector<Pending> pending_;
+  // Call-site .param variables by name, innermost block last (callseq blocks reuse names).
+  std::vector<std::map<std::string_view, int32_t>> scopes_;
+  int32_t scoped(std::string_view name) const {
+    for (size_t i = scopes_.size(); i-- > 0;)
+      if (auto it = scopes_[i].find(name); it != scopes_[i].end()) return it->second;
+    return -1;
+  }
+  std::set<std::string_view> declared_;  // functions declared without a body (so far)
 };
 
 }  // namespace
