@@ -92,6 +92,13 @@ def main():
             continue
         put("image", name, data)
 
+    # The PTX executor: real nvcc PTX (the conformance kernels, the bench kernels, e2e ones).
+    for rel, name in [("tests/sim/ptx_kernels.ptx", "conformance.ptx"),
+                      ("bench/sim_kernels.ptx", "bench.ptx"),
+                      ("tests/e2e/ptx/vecadd.ptx", "e2e_vecadd.ptx"),
+                      ("tests/e2e/ptx/train_loop.ptx", "e2e_train_loop.ptx")]:
+        put("ptx", name, open(os.path.join(build, rel), "rb").read())
+
     claims = capnp(CONTROL, "LeaseClaims", '(leaseId = "0123456789abcdef0123456789abcdef", '
                    'endpoint = "127.0.0.1:7071", providerId = "p-1a2b3c4d", gpuIndex = 0, '
                    'vramBytes = 1073741824, issuedUnix = 1799999900, expiresUnix = 1800000200)')

@@ -45,6 +45,9 @@ struct LaunchMemory {
   const std::vector<std::vector<uint64_t>>* function_symbol_addr = nullptr;
   uint32_t sm_count = 132;
   uint32_t threads = 1;  // host threads running blocks at once (blocks are independent)
+  // Thread-instructions one block may run before the launch fails with
+  // CUDA_ERROR_LAUNCH_TIMEOUT (checked at branches and calls); 0: no limit.
+  uint64_t max_block_instructions = 0;
 };
 
 struct LaunchShape {
