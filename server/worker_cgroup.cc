@@ -25,8 +25,10 @@ std::string read_text(const std::string& path, bool* ok) {
   return ss.str();
 }
 
+}  // namespace
+
 // Control files exist already (the kernel makes them); nothing here creates one.
-std::string write_control(const std::string& path, const std::string& value) {
+std::string write_cgroup_control(const std::string& path, const std::string& value) {
   int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
   ssize_t n = ::write(fd, value.data(), value.size());
@@ -36,6 +38,8 @@ std::string write_control(const std::string& path, const std::string& value) {
     return "cannot write '" + value + "' to " + path + ": " + std::strerror(n < 0 ? e : EIO);
   return "";
 }
+
+namespace {
 
 bool has_word(const std::string& text, const std::string& word) {
   std::istringstream in(text);
@@ -131,11 +135,13 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::open(const std::string& spec, std:
     const std::string leaf = dir + "/supervisor";
     if (::mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST)
       return unusable("cannot make " + leaf + ": " + std::strerror(errno));
-    if (std::string e = write_control(leaf + "/cgroup.procs", self); !e.empty()) return unusable(e);
+    if (std::string e = write_cgroup_control(leaf + "/cgroup.procs", self); !e.empty())
+      return unusable(e);
   }
   std::string subtree = read_text(dir + "/cgroup.subtree_control", &ok);
   if (!has_word(subtree, "memory")) {
-    if (std::string e = write_control(dir + "/cgroup.subtree_control", "+memory"); !e.empty())
+    if (std::string e = write_cgroup_control(dir + "/cgroup.subtree_control", "+memory");
+        !e.empty())
       return unusable(e);
   }
   out->dir_ = dir;
@@ -150,7 +156,7 @@ std::string WorkerCgroups::prepare(uint64_t session, uint64_t limit, std::string
     return "";
   }
   const std::string max = limit ? std::to_string(cgroup_memory_max(limit)) : "max";
-  if (std::string e = write_control(leaf + "/memory.max", max); !e.empty()) {
+  if (std::string e = write_cgroup_control(leaf + "/memory.max", max); !e.empty()) {
     *error = e;
     ::rmdir(leaf.c_str());
     return "";
@@ -159,7 +165,8 @@ std::string WorkerCgroups::prepare(uint64_t session, uint64_t limit, std::string
 }
 
 bool WorkerCgroups::place(pid_t pid, const std::string& leaf, std::string* error) const {
-  if (std::string e = write_control(leaf + "/cgroup.procs", std::to_string(pid)); !e.empty()) {
+  if (std::string e = write_cgroup_control(leaf + "/cgroup.procs", std::to_string(pid));
+      !e.empty()) {
     *error = e;
     return false;
   }

@@ -32,6 +32,9 @@ namespace rgpu::server {
 // comes first and the cgroup is the backstop for what RLIMIT_DATA does not count.
 uint64_t cgroup_memory_max(uint64_t limit);
 
+// Writes `value` to an existing cgroup control file (never creates one): "" or why not.
+std::string write_cgroup_control(const std::string& path, const std::string& value);
+
 class WorkerCgroups {
  public:
   // nullptr with *error set when `spec` names a directory that cannot be used; an object that

@@ -1,9 +1,7 @@
 // server/worker/host_memory.cc — see host_memory.h.
 #include "server/worker/host_memory.h"
 
-#include <fcntl.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -33,14 +31,8 @@ std::string g_cgroup_leaf;
 
 std::string set_cgroup_max(uint64_t bytes) {
   if (g_cgroup_leaf.empty()) return "";
-  const std::string path = g_cgroup_leaf + "/memory.max";
-  const std::string v = std::to_string(cgroup_memory_max(bytes));
-  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
-  const bool ok = ::write(fd, v.data(), v.size()) == static_cast<ssize_t>(v.size());
-  const int e = errno;
-  ::close(fd);
-  return ok ? "" : "cannot write " + path + ": " + std::strerror(e);
+  return write_cgroup_control(g_cgroup_leaf + "/memory.max",
+                              std::to_string(cgroup_memory_max(bytes)));
 }
 }  // namespace
 

@@ -348,7 +348,6 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     return e;
   }
   std::vector<Type> types;
-  bool has_lo = false;
   for (size_t i = 1; i < parts.size(); ++i) {
     std::string_view m = parts[i];
     Type t = parse_type(m);
@@ -399,8 +398,8 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       in.round = Round::kRpi;
     else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "hi")
       in.hi = true;
-    else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "lo")
-      has_lo = true;
+    else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "lo") {
+    }  // .lo is the default
     else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "wide")
       in.wide = true;
     else if (in.op == Op::kSetp && (m == "and" || m == "or" || m == "xor") && !types.empty())
@@ -455,7 +454,6 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     } else if (!is_ignored_modifier(m))
       return opcode + ": modifier ." + std::string(m) + " is not supported by the sim executor";
   }
-  (void)has_lo;
   if (!types.empty()) in.type = types[0];
   if (types.size() > 1) in.type2 = types[1];
   if (in.op == Op::kCvta && in.to) in.op = Op::kCvtaTo;
@@ -466,8 +464,6 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
   if (in.op == Op::kMad && in.hi) in.op = Op::kMadHi;
   if (in.op == Op::kMad && in.wide) in.op = Op::kMadWide;
   if (in.op == Op::kCvt && types.size() != 2) return opcode + " needs two types";
-  if (in.op == Op::kLd && in.space == Space::kParam && !types.empty() && in.vec > 1) {
-  }
   if (in.vec > 1 && in.op != Op::kLd && in.op != Op::kSt && in.op != Op::kMov)
     return opcode + ": vectors are supported in ld/st only";
 
@@ -624,9 +620,6 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       break;
     default:
       if (in.nops < 2 || !dst_ok(0)) return opcode + " needs a destination register";
-  }
-  if (in.op == Op::kCvt && in.ops[1].kind == Operand::kImm &&
-      in.type2.is_float() != in.type.is_float()) {
   }
   *out = in;
   return "";

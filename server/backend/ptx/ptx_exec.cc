@@ -168,7 +168,6 @@ class Block {
 
   // Enters the callee of call site `site` (false: the stack is too deep).
   bool enter(uint32_t t, uint32_t pc, const CallSite& site) {
-    const Kernel& caller = fn(t);
     const Kernel& callee = (*mem_.functions)[static_cast<size_t>(site.callee)];
     if (stacks_[t].size() >= kMaxCallDepth)
       return fail(t, CUDA_ERROR_LAUNCH_FAILED,
@@ -191,7 +190,6 @@ class Block {
       std::memcpy(f.params.data() + p.offset, from + site.arg_offsets[i],
                   std::min(p.size, site.arg_bytes[i]));
     }
-    (void)caller;
     frame_bytes_ += bytes;
     stacks_[t].push_back(std::move(f));
     pc_[t] = 0;
@@ -204,17 +202,15 @@ class Block {
     const CallSite& site = *f.site;
     if (site.ret_offset >= 0 && !f.fn->returns.empty()) {
       const Param& r = f.fn->returns[0];
-      std::vector<uint8_t> ret(f.params.begin() + r.offset,
-                               f.params.begin() + r.offset + std::min(r.size, site.ret_bytes));
-      frame_bytes_ -= static_cast<uint64_t>(f.fn->slots) * 8 + f.params.size() + f.scratch.size() +
-                      f.local.size();
-      stacks_[t].pop_back();
-      std::memcpy(scratch_of(t) + site.ret_offset, ret.data(), ret.size());
-    } else {
-      frame_bytes_ -= static_cast<uint64_t>(f.fn->slots) * 8 + f.params.size() + f.scratch.size() +
-                      f.local.size();
-      stacks_[t].pop_back();
+      const size_t depth = stacks_[t].size();  // the caller's scratch: its frame's, or the kernel's
+      uint8_t* to = depth >= 2 ? stacks_[t][depth - 2].scratch.data()
+                               : scratch_.data() + static_cast<size_t>(t) * k_.scratch_bytes;
+      std::memcpy(to + site.ret_offset, f.params.data() + r.offset,
+                  std::min(r.size, site.ret_bytes));
     }
+    frame_bytes_ -= static_cast<uint64_t>(f.fn->slots) * 8 + f.params.size() + f.scratch.size() +
+                    f.local.size();
+    stacks_[t].pop_back();
     return back_to;
   }
   uint8_t* scratch_of(uint32_t t) {

@@ -88,7 +88,6 @@ enum class Op : uint8_t {
   kMadWide,
   kSad,
   kNanosleep,
-  kSelpF,
   kTestp,
   kCall,
 };

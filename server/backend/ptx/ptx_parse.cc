@@ -82,7 +82,7 @@ class Parser {
         if (std::string e = function(t.is(".func")); !e.empty()) return e;
       } else if (t.is(".global") || t.is(".const") || t.is(".shared")) {
         Symbol s;
-        if (std::string e = variable(&s, true); !e.empty()) return e;
+        if (std::string e = variable(&s); !e.empty()) return e;
         if (s.space == Space::kShared) {
           module_shared_.push_back(std::move(s));
         } else {
@@ -125,6 +125,40 @@ class Parser {
     return "";
   }
 
+  // One `.param` declaration after the directive: `[.align N] .type name[count]`; fills the
+  // name, size and alignment (not the offset) and points *name_tok at the name.
+  std::string param_decl(const std::string& owner, Param* prm, const Tok** name_tok) {
+    uint32_t bits = 0;
+    while (peek().k == Tok::kIdent && peek().s[0] == '.') {
+      const Tok& m = next();
+      if (m.is(".align")) {
+        uint64_t a = 0;
+        if (!parse_u64(next().s, &a) || a == 0 || a > 256 || (a & (a - 1)))
+          return at(m, "bad .align");
+        prm->align = static_cast<uint32_t>(a);
+      } else if (uint32_t b = type_bits(m.s)) {
+        bits = b;
+      } else if (m.is(".ptr") || m.is(".global") || m.is(".const") || m.is(".shared") ||
+                 m.is(".local")) {
+      } else {
+        return at(m, "unsupported parameter modifier " + std::string(m.s));
+      }
+    }
+    const Tok& pn = next();
+    *name_tok = &pn;
+    if (pn.k != Tok::kIdent || bits < 8) return at(pn, "bad parameter in " + owner);
+    prm->name = std::string(pn.s);
+    uint64_t count = 1;
+    if (peek().is('[')) {
+      next();
+      if (!parse_u64(next().s, &count) || count > 32768 || !next().is(']'))
+        return at(pn, "bad parameter array " + prm->name);
+    }
+    prm->size = static_cast<uint32_t>(count * (bits / 8));
+    if (prm->align < bits / 8) prm->align = bits / 8;
+    return "";
+  }
+
   // `(.param .b32 a, .param .align 8 .b8 b[16])` into *out, laid out from *bytes on.
   std::string param_list(const std::string& owner, std::vector<Param>* out, uint32_t* bytes) {
     if (!next().is('(')) return at(peek(), "expected '(' in " + owner);
@@ -134,40 +168,15 @@ class Parser {
         return at(p, "expected .param in the parameters of " + owner);
       if (p.is(".reg")) return at(p, ".reg parameters of " + owner + " are not supported");
       Param prm;
-      uint32_t bits = 0;
-      while (peek().k == Tok::kIdent && peek().s[0] == '.') {
-        const Tok& m = next();
-        if (m.is(".align")) {
-          uint64_t a = 0;
-          if (!parse_u64(next().s, &a) || a == 0 || a > 256 || (a & (a - 1)))
-            return at(m, "bad .align");
-          prm.align = static_cast<uint32_t>(a);
-        } else if (uint32_t b = type_bits(m.s)) {
-          bits = b;
-        } else if (m.is(".ptr") || m.is(".global") || m.is(".const") || m.is(".shared") ||
-                   m.is(".local")) {
-        } else {
-          return at(m, "unsupported parameter modifier " + std::string(m.s));
-        }
-      }
-      const Tok& pn = next();
-      if (pn.k != Tok::kIdent || bits < 8) return at(pn, "bad parameter in " + owner);
-      prm.name = std::string(pn.s);
-      uint64_t count = 1;
-      if (peek().is('[')) {
-        next();
-        if (!parse_u64(next().s, &count) || count > 32768 || !next().is(']'))
-          return at(pn, "bad parameter array " + prm.name);
-      }
-      prm.size = static_cast<uint32_t>(count * (bits / 8));
-      if (prm.align < bits / 8) prm.align = bits / 8;
+      const Tok* pn = nullptr;
+      if (std::string e = param_decl(owner, &prm, &pn); !e.empty()) return e;
       *bytes = (*bytes + prm.align - 1) / prm.align * prm.align;
       prm.offset = *bytes;
       *bytes += prm.size;
-      if (*bytes > 32768) return at(pn, "parameters of " + owner + " exceed 32 KiB");
+      if (*bytes > 32768) return at(*pn, "parameters of " + owner + " exceed 32 KiB");
       out->push_back(prm);
       if (peek().is(',')) next();
-      if (peek().k == Tok::kEnd) return at(pn, "unterminated parameter list of " + owner);
+      if (peek().k == Tok::kEnd) return at(*pn, "unterminated parameter list of " + owner);
     }
     next();  // ')'
     return "";
@@ -191,7 +200,7 @@ class Parser {
     next();
   }
   // `.global|.const|.shared|.local [.align N] [.vN] .type name[dims]... [= init];`
-  std::string variable(Symbol* s, bool module_scope) {
+  std::string variable(Symbol* s) {
     const Tok& d = next();
     s->space = d.is(".global")   ? Space::kGlobal
                : d.is(".const")  ? Space::kConst
@@ -244,7 +253,6 @@ class Parser {
       if (std::string e = initialiser(s, elem_bits); !e.empty()) return e;
     }
     if (!next().is(';')) return at(name, "expected ';' after " + s->name);
-    (void)module_scope;
     return "";
   }
 
@@ -410,7 +418,7 @@ class Parser {
           extern_ = true;
         }
         Symbol s;
-        if (std::string e = variable(&s, false); !e.empty()) return e;
+        if (std::string e = variable(&s); !e.empty()) return e;
         extern_ = false;
         uint64_t& top = s.space == Space::kShared ? shared : local;
         if (s.space == Space::kShared || s.space == Space::kLocal) {
@@ -420,39 +428,22 @@ class Parser {
         }
         k.symbols.push_back(std::move(s));
       } else if (t.is(".param")) {  // a call site's argument or return (callseq blocks)
+        next();
+        Param prm;
+        const Tok* pn = nullptr;
+        if (std::string e = param_decl(k.name, &prm, &pn); !e.empty()) return e;
         Symbol s;
         s.space = Space::kParam;
-        next();
-        uint32_t bits = 0;
-        while (peek().k == Tok::kIdent && peek().s[0] == '.') {
-          const Tok& m = next();
-          if (m.is(".align")) {
-            uint64_t a = 0;
-            if (!parse_u64(next().s, &a) || a == 0 || a > 256 || (a & (a - 1)))
-              return at(m, "bad .align");
-            s.align = static_cast<uint32_t>(a);
-          } else if (uint32_t b = type_bits(m.s)) {
-            bits = b;
-          }
-        }
-        const Tok& pn = next();
-        if (pn.k != Tok::kIdent || bits < 8) return at(pn, "bad .param in " + k.name);
-        s.name = std::string(pn.s);
-        uint64_t count = 1;
-        if (peek().is('[')) {
-          next();
-          if (!parse_u64(next().s, &count) || count > 32768 || !next().is(']'))
-            return at(pn, "bad .param array " + s.name);
-        }
-        s.size = count * (bits / 8);
-        if (s.align < bits / 8) s.align = bits / 8;
+        s.name = prm.name;
+        s.size = prm.size;
+        s.align = prm.align;
         scratch = (scratch + s.align - 1) / s.align * s.align;
         s.offset = scratch;
         scratch += s.size;
-        if (scratch > (1u << 20)) return at(pn, "call parameters of " + k.name + " exceed 1 MiB");
-        if (!scopes_.empty()) scopes_.back()[pn.s] = static_cast<int32_t>(k.symbols.size());
+        if (scratch > (1u << 20)) return at(*pn, "call parameters of " + k.name + " exceed 1 MiB");
+        if (!scopes_.empty()) scopes_.back()[pn->s] = static_cast<int32_t>(k.symbols.size());
         k.symbols.push_back(std::move(s));
-        if (!next().is(';')) return at(pn, "expected ';' after .param " + std::string(pn.s));
+        if (!next().is(';')) return at(*pn, "expected ';' after .param " + prm.name);
       } else if (t.is(".pragma")) {
         skip_statement();
       } else if (t.is(".loc") || t.is(".file")) {
