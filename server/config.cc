@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "server/backend/sim_plugins.h"
+#include "server/backend/sim_props.h"
 
 namespace rgpu::server {
 
@@ -40,6 +41,10 @@ worker process.
                                  when one is registered, else the PTX (default auto)
   --sim-threads N                host threads each PTX launch runs its blocks on (default 0:
                                  every core)
+  --sim-arch MAJOR.MINOR         the compute capability a sim device reports (default 13.0:
+                                 newer than any shipped SASS, so cudart and cuBLAS hand over
+                                 their PTX, which the sim runs; at 12.0 cuBLAS sends sm_120
+                                 cubins, which it cannot)
   --secret-file F                shared secret clients must present, read from a file (also
                                  RGPU_SECRET; --secret S works but shows it in `ps`)
   --insecure                     accept any client (local development only)
@@ -241,6 +246,14 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         return false;
       }
       o->sim_threads = static_cast<uint32_t>(n);
+    } else if (a == "--sim-arch") {
+      if (!need(&v)) return false;
+      SimArch arch;
+      if (!parse_sim_arch(v, &arch)) {
+        *error = "--sim-arch wants a compute capability MAJOR.MINOR such as 12.0, not '" + v + "'";
+        return false;
+      }
+      o->sim_arch = v;
     } else if (a == "--sim-exec") {
       if (!need(&v)) return false;
       if (v != "ptx" && v != "plugin" && v != "auto") {

@@ -29,6 +29,7 @@ struct ServerOptions {
   std::string driver;  // --driver PATH
   std::vector<std::string> sim_plugins;
   uint32_t sim_threads = 0;       // --sim-threads: host threads per PTX launch (0: all cores)
+  std::string sim_arch = "13.0";  // --sim-arch: the compute capability a sim device reports
   std::string sim_exec = "auto";  // --sim-exec ptx|plugin|auto (server/backend/sim_backend.h)
   std::string port_file;
   LogLevel log_level = LogLevel::kInfo;

@@ -22,6 +22,12 @@ std::unique_ptr<Backend> make_backend(const ServerOptions& o, SimKernelRegistry*
                                                   : SimExec::kAuto;
     auto sim = std::make_unique<SimBackend>(kernels, o.gpu, exec);
     sim->set_exec_threads(o.sim_threads);
+    SimArch arch;
+    if (!parse_sim_arch(o.sim_arch, &arch)) {
+      *error = "--sim-arch: '" + o.sim_arch + "' is not a compute capability MAJOR.MINOR";
+      return nullptr;
+    }
+    sim->set_arch(arch);
     return sim;
   }
   if (o.backend == "cuda") {

@@ -18,6 +18,7 @@
 #include "server/backend/ptx/ptx_exec.h"
 #include "server/backend/ptx/ptx_parse.h"
 #include "server/backend/sim_props.h"
+#include "server/log.h"
 
 namespace rgpu::server {
 
@@ -122,7 +123,7 @@ Status SimBackend::open(const SessionWindow& window) {
   if (!err.empty()) return Status::Err(CUDA_ERROR_INVALID_VALUE, err);
   window_ = window;
   va_.reset(window.va_base, window.va_size, kSimAlign);
-  props_ = sim_device_props(gpu_index_, window.vram_cap, window.va_base, window.va_size);
+  props_ = sim_device_props(gpu_index_, arch_, window.vram_cap, window.va_base, window.va_size);
   return Status::Ok();
 }
 
@@ -420,6 +421,11 @@ Status SimBackend::load_ptx(const uint8_t* data, uint64_t size, Module* m) {
     m->ptx_error = "the sim executes PTX and " + why;
   } else if (std::string e = ptx::parse_ptx_module(text.data(), text.size(), &m->ptx); !e.empty()) {
     m->ptx_error = e;
+  } else if (m->ptx.target_sm > sm) {
+    m->ptx_error = "the PTX targets sm_" + std::to_string(m->ptx.target_sm) +
+                   ", newer than the sim device's compute capability " +
+                   std::to_string(arch_.major) + "." + std::to_string(arch_.minor) +
+                   " (rgpu-server --sim-arch)";
   } else {
     m->has_ptx = true;
   }
@@ -677,8 +683,14 @@ Status SimBackend::launch_ptx(const Function& f, const LaunchConfig& cfg) {
   std::memcpy(shape.block, cfg.block, sizeof shape.block);
   shape.dynamic_shared = cfg.shared_mem;
   auto t = Clock::now();
+  const uint64_t before = ptx_instructions_;
   Status st = ptx::execute(*f.ptx, shape, cfg.params, cfg.param_bytes, mem, &ptx_instructions_);
   add_busy(t);
+  log_debug("PTX launch %s grid %ux%ux%u block %ux%ux%u shared %u: %llu thread-instructions, %s",
+            f.ptx->name.c_str(), cfg.grid[0], cfg.grid[1], cfg.grid[2], cfg.block[0], cfg.block[1],
+            cfg.block[2], cfg.shared_mem,
+            static_cast<unsigned long long>(ptx_instructions_ - before),
+            st.ok() ? "ok" : st.text.c_str());
   return st;
 }
 

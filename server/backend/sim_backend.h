@@ -33,6 +33,7 @@
 
 #include "server/backend/backend.h"
 #include "server/backend/sim_plugins.h"
+#include "server/backend/sim_props.h"
 #include "server/backend/va_window.h"
 
 namespace rgpu::server {
@@ -87,6 +88,8 @@ class SimBackend final : public Backend {
   uint64_t ptx_instructions() const { return ptx_instructions_; }  // thread-instructions run
   // Host threads a PTX launch runs its blocks on (default: every core; --sim-threads).
   void set_exec_threads(uint32_t n) { exec_threads_ = n ? n : exec_threads_; }
+  // The compute capability the device reports (--sim-arch); set before open().
+  void set_arch(SimArch a) { arch_ = a; }
   void* host_view(uint64_t dptr, uint64_t bytes) override {
     return !staged_ && inside(dptr, bytes) ? reinterpret_cast<void*>(dptr) : nullptr;
   }
@@ -117,6 +120,7 @@ class SimBackend final : public Backend {
   SimExec exec_;
   uint64_t ptx_instructions_ = 0;  // thread-instructions the PTX executor ran
   uint32_t exec_threads_ = 1;
+  SimArch arch_ = kSimDefaultArch;
   SessionWindow window_{};
   DeviceProps props_{};
   VaAllocator va_;

@@ -8,11 +8,22 @@
 
 namespace rgpu::server {
 
-DeviceProps sim_device_props(uint32_t gpu_index, uint64_t total_mem, uint64_t va_base,
+bool parse_sim_arch(const std::string& text, SimArch* out) {
+  int major = 0, minor = 0, used = 0;
+  if (std::sscanf(text.c_str(), "%d.%d%n", &major, &minor, &used) != 2 ||
+      static_cast<size_t>(used) != text.size() || text.find_first_of("+- ") != std::string::npos)
+    return false;
+  if (major < 3 || major > 99 || minor < 0 || minor > 9) return false;
+  out->major = major;
+  out->minor = minor;
+  return true;
+}
+
+DeviceProps sim_device_props(uint32_t gpu_index, SimArch arch, uint64_t total_mem, uint64_t va_base,
                              uint64_t va_size) {
   DeviceProps p;
   std::memset(&p, 0, sizeof p);
-  std::snprintf(p.name, sizeof p.name, "rgpu sim H100");
+  std::snprintf(p.name, sizeof p.name, "rgpu sim");
   // A version-4-style UUID that only depends on the index: "rgpusim" + index.
   const uint8_t uuid[16] = {'r', 'g', 'p', 'u', 's', 'i', 'm', 0x40, 0x80, 0, 0, 0, 0, 0, 0, 0};
   std::memcpy(p.uuid, uuid, 16);
@@ -22,8 +33,8 @@ DeviceProps sim_device_props(uint32_t gpu_index, uint64_t total_mem, uint64_t va
   p.uuid[15] = static_cast<uint8_t>(gpu_index);
   p.total_mem = total_mem;
   p.driver_version = kSimDriverVersion;
-  p.cc_major = 9;
-  p.cc_minor = 0;
+  p.cc_major = arch.major;
+  p.cc_minor = arch.minor;
   p.va_base = va_base;
   p.va_size = va_size;
 
@@ -102,8 +113,8 @@ DeviceProps sim_device_props(uint32_t gpu_index, uint64_t total_mem, uint64_t va
   set(CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE2D_LINEAR_PITCH, 2097120);
   set(CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE2D_MIPMAPPED_WIDTH, 32768);
   set(CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE2D_MIPMAPPED_HEIGHT, 32768);
-  set(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 9);
-  set(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0);
+  set(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, arch.major);
+  set(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, arch.minor);
   set(CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE1D_MIPMAPPED_WIDTH, 32768);
   set(CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED, 1);
   set(CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED, 1);

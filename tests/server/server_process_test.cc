@@ -110,7 +110,7 @@ TEST(ServerProcess, HelloAllocCopyLaunchSyncFree) {
   ASSERT_EQ(h.device_props.size(), sizeof(DeviceProps));
   DeviceProps props;
   std::memcpy(&props, h.device_props.data(), sizeof props);
-  EXPECT_STREQ(props.name, "rgpu sim H100");
+  EXPECT_STREQ(props.name, "rgpu sim");
   EXPECT_EQ(props.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 132);
   EXPECT_EQ(h.vram_limit, props.total_mem);
   EXPECT_EQ(props.va_base, 0x200000000000ull);

@@ -134,18 +134,39 @@ TEST(Config, ParsesSizesAndFlags) {
   EXPECT_FALSE(parse_options(4, const_cast<char**>(both), &o3, &err));
 }
 
+TEST(SimProps, ReportsTheArchItIsGiven) {
+  DeviceProps p = sim_device_props(0, SimArch{12, 1}, kCap, kBase, kDefaultVaSize);
+  EXPECT_EQ(p.cc_major, 12);
+  EXPECT_EQ(p.cc_minor, 1);
+  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR], 12);
+  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR], 1);
+  SimArch a;
+  EXPECT_TRUE(parse_sim_arch("9.0", &a));
+  EXPECT_EQ(a.sm(), 90u);
+  EXPECT_TRUE(parse_sim_arch("12.0", &a));
+  EXPECT_EQ(a.sm(), 120u);
+  for (const char* bad : {"", "12", "12.", ".0", "12.10", "1.0", "12.0x", "-9.0", "12.0 ", "x"})
+    EXPECT_FALSE(parse_sim_arch(bad, &a)) << bad;
+  ServerOptions o;
+  std::string err;
+  const char* argv[] = {"rgpu-server", "--sim-arch", "nine"};
+  EXPECT_FALSE(parse_options(3, const_cast<char**>(argv), &o, &err));
+  EXPECT_NE(err.find("--sim-arch wants a compute capability"), std::string::npos) << err;
+}
+
 TEST(SimProps, LooksLikeAnH100) {
-  DeviceProps p = sim_device_props(0, kCap, kBase, kDefaultVaSize);
-  EXPECT_STREQ(p.name, "rgpu sim H100");
+  DeviceProps p = sim_device_props(0, kSimDefaultArch, kCap, kBase, kDefaultVaSize);
+  EXPECT_STREQ(p.name, "rgpu sim");
   EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 132);
-  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR], 9);
+  // 13.0: newer than every shipped SASS, so libraries hand over their PTX (sim_props.h).
+  EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR], 13);
   EXPECT_EQ(p.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR], 0);
   EXPECT_EQ(p.total_mem, kCap);
   // Every attribute cudart 13 reads at init (dark-api.md 2.1) that must be non-zero on an H100.
   for (int a : {75, 16, 19, 1,  2,  3,  4,   5,   6,  7,  8,  9,  10, 12,
                 13, 14, 39, 81, 82, 97, 106, 111, 38, 37, 36, 41, 31, 120})
     EXPECT_NE(p.attrs[a], 0) << "attribute " << a;
-  DeviceProps q = sim_device_props(1, kCap, kBase, kDefaultVaSize);
+  DeviceProps q = sim_device_props(1, kSimDefaultArch, kCap, kBase, kDefaultVaSize);
   EXPECT_NE(std::memcmp(p.uuid, q.uuid, 16), 0);
 }
 

@@ -21,7 +21,7 @@ extern "C" __global__ void int_ops(const long long* a, const long long* b, long 
   o[6] = __brev(ux);
   o[7] = __byte_perm(ux, uy, 0x5140);
   o[8] = __funnelshift_l(ux, uy, i & 31);
-  o[9] = (ux >> 3) & 0x1f;  // bfe
+  o[9] = (ux >> 3) & 0x1f;                          // bfe
   o[10] = (long long)(int)ux * (long long)(int)uy;  // mul.wide
   o[11] = (x << (i & 63)) ^ (x >> (i & 15));
 }
@@ -40,7 +40,7 @@ extern "C" __global__ void float_ops(const float* a, const float* b, float* f, i
   f[i * 8 + 6] = exp2f(x * 0.25f);
   f[i * 8 + 7] = __fdividef(x, 2.0f) + rsqrtf(fabsf(y) + 1.0f);
   k[i * 4 + 0] = __float2int_rn(x * 10.0f);
-  k[i * 4 + 1] = (int)(x * 10.0f);             // rzi
+  k[i * 4 + 1] = (int)(x * 10.0f);  // rzi
   k[i * 4 + 2] = __float2int_rd(x * 10.0f);
   k[i * 4 + 3] = (int)__float2uint_rn(x * 1e10f);  // saturates
 }
@@ -111,7 +111,9 @@ extern "C" __global__ void geometry(int* out, int n) {
 }
 
 // A local array indexed at run time (local memory) and a device function.
-__device__ __noinline__ int pick(const int* table, int i) { return table[i & 7] * 2; }
+__device__ __noinline__ int pick(const int* table, int i) {
+  return table[i & 7] * 2;
+}
 extern "C" __global__ void local_array(const int* idx, int* out) {
   int table[8];
   for (int i = 0; i < 8; ++i) table[i] = i * i + threadIdx.x;
@@ -119,16 +121,24 @@ extern "C" __global__ void local_array(const int* idx, int* out) {
 }
 
 // Faults: an index past the end, a misaligned pointer, a trap.
-extern "C" __global__ void out_of_bounds(int* p, long long at) { p[at] = 1; }
-extern "C" __global__ void misaligned(char* p) { *(int*)(p + 1) = 1; }
+extern "C" __global__ void out_of_bounds(int* p, long long at) {
+  p[at] = 1;
+}
+extern "C" __global__ void misaligned(char* p) {
+  *(int*)(p + 1) = 1;
+}
 extern "C" __global__ void trap_if(int x) {
   if (x) __trap();
 }
 
 // Device functions through the .param calling convention: a call with a return, recursion,
 // a pointer to the caller's local array, and recursion past the executor's 64 frames.
-__device__ __noinline__ int scaled(int x, int k) { return x * k + 1; }
-__device__ __noinline__ int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+__device__ __noinline__ int scaled(int x, int k) {
+  return x * k + 1;
+}
+__device__ __noinline__ int fib(int n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
 __device__ __noinline__ int sum_local(const int* v, int n) {
   int s = 0;
   for (int i = 0; i < n; ++i) s += v[i];

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "server/backend/ptx/ptx_half.h"
+
 namespace rgpu::server::ptx {
 
 int32_t DecodeContext::slot(std::string_view name) const {
@@ -25,15 +27,77 @@ int32_t DecodeContext::slot(std::string_view name) const {
 }
 
 const char* op_name(Op op) {
-  static const char* kNames[] = {
-      "mov",      "ld",    "st",        "cvta",  "cvta.to",  "cvt",    "add",        "sub",
-      "mul",      "mad",   "fma",       "div",   "rem",      "min",    "max",        "abs",
-      "neg",      "and",   "or",        "xor",   "not",      "cnot",   "shl",        "shr",
-      "setp",     "selp",  "bra",       "ret",   "exit",     "bar",    "trap",       "rcp",
-      "sqrt",     "rsqrt", "ex2",       "lg2",   "sin",      "cos",    "popc",       "clz",
-      "brev",     "atom",  "red",       "fence", "shfl",     "vote",   "activemask", "bfe",
-      "bfi",      "prmt",  "lop3",      "shf",   "copysign", "mul.hi", "mul.wide",   "mad.hi",
-      "mad.wide", "sad",   "nanosleep", "selp",  "testp"};
+  static const char* kNames[] = {"mov",
+                                 "ld",
+                                 "st",
+                                 "cvta",
+                                 "cvta.to",
+                                 "cvt",
+                                 "add",
+                                 "sub",
+                                 "mul",
+                                 "mad",
+                                 "fma",
+                                 "div",
+                                 "rem",
+                                 "min",
+                                 "max",
+                                 "abs",
+                                 "neg",
+                                 "and",
+                                 "or",
+                                 "xor",
+                                 "not",
+                                 "cnot",
+                                 "shl",
+                                 "shr",
+                                 "setp",
+                                 "selp",
+                                 "bra",
+                                 "ret",
+                                 "exit",
+                                 "bar",
+                                 "trap",
+                                 "rcp",
+                                 "sqrt",
+                                 "rsqrt",
+                                 "ex2",
+                                 "lg2",
+                                 "sin",
+                                 "cos",
+                                 "popc",
+                                 "clz",
+                                 "brev",
+                                 "atom",
+                                 "red",
+                                 "fence",
+                                 "shfl",
+                                 "vote",
+                                 "activemask",
+                                 "bfe",
+                                 "bfi",
+                                 "prmt",
+                                 "lop3",
+                                 "shf",
+                                 "copysign",
+                                 "mul.hi",
+                                 "mul.wide",
+                                 "mad.hi",
+                                 "mad.wide",
+                                 "sad",
+                                 "nanosleep",
+                                 "testp",
+                                 "call",
+                                 "set",
+                                 "cp.async",
+                                 "cp.async group",
+                                 "mma",
+                                 "ldmatrix",
+                                 "dp4a",
+                                 "dp2a",
+                                 "tanh",
+                                 "bfind",
+                                 "griddepcontrol"};
   const size_t i = static_cast<size_t>(op);
   return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "?";
 }
@@ -106,6 +170,13 @@ const OpName kOps[] = {
     {"shl", Op::kShl},
     {"shr", Op::kShr},
     {"setp", Op::kSetp},
+    {"set", Op::kSet},
+    {"tanh", Op::kTanh},
+    {"bfind", Op::kBfind},
+    {"dp4a", Op::kDp4a},
+    {"dp2a", Op::kDp2a},
+    {"griddepcontrol", Op::kGridDep},
+    {"cp", Op::kCpAsync},
     {"selp", Op::kSelp},
     {"bra", Op::kBra},
     {"ret", Op::kRet},
@@ -142,6 +213,11 @@ const OpName kOps[] = {
     {"call", Op::kCall},
 };
 
+std::string type_name(Type t) {
+  const char* base = t.kind == Kind::kH ? "f16" : t.kind == Kind::kBf ? "bf16" : "tf32";
+  return std::string(base) + (t.lanes == 2 ? "x2" : "");
+}
+
 Type parse_type(std::string_view m) {
   if (m.size() < 2) return {};
   Kind k = m[0] == 'u'   ? Kind::kU
@@ -150,7 +226,12 @@ Type parse_type(std::string_view m) {
            : m[0] == 'f' ? Kind::kF
                          : Kind::kNone;
   if (m == "pred") return {Kind::kPred, 1};
-  if (k == Kind::kNone) return {};
+  if (m == "f16") return {Kind::kH, 16};
+  if (m == "bf16") return {Kind::kBf, 16};
+  if (m == "f16x2") return {Kind::kH, 32, 2};
+  if (m == "bf16x2") return {Kind::kBf, 32, 2};
+  if (m == "tf32") return {Kind::kTf32, 32};
+  if (k == Kind::kNone || (k == Kind::kF && m != "f32" && m != "f64")) return {};
   std::string_view n = m.substr(1);
   if (n == "8") return {k, 8};
   if (n == "16") return {k, 16};
@@ -177,6 +258,8 @@ bool float_operand(const Inst& in, size_t i) {
       return i == 0 ? in.type.is_float() : in.type2.is_float();
     case Op::kSetp:
       return (in.pair ? i >= 2 && i <= 3 : i >= 1 && i <= 2) && in.type.is_float();
+    case Op::kSet:
+      return i >= 1 && i <= 2 && in.type.is_float();
     case Op::kSelp:
       return i <= 2 ? in.type.is_float() : false;
     case Op::kShfl:
@@ -347,16 +430,42 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     *out = in;
     return e;
   }
+  if (in.op == Op::kCpAsync && (parts.size() < 3 || parts[1] != "async"))
+    return opcode + " is not supported by the sim executor";
   std::vector<Type> types;
+  bool cache_hint = false;  // .L2::cache_hint: a last operand holds the cache policy
   for (size_t i = 1; i < parts.size(); ++i) {
     std::string_view m = parts[i];
+    if (m == "L2::cache_hint") cache_hint = true;
+    if (in.op == Op::kCpAsync || in.op == Op::kAsyncGroup) {
+      if (i == 1) continue;  // .async
+      if (m == "commit_group" || m == "wait_group" || m == "wait_all") {
+        in.op = Op::kAsyncGroup;
+        continue;
+      }
+      if (m == "global") continue;  // the source; the destination's space is .shared
+      if (m != "ca" && m != "cg" && m != "shared" && m != "shared::cta" && m.substr(0, 4) != "L2::")
+        return opcode + " is not supported by the sim executor yet";
+    }
+    if (in.op == Op::kGridDep) {
+      if (m != "wait" && m != "launch_dependents") return opcode + " is not supported";
+      continue;
+    }
+    if (in.op == Op::kBfind && m == "shiftamt") {
+      in.shiftamt = true;
+      continue;
+    }
+    if (in.op == Op::kDp2a && (m == "lo" || m == "hi")) {
+      in.hi = m == "hi";
+      continue;
+    }
     Type t = parse_type(m);
     if (t.kind != Kind::kNone) {
       types.push_back(t);
       continue;
     }
-    if (m == "f16" || m == "bf16" || m == "f16x2" || m == "bf16x2" || m == "tf32" || m == "b128" ||
-        m == "e4m3" || m == "e5m2")
+    if (m == "b128" || m == "e4m3" || m == "e5m2" || m == "e4m3x2" || m == "e5m2x2" ||
+        m == "e2m1x2" || m == "e3m2x2" || m == "e2m3x2" || m == "ue8m0x2")
       return opcode + ": the ." + std::string(m) + " type is not supported by the sim executor yet";
     if (m == "global")
       in.space = Space::kGlobal;
@@ -388,6 +497,8 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       in.round = Round::kRm;
     else if (m == "rp")
       in.round = Round::kRp;
+    else if (m == "rna")
+      in.round = Round::kRna;
     else if (m == "rni")
       in.round = Round::kRni;
     else if (m == "rzi")
@@ -402,7 +513,7 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     }  // .lo is the default
     else if ((in.op == Op::kMul || in.op == Op::kMad) && m == "wide")
       in.wide = true;
-    else if (in.op == Op::kSetp && (m == "and" || m == "or" || m == "xor") && !types.empty())
+    else if ((in.op == Op::kSetp || in.op == Op::kSet) && (m == "and" || m == "or" || m == "xor"))
       in.bool_op = m == "and" ? BoolOp::kAnd : m == "or" ? BoolOp::kOr : BoolOp::kXor;
     else if ((in.op == Op::kAtom || in.op == Op::kRed) &&
              (m == "add" || m == "min" || m == "max" || m == "inc" || m == "dec" || m == "and" ||
@@ -431,7 +542,7 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       in.shift_left = m == "l";
     else if (in.op == Op::kShf && (m == "wrap" || m == "clamp"))
       in.clamp = m == "clamp";
-    else if (in.op == Op::kSetp) {
+    else if (in.op == Op::kSetp || in.op == Op::kSet) {
       static const char* kCmps[] = {"eq", "ne",  "lt",  "le",  "gt",  "ge",  "lo",  "ls",  "hi",
                                     "hs", "equ", "neu", "ltu", "leu", "gtu", "geu", "num", "nan"};
       bool found = false;
@@ -464,6 +575,26 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
   if (in.op == Op::kMad && in.hi) in.op = Op::kMadHi;
   if (in.op == Op::kMad && in.wide) in.op = Op::kMadWide;
   if (in.op == Op::kCvt && types.size() != 2) return opcode + " needs two types";
+  if (in.op == Op::kSet) {  // set.cmp.dtype.stype: compare as stype (in.type), write dtype
+    if (types.size() != 2) return opcode + " needs two types";
+    std::swap(in.type, in.type2);
+    if (in.type.lanes != in.type2.lanes) return opcode + ": the types' element counts differ";
+  }
+  for (const Type& t : types) {  // what the 16-bit and tf32 formats are served for
+    if (!t.is_float16ish()) continue;
+    const bool served =
+        in.op == Op::kCvt || in.op == Op::kLd || in.op == Op::kSt || in.op == Op::kMov ||
+        in.op == Op::kSelp ||
+        (t.is_half() && (is_half_arith(in.op) || in.op == Op::kSetp || in.op == Op::kSet));
+    if (!served)
+      return opcode + ": the ." + type_name(t) + " type is not supported by the sim executor yet";
+    if (in.op == Op::kCvt && t.lanes == 2 && &t != &types[0])
+      return opcode + ": a packed source is not supported by the sim executor yet";
+    if (in.op == Op::kCvt && in.round == Round::kRna && in.type.kind != Kind::kTf32)
+      return opcode + " is not valid PTX (.rna is for .tf32)";
+  }
+  if (in.op == Op::kSetp && in.type.lanes == 2 && !raw.pair)
+    return opcode + " needs two destination predicates (p|q)";
   if (in.vec > 1 && in.op != Op::kLd && in.op != Op::kSt && in.op != Op::kMov)
     return opcode + ": vectors are supported in ld/st only";
 
@@ -614,7 +745,21 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       if (in.nops != 1 || !dst_ok(0)) return "activemask needs a register";
       break;
     case Op::kNanosleep:
+    case Op::kGridDep:
+    case Op::kAsyncGroup:
       break;
+    case Op::kCpAsync: {
+      const size_t data = in.nops - (cache_hint ? 1 : 0);
+      if (data < 3 || data > 4 || in.ops[0].kind != Operand::kAddr ||
+          in.ops[1].kind != Operand::kAddr || in.ops[2].kind != Operand::kImm)
+        return opcode + " needs [dst], [src], cp-size[, src-size]";
+      const uint64_t n = in.ops[2].imm;
+      if (n != 4 && n != 8 && n != 16) return opcode + ": cp-size must be 4, 8 or 16";
+      if (in.space != Space::kShared) return opcode + ": the destination must be .shared";
+      if (data == 4)
+        in.cp_src = in.ops[3].kind == Operand::kReg && cx.is_pred(in.ops[3].reg) ? 2 : 1;
+      break;
+    }
     case Op::kShfl:
       if (in.nops != (in.pair ? 6 : 5)) return opcode + " needs d[|p], a, b, c, membermask";
       break;

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/backend/ptx/ptx_ir.h"
@@ -51,6 +52,12 @@ struct DecodeContext {
   };
   std::map<std::string_view, int32_t> regs;  // single registers: name -> slot
   std::vector<Range> ranges;
+  std::vector<std::pair<uint32_t, uint32_t>> pred_slots;  // .pred registers: first slot, count
+  bool is_pred(int32_t slot) const {
+    for (const auto& [first, count] : pred_slots)
+      if (slot >= 0 && static_cast<uint32_t>(slot) - first < count) return true;
+    return false;
+  }
   std::map<std::string_view, uint32_t> labels;                     // name -> instruction index
   const Kernel* kernel = nullptr;                                  // params and symbols
   const std::map<std::string_view, int32_t>* functions = nullptr;  // with bodies

@@ -16,12 +16,17 @@
 
 namespace rgpu::server::ptx {
 
-// Scalar types: kind and width in bits.
-enum class Kind : uint8_t { kNone, kU, kS, kB, kF, kPred };
+// Scalar types: kind and width in bits. kF is .f32/.f64 only; the 16-bit formats are kH
+// (.f16) and kBf (.bf16), two of them in 32 bits for .f16x2/.bf16x2 (lanes 2); kTf32 is .tf32
+// in an f32's 32 bits (ptx_half.h).
+enum class Kind : uint8_t { kNone, kU, kS, kB, kF, kPred, kH, kBf, kTf32 };
 struct Type {
   Kind kind = Kind::kNone;
   uint8_t bits = 0;
+  uint8_t lanes = 1;
   bool is_float() const { return kind == Kind::kF; }
+  bool is_half() const { return kind == Kind::kH || kind == Kind::kBf; }
+  bool is_float16ish() const { return is_half() || kind == Kind::kTf32; }
   bool is_signed() const { return kind == Kind::kS; }
   uint32_t bytes() const { return bits / 8; }
 };
@@ -90,6 +95,16 @@ enum class Op : uint8_t {
   kNanosleep,
   kTestp,
   kCall,
+  kSet,         // set.cmp.dtype.stype: 1.0 / all ones where the comparison holds
+  kCpAsync,     // cp.async.{ca,cg}.shared.global: done at issue (ptx_exec.cc)
+  kAsyncGroup,  // cp.async.commit_group / wait_group / wait_all: nothing left to wait for
+  kMma,         // mma.sync.aligned.m16n8k{8,16}: a warp collective
+  kLdmatrix,    // ldmatrix.sync.aligned: a warp collective
+  kDp4a,
+  kDp2a,
+  kTanh,
+  kBfind,
+  kGridDep,  // griddepcontrol.wait / launch_dependents: no programmatic dependent launch
 };
 const char* op_name(Op op);
 
@@ -114,7 +129,7 @@ enum class Cmp : uint8_t {
   kNan
 };
 enum class BoolOp : uint8_t { kNone, kAnd, kOr, kXor };
-enum class Round : uint8_t { kDefault, kRn, kRz, kRm, kRp, kRni, kRzi, kRmi, kRpi };
+enum class Round : uint8_t { kDefault, kRn, kRz, kRm, kRp, kRni, kRzi, kRmi, kRpi, kRna };
 enum class AtomOp : uint8_t { kAdd, kMin, kMax, kInc, kDec, kAnd, kOr, kXor, kExch, kCas };
 enum class ShflMode : uint8_t { kUp, kDown, kBfly, kIdx };
 enum class VoteMode : uint8_t { kAll, kAny, kUni, kBallot };
@@ -177,10 +192,13 @@ struct Inst {
   bool sat = false, ftz = false, hi = false, wide = false, uni = false, to = false;
   bool shift_left = false, clamp = false;  // shf.l / shf.clamp
   bool warp = false;                       // bar.warp.sync
-  bool reduce = false;  // bar.red.{popc,and,or}: atom holds kAdd (popc), kAnd or kOr
-  bool pair = false;    // setp/shfl with a second destination predicate (`%p|%q`)
-  uint8_t vec = 1;      // .v2 / .v4
-  int32_t pred = -1;    // guard predicate slot, -1: none
+  bool shiftamt = false;                   // bfind.shiftamt
+  uint8_t cp_src = 0;     // cp.async ops[3]: 0 none (copy all), 1 src-size, 2 ignore-src predicate
+  uint8_t mma_shape = 0;  // mma: 8 or 16 (k of m16n8k8 / m16n8k16); ldmatrix: matrices (1/2/4)
+  bool reduce = false;    // bar.red.{popc,and,or}: atom holds kAdd (popc), kAnd or kOr
+  bool pair = false;      // setp/shfl with a second destination predicate (`%p|%q`)
+  uint8_t vec = 1;        // .v2 / .v4
+  int32_t pred = -1;      // guard predicate slot, -1: none
   bool pred_negate = false;
   uint8_t nops = 0;
   Operand ops[6];

@@ -385,9 +385,11 @@ class Parser {
           return at(peek(), "unsupported register modifier " + std::string(peek().s));
         }
         uint32_t width = 1;
+        bool pred = false;
         while (peek().k == Tok::kIdent && peek().s[0] == '.' && peek().s.size() > 1 &&
                (type_bits(peek().s) || peek().is(".v2") || peek().is(".v4"))) {
           if (peek().is(".v2") || peek().is(".v4")) width = peek().s[2] - '0';
+          pred |= peek().is(".pred");
           next();
         }
         do {
@@ -409,6 +411,7 @@ class Parser {
           } else {
             cx.regs[r.s] = static_cast<int32_t>(slots);
           }
+          if (pred) cx.pred_slots.push_back({slots, static_cast<uint32_t>(n)});
           slots += static_cast<uint32_t>(n);
         } while (peek().is(',') && next().is(','));
         if (!next().is(';')) return at(t, "expected ';' after a register declaration");

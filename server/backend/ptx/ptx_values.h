@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "server/backend/ptx/ptx_half.h"
 #include "server/backend/ptx/ptx_ir.h"
 
 namespace rgpu::server::ptx {
@@ -90,6 +91,7 @@ inline double round_to_integer(double x, Round r) {
 
 // cvt.dtype.stype with its rounding and saturation.
 inline uint64_t convert(uint64_t v, Type d, Type s, Round r, bool sat, bool ftz) {
+  if (d.is_float16ish() || s.is_float16ish()) return convert_float16(v, d, s, r, sat, ftz);
   if (!s.is_float() && !d.is_float()) {
     int64_t x = s.kind == Kind::kS ? sext(v, s.bits) : static_cast<int64_t>(v & mask_of(s.bits));
     if (sat) {

@@ -1,5 +1,14 @@
-// server/backend/ptx/ptx_step.inc — Block::step(), the interpreter loop of ptx_exec.cc
-// (included there, inside its anonymous namespace: the per-instruction semantics).
+// server/backend/ptx/ptx_step.cc — Block::step() (ptx_block.h): one thread's instructions
+// until it blocks, exits or faults; the per-instruction semantics of the interpreter.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "server/backend/ptx/ptx_block.h"
+#include "server/backend/ptx/ptx_half.h"
+#include "server/backend/ptx/ptx_values.h"
+
+namespace rgpu::server::ptx::detail {
 
 bool Block::step(uint32_t t) {
 switched:  // entered or left a call: the running function, its registers and pc changed
@@ -67,6 +76,12 @@ switched:  // entered or left a call: the running function, its registers and pc
         put(f32_bits(in.sat ? static_cast<float>(saturate(x)) : x));
       }
     };
+    if (ty.is_half() && is_half_arith(in.op)) {  // ptx_half.h
+      put(half_arith(in.op, ty, in.round, in.ftz, in.sat, A(1), in.nops > 2 ? A(2) : 0,
+                     in.nops > 3 ? A(3) : 0));
+      ++pc;
+      continue;
+    }
     switch (in.op) {
       case Op::kMov:
         if (in.ops[1].kind == Operand::kVec) {  // pack
@@ -98,31 +113,39 @@ switched:  // entered or left a call: the running function, its registers and pc
         break;
       case Op::kCvta: {
         const uint64_t a = A(1);
-        const uint64_t base =
-            in.space == Space::kShared  ? kSharedWindow
-            : in.space == Space::kLocal ? kLocalWindow
-            : in.space == Space::kParam ? kParamWindow
-                                        : 0;
+        const uint64_t base = in.space == Space::kShared  ? kSharedWindow
+                              : in.space == Space::kLocal ? kLocalWindow
+                              : in.space == Space::kParam ? kParamWindow
+                                                          : 0;
         put(a + base);
         break;
       }
       case Op::kCvtaTo: {
         const uint64_t a = A(1);
-        const uint64_t base = in.space == Space::kShared ? kSharedWindow
+        const uint64_t base = in.space == Space::kShared  ? kSharedWindow
                               : in.space == Space::kLocal ? kLocalWindow
-                              : in.space == Space::kParam ? kParamWindow : 0;
+                              : in.space == Space::kParam ? kParamWindow
+                                                          : 0;
         uint64_t v = base && a - base < kWindowSize ? a - base : (base ? ~0ull : a);
         put(v);
         break;
       }
       case Op::kCvt:
-        put(convert(A(1), ty, in.type2, in.round, in.sat, in.ftz));
+        if (ty.lanes == 2) {  // cvt.rn.f16x2.f32 d, a, b: a to the upper half, b to the lower
+          const Type e{ty.kind, 16};
+          put(convert(A(1), e, in.type2, in.round, in.sat, in.ftz) << 16 |
+              convert(A(2), e, in.type2, in.round, in.sat, in.ftz));
+        } else {
+          put(convert(A(1), ty, in.type2, in.round, in.sat, in.ftz));
+        }
         break;
       case Op::kAdd:
       case Op::kSub:
         if (fl) {
-          if (in.op == Op::kAdd) f2([](auto a, auto b) { return a + b; });
-          else f2([](auto a, auto b) { return a - b; });
+          if (in.op == Op::kAdd)
+            f2([](auto a, auto b) { return a + b; });
+          else
+            f2([](auto a, auto b) { return a - b; });
         } else {
           uint64_t a = A(1), b = A(2);
           if (in.sat && ty.kind == Kind::kS && ty.bits == 32) {
@@ -134,17 +157,24 @@ switched:  // entered or left a call: the running function, its registers and pc
         }
         break;
       case Op::kMul:
-        if (fl) f2([](auto a, auto b) { return a * b; });
-        else put(A(1) * A(2));
+        if (fl)
+          f2([](auto a, auto b) { return a * b; });
+        else
+          put(A(1) * A(2));
         break;
-      case Op::kMulHi: put(mul_hi(A(1), A(2), ty)); break;
-      case Op::kMulWide: set(in.ops[0], t, mul_wide(A(1), A(2), ty),
-                             Type{ty.kind, static_cast<uint8_t>(ty.bits * 2)}); break;
+      case Op::kMulHi:
+        put(mul_hi(A(1), A(2), ty));
+        break;
+      case Op::kMulWide:
+        set(in.ops[0], t, mul_wide(A(1), A(2), ty),
+            Type{ty.kind, static_cast<uint8_t>(ty.bits * 2)});
+        break;
       case Op::kMad:
       case Op::kFma:
         if (fl) {
           if (f64) {
-            double x = rounded(in.round, [&] { return std::fma(as_f64(A(1)), as_f64(A(2)), as_f64(A(3))); });
+            double x = rounded(in.round,
+                               [&] { return std::fma(as_f64(A(1)), as_f64(A(2)), as_f64(A(3))); });
             put(f64_bits(in.sat ? saturate(x) : x));
           } else {
             float a = as_f32(A(1)), b = as_f32(A(2)), c = as_f32(A(3));
@@ -157,13 +187,19 @@ switched:  // entered or left a call: the running function, its registers and pc
           put(A(1) * A(2) + A(3));
         }
         break;
-      case Op::kMadHi: put(mul_hi(A(1), A(2), ty) + A(3)); break;
-      case Op::kMadWide: set(in.ops[0], t, mul_wide(A(1), A(2), ty) + A(3),
-                             Type{ty.kind, static_cast<uint8_t>(ty.bits * 2)}); break;
+      case Op::kMadHi:
+        put(mul_hi(A(1), A(2), ty) + A(3));
+        break;
+      case Op::kMadWide:
+        set(in.ops[0], t, mul_wide(A(1), A(2), ty) + A(3),
+            Type{ty.kind, static_cast<uint8_t>(ty.bits * 2)});
+        break;
       case Op::kDiv:
       case Op::kRem:
-        if (fl) f2([](auto a, auto b) { return a / b; });
-        else put(div_int(A(1), A(2), ty, in.op == Op::kRem));
+        if (fl)
+          f2([](auto a, auto b) { return a / b; });
+        else
+          put(div_int(A(1), A(2), ty, in.op == Op::kRem));
         break;
       case Op::kMin:
       case Op::kMax:
@@ -177,18 +213,34 @@ switched:  // entered or left a call: the running function, its registers and pc
         }
         break;
       case Op::kAbs:
-        if (fl) f1([](double a) { return std::fabs(a); });
-        else { int64_t x = sext(A(1), ty.bits); put(static_cast<uint64_t>(x < 0 ? -x : x)); }
+        if (fl)
+          f1([](double a) { return std::fabs(a); });
+        else {
+          int64_t x = sext(A(1), ty.bits);
+          put(static_cast<uint64_t>(x < 0 ? -x : x));
+        }
         break;
       case Op::kNeg:
-        if (fl) put(A(1) ^ (f64 ? 1ull << 63 : 0x80000000ull));
-        else put(~A(1) + 1);
+        if (fl)
+          put(A(1) ^ (f64 ? 1ull << 63 : 0x80000000ull));
+        else
+          put(~A(1) + 1);
         break;
-      case Op::kAnd: put(A(1) & A(2)); break;
-      case Op::kOr: put(A(1) | A(2)); break;
-      case Op::kXor: put(A(1) ^ A(2)); break;
-      case Op::kNot: put(ty.kind == Kind::kPred ? (~A(1) & 1) : ~A(1)); break;
-      case Op::kCnot: put((A(1) & mask_of(ty.bits)) == 0); break;
+      case Op::kAnd:
+        put(A(1) & A(2));
+        break;
+      case Op::kOr:
+        put(A(1) | A(2));
+        break;
+      case Op::kXor:
+        put(A(1) ^ A(2));
+        break;
+      case Op::kNot:
+        put(ty.kind == Kind::kPred ? (~A(1) & 1) : ~A(1));
+        break;
+      case Op::kCnot:
+        put((A(1) & mask_of(ty.bits)) == 0);
+        break;
       case Op::kShl: {
         const uint64_t s = A(2) & 0xffffffffu;
         put(s >= ty.bits ? 0 : A(1) << s);
@@ -206,12 +258,20 @@ switched:  // entered or left a call: the running function, its registers and pc
       }
       case Op::kSetp: {
         const size_t a = in.pair ? 2 : 1;
-        bool p = compare(in.cmp, A(a), A(a + 1), ty);
-        bool q = !p;
+        bool p, q;
+        if (ty.is_half()) {  // .f16x2: p from the lower elements, q from the upper
+          p = half_compare(in.cmp, A(a), A(a + 1), ty, 0);
+          q = ty.lanes == 2 ? half_compare(in.cmp, A(a), A(a + 1), ty, 1) : !p;
+        } else {
+          p = compare(in.cmp, A(a), A(a + 1), ty);
+          q = !p;
+        }
         if (in.bool_op != BoolOp::kNone) {
           const bool c = A(a + 2) & 1;
           auto comb = [&](bool x) {
-            return in.bool_op == BoolOp::kAnd ? x && c : in.bool_op == BoolOp::kOr ? x || c : x != c;
+            return in.bool_op == BoolOp::kAnd  ? x && c
+                   : in.bool_op == BoolOp::kOr ? x || c
+                                               : x != c;
           };
           p = comb(p);
           q = comb(q);
@@ -220,7 +280,29 @@ switched:  // entered or left a call: the running function, its registers and pc
         if (in.pair) set(in.ops[1], t, q, Type{Kind::kPred, 1});
         break;
       }
-      case Op::kSelp: put((A(3) & 1) ? A(1) : A(2)); break;
+      case Op::kSelp:
+        put((A(3) & 1) ? A(1) : A(2));
+        break;
+      case Op::kSet: {  // in.type: the compared type; in.type2: the destination's
+        const Type d = in.type2;
+        const uint32_t lanes = ty.lanes, eb = d.bits / lanes;
+        const uint64_t one = d.kind == Kind::kF    ? (eb == 64 ? f64_bits(1.0) : f32_bits(1.0f))
+                             : d.kind == Kind::kH  ? 0x3c00
+                             : d.kind == Kind::kBf ? 0x3f80
+                                                   : mask_of(eb);
+        uint64_t v = 0;
+        for (uint32_t l = 0; l < lanes; ++l) {
+          bool p = ty.is_half() ? half_compare(in.cmp, A(1), A(2), ty, l)
+                                : compare(in.cmp, A(1), A(2), ty);
+          if (in.bool_op != BoolOp::kNone) {
+            const bool c = A(3) & 1;
+            p = in.bool_op == BoolOp::kAnd ? p && c : in.bool_op == BoolOp::kOr ? p || c : p != c;
+          }
+          if (p) v |= one << (eb * l);
+        }
+        set(in.ops[0], t, v, d);
+        break;
+      }
       case Op::kBra:
         if (mem_.max_block_instructions && executed_ + count > mem_.max_block_instructions) {
           pc_[t] = pc;
@@ -269,13 +351,27 @@ switched:  // entered or left a call: the running function, its registers and pc
       case Op::kFence:
       case Op::kNanosleep:
         break;
-      case Op::kRcp: f1([](double a) { return 1.0 / a; }); break;
-      case Op::kSqrt: f1([](double a) { return std::sqrt(a); }); break;
-      case Op::kRsqrt: f1([](double a) { return 1.0 / std::sqrt(a); }); break;
-      case Op::kEx2: f1([](double a) { return std::exp2(a); }); break;
-      case Op::kLg2: f1([](double a) { return std::log2(a); }); break;
-      case Op::kSin: f1([](double a) { return std::sin(a); }); break;
-      case Op::kCos: f1([](double a) { return std::cos(a); }); break;
+      case Op::kRcp:
+        f1([](double a) { return 1.0 / a; });
+        break;
+      case Op::kSqrt:
+        f1([](double a) { return std::sqrt(a); });
+        break;
+      case Op::kRsqrt:
+        f1([](double a) { return 1.0 / std::sqrt(a); });
+        break;
+      case Op::kEx2:
+        f1([](double a) { return std::exp2(a); });
+        break;
+      case Op::kLg2:
+        f1([](double a) { return std::log2(a); });
+        break;
+      case Op::kSin:
+        f1([](double a) { return std::sin(a); });
+        break;
+      case Op::kCos:
+        f1([](double a) { return std::cos(a); });
+        break;
       case Op::kCopysign:
         f2([](auto a, auto b) { return std::copysign(b, a); });
         break;
@@ -359,6 +455,49 @@ switched:  // entered or left a call: the running function, its registers and pc
         put((lt ? A(2) - A(1) : A(1) - A(2)) + A(3));
         break;
       }
+      case Op::kTanh:
+        f1([](double a) { return std::tanh(a); });
+        break;
+      case Op::kBfind: {  // the most significant non-sign bit; all ones when there is none
+        uint64_t x = A(1) & mask_of(ty.bits);
+        if (ty.kind == Kind::kS && sext(x, ty.bits) < 0) x = ~x & mask_of(ty.bits);
+        uint64_t pos = x == 0 ? 0xffffffffu : 63 - __builtin_clzll(x);
+        if (in.shiftamt && x != 0) pos = ty.bits - 1 - pos;
+        set(in.ops[0], t, pos, Type{Kind::kU, 32});
+        break;
+      }
+      case Op::kDp4a:
+      case Op::kDp2a: {  // in.type: a's element type; in.type2: b's
+        const uint64_t a = A(1), b = A(2);
+        int64_t acc = in.type.is_signed() || in.type2.is_signed()
+                          ? sext(A(3), 32)
+                          : static_cast<int64_t>(A(3) & 0xffffffffu);
+        auto elem = [](uint64_t v, uint32_t i, uint32_t bits, bool sig) {
+          const uint64_t e = (v >> (i * bits)) & mask_of(bits);
+          return sig ? sext(e, bits) : static_cast<int64_t>(e);
+        };
+        if (in.op == Op::kDp4a) {
+          for (uint32_t i = 0; i < 4; ++i)
+            acc += elem(a, i, 8, in.type.is_signed()) * elem(b, i, 8, in.type2.is_signed());
+        } else {  // dp2a.lo uses b's bytes 0 and 1, .hi its bytes 2 and 3
+          for (uint32_t i = 0; i < 2; ++i)
+            acc += elem(a, i, 16, in.type.is_signed()) *
+                   elem(b, i + (in.hi ? 2 : 0), 8, in.type2.is_signed());
+        }
+        set(in.ops[0], t, static_cast<uint64_t>(acc), Type{Kind::kB, 32});
+        break;
+      }
+      case Op::kGridDep:     // no programmatic dependent launch: nothing to wait for
+      case Op::kAsyncGroup:  // cp.async copies complete at issue
+        break;
+      case Op::kCpAsync:
+        pc_[t] = pc;
+        if (!copy_async(in, t)) return false;
+        break;
+      case Op::kMma:
+      case Op::kLdmatrix:
+        done(kAtWarpOp);
+        return true;
       case Op::kTestp:
         pc_[t] = pc;
         executed_ += count;
@@ -368,3 +507,5 @@ switched:  // entered or left a call: the running function, its registers and pc
     ++pc;
   }
 }
+
+}  // namespace rgpu::server::ptx::detail
