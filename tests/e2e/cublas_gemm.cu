@@ -5,6 +5,7 @@
 //          gemmex_f16               cublasGemmEx, FP16 A and B, FP32 C and compute
 //          sgemm_strided_batched    cublasSgemmStridedBatched, 3 batches
 //          lt_matmul                one cublasLtMatmul, FP32, with its heuristic's algorithm
+//          tensor_ops               GemmEx FP16 and TF32 SGEMM on sizes tensor-core kernels take
 //        cublas_gemm --expect-no-kernel
 //                                   for a device whose cuBLAS kernels cannot run (the sim at
 //                                   --sim-arch 12.0, where cuBLAS sends sm_120 cubins with no
@@ -130,6 +131,47 @@ void gemmex_f16(cublasHandle_t h) {
   CHECK_CUDA(cudaFree(dc));
 }
 
+// The same GEMMs on sizes and math modes where cuBLAS picks tensor-core kernels (mma.sync,
+// ldmatrix, cp.async): FP16 in, FP32 out on multiples of 8; SGEMM with TF32 allowed.
+void tensor_ops(cublasHandle_t h) {
+  {
+    const Gemm g{128, 96, 64};
+    auto a = inputs(g.a_size(), 7, 13, 0.125f, -0.75f);
+    auto b = inputs(g.b_size(), 5, 11, 0.125f, -0.5f);
+    auto c = inputs(g.c_size(), 1, 3, 1.0f, 0.0f);
+    std::vector<__half> a16(a.size()), b16(b.size());
+    for (size_t i = 0; i < a.size(); ++i) a16[i] = __float2half(a[i]);
+    for (size_t i = 0; i < b.size(); ++i) b16[i] = __float2half(b[i]);
+    __half *da = to_device(a16), *db = to_device(b16);
+    float* dc = to_device(c);
+    CHECK_CUBLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, g.m, g.n, g.k, &g.alpha, da, CUDA_R_16F,
+                              g.lda(), db, CUDA_R_16F, g.ldb(), &g.beta, dc, CUDA_R_32F, g.m,
+                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
+    CHECK_CUDA(cudaDeviceSynchronize());
+    check("cublasGemmEx f16->f32 (tensor op sizes)", g, a, b, c, to_host(dc, c.size()), 1e-4);
+    CHECK_CUDA(cudaFree(da));
+    CHECK_CUDA(cudaFree(db));
+    CHECK_CUDA(cudaFree(dc));
+  }
+  {
+    const Gemm g{128, 128, 96};
+    auto a = inputs(g.a_size(), 7, 13, 0.125f, -0.5f);
+    auto b = inputs(g.b_size(), 5, 11, 0.25f, -1.0f);
+    auto c = inputs(g.c_size(), 1, 3, 1.0f, 0.0f);
+    float *da = to_device(a), *db = to_device(b), *dc = to_device(c);
+    CHECK_CUBLAS(cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH));
+    CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, g.m, g.n, g.k, &g.alpha, da, g.lda(), db,
+                             g.ldb(), &g.beta, dc, g.m));
+    CHECK_CUBLAS(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    CHECK_CUDA(cudaDeviceSynchronize());
+    // The inputs are exact in TF32 (multiples of 1/8 and 1/4 below 2), so only the sum rounds.
+    check("cublasSgemm with TF32 tensor ops", g, a, b, c, to_host(dc, c.size()), 1e-4);
+    CHECK_CUDA(cudaFree(da));
+    CHECK_CUDA(cudaFree(db));
+    CHECK_CUDA(cudaFree(dc));
+  }
+}
+
 void sgemm_strided_batched(cublasHandle_t h) {
   const Gemm g{33, 29, 17, false, true};
   const int batches = 3;
@@ -233,6 +275,8 @@ int main(int argc, char** argv) {
       sgemm(h, Gemm{31, 7, 45, true, false});
     } else if (c == "gemmex_f16") {
       gemmex_f16(h);
+    } else if (c == "tensor_ops") {
+      tensor_ops(h);
     } else if (c == "sgemm_strided_batched") {
       sgemm_strided_batched(h);
     } else if (c == "lt_matmul") {

@@ -78,3 +78,87 @@ extern "C" __global__ void tf32_ops(const float* a, unsigned* out, int n) {
   out[i * 2] = r0;
   out[i * 2 + 1] = r1;
 }
+
+// Tensor-core fragments as CUTLASS-style code moves them: ldmatrix (x4, x2 .trans, x2, x1
+// .trans) from shared memory into mma.sync m16n8k16 (f32 and f16 accumulators) and m16n8k8;
+// bf16 fragments loaded directly by their documented layout. One warp; A is 16x16 and B 16x8,
+// row-major; C and D are 16x8.
+__device__ unsigned pack2(unsigned short lo, unsigned short hi) {
+  return lo | (unsigned)hi << 16;
+}
+extern "C" __global__ void mma_ops(const __half* A, const __half* B, const float* C,
+                                   const __nv_bfloat16* Ab, const __nv_bfloat16* Bb, float* D,
+                                   __half* Dh, float* Db, float* D8) {
+  __shared__ __align__(16) __half sA[16 * 16];
+  __shared__ __align__(16) __half sB[16 * 8];
+  const int l = threadIdx.x, g = l >> 2, q = l & 3;
+  for (int i = l; i < 256; i += 32) sA[i] = A[i];
+  for (int i = l; i < 128; i += 32) sB[i] = B[i];
+  __syncwarp();
+  unsigned a[4], b[2];
+  unsigned pa = (unsigned)__cvta_generic_to_shared(&sA[(l % 16) * 16 + (l / 16) * 8]);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+               : "r"(pa));
+  unsigned pb = (unsigned)__cvta_generic_to_shared(&sB[(l % 16) * 8]);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];"
+               : "=r"(b[0]), "=r"(b[1])
+               : "r"(pb));
+  float c[4], d[4];
+  for (int i = 0; i < 4; ++i) c[i] = C[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * q + (i & 1)];
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%10,%11,%12,%13};"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]),
+        "f"(c[2]), "f"(c[3]));
+  for (int i = 0; i < 4; ++i) D[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * q + (i & 1)] = d[i];
+  // f16 accumulator and result.
+  unsigned ch[2], dh[2];
+  for (int i = 0; i < 2; ++i)
+    ch[i] = pack2(__half_as_ushort(__float2half(c[2 * i])),
+                  __half_as_ushort(__float2half(c[2 * i + 1])));
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f16.f16.f16.f16 {%0,%1}, {%2,%3,%4,%5}, {%6,%7}, "
+      "{%8,%9};"
+      : "=r"(dh[0]), "=r"(dh[1])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(ch[0]), "r"(ch[1]));
+  for (int i = 0; i < 2; ++i) {
+    Dh[(g + 8 * i) * 8 + 2 * q] = __ushort_as_half((unsigned short)(dh[i] & 0xffff));
+    Dh[(g + 8 * i) * 8 + 2 * q + 1] = __ushort_as_half((unsigned short)(dh[i] >> 16));
+  }
+  // bf16, fragments straight from global memory by the documented layout.
+  unsigned ab[4], bb[2];
+  auto bits = [](__nv_bfloat16 v) { return (unsigned short)__bfloat16_as_ushort(v); };
+  for (int r = 0; r < 4; ++r) {
+    const int row = g + ((r & 1) ? 8 : 0), col = 2 * q + ((r & 2) ? 8 : 0);
+    ab[r] = pack2(bits(Ab[row * 16 + col]), bits(Ab[row * 16 + col + 1]));
+  }
+  for (int r = 0; r < 2; ++r) {
+    const int k = 2 * q + (r ? 8 : 0);
+    bb[r] = pack2(bits(Bb[k * 8 + g]), bits(Bb[(k + 1) * 8 + g]));
+  }
+  float e[4];
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%10,%11,%12,%13};"
+      : "=f"(e[0]), "=f"(e[1]), "=f"(e[2]), "=f"(e[3])
+      : "r"(ab[0]), "r"(ab[1]), "r"(ab[2]), "r"(ab[3]), "r"(bb[0]), "r"(bb[1]), "f"(c[0]),
+        "f"(c[1]), "f"(c[2]), "f"(c[3]));
+  for (int i = 0; i < 4; ++i) Db[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * q + (i & 1)] = e[i];
+  // m16n8k8: A's first 8 columns (ldmatrix x2: rows 0-7, rows 8-15), B's first 8 rows (x1).
+  unsigned a8[2], b8;
+  unsigned pa8 = (unsigned)__cvta_generic_to_shared(&sA[(l % 16) * 16]);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
+               : "=r"(a8[0]), "=r"(a8[1])
+               : "r"(pa8));
+  unsigned pb8 = (unsigned)__cvta_generic_to_shared(&sB[(l % 8) * 8]);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];" : "=r"(b8) : "r"(pb8));
+  float f[4];
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
+      "{%7,%8,%9,%10};"
+      : "=f"(f[0]), "=f"(f[1]), "=f"(f[2]), "=f"(f[3])
+      : "r"(a8[0]), "r"(a8[1]), "r"(b8), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+  for (int i = 0; i < 4; ++i) D8[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * q + (i & 1)] = f[i];
+}

@@ -187,6 +187,47 @@ TEST_F(PtxHalf, Tf32RoundsToTenMantissaBits) {
   }
 }
 
+// ldmatrix feeding mma.sync, as tensor-core GEMMs use them, gives A*B + C (cuBLAS's own
+// tensor-op kernels are the other check: e2e.cublas.tensor_ops).
+TEST_F(PtxHalf, LdmatrixAndMmaMultiplyTiles) {
+  std::vector<__half> A(256), B(128);
+  std::vector<__nv_bfloat16> Ab(256), Bb(128);
+  std::vector<float> C(128);
+  for (int i = 0; i < 256; ++i) {
+    A[i] = half_of(((i * 7) % 17 - 8) / 8.0);
+    Ab[i] = __float2bfloat16_rn(((i * 5) % 19 - 9) / 4.0f);
+  }
+  for (int i = 0; i < 128; ++i) {
+    B[i] = half_of(((i * 3) % 13 - 6) / 4.0);
+    Bb[i] = __float2bfloat16_rn(((i * 11) % 7 - 3) / 2.0f);
+    C[i] = static_cast<float>(i % 5) - 2.0f;
+  }
+  const uint64_t dA = upload(A), dB = upload(B), dC = upload(C), dAb = upload(Ab), dBb = upload(Bb);
+  const uint64_t dD = upload(std::vector<float>(128)), dDh = upload(std::vector<__half>(128)),
+                 dDb = upload(std::vector<float>(128)), dD8 = upload(std::vector<float>(128));
+  Status st = launch(
+      "mma_ops",
+      Args().add(dA).add(dB).add(dC).add(dAb).add(dBb).add(dD).add(dDh).add(dDb).add(dD8), 1, 32);
+  ASSERT_TRUE(st.ok()) << st.text;
+  auto D = download<float>(dD, 128), Db = download<float>(dDb, 128), D8 = download<float>(dD8, 128);
+  auto Dh = download<uint16_t>(dDh, 128);
+  for (int r = 0; r < 16; ++r) {
+    for (int c = 0; c < 8; ++c) {
+      double want = C[r * 8 + c], want_b = want, want8 = want;
+      for (int k = 0; k < 16; ++k) {
+        want += value(A[r * 16 + k]) * value(B[k * 8 + c]);
+        want_b +=
+            static_cast<double>(__bfloat162float(Ab[r * 16 + k])) * __bfloat162float(Bb[k * 8 + c]);
+        if (k < 8) want8 += value(A[r * 16 + k]) * value(B[k * 8 + c]);
+      }
+      EXPECT_FLOAT_EQ(D[r * 8 + c], static_cast<float>(want)) << r << "," << c << " f16 m16n8k16";
+      EXPECT_TRUE(same_half(Dh[r * 8 + c], half_of(want))) << r << "," << c << " f16 accumulate";
+      EXPECT_FLOAT_EQ(Db[r * 8 + c], static_cast<float>(want_b)) << r << "," << c << " bf16";
+      EXPECT_FLOAT_EQ(D8[r * 8 + c], static_cast<float>(want8)) << r << "," << c << " m16n8k8";
+    }
+  }
+}
+
 // Formats the executor does not serve are refused by name, never run as something else.
 TEST(PtxParse, UnservedFloatFormatsAreRefusedNamingThem) {
   const char* text =

@@ -177,6 +177,8 @@ const OpName kOps[] = {
     {"dp2a", Op::kDp2a},
     {"griddepcontrol", Op::kGridDep},
     {"cp", Op::kCpAsync},
+    {"mma", Op::kMma},
+    {"ldmatrix", Op::kLdmatrix},
     {"selp", Op::kSelp},
     {"bra", Op::kBra},
     {"ret", Op::kRet},
@@ -434,6 +436,7 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     return opcode + " is not supported by the sim executor";
   std::vector<Type> types;
   bool cache_hint = false;  // .L2::cache_hint: a last operand holds the cache policy
+  int layouts = 0;          // mma: .row then .col seen
   for (size_t i = 1; i < parts.size(); ++i) {
     std::string_view m = parts[i];
     if (m == "L2::cache_hint") cache_hint = true;
@@ -449,6 +452,35 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     }
     if (in.op == Op::kGridDep) {
       if (m != "wait" && m != "launch_dependents") return opcode + " is not supported";
+      continue;
+    }
+    if (in.op == Op::kMma) {
+      if (m == "m16n8k16" || m == "m16n8k8") {
+        in.mma_shape = m == "m16n8k16" ? 16 : 8;
+        continue;
+      }
+      if ((m == "row" && layouts == 0) || (m == "col" && layouts == 1)) {
+        ++layouts;
+        continue;
+      }
+      if (m != "sync" && m != "aligned" && parse_type(m).kind == Kind::kNone)
+        return opcode + " is not supported by the sim executor yet";
+    }
+    if (in.op == Op::kLdmatrix) {
+      if (m == "m8n8" || m == "b16") continue;
+      if (m == "x1" || m == "x2" || m == "x4") {
+        in.mma_shape = static_cast<uint8_t>(m[1] - '0');
+        continue;
+      }
+      if (m == "trans") {
+        in.trans = true;
+        continue;
+      }
+      if (m != "sync" && m != "aligned" && m != "shared" && m != "shared::cta")
+        return opcode + " is not supported by the sim executor yet";
+    }
+    if ((in.op == Op::kMin || in.op == Op::kMax) && m == "NaN") {
+      in.nan = true;
       continue;
     }
     if (in.op == Op::kBfind && m == "shiftamt") {
@@ -575,6 +607,25 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
   if (in.op == Op::kMad && in.hi) in.op = Op::kMadHi;
   if (in.op == Op::kMad && in.wide) in.op = Op::kMadWide;
   if (in.op == Op::kCvt && types.size() != 2) return opcode + " needs two types";
+  if (in.op == Op::kMma) {  // mma.sync.aligned.shape.row.col.dtype.atype.btype.ctype
+    if (types.size() != 4 || in.mma_shape == 0 || layouts != 2)
+      return opcode + " is not supported by the sim executor yet";
+    const Type d = types[0], a = types[1], b = types[2], c = types[3];
+    const bool acc_ok = (d.kind == Kind::kF && d.bits == 32) || d.kind == Kind::kH;
+    const bool cacc_ok = (c.kind == Kind::kF && c.bits == 32) || c.kind == Kind::kH;
+    const bool ab_ok =
+        a.kind == b.kind && (a.is_half() || (a.kind == Kind::kTf32 && in.mma_shape == 8));
+    const bool f16_acc = d.kind == Kind::kH || c.kind == Kind::kH;
+    if (!acc_ok || !cacc_ok || !ab_ok || (f16_acc && a.kind != Kind::kH))
+      return opcode + " is not supported by the sim executor yet";
+    in.type = Type{d.kind, static_cast<uint8_t>(d.kind == Kind::kH ? 32 : 32),
+                   static_cast<uint8_t>(d.kind == Kind::kH ? 2 : 1)};
+    in.type2 = Type{a.kind, 32, static_cast<uint8_t>(a.is_half() ? 2 : 1)};
+    in.type3 = Type{c.kind, 32, static_cast<uint8_t>(c.kind == Kind::kH ? 2 : 1)};
+    types.clear();
+  }
+  if (in.nan && !in.type.is_float()) return opcode + " is not supported by the sim executor yet";
+  if (in.op == Op::kLdmatrix && in.mma_shape == 0) return opcode + " needs .x1, .x2 or .x4";
   if (in.op == Op::kSet) {  // set.cmp.dtype.stype: compare as stype (in.type), write dtype
     if (types.size() != 2) return opcode + " needs two types";
     std::swap(in.type, in.type2);
@@ -584,7 +635,7 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     if (!t.is_float16ish()) continue;
     const bool served =
         in.op == Op::kCvt || in.op == Op::kLd || in.op == Op::kSt || in.op == Op::kMov ||
-        in.op == Op::kSelp ||
+        in.op == Op::kSelp || in.op == Op::kMma ||
         (t.is_half() && (is_half_arith(in.op) || in.op == Op::kSetp || in.op == Op::kSet));
     if (!served)
       return opcode + ": the ." + type_name(t) + " type is not supported by the sim executor yet";
@@ -747,6 +798,36 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     case Op::kNanosleep:
     case Op::kGridDep:
     case Op::kAsyncGroup:
+      break;
+    case Op::kMma: {
+      // D, A, B, C: registers per lane by shape and type (ptx_warp.cc).
+      const uint32_t nd = in.type.kind == Kind::kH ? 2 : 4;
+      const uint32_t nc = in.type3.kind == Kind::kH ? 2 : 4;
+      const bool tf32 = in.type2.kind == Kind::kTf32;
+      const uint32_t na = in.mma_shape == 16 || tf32 ? 4 : 2;
+      const uint32_t nb = in.mma_shape == 16 || tf32 ? 2 : 1;
+      auto count = [&](size_t i) {
+        return in.ops[i].kind == Operand::kVec   ? in.ops[i].nvec
+               : in.ops[i].kind == Operand::kReg ? 1u
+                                                 : 0u;
+      };
+      if (in.nops != 4 || count(0) != nd || count(1) != na || count(2) != nb || count(3) != nc)
+        return opcode + " needs {d}, {a}, {b}, {c} with " + std::to_string(nd) + ", " +
+               std::to_string(na) + ", " + std::to_string(nb) + " and " + std::to_string(nc) +
+               " registers";
+      for (int i = 0; i < 4; ++i)
+        if (in.ops[i].kind == Operand::kVec)
+          for (int v = 0; v < in.ops[i].nvec; ++v)
+            if (in.ops[i].vec[v] < 0) return opcode + ": a sink in an mma operand";
+      break;
+    }
+    case Op::kLdmatrix:
+      if (in.nops != 2 || in.ops[1].kind != Operand::kAddr ||
+          !(in.ops[0].kind == Operand::kVec ? in.ops[0].nvec == in.mma_shape
+                                            : in.ops[0].kind == Operand::kReg && in.mma_shape == 1))
+        return opcode + " needs {" + std::to_string(in.mma_shape) + " registers}, [address]";
+      if (in.space != Space::kShared && in.space != Space::kGeneric)
+        return opcode + ": the matrices must be in shared memory";
       break;
     case Op::kCpAsync: {
       const size_t data = in.nops - (cache_hint ? 1 : 0);

@@ -181,7 +181,8 @@ struct Operand {
 struct Inst {
   Op op = Op::kMov;
   Type type;   // the instruction's type (the destination's for cvt)
-  Type type2;  // cvt's source type; setp/selp/slct extra
+  Type type2;  // cvt's source type; set's destination type; mma's A and B type
+  Type type3;  // mma's accumulator C type (in.type is D's)
   Space space = Space::kGeneric;
   Cmp cmp = Cmp::kEq;
   BoolOp bool_op = BoolOp::kNone;
@@ -193,6 +194,8 @@ struct Inst {
   bool shift_left = false, clamp = false;  // shf.l / shf.clamp
   bool warp = false;                       // bar.warp.sync
   bool shiftamt = false;                   // bfind.shiftamt
+  bool trans = false;                      // ldmatrix.trans
+  bool nan = false;                        // min/max.NaN: a NaN input gives NaN
   uint8_t cp_src = 0;     // cp.async ops[3]: 0 none (copy all), 1 src-size, 2 ignore-src predicate
   uint8_t mma_shape = 0;  // mma: 8 or 16 (k of m16n8k8 / m16n8k16); ldmatrix: matrices (1/2/4)
   bool reduce = false;    // bar.red.{popc,and,or}: atom holds kAdd (popc), kAnd or kOr

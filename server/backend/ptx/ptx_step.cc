@@ -203,7 +203,11 @@ switched:  // entered or left a call: the running function, its registers and pc
         break;
       case Op::kMin:
       case Op::kMax:
-        if (fl) {
+        if (fl && in.nan &&
+            (f64 ? std::isnan(as_f64(A(1))) || std::isnan(as_f64(A(2)))
+                 : std::isnan(as_f32(A(1))) || std::isnan(as_f32(A(2))))) {
+          put(f64 ? 0x7fffffffffffffffull : 0x7fffffffull);  // .NaN: the canonical NaN
+        } else if (fl) {
           const bool mn = in.op == Op::kMin;
           f2([mn](auto a, auto b) { return mn ? std::fmin(a, b) : std::fmax(a, b); });
         } else {
