@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -324,6 +325,12 @@ CUresult Lane::read_reply(Op op, void* result, size_t result_len, void* into, si
     auto reader = f.reader();
     auto rep = reader.getRoot<wire::Reply>();
     CUresult status = static_cast<CUresult>(rep.getStatus());
+    // Device printf text, on the program's stdout before the call returns (as a GPU flushes it
+    // at a synchronizing call); through stdio, so it stays in order with the host's output.
+    if (auto out = rep.getDeviceOutput(); out.size()) {
+      std::fwrite(out.begin(), 1, out.size(), stdout);
+      std::fflush(stdout);
+    }
     auto res = rep.getResults();
     if (res.size() == result_len) {
       if (result_len) memcpy(result, res.begin(), result_len);

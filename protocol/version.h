@@ -18,7 +18,9 @@ namespace rgpu {
 // released, so 3 is also the oldest version served. 4 = lanes join a TLS session too: a
 // joining TLS lane starts with a plaintext routing preamble (lane_preamble.h), and a TLS
 // HelloReply carries a lane key only for a client at 4 or later (a 3 client keeps one lane).
-inline constexpr uint32_t kProtocolVersion = 4;
+// 5 = Reply.deviceOutput: device printf text reaches the program's stdout (a server speaking
+// to a 3 or 4 client, which would drop the field unread, logs the text instead).
+inline constexpr uint32_t kProtocolVersion = 5;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {

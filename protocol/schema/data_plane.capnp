@@ -45,6 +45,8 @@ struct Reply {
   status @0 :UInt32;              # CUresult
   results @1 :Data;
   errorText @2 :Text;             # what went wrong, for logs and RGPU_STATS
+  deviceOutput @3 :Data;          # protocol 5+: device printf text made since the last reply;
+                                  # the client writes it to the program's stdout before returning
 }
 
 # Asynchronous calls, fire-and-forget. records holds `count` packed records, each

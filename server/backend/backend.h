@@ -110,6 +110,11 @@ class Backend {
   virtual Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
                                              uint64_t dynamic_smem, int32_t* blocks) = 0;
 
+  // Text the session's kernels printed (device printf) since the last call, taken out; a
+  // device that prints nothing itself returns "" (the real driver writes to the worker's
+  // stdout, which the worker does not forward yet).
+  virtual std::string take_device_output() { return {}; }
+
   // Device time spent on this session's work so far (kernels and copies), in nanoseconds.
   virtual uint64_t busy_ns() = 0;
   // Host memory that *is* the device range [dptr, dptr+bytes) (sim: device memory is host

@@ -678,6 +678,7 @@ Status SimBackend::launch_ptx(const Function& f, const LaunchConfig& cfg) {
   mem.function_symbol_addr = f.function_symbol_addr;
   mem.sm_count = static_cast<uint32_t>(props_.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT]);
   mem.threads = exec_threads_;
+  mem.device_output = &device_output_;
   ptx::LaunchShape shape;
   std::memcpy(shape.grid, cfg.grid, sizeof shape.grid);
   std::memcpy(shape.block, cfg.block, sizeof shape.block);

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "server/backend/backend.h"
+#include "server/backend/ptx/ptx_exec.h"
 #include "server/backend/sim_plugins.h"
 #include "server/backend/sim_props.h"
 #include "server/backend/va_window.h"
@@ -85,6 +86,7 @@ class SimBackend final : public Backend {
   Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
                                      uint64_t dynamic_smem, int32_t* blocks) override;
   uint64_t busy_ns() override { return busy_ns_; }
+  std::string take_device_output() override { return device_output_.take(); }
   uint64_t ptx_instructions() const { return ptx_instructions_; }  // thread-instructions run
   // Host threads a PTX launch runs its blocks on (default: every core; --sim-threads).
   void set_exec_threads(uint32_t n) { exec_threads_ = n ? n : exec_threads_; }
@@ -118,7 +120,8 @@ class SimBackend final : public Backend {
   const SimKernelRegistry* kernels_;
   uint32_t gpu_index_;
   SimExec exec_;
-  uint64_t ptx_instructions_ = 0;  // thread-instructions the PTX executor ran
+  uint64_t ptx_instructions_ = 0;    // thread-instructions the PTX executor ran
+  ptx::DeviceOutput device_output_;  // what kernels printed (vprintf), until taken
   uint32_t exec_threads_ = 1;
   SimArch arch_ = kSimDefaultArch;
   SessionWindow window_{};

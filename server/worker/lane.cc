@@ -95,17 +95,30 @@ std::string Lane::serve(bool* goodbye) {
 }
 
 namespace {
-void build_reply(const OpReply& r, capnp::MessageBuilder* m) {
+// A reply carries the device printf text made since the last one (protocol 5+). A client
+// older than 5 would drop the field unread, so for it the text goes to the log instead.
+void build_reply(const OpReply& r, Session& session, capnp::MessageBuilder* m) {
   auto rep = m->initRoot<wire::Reply>();
   rep.setStatus(static_cast<uint32_t>(r.status.code));
   if (!r.result.empty()) rep.setResults(capnp::Data::Reader(r.result.data(), r.result.size()));
   if (!r.status.text.empty()) rep.setErrorText(r.status.text);
+  const std::string out = session.backend().take_device_output();
+  if (out.empty()) return;
+  if (session.protocol_version() >= 5) {
+    rep.setDeviceOutput(
+        capnp::Data::Reader(reinterpret_cast<const uint8_t*>(out.data()), out.size()));
+  } else {
+    log_warn(
+        "device printf output (%zu bytes) not sent: the client speaks protocol %u, which "
+        "cannot carry it (5 can):\n%s",
+        out.size(), session.protocol_version(), out.c_str());
+  }
 }
 }  // namespace
 
 void Lane::reply(const OpReply& r) {
   SmallMessage m;
-  build_reply(r, &m.msg);
+  build_reply(r, session_, &m.msg);
   write_frame(s_, FrameKind::kReply, m.msg, r.payload.empty() ? nullptr : r.payload.data(),
               r.payload.size());
 }
@@ -181,7 +194,7 @@ void Lane::send_bulk(uint64_t src, uint64_t bytes, uint64_t stream, bool compres
   std::vector<uint8_t> lead;
   {
     SmallMessage m;
-    build_reply(announce, &m.msg);
+    build_reply(announce, session_, &m.msg);
     lead = encode_frame(FrameKind::kReply, m.msg);
   }
   if (b.host_view(src, bytes) == nullptr && ring_.ok()) {

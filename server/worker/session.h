@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "protocol/ops.h"
+#include "protocol/version.h"
 #include "server/backend/backend.h"
 #include "server/worker/meter.h"
 
@@ -64,6 +65,9 @@ class Session {
   const Status& pending_error() const { return pending_; }
   const Status& sticky_error() const { return sticky_; }
   Backend& backend() { return backend_; }
+  // The protocol version the client negotiated (protocol/version.h).
+  void set_protocol_version(uint32_t v) { protocol_version_ = v; }
+  uint32_t protocol_version() const { return protocol_version_; }
 
  private:
   OpReply execute(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
@@ -87,6 +91,7 @@ class Session {
   std::map<uint64_t, std::vector<uint8_t>> images_;
   uint64_t image_bytes_ = 0;
   Status pending_, sticky_;
+  uint32_t protocol_version_ = kProtocolVersion;
 };
 
 bool is_sticky(CUresult r);

@@ -225,6 +225,7 @@ int run_worker(const ServerOptions& o) {
 
     // --- serve -----------------------------------------------------------------------------
     Session session(*backend, meter);
+    session.set_protocol_version(n.version);
     Gate gate;
     JoinedLanes::Params jp;
     jp.lane_fd = lanes_join ? o.lane_fd : -1;

@@ -92,7 +92,7 @@ add_row() {  # add_row NAME NATIVE SHIM MATCH
 }
 
 programs=(vecadd_static vecadd_shared vecadd_ptx vecadd_compress_all streams streams_ptds threads
-          errors cublas_sgemm)
+          errors cublas_gemm)
 for p in "${programs[@]}"; do
   if [[ ! -x "$bin/$p" ]]; then add_row "$p" missing missing no; continue; fi
   run_one "$work/$p.native.log" native "" "$bin/$p"; n=$(verdict $? "$work/$p.native.log")

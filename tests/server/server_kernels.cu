@@ -8,9 +8,13 @@ extern "C" __global__ void vec_add(const float* a, const float* b, float* c, int
   if (i < n) c[i] = a[i] + b[i];
 }
 
-extern "C" __global__ void crash_kernel(int* p) { p[threadIdx.x] = g_counter; }
+extern "C" __global__ void crash_kernel(int* p) {
+  p[threadIdx.x] = g_counter;
+}
 
-extern "C" __global__ void wild_kernel(int* out) { *out = 42; }
+extern "C" __global__ void wild_kernel(int* out) {
+  *out = 42;
+}
 
 extern "C" __global__ void fail_kernel(int x) {
   if (x) __trap();
@@ -18,4 +22,8 @@ extern "C" __global__ void fail_kernel(int x) {
 
 extern "C" __global__ void no_host_kernel(char c, double d, float* out) {
   out[0] = c + d * c_scale[0];
+}
+
+extern "C" __global__ void say(int x) {
+  printf("say %d from %d\n", x, threadIdx.x);
 }

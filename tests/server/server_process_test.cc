@@ -122,6 +122,43 @@ TEST(ServerProcess, HelloAllocCopyLaunchSyncFree) {
   EXPECT_NE(s.log().find("LaunchKernel=1"), std::string::npos) << s.log();
 }
 
+// Device printf text rides on the next reply for a protocol 5 client; for an older client
+// (which would drop the field unread) the server logs it and says why.
+TEST(ServerProcess, DevicePrintfReachesTheClientOrTheLog) {
+  ServerProcess s({});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (uint32_t version : {kProtocolVersion, 4u}) {
+    auto c = TestClient::connect(s.port());
+    HelloOptions o;
+    o.version = version;
+    HelloResult h = c->hello(o);
+    ASSERT_TRUE(h.ok) << h.error;
+    ASSERT_EQ(h.version, version);
+    auto img = read_file(RGPU_TEST_FATBIN);  // its compute_90 PTX is what the sim runs
+    auto r = c->call<op::ModuleLoad>(op::ModuleLoad::Args{1, 0}, img.data(), img.size());
+    ASSERT_EQ(r.status, CUDA_SUCCESS) << r.error;
+    auto f = c->call<op::ModuleGetFunction>({1, 5}, "say", 4);
+    ASSERT_EQ(f.status, CUDA_SUCCESS) << f.error;
+    op::LaunchKernel::Args l{};
+    l.function = 5;
+    l.grid[0] = l.grid[1] = l.grid[2] = 1;
+    l.block[0] = 2, l.block[1] = l.block[2] = 1;
+    l.param_bytes = 4;
+    const int x = 7;
+    c->enqueue<op::LaunchKernel>(l, &x, sizeof x);
+    auto sync = c->call<op::CtxSynchronize>({0});
+    ASSERT_EQ(sync.status, CUDA_SUCCESS) << sync.error;
+    if (version >= 5) {
+      EXPECT_EQ(sync.device_output, "say 7 from 0\nsay 7 from 1\n");
+    } else {
+      EXPECT_EQ(sync.device_output, "");
+      EXPECT_TRUE(s.wait_log("the client speaks protocol 4, which cannot carry it")) << s.log();
+      EXPECT_NE(s.log().find("say 7 from 1"), std::string::npos) << s.log();
+    }
+    c->goodbye();
+  }
+}
+
 // The same program on the cuda backend; runs where an NVIDIA driver and GPU are present.
 TEST(ServerProcess, CudaBackendRunsVecAddOnARealGpu) {
   ServerProcess s({"--backend", "cuda", "--vram", "1GiB"});

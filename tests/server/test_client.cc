@@ -83,6 +83,8 @@ CallResult TestClient::call_raw(uint16_t op, const void* args, size_t args_len, 
   auto res = rep.getResults();
   r.result.assign(res.begin(), res.end());
   r.error = rep.getErrorText();
+  auto out = rep.getDeviceOutput();
+  r.device_output.assign(reinterpret_cast<const char*>(out.begin()), out.size());
   r.payload.resize(f.payload_len);
   if (f.payload_len) read_payload(*s_, r.payload.data(), f.payload_len);
   return r;

@@ -42,6 +42,7 @@ struct CallResult {
   std::vector<uint8_t> result;
   std::string error;
   std::vector<uint8_t> payload;
+  std::string device_output;  // Reply.deviceOutput (protocol 5+)
 
   template <typename R>
   R as() const {

@@ -254,22 +254,28 @@ TEST_F(PtxExec, DeviceFunctionCallsAndBoundedRecursion) {
   EXPECT_NE(st.text.find("call stack overflow"), std::string::npos) << st.text;
 }
 
-TEST(PtxParse, DevicePrintfIsRefusedNamingIt) {
-  const char* text =
-      ".version 9.0\n.target sm_90\n.address_size 64\n"
-      ".extern .func (.param .b32 func_retval0) vprintf(.param .b64 a, .param .b64 b);\n"
-      ".global .align 1 .b8 $str[3] = {104, 105, 0};\n"
-      ".visible .entry k()\n{\n.reg .b32 %r<2>;\n.reg .b64 %rd<3>;\n"
-      "mov.u64 %rd1, $str;\ncvta.global.u64 %rd2, %rd1;\n"
-      "{\n.param .b64 param0;\nst.param.b64 [param0], %rd2;\n.param .b64 param1;\n"
-      "st.param.b64 [param1], 0;\n.param .b32 retval0;\n"
-      "call.uni (retval0), vprintf, (param0, param1);\nld.param.b32 %r1, [retval0];\n}\n"
-      "ret;\n}\n";
-  ptx::PtxModule m;
-  std::string e = ptx::parse_ptx_module(text, std::strlen(text), &m);
-  EXPECT_NE(e.find("kernel k, PTX line 18: call to vprintf (device printf) is not supported"),
-            std::string::npos)
-      << e;
+TEST_F(PtxExec, DevicePrintfFormatsEachCallWhole) {
+  const char tag[] = "ptx";
+  const uint64_t dtag = upload(std::vector<char>(tag, tag + sizeof tag));
+  const uint64_t dret = upload(std::vector<int>(4, -9));
+  Status st = launch("device_printf", Args().add(dtag).add(dret).add(uint64_t{0}), 1, 32);
+  ASSERT_TRUE(st.ok()) << st.text;
+  std::string want;
+  for (int t = 0; t < 3; ++t) {
+    char line[256];
+    std::snprintf(line, sizeof line, "t%d [%5.2f] %s %c %lld %#x %-3d| %e%%\n", t, t * 1.5, tag,
+                  'A' + t, 1ll << 40, 255u + t, t, 1e-3 * t);
+    want += line;
+  }
+  want += "no arguments\n";
+  EXPECT_EQ(backend.take_device_output(), want);
+  EXPECT_EQ(backend.take_device_output(), "") << "taken once";
+  auto ret = download<int>(dret, 4);
+  EXPECT_EQ(ret, (std::vector<int>{8, 8, 8, 0})) << "printf returns the number of arguments";
+  // A %s of a pointer outside the session's memory is an illegal address, named.
+  st = launch("device_printf", Args().add(dtag).add(dret).add(uint64_t{0x10}), 1, 32);
+  EXPECT_EQ(st.code, CUDA_ERROR_ILLEGAL_ADDRESS) << st.text;
+  EXPECT_NE(st.text.find("kernel device_printf"), std::string::npos) << st.text;
 }
 
 TEST(PtxParse, UnsupportedInstructionsAreNamedWithKernelAndLine) {

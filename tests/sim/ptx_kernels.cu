@@ -158,3 +158,14 @@ extern "C" __global__ void calls(const int* in, int* out, int deep) {
   out[t * 4 + 2] = sum_local(v, 1 + (in[t] & 3));
   out[t * 4 + 3] = deep ? depth(deep) : 0;
 }
+
+// Device printf: every conversion family, a device string argument, the return value (the
+// number of arguments), and a %s of a bad pointer (an illegal address, as on a GPU).
+extern "C" __global__ void device_printf(const char* tag, int* ret, const char* bad) {
+  int t = threadIdx.x;
+  if (t < 3)
+    ret[t] = printf("t%d [%5.2f] %s %c %lld %#x %-3d| %e%%\n", t, t * 1.5f, tag, 'A' + t,
+                    (long long)1 << 40, 255u + t, t, 1e-3 * t);
+  if (t == 3) ret[t] = printf("no arguments\n");
+  if (bad && t == 0) printf("%s\n", bad);
+}

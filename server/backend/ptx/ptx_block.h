@@ -155,6 +155,8 @@ class Block {
   bool mma(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);
   bool ldmatrix(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);
   bool copy_async(const Inst& in, uint32_t t);
+  // vprintf(format, args) at call site `site` (ptx_printf.cc).
+  bool device_printf(uint32_t t, const CallSite& site);
 
   const Kernel& k_;
   const LaunchShape& shape_;

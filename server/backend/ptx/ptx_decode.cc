@@ -364,15 +364,18 @@ std::string decode_call(const RawInst& raw, const DecodeContext& cx, Inst* in) {
   if (!raw.call_prototype.empty() || raw.call_target.substr(0, 1) == "%")
     return "an indirect call (through " + target + ") is not supported by the sim executor yet";
   auto f = cx.functions->find(raw.call_target);
-  if (f == cx.functions->end()) {
-    if (target == "vprintf")
-      return "call to vprintf (device printf) is not supported by the sim executor yet";
+  const bool vprintf =
+      f == cx.functions->end() && target == "vprintf" && cx.declared->count(raw.call_target) != 0;
+  if (vprintf && (raw.call_args.size() != 2 || raw.call_rets.size() > 1))
+    return "call to vprintf with " + std::to_string(raw.call_args.size()) +
+           " arguments (it takes a format and an argument buffer)";
+  if (f == cx.functions->end() && !vprintf) {
     if (cx.declared->count(raw.call_target))
       return "call to " + target + ", which has no body in the module (an external function)";
     return "call to unknown function " + target;
   }
   CallSite site;
-  site.callee = f->second;
+  site.callee = vprintf ? kCalleeVprintf : f->second;
   auto scratch = [&](std::string_view name, int32_t hint, uint32_t* off, uint32_t* bytes) -> bool {
     const int32_t i = hint >= 0 ? hint : find_symbol(*cx.kernel, name);
     if (i < 0 || cx.kernel->symbols[static_cast<size_t>(i)].space != Space::kParam) return false;

@@ -20,11 +20,16 @@
 //   * Calls (.func, the .param convention): each call gets a frame (registers, parameters and
 //     returns, its call sites' .param variables, local memory), at most 64 deep; deeper is
 //     CUDA_ERROR_LAUNCH_FAILED ("call stack overflow").
+//   * Device printf (vprintf): each call formats its text at once (the format string and the
+//     argument buffer are read through the same checks) and appends it whole to
+//     LaunchMemory::device_output (ptx_printf.cc).
 // Thread-instructions executed are added to *executed.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "server/backend/backend.h"
@@ -37,6 +42,35 @@ inline constexpr uint64_t kLocalWindow = 0x7100000000000000ull;
 inline constexpr uint64_t kParamWindow = 0x7200000000000000ull;
 inline constexpr uint64_t kWindowSize = 1ull << 40;
 
+// Where device printf text goes: appended whole per call, from any of a launch's host threads,
+// up to `limit` bytes (CUDA's printf FIFO is 1 MiB by default); what does not fit is counted
+// in `dropped` and said once when taken.
+struct DeviceOutput {
+  std::mutex mu;
+  std::string text;
+  uint64_t dropped = 0;
+  uint64_t limit = 1ull << 20;
+  void append(const std::string& s) {
+    std::lock_guard<std::mutex> g(mu);
+    if (text.size() + s.size() > limit) {
+      dropped += s.size();
+      return;
+    }
+    text += s;
+  }
+  std::string take() {
+    std::lock_guard<std::mutex> g(mu);
+    std::string out = std::move(text);
+    text.clear();
+    if (dropped) {
+      out += "[rgpu: " + std::to_string(dropped) +
+             " bytes of device printf output dropped: over the 1 MiB buffer]\n";
+      dropped = 0;
+    }
+    return out;
+  }
+};
+
 struct LaunchMemory {
   const std::map<uint64_t, uint64_t>* allocs = nullptr;  // device start -> bytes
   std::vector<uint64_t> symbol_addr;  // per Kernel::symbols entry: global/const address
@@ -48,6 +82,7 @@ struct LaunchMemory {
   // Thread-instructions one block may run before the launch fails with
   // CUDA_ERROR_LAUNCH_TIMEOUT (checked at branches and calls); 0: no limit.
   uint64_t max_block_instructions = 0;
+  DeviceOutput* device_output = nullptr;  // vprintf's text; null: printf prints nothing
 };
 
 struct LaunchShape {

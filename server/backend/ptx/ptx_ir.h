@@ -226,8 +226,9 @@ struct Param {
 
 // A direct call: the caller's .param variables (in its call scratch) copied into the callee's
 // frame, and the callee's return copied back.
+inline constexpr int32_t kCalleeVprintf = -2;  // CallSite::callee of the device printf
 struct CallSite {
-  int32_t callee = -1;                           // index into PtxModule::functions
+  int32_t callee = -1;                           // index into PtxModule::functions, or kCallee*
   std::vector<uint32_t> arg_offsets, arg_bytes;  // in the caller's scratch
   int64_t ret_offset = -1;                       // in the caller's scratch; -1: none
   uint32_t ret_bytes = 0;
