@@ -254,6 +254,44 @@ TEST_F(PtxExec, DeviceFunctionCallsAndBoundedRecursion) {
   EXPECT_NE(st.text.find("call stack overflow"), std::string::npos) << st.text;
 }
 
+TEST_F(PtxExec, MatchReduxElectAndTestp) {
+  std::vector<int> in(32);
+  std::vector<float> f(32);
+  for (int l = 0; l < 32; ++l) {
+    in[l] = (l * 37) % 101;
+    f[l] = l % 3 == 0 ? 1.0f / 0.0f : l % 3 == 1 ? std::nanf("") : static_cast<float>(l);
+  }
+  const uint64_t din = upload(in), df = upload(f), dout = upload(std::vector<unsigned>(32 * 8));
+  Status st = launch("warp_extras", Args().add(din).add(dout).add(df), 1, 32);
+  ASSERT_TRUE(st.ok()) << st.text;
+  auto out = download<unsigned>(dout, 32 * 8);
+  unsigned sum = 0, mx = 0, orr = 0;
+  int mn = 1 << 30;
+  for (int l = 0; l < 32; ++l) {
+    sum += in[l];
+    mn = std::min(mn, in[l] - 50);
+    mx = std::max<unsigned>(mx, in[l]);
+    orr |= 1u << (l % 8);
+  }
+  for (int l = 0; l < 32; ++l) {
+    const unsigned* o = &out[l * 8];
+    unsigned same = 0;
+    for (int u = 0; u < 32; ++u)
+      if (in[u] % 4 == in[l] % 4) same |= 1u << u;
+    EXPECT_EQ(o[0], same) << l << " match.any";
+    if (l < 16) {
+      EXPECT_EQ(o[1], 0xffffu) << l << " match.all: lanes 0-15 all pass 5";
+      EXPECT_EQ(o[2], 1u) << l;
+    }
+    EXPECT_EQ(o[3], sum) << l << " redux.add";
+    EXPECT_EQ(static_cast<int>(o[4]), mn) << l << " redux.min.s32";
+    EXPECT_EQ(o[5], mx | orr) << l << " redux.max.u32 | redux.or";
+    EXPECT_EQ(o[6], 4u * 2 + (l == 4 ? 1u : 0u)) << l << " elect.sync (lanes 4-31)";
+    const unsigned want = (std::isfinite(f[l]) ? 1u : 0u) | (std::isnan(f[l]) ? 2u : 0u);
+    EXPECT_EQ(o[7], want) << l << " testp";
+  }
+}
+
 TEST_F(PtxExec, DevicePrintfFormatsEachCallWhole) {
   const char tag[] = "ptx";
   const uint64_t dtag = upload(std::vector<char>(tag, tag + sizeof tag));

@@ -169,3 +169,29 @@ extern "C" __global__ void device_printf(const char* tag, int* ret, const char* 
   if (t == 3) ret[t] = printf("no arguments\n");
   if (bad && t == 0) printf("%s\n", bad);
 }
+
+// Volta+ warp collectives beyond shfl/vote: match, redux, elect (with a partial membermask),
+// and testp.
+extern "C" __global__ void warp_extras(const int* in, unsigned* out, const float* f) {
+  const int l = threadIdx.x;
+  const int v = in[l];
+  unsigned* o = out + l * 8;
+  o[0] = __match_any_sync(0xffffffffu, v % 4);
+  int pred = 0;
+  o[1] = __match_all_sync(0x0000ffffu, l < 16 ? 5 : v, &pred);  // lanes 0-15 agree
+  o[2] = pred;
+  o[3] = __reduce_add_sync(0xffffffffu, (unsigned)v);
+  o[4] = (unsigned)__reduce_min_sync(0xffffffffu, v - 50);
+  o[5] = __reduce_max_sync(0xffff0000u | 0xffffu, (unsigned)v) |
+         __reduce_or_sync(0xffffffffu, 1u << (l % 8));
+  unsigned leader, is = 0;
+  asm volatile("{ .reg .pred p; elect.sync %0|p, 0xfffffff0; selp.u32 %1, 1, 0, p; }"
+               : "=r"(leader), "=r"(is));
+  o[6] = leader * 2 + is;
+  unsigned fin, nan;
+  asm("{ .reg .pred p, q; testp.finite.f32 p, %2; testp.notanumber.f32 q, %2;"
+      " selp.u32 %0, 1, 0, p; selp.u32 %1, 1, 0, q; }"
+      : "=r"(fin), "=r"(nan)
+      : "f"(f[l]));
+  o[7] = fin | nan << 1;
+}

@@ -153,6 +153,7 @@ class Block {
   bool step(uint32_t t);
   // Warp collectives (ptx_warp.cc).
   bool mma(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);
+  void collective(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);
   bool ldmatrix(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);
   bool copy_async(const Inst& in, uint32_t t);
   // vprintf(format, args) at call site `site` (ptx_printf.cc).

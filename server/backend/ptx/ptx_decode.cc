@@ -97,7 +97,10 @@ const char* op_name(Op op) {
                                  "dp2a",
                                  "tanh",
                                  "bfind",
-                                 "griddepcontrol"};
+                                 "griddepcontrol",
+                                 "match",
+                                 "redux",
+                                 "elect"};
   const size_t i = static_cast<size_t>(op);
   return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "?";
 }
@@ -179,6 +182,9 @@ const OpName kOps[] = {
     {"cp", Op::kCpAsync},
     {"mma", Op::kMma},
     {"ldmatrix", Op::kLdmatrix},
+    {"match", Op::kMatch},
+    {"redux", Op::kRedux},
+    {"elect", Op::kElect},
     {"selp", Op::kSelp},
     {"bra", Op::kBra},
     {"ret", Op::kRet},
@@ -266,6 +272,9 @@ bool float_operand(const Inst& in, size_t i) {
       return i <= 2 ? in.type.is_float() : false;
     case Op::kShfl:
     case Op::kVote:
+    case Op::kMatch:
+    case Op::kRedux:
+    case Op::kElect:
     case Op::kBfe:
     case Op::kBfi:
     case Op::kShl:
@@ -550,6 +559,24 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
       in.wide = true;
     else if ((in.op == Op::kSetp || in.op == Op::kSet) && (m == "and" || m == "or" || m == "xor"))
       in.bool_op = m == "and" ? BoolOp::kAnd : m == "or" ? BoolOp::kOr : BoolOp::kXor;
+    else if (in.op == Op::kMatch && (m == "any" || m == "all"))
+      in.vote = m == "any" ? VoteMode::kAny : VoteMode::kAll;
+    else if (in.op == Op::kTestp && (m == "finite" || m == "infinite" || m == "number" ||
+                                     m == "notanumber" || m == "normal" || m == "subnormal"))
+      in.testp = m == "finite"       ? 0
+                 : m == "infinite"   ? 1
+                 : m == "number"     ? 2
+                 : m == "notanumber" ? 3
+                 : m == "normal"     ? 4
+                                     : 5;
+    else if (in.op == Op::kRedux &&
+             (m == "add" || m == "min" || m == "max" || m == "and" || m == "or" || m == "xor"))
+      in.atom = m == "add"   ? AtomOp::kAdd
+                : m == "min" ? AtomOp::kMin
+                : m == "max" ? AtomOp::kMax
+                : m == "and" ? AtomOp::kAnd
+                : m == "or"  ? AtomOp::kOr
+                             : AtomOp::kXor;
     else if ((in.op == Op::kAtom || in.op == Op::kRed) &&
              (m == "add" || m == "min" || m == "max" || m == "inc" || m == "dec" || m == "and" ||
               m == "or" || m == "xor" || m == "exch" || m == "cas"))
@@ -655,8 +682,9 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
   for (const RawOperand& r : raw.ops)
     if (r.complex) return opcode + ": this address form is not supported by the sim executor";
   in.pair = raw.pair;
-  if (in.pair && in.op != Op::kSetp && in.op != Op::kShfl)
-    return opcode + ": a second destination is supported on setp and shfl only";
+  if (in.pair && in.op != Op::kSetp && in.op != Op::kShfl && in.op != Op::kMatch &&
+      in.op != Op::kElect)
+    return opcode + ": a second destination is supported on setp, shfl, match and elect only";
   // Predicate guard.
   if (!raw.pred.empty()) {
     in.pred = cx.slot(raw.pred);
@@ -846,6 +874,21 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     }
     case Op::kShfl:
       if (in.nops != (in.pair ? 6 : 5)) return opcode + " needs d[|p], a, b, c, membermask";
+      break;
+    case Op::kMatch:
+      if (in.nops != (in.pair ? 4 : 3) || (in.pair && in.vote != VoteMode::kAll))
+        return opcode + " needs d, a, membermask (match.all: d[|p])";
+      break;
+    case Op::kRedux:
+      if (in.nops != 3 || !dst_ok(0) || in.type.is_float() || in.type.is_float16ish())
+        return opcode + " is supported on 32-bit integers: d, a, membermask";
+      break;
+    case Op::kElect:
+      if (!in.pair || in.nops != 3) return opcode + " needs d|p, membermask";
+      break;
+    case Op::kTestp:
+      if (in.nops != 2 || !dst_ok(0) || !in.type.is_float())
+        return opcode + " needs a predicate and an .f32/.f64 value";
       break;
     default:
       if (in.nops < 2 || !dst_ok(0)) return opcode + " needs a destination register";

@@ -105,6 +105,9 @@ enum class Op : uint8_t {
   kTanh,
   kBfind,
   kGridDep,  // griddepcontrol.wait / launch_dependents: no programmatic dependent launch
+  kMatch,    // match.{any,all}.sync: a warp collective (Inst::vote holds any / all)
+  kRedux,    // redux.sync.op: a warp collective (Inst::atom holds the op)
+  kElect,    // elect.sync: a warp collective
 };
 const char* op_name(Op op);
 
@@ -196,7 +199,8 @@ struct Inst {
   bool shiftamt = false;                   // bfind.shiftamt
   bool trans = false;                      // ldmatrix.trans
   bool nan = false;                        // min/max.NaN: a NaN input gives NaN
-  uint8_t cp_src = 0;     // cp.async ops[3]: 0 none (copy all), 1 src-size, 2 ignore-src predicate
+  uint8_t testp = 0;   // testp: 0 finite, 1 infinite, 2 number, 3 notanumber, 4 normal, 5 subnormal
+  uint8_t cp_src = 0;  // cp.async ops[3]: 0 none (copy all), 1 src-size, 2 ignore-src predicate
   uint8_t mma_shape = 0;  // mma: 8 or 16 (k of m16n8k8 / m16n8k16); ldmatrix: matrices (1/2/4)
   bool reduce = false;    // bar.red.{popc,and,or}: atom holds kAdd (popc), kAnd or kOr
   bool pair = false;      // setp/shfl with a second destination predicate (`%p|%q`)

@@ -352,6 +352,9 @@ switched:  // entered or left a call: the running function, its registers and pc
       case Op::kShfl:
       case Op::kVote:
       case Op::kActivemask:
+      case Op::kMatch:
+      case Op::kRedux:
+      case Op::kElect:
         done(kAtWarpOp);
         return true;
       case Op::kTrap:
@@ -509,11 +512,18 @@ switched:  // entered or left a call: the running function, its registers and pc
       case Op::kLdmatrix:
         done(kAtWarpOp);
         return true;
-      case Op::kTestp:
-        pc_[t] = pc;
-        executed_ += count;
-        unsupported(t, std::string(op_name(in.op)));
-        return false;
+      case Op::kTestp: {
+        const double x = f64 ? as_f64(A(1)) : as_f32(A(1));
+        const int c = std::fpclassify(x);
+        const bool r = in.testp == 0   ? std::isfinite(x)
+                       : in.testp == 1 ? std::isinf(x)
+                       : in.testp == 2 ? !std::isnan(x)
+                       : in.testp == 3 ? std::isnan(x)
+                       : in.testp == 4 ? c == FP_NORMAL
+                                       : c == FP_SUBNORMAL;
+        set(in.ops[0], t, r, Type{Kind::kPred, 1});
+        break;
+      }
     }
     ++pc;
   }

@@ -77,6 +77,8 @@ bool Block::warp_op(uint32_t lo, uint32_t hi, uint32_t pc) {
       set(in.ops[0], t, r,
           in.vote == VoteMode::kBallot ? Type{Kind::kB, 32} : Type{Kind::kPred, 1});
     }
+  } else if (in.op == Op::kMatch || in.op == Op::kRedux || in.op == Op::kElect) {
+    collective(in, lo, hi, arrived);
   } else if (in.op == Op::kMma) {
     if (!mma(in, lo, hi, arrived)) return false;
   } else if (in.op == Op::kLdmatrix) {
@@ -91,6 +93,65 @@ bool Block::warp_op(uint32_t lo, uint32_t hi, uint32_t pc) {
       ++pc_[t];
     }
   return true;
+}
+
+// match / redux / elect over the lanes that arrived and are in the membermask (the last
+// operand): match.any gives each lane the lanes holding its value, match.all the group (and
+// true) when all agree, else 0 (and false); redux each lane the reduction; elect the lowest
+// lane's id, and true to that lane.
+void Block::collective(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived) {
+  const uint32_t bits = in.type.bits ? in.type.bits : 32;
+  uint64_t val[32] = {};
+  if (in.op != Op::kElect)
+    for (uint32_t t = lo; t < hi; ++t)
+      if (arrived >> (t - lo) & 1) val[t - lo] = value(in.ops[in.pair ? 2 : 1], t) & mask_of(bits);
+  for (uint32_t t = lo; t < hi; ++t) {
+    if (!(arrived >> (t - lo) & 1)) continue;
+    const uint32_t lane = t - lo;
+    const uint32_t group = arrived & static_cast<uint32_t>(value(in.ops[in.nops - 1], t));
+    if (in.op == Op::kElect) {
+      const uint32_t leader = group ? static_cast<uint32_t>(__builtin_ctz(group)) : 32;
+      set(in.ops[0], t, leader, Type{Kind::kB, 32});
+      set(in.ops[1], t, lane == leader, Type{Kind::kPred, 1});
+      continue;
+    }
+    if (in.op == Op::kMatch) {
+      uint32_t same = 0;
+      for (uint32_t u = 0; u < 32; ++u)
+        if ((group >> u & 1) && val[u] == val[lane]) same |= 1u << u;
+      if (in.vote == VoteMode::kAny) {
+        set(in.ops[0], t, same, Type{Kind::kB, 32});
+      } else {
+        const bool all = same == group;
+        set(in.ops[0], t, all ? group : 0, Type{Kind::kB, 32});
+        if (in.pair) set(in.ops[1], t, all, Type{Kind::kPred, 1});
+      }
+      continue;
+    }
+    const bool sig = in.type.kind == Kind::kS;
+    uint64_t acc = 0;
+    bool first = true;
+    for (uint32_t u = 0; u < 32; ++u) {
+      if (!(group >> u & 1)) continue;
+      const uint64_t x = val[u];
+      if (first) {
+        acc = x;
+        first = false;
+      } else if (in.atom == AtomOp::kAdd) {
+        acc += x;
+      } else if (in.atom == AtomOp::kAnd) {
+        acc &= x;
+      } else if (in.atom == AtomOp::kOr) {
+        acc |= x;
+      } else if (in.atom == AtomOp::kXor) {
+        acc ^= x;
+      } else {
+        const bool less = sig ? sext(x, 32) < sext(acc, 32) : x < acc;
+        if (less == (in.atom == AtomOp::kMin) && x != acc) acc = x;
+      }
+    }
+    set(in.ops[0], t, acc, Type{Kind::kB, 32});
+  }
 }
 
 namespace {
