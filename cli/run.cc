@@ -14,6 +14,7 @@
 #include "pool_manager/placement.h"
 #include "protocol/control/acquire.h"
 #include "protocol/control/lease.h"
+#include "protocol/size.h"
 
 namespace rgpu::cli {
 namespace {
@@ -60,8 +61,8 @@ int cmd_run(const Args& a) {
     n = static_cast<uint32_t>(v);
   }
   uint64_t vram = 0;
-  if (a.has("--vram") && !pool::parse_bytes(a.get("--vram"), &vram))
-    return usage_error("--vram wants a size like 16GiB, 512MiB or a byte count", kRunUsage);
+  if (a.has("--vram") && !parse_size(a.get("--vram"), &vram))
+    return usage_error(std::string("--vram wants ") + kSizeHint, kRunUsage);
   if (a.has("--vram") && vram == 0) return usage_error("--vram must be more than 0", kRunUsage);
   std::map<std::string, std::string> labels;
   for (auto [it, end] = a.opts.equal_range("--label"); it != end; ++it) {

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <set>
+#include <string>
 
 #include "interpose/config.h"
 #include "interpose/log.h"
@@ -183,6 +186,23 @@ CUresult forked_child_error(const char* entry) {
         entry);
   }
   return CUDA_ERROR_NOT_INITIALIZED;
+}
+
+int local_entry_went_remote(const char* entry, const char* op) {
+  static std::mutex mu;
+  static std::set<std::string> told;
+  std::lock_guard<std::mutex> g(mu);
+  if (told.insert(entry).second)
+    RGPU_ERR(
+        "%s is declared kLocal in entry_points.def but asked the server (%s); this is an rgpu "
+        "bug, please report it",
+        entry, op);
+  return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult null_output_error(const char* entry, const char* param) {
+  RGPU_DEBUG("%s: output parameter %s is NULL", entry, param);
+  return CUDA_ERROR_INVALID_VALUE;
 }
 
 CUresult exception_to_result(const char* entry) {

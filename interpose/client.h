@@ -107,6 +107,8 @@ CUresult check_init();
 
 bool in_forked_child();
 CUresult forked_child_error(const char* entry);
+// A NULL output parameter (spec P_OUT): CUDA_ERROR_INVALID_VALUE, traced under RGPU_LOG=debug.
+CUresult null_output_error(const char* entry, const char* param);
 // Maps the exception being handled to a CUresult and logs it (used by the entry wrappers).
 CUresult exception_to_result(const char* entry);
 

@@ -55,10 +55,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "interpose/cuda_api.h"
+#include "interpose/entry_class.h"
 #include "interpose/stats.h"
 #include "protocol/buffered_stream.h"
 #include "protocol/codec/compress_policy.h"
@@ -192,6 +194,7 @@ class LaneSet {
                 const void* payload = nullptr, size_t payload_len = 0, void* into = nullptr,
                 size_t into_len = 0, std::vector<uint8_t>* into_vec = nullptr) {
     static_assert(O::kClass == OpClass::kSync);
+    if (t_local_entry) return remote_from_local(O::kName);
     typename O::Result ignored{};
     Lane& l = mine();
     flush_others(&l);
@@ -206,12 +209,14 @@ class LaneSet {
   CUresult enqueue(const typename O::Args& args, const void* payload = nullptr,
                    size_t payload_len = 0) {
     static_assert(O::kClass == OpClass::kAsync);
+    if (t_local_entry) return remote_from_local(O::kName);
     return mine().enqueue_raw(O::kCode, &args, sizeof args, payload, payload_len);
   }
   template <typename O>
   CUresult enqueue_fill(const typename O::Args& args, size_t payload_len, Lane::Fill fill,
                         const void* ctx) {
     static_assert(O::kClass == OpClass::kAsync);
+    if (t_local_entry) return remote_from_local(O::kName);
     return mine().enqueue_raw(O::kCode, &args, sizeof args, ctx, payload_len, fill);
   }
 
@@ -246,6 +251,10 @@ class LaneSet {
 
   // This thread's lane (opened or taken on first use).
   Lane& mine();
+  // A server call from inside a kLocal entry (entry_class.h).
+  static CUresult remote_from_local(std::string_view op) {
+    return static_cast<CUresult>(local_entry_went_remote(t_local_entry, std::string(op).c_str()));
+  }
   void release(Lane* l);  // a thread that owned l exited
   bool tick_all();        // true when some lane had a pending batch
   void counters(LaneCounters* into);

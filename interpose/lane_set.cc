@@ -190,6 +190,7 @@ void LaneSet::counters(LaneCounters* into) {
 
 CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream) {
   if (n == 0) return CUDA_SUCCESS;
+  if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   if (n <= kInlineCopyBytes) {
     op::MemcpyHtoD::Args a{dst, n, stream, 0};
     return enqueue<op::MemcpyHtoD>(a, src, n);
@@ -199,6 +200,7 @@ CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream)
 
 CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
   if (n == 0) return CUDA_SUCCESS;
+  if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   Lane& l = mine();
   flush_others(&l);
   CUresult r;

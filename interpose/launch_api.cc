@@ -12,7 +12,9 @@
 #include "interpose/api.h"
 #include "interpose/client.h"
 #include "interpose/kernel_attrs.h"
+#include "interpose/log.h"
 #include "interpose/modules.h"
+#include "protocol/launch_record.h"
 
 namespace rgpu::api {
 namespace {
@@ -21,32 +23,22 @@ struct LaunchDims {
   uint32_t grid[3], block[3], shmem;
 };
 
-// Checks launch geometry against the device's limits, as the driver does before launching:
-// CUDA_ERROR_INVALID_VALUE for a zero or oversized dimension, too many threads per block or too
-// much dynamic shared memory (cudart maps it one to one; tests/e2e/errors.cu).
-CUresult check_geometry(const Device& d, const LaunchDims& dims) {
-  const int* at = d.props.attrs;
-  const int grid_max[3] = {at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X],
-                           at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y],
-                           at[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]};
-  const int block_max[3] = {at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X],
-                            at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y],
-                            at[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z]};
-  uint64_t threads = 1;
-  for (int i = 0; i < 3; ++i) {
-    if (dims.grid[i] == 0 || dims.block[i] == 0) return CUDA_ERROR_INVALID_VALUE;
-    if (grid_max[i] > 0 && dims.grid[i] > static_cast<uint32_t>(grid_max[i]))
-      return CUDA_ERROR_INVALID_VALUE;
-    if (block_max[i] > 0 && dims.block[i] > static_cast<uint32_t>(block_max[i]))
-      return CUDA_ERROR_INVALID_VALUE;
-    threads *= dims.block[i];
-  }
-  const int max_threads = at[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
-  if (max_threads > 0 && threads > static_cast<uint64_t>(max_threads))
-    return CUDA_ERROR_INVALID_VALUE;
-  const int max_smem = at[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
-  if (max_smem > 0 && dims.shmem > static_cast<uint32_t>(max_smem)) return CUDA_ERROR_INVALID_VALUE;
-  return CUDA_SUCCESS;
+// Checks the launch against the device's limits and the wire's (protocol/launch_record.h, the
+// rules the worker checks too), as the driver does before launching: CUDA_ERROR_INVALID_VALUE
+// for a zero or oversized dimension, too many threads per block, too much dynamic shared memory,
+// too many parameter bytes or attributes (cudart maps it one to one; tests/e2e/errors.cu).
+CUresult check_launch_here(const Device& d, const LaunchDims& dims, size_t param_bytes,
+                           unsigned num_attrs) {
+  LaunchGeometry g{};
+  memcpy(g.grid, dims.grid, sizeof g.grid);
+  memcpy(g.block, dims.block, sizeof g.block);
+  g.shared_mem = dims.shmem;
+  g.param_bytes = static_cast<uint32_t>(param_bytes);
+  g.num_attrs = num_attrs;
+  std::string why = check_launch(d.props, g);
+  if (why.empty()) return CUDA_SUCCESS;
+  RGPU_DEBUG("launch refused: %s", why.c_str());
+  return CUDA_ERROR_INVALID_VALUE;
 }
 
 // What the batch record's payload is made of; packed in place by pack_launch (no allocation).
@@ -72,13 +64,8 @@ void pack_launch(const void* ctx, uint8_t* dst) {
       memcpy(dst + L.params[i].offset, p.params[i], L.params[i].size);
     at = L.param_bytes;
   }
-  for (unsigned i = 0; i < p.num_attrs; ++i) {
-    uint8_t* rec = dst + at + i * 72;
-    memset(rec, 0, 72);
-    uint32_t id = static_cast<uint32_t>(p.attrs[i].id);
-    memcpy(rec, &id, 4);
-    memcpy(rec + 8, &p.attrs[i].value, 64);
-  }
+  for (unsigned i = 0; i < p.num_attrs; ++i)
+    encode_launch_attr(p.attrs[i], dst + at + size_t{i} * kLaunchAttrBytes);
 }
 
 // Packs the parameters (and launch attributes) straight into the batch and enqueues the launch.
@@ -93,8 +80,6 @@ CUresult launch(const void* h, const LaunchDims& dims, CUstream s, bool pt, void
   r = function_on(h, d, &f);
   if (r != CUDA_SUCCESS) return r;
   if (d != device_of(f->module)) return CUDA_ERROR_INVALID_HANDLE;  // a function of another device
-  r = check_geometry(*d, dims);
-  if (r != CUDA_SUCCESS) return r;
   if (params && extra) return CUDA_ERROR_INVALID_VALUE;
   LaunchPayload lp;
   lp.attrs = attrs;
@@ -113,8 +98,7 @@ CUresult launch(const void* h, const LaunchDims& dims, CUstream s, bool pt, void
         return CUDA_ERROR_INVALID_VALUE;
       }
     }
-    if (!lp.buf || !have_size || lp.buf_size > image::kMaxParamSpace)
-      return CUDA_ERROR_INVALID_VALUE;
+    if (!lp.buf || !have_size) return CUDA_ERROR_INVALID_VALUE;
     param_bytes = lp.buf_size;
   } else {
     const image::ParamLayout& L = f->layout;
@@ -125,6 +109,8 @@ CUresult launch(const void* h, const LaunchDims& dims, CUstream s, bool pt, void
     lp.params = params;
     param_bytes = L.param_bytes;
   }
+  r = check_launch_here(*d, dims, param_bytes, num_attrs);
+  if (r != CUDA_SUCCESS) return r;
   op::LaunchKernel::Args a{};
   a.function = f->wire;
   memcpy(a.grid, dims.grid, sizeof a.grid);
@@ -133,7 +119,7 @@ CUresult launch(const void* h, const LaunchDims& dims, CUstream s, bool pt, void
   a.num_attrs = num_attrs;
   a.stream = wire;
   a.param_bytes = static_cast<uint32_t>(param_bytes);
-  return d->lane->enqueue_fill<op::LaunchKernel>(a, param_bytes + size_t{num_attrs} * 72,
+  return d->lane->enqueue_fill<op::LaunchKernel>(a, launch_payload_bytes(param_bytes, num_attrs),
                                                  pack_launch, &lp);
 }
 

@@ -9,6 +9,7 @@
 
 #include "interpose/log.h"
 #include "protocol/control/acquire.h"
+#include "protocol/size.h"
 
 namespace rgpu {
 
@@ -17,32 +18,6 @@ namespace {
 std::string env(const char* n) {
   const char* v = getenv(n);
   return v ? v : "";
-}
-
-// "16GiB", "512MiB", "1G", "4096"; false on anything else.
-bool parse_bytes(const std::string& s, uint64_t* out) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0 || i > 19) return false;
-  unsigned long long v = std::strtoull(s.substr(0, i).c_str(), nullptr, 10);
-  std::string u;
-  for (char c : s.substr(i)) u += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  int shift = 0;
-  if (u.empty() || u == "b")
-    shift = 0;
-  else if (u == "k" || u == "kb" || u == "kib")
-    shift = 10;
-  else if (u == "m" || u == "mb" || u == "mib")
-    shift = 20;
-  else if (u == "g" || u == "gb" || u == "gib")
-    shift = 30;
-  else if (u == "t" || u == "tb" || u == "tib")
-    shift = 40;
-  else
-    return false;
-  if (v == 0 || v > (UINT64_MAX >> shift)) return false;
-  *out = static_cast<uint64_t>(v) << shift;
-  return true;
 }
 
 }  // namespace
@@ -70,8 +45,8 @@ bool acquire_from_pool(Config* config, std::string* error) {
     count = static_cast<uint32_t>(v);
   }
   uint64_t vram = 0;
-  if (std::string v = env("RGPU_VRAM"); !v.empty() && !parse_bytes(v, &vram)) {
-    *error = "RGPU_VRAM must be a size like 16GiB or 512MiB, not '" + v + "'";
+  if (std::string v = env("RGPU_VRAM"); !v.empty() && !parse_size(v, &vram)) {
+    *error = std::string("RGPU_VRAM must be ") + kSizeHint + ", not '" + v + "'";
     return false;
   }
   std::map<std::string, std::string> labels;

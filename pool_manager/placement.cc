@@ -32,39 +32,6 @@ std::string format_bytes(uint64_t b) {
   return buf;
 }
 
-bool parse_bytes(const std::string& text, uint64_t* bytes) {
-  double v = 0;
-  int n = 0;
-  if (text.empty() || sscanf(text.c_str(), "%lf%n", &v, &n) != 1 || v < 0 || !std::isfinite(v))
-    return false;
-  std::string unit = text.substr(static_cast<size_t>(n));
-  double mul = 1;
-  if (unit.empty() || unit == "B")
-    mul = 1;
-  else if (unit == "K" || unit == "KiB" || unit == "k")
-    mul = 1024.0;
-  else if (unit == "M" || unit == "MiB")
-    mul = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB")
-    mul = 1024.0 * 1024 * 1024;
-  else if (unit == "T" || unit == "TiB")
-    mul = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "KB")
-    mul = 1e3;
-  else if (unit == "MB")
-    mul = 1e6;
-  else if (unit == "GB")
-    mul = 1e9;
-  else if (unit == "TB")
-    mul = 1e12;
-  else
-    return false;
-  double r = v * mul;
-  if (r > 1.8e19) return false;
-  *bytes = static_cast<uint64_t>(r);
-  return true;
-}
-
 namespace {
 
 bool labels_match(const ProviderView& p, const std::map<std::string, std::string>& want) {

@@ -66,7 +66,5 @@ struct Placement {
 Placement place(const std::vector<ProviderView>& providers, const PlacementRequest& req);
 
 std::string format_bytes(uint64_t bytes);  // "16.0 GiB"
-// "16GiB", "512MiB", "1.5G", "1000000" (bytes) -> bytes. False on bad text.
-bool parse_bytes(const std::string& text, uint64_t* bytes);
 
 }  // namespace rgpu::pool

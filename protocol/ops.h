@@ -1,8 +1,9 @@
 // protocol/ops.h — the op records generated from ops.def, shared by client and server.
 //
-// Contract: for every RGPU_OP(Name, Code, Class, Args, Result) in ops.def this header defines
+// Contract: for every RGPU_OP(Name, Code, Class, Payload, Args, Result) in ops.def this header
+// defines
 //   rgpu::op::Name::Args, rgpu::op::Name::Result  (trivially copyable, sent as raw bytes),
-//   rgpu::op::Name::kCode, kClass, kName,
+//   rgpu::op::Name::kCode, kClass, kPayload, kName,
 //   rgpu::Op::Name (the wire number) and rgpu::op_name(Op) for logs and statistics.
 // A receiver must check that a record's byte length equals sizeof(Args) before using it
 // (decode_record does). Both ends are little-endian x86-64/aarch64; the hello's version check
@@ -19,32 +20,36 @@ namespace rgpu {
 
 enum class OpClass : uint8_t { kSync, kAsync };
 
+// What may travel next to an op's record (ops.def's Payload column).
+enum class PayloadKind : uint8_t { kNone, kCopyIn, kImage, kName, kLaunch };
+
 // MemcpyHtoD / MemcpyDtoH Args.flags (ops.def): the bytes travel as BulkChunk frames; and,
 // on a bulk DtoH, the client accepts LZ4-compressed chunks.
 inline constexpr uint64_t kCopyFlagBulk = 1;
 inline constexpr uint64_t kCopyFlagCompressOk = 2;
 
 enum class Op : uint16_t {
-#define RGPU_OP(Name, Code, Class, ArgsF, ResultF) Name = Code,
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF) Name = Code,
 #include "protocol/ops.def"
 #undef RGPU_OP
 };
 
 namespace op {
 #define RGPU_UNPAREN(...) __VA_ARGS__
-#define RGPU_OP(Name, Code, Class, ArgsF, ResultF)                    \
-  struct Name {                                                       \
-    static constexpr ::rgpu::Op kCode = ::rgpu::Op::Name;             \
-    static constexpr ::rgpu::OpClass kClass = ::rgpu::OpClass::Class; \
-    static constexpr std::string_view kName = #Name;                  \
-    struct Args {                                                     \
-      RGPU_UNPAREN ArgsF                                              \
-    };                                                                \
-    struct Result {                                                   \
-      RGPU_UNPAREN ResultF                                            \
-    };                                                                \
-    static_assert(std::is_trivially_copyable_v<Args>);                \
-    static_assert(std::is_trivially_copyable_v<Result>);              \
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF)                       \
+  struct Name {                                                                   \
+    static constexpr ::rgpu::Op kCode = ::rgpu::Op::Name;                         \
+    static constexpr ::rgpu::OpClass kClass = ::rgpu::OpClass::Class;             \
+    static constexpr ::rgpu::PayloadKind kPayload = ::rgpu::PayloadKind::Payload; \
+    static constexpr std::string_view kName = #Name;                              \
+    struct Args {                                                                 \
+      RGPU_UNPAREN ArgsF                                                          \
+    };                                                                            \
+    struct Result {                                                               \
+      RGPU_UNPAREN ResultF                                                        \
+    };                                                                            \
+    static_assert(std::is_trivially_copyable_v<Args>);                            \
+    static_assert(std::is_trivially_copyable_v<Result>);                          \
   };
 #include "protocol/ops.def"
 #undef RGPU_OP
@@ -54,8 +59,8 @@ namespace op {
 // The op's name, or "" for a number no op has.
 constexpr std::string_view op_name(Op o) {
   switch (o) {
-#define RGPU_OP(Name, Code, Class, ArgsF, ResultF) \
-  case Op::Name:                                   \
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF) \
+  case Op::Name:                                            \
     return #Name;
 #include "protocol/ops.def"
 #undef RGPU_OP
@@ -66,8 +71,8 @@ constexpr std::string_view op_name(Op o) {
 // Whether a wire number names an op, and its class.
 constexpr std::optional<OpClass> op_class(uint16_t code) {
   switch (static_cast<Op>(code)) {
-#define RGPU_OP(Name, Code, Class, ArgsF, ResultF) \
-  case Op::Name:                                   \
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF) \
+  case Op::Name:                                            \
     return OpClass::Class;
 #include "protocol/ops.def"
 #undef RGPU_OP

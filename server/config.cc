@@ -114,31 +114,6 @@ bool read_secret_file(const std::string& path, std::string* out, std::string* er
 
 }  // namespace
 
-bool parse_size(const std::string& s, uint64_t* out) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0 || i > 19) return false;
-  unsigned long long v = std::strtoull(s.substr(0, i).c_str(), nullptr, 10);
-  std::string unit = s.substr(i);
-  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  uint64_t mul = 1;
-  if (unit.empty() || unit == "b")
-    mul = 1;
-  else if (unit == "k" || unit == "kb" || unit == "kib")
-    mul = 1ull << 10;
-  else if (unit == "m" || unit == "mb" || unit == "mib")
-    mul = 1ull << 20;
-  else if (unit == "g" || unit == "gb" || unit == "gib")
-    mul = 1ull << 30;
-  else if (unit == "t" || unit == "tb" || unit == "tib")
-    mul = 1ull << 40;
-  else
-    return false;
-  if (v == 0 || v > UINT64_MAX / mul) return false;
-  *out = v * mul;
-  return true;
-}
-
 bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) {
   if (const char* s = std::getenv("RGPU_SECRET")) o->secret = s;
   if (const char* s = std::getenv("RGPU_SIM_PLUGINS"))
@@ -191,7 +166,7 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
     } else if (a == "--vram") {
       if (!need(&v)) return false;
       if (!parse_size(v, &o->vram)) {
-        *error = "--vram: '" + v + "' is not a size (e.g. 16GiB, 512MiB)";
+        *error = "--vram: '" + v + "' is not " + kSizeHint;
         return false;
       }
     } else if (a == "--gpu") {
@@ -325,7 +300,7 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
     } else if (a == "--lend-mem") {
       if (!need(&v)) return false;
       if (!parse_size(v, &o->lend_mem)) {
-        *error = "--lend-mem: '" + v + "' is not a size (e.g. 40GiB)";
+        *error = "--lend-mem: '" + v + "' is not " + kSizeHint;
         return false;
       }
     } else if (a == "--control-fd") {

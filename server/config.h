@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/log.h"
+#include "protocol/size.h"
 
 namespace rgpu::server {
 
@@ -69,8 +70,6 @@ struct ServerOptions {
 inline constexpr uint64_t kDefaultSimVram = 16ull << 30;
 
 bool parse_options(int argc, char** argv, ServerOptions* out, std::string* error);
-// "16GiB", "512MiB", "1G", "4096" (bytes); false on anything else or zero.
-bool parse_size(const std::string& s, uint64_t* out);
 const char* usage_text();
 
 }  // namespace rgpu::server

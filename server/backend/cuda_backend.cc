@@ -5,13 +5,9 @@
 #include <cstring>
 
 #include "protocol/image/kernel_table.h"
+#include "protocol/launch_record.h"
 
 namespace rgpu::server {
-
-namespace {
-constexpr size_t kLaunchAttrBytes = 72;  // u32 id, 4 pad, 64 value bytes (ops.def)
-static_assert(sizeof(CUlaunchAttribute) == kLaunchAttrBytes);
-}  // namespace
 
 CudaBackend::CudaBackend(std::string driver_path, uint32_t gpu_index)
     : driver_path_(std::move(driver_path)), gpu_index_(gpu_index) {}
@@ -555,7 +551,7 @@ Status CudaBackend::launch(const LaunchConfig& cfg) {
                              cfg.block[1], cfg.block[2], cfg.shared_mem, s, nullptr, extra);
   } else {
     std::vector<CUlaunchAttribute> attrs(cfg.num_attrs);
-    std::memcpy(attrs.data(), cfg.attrs, cfg.num_attrs * kLaunchAttrBytes);
+    decode_launch_attrs(cfg.attrs, cfg.num_attrs, attrs.data());
     CUlaunchConfig lc{};
     lc.gridDimX = cfg.grid[0];
     lc.gridDimY = cfg.grid[1];

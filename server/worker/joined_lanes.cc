@@ -2,8 +2,8 @@
 #include "server/worker/joined_lanes.h"
 
 #include <capnp/message.h>
-#include <kj/exception.h>
 #include <fcntl.h>
+#include <kj/exception.h>
 #include <sys/socket.h>
 #include <unistd.h>
 

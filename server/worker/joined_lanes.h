@@ -17,8 +17,8 @@
 // threads; their bytes are added to the session's meter.
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -82,8 +82,8 @@ class JoinedLanes {
   std::vector<uint64_t> finished_;
   uint64_t next_id_ = 0;
   void reap_locked();
-  std::vector<net::Stream*> live_;  // accepted lanes
-  std::vector<int> joining_;        // connections still authenticating (their fds)
+  std::vector<net::Stream*> live_;           // accepted lanes
+  std::vector<int> joining_;                 // connections still authenticating (their fds)
   uint64_t joined_in_ = 0, joined_out_ = 0;  // bytes of ended lanes, added to meter_ by stop()
 };
 

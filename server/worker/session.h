@@ -13,7 +13,11 @@
 // - async(): runs one batched op; the first error is kept for the next sync() (later ones are
 //   counted and logged, not returned).
 // - payload_check(): tells a lane, before it reads an op's payload, whether payload_len fits the
-//   op, so no request makes the worker allocate more than the op can use.
+//   op (ops.def's Payload column), so no request makes the worker allocate more than it can use.
+// - Dispatch is made from ops.def: each op has one handler, on_<Name>(args, payload, result,
+//   reply), declared below by the same X-macro and defined in session_memory.cc (memory,
+//   streams, events) or session_modules.cc (modules, functions, launches). A handler sees a
+//   decoded record of the right size; handles go through the HandleTable lookups (handles.h).
 #pragma once
 
 #include <cstdint>
@@ -25,9 +29,16 @@
 #include "protocol/ops.h"
 #include "protocol/version.h"
 #include "server/backend/backend.h"
+#include "server/worker/handles.h"
 #include "server/worker/meter.h"
 
 namespace rgpu::server {
+
+// An op's payload: the bytes next to its record, already limited by payload_check().
+struct OpPayload {
+  const uint8_t* data = nullptr;
+  uint64_t len = 0;
+};
 
 struct OpReply {
   Status status;
@@ -72,21 +83,39 @@ class Session {
  private:
   OpReply execute(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
                   uint64_t payload_len);
-  Status check_stream(uint64_t stream) const;
-  Status check_event(uint64_t event) const;
+  template <typename O>
+  OpReply run(Status (Session::*handler)(const typename O::Args&, OpPayload, typename O::Result&,
+                                         OpReply&),
+              const uint8_t* args, size_t args_len, OpPayload in);
+  template <typename O>
+  Status payload_rule(const uint8_t* args, size_t args_len, uint64_t payload_len) const;
+
+  // One handler per op of ops.def (session_memory.cc, session_modules.cc).
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF) \
+  Status on_##Name(const op::Name::Args& a, OpPayload in, op::Name::Result& res, OpReply& out);
+#include "protocol/ops.def"
+#undef RGPU_OP
+
+  // Streams 0..2 are the built-in ones (ops.def); others must be this session's.
+  Status check_stream(uint64_t stream) const {
+    return stream <= 2 ? Status::Ok() : streams_.owned(stream);
+  }
   void note_error(const Status& st);
 
   Backend& backend_;
   SessionMeter& meter_;
   std::map<uint64_t, uint64_t> allocs_;   // user allocations: start -> bytes
   std::map<uint64_t, uint64_t> globals_;  // module globals: start -> bytes
-  std::map<uint64_t, std::set<uint64_t>> module_globals_;
-  std::set<uint64_t> streams_, events_, modules_;
+  struct Module {
+    std::set<uint64_t> globals;  // starts in globals_ this module's variables occupy
+  };
   struct Function {
     uint64_t module = 0;
     FunctionInfo info;
   };
-  std::map<uint64_t, Function> functions_;
+  HandleTable<> streams_{"stream"}, events_{"event"};
+  HandleTable<Module> modules_{"module"};
+  HandleTable<Function> functions_{"function"};
   // Module images by the client's hash, so a repeated ModuleLoad needs no bytes.
   std::map<uint64_t, std::vector<uint8_t>> images_;
   uint64_t image_bytes_ = 0;

@@ -255,6 +255,56 @@ TEST_F(SimSession, RangesAndHandlesAreChecked) {
   EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
 }
 
+// Every op that names a handle asks the session's one lookup (server/worker/handles.h), so a
+// foreign handle gets the same words whatever the op; and every op's payload is held to its
+// ops.def Payload column before a byte of it is used.
+TEST_F(SimSession, ForeignHandlesAndPayloadsGetOneAnswerPerKind) {
+  auto says = [](const OpReply& r, CUresult code, const std::string& words) {
+    return r.status.code == code && r.status.text.find(words) != std::string::npos;
+  };
+  const std::string foreign = " does not belong to this session";
+  EXPECT_TRUE(says(sync<op::StreamQuery>({77}), CUDA_ERROR_INVALID_HANDLE, "stream 77" + foreign));
+  EXPECT_TRUE(
+      says(sync<op::EventSynchronize>({5}), CUDA_ERROR_INVALID_HANDLE, "event 5" + foreign));
+  EXPECT_TRUE(
+      says(sync<op::EventElapsedTime>({5, 6}), CUDA_ERROR_INVALID_HANDLE, "event 5" + foreign));
+  EXPECT_TRUE(says(sync<op::OccupancyMaxActiveBlocks>({9, 32, 0, 0}), CUDA_ERROR_INVALID_HANDLE,
+                   "function 9" + foreign));
+  const char* name = "vec_add";
+  EXPECT_TRUE(says(sync<op::ModuleGetFunction>({4, 100}, name, 8), CUDA_ERROR_INVALID_HANDLE,
+                   "module 4" + foreign));
+  async<op::ModuleUnload>({4});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_HANDLE, "module 4" + foreign));
+  async<op::StreamCreate>({10, 0, 0});
+  async<op::StreamCreate>({10, 0, 0});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE,
+                   "stream handle 10 is already in use"));
+  async<op::StreamCreate>({2, 0, 0});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE, "built-in stream"));
+  EXPECT_TRUE(sync<op::StreamSynchronize>({10}).status.ok());
+
+  // Payload rules: none where ops.def says kNone, a bounded name, a bounded launch record.
+  uint8_t bytes[16] = {};
+  EXPECT_TRUE(says(sync<op::StreamQuery>({10}, bytes, 16), CUDA_ERROR_INVALID_VALUE,
+                   "StreamQuery carries no payload, got 16 bytes"));
+  EXPECT_EQ(session.payload_check(static_cast<uint16_t>(Op::ModuleGetGlobal), nullptr, 0, 0).code,
+            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(
+      session.payload_check(static_cast<uint16_t>(Op::ModuleGetGlobal), nullptr, 0, (64 << 10) + 1)
+          .code,
+      CUDA_ERROR_INVALID_VALUE);
+  EXPECT_TRUE(
+      session.payload_check(static_cast<uint16_t>(Op::LaunchKernel), nullptr, 0, 32764 + 32 * 72)
+          .ok());
+  EXPECT_EQ(
+      session
+          .payload_check(static_cast<uint16_t>(Op::LaunchKernel), nullptr, 0, 32764 + 32 * 72 + 1)
+          .code,
+      CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(session.payload_check(999, nullptr, 0, 0).code, CUDA_ERROR_NOT_SUPPORTED);
+  EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
+}
+
 TEST_F(SimSession, AsyncErrorIsReturnedOnceAtTheNextSync) {
   uint64_t p = alloc(64);
   async<op::Memset>({p + 60, 16, 0, 1, 0});  // out of range: the first error

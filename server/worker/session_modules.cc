@@ -1,0 +1,152 @@
+// server/worker/session_modules.cc — the session's handlers for the module, function, launch and
+// occupancy ops of ops.def (session.h: one handler per op; the record is decoded and its payload
+// limited before a handler runs).
+#include <algorithm>
+
+#include "protocol/image/param_layout.h"
+#include "protocol/launch_record.h"
+#include "server/worker/session.h"
+#include "server/worker/session_internal.h"
+
+namespace rgpu::server {
+
+Status Session::on_ModuleLoad(const op::ModuleLoad::Args& a, OpPayload in,
+                              op::ModuleLoad::Result& res, OpReply&) {
+  RGPU_TRY(modules_.fresh(a.module));
+  if (in.len == 0) {
+    auto it = images_.find(a.image_hash);
+    if (it == images_.end()) {  // not an error: the client sends the bytes (ops.def)
+      res.image_missing = 1;
+      return Status::Ok();
+    }
+    RGPU_TRY(backend_.module_load(a.module, it->second.data(), it->second.size()));
+  } else {
+    RGPU_TRY(backend_.module_load(a.module, in.data, in.len));
+    constexpr uint64_t kMaxKeptImageBytes = 256ull << 20;
+    if (a.image_hash != 0 && !images_.count(a.image_hash) &&
+        image_bytes_ + in.len <= kMaxKeptImageBytes) {
+      images_[a.image_hash].assign(in.data, in.data + in.len);
+      image_bytes_ += in.len;
+    }
+  }
+  modules_.add(a.module);
+  meter_.mem_changed(backend_.mem_used());  // its variables are device memory
+  return Status::Ok();
+}
+
+Status Session::on_ModuleUnload(const op::ModuleUnload::Args& a, OpPayload,
+                                op::ModuleUnload::Result&, OpReply&) {
+  Status st;
+  Module* m = modules_.owned(a.module, &st);
+  if (!m) return st;
+  functions_.erase_if([&](const Function& f) { return f.module == a.module; });
+  for (uint64_t g : m->globals) globals_.erase(g);
+  modules_.erase(a.module);
+  st = backend_.module_unload(a.module);
+  meter_.mem_changed(backend_.mem_used());
+  return st;
+}
+
+Status Session::on_ModuleGetFunction(const op::ModuleGetFunction::Args& a, OpPayload in,
+                                     op::ModuleGetFunction::Result&, OpReply& out) {
+  std::string name;
+  if (!read_name(in.data, in.len, &name))
+    return bad(CUDA_ERROR_INVALID_VALUE, "ModuleGetFunction without a kernel name");
+  RGPU_TRY(modules_.owned(a.module));
+  RGPU_TRY(functions_.fresh(a.function));
+  Function f;
+  f.module = a.module;
+  RGPU_TRY(backend_.module_get_function(a.module, a.function, name, &f.info));
+  image::encode_param_layout(f.info.layout, &out.payload);
+  functions_.add(a.function, std::move(f));
+  return Status::Ok();
+}
+
+Status Session::on_ModuleGetGlobal(const op::ModuleGetGlobal::Args& a, OpPayload in,
+                                   op::ModuleGetGlobal::Result& res, OpReply&) {
+  std::string name;
+  if (!read_name(in.data, in.len, &name))
+    return bad(CUDA_ERROR_INVALID_VALUE, "ModuleGetGlobal without a name");
+  Status st;
+  Module* m = modules_.owned(a.module, &st);
+  if (!m) return st;
+  RGPU_TRY(backend_.module_get_global(a.module, name, &res.dptr, &res.bytes));
+  if (res.bytes) {
+    globals_[res.dptr] = res.bytes;
+    m->globals.insert(res.dptr);
+  }
+  meter_.mem_changed(backend_.mem_used());
+  return Status::Ok();
+}
+
+Status Session::on_FuncGetAttribute(const op::FuncGetAttribute::Args& a, OpPayload,
+                                    op::FuncGetAttribute::Result& res, OpReply&) {
+  RGPU_TRY(functions_.owned(a.function));
+  return backend_.func_get_attribute(a.function, a.attribute, &res.value);
+}
+
+Status Session::on_FuncSetAttribute(const op::FuncSetAttribute::Args& a, OpPayload,
+                                    op::FuncSetAttribute::Result&, OpReply&) {
+  RGPU_TRY(functions_.owned(a.function));
+  return backend_.func_set_attribute(a.function, a.attribute, a.value);
+}
+
+Status Session::on_LaunchKernel(const op::LaunchKernel::Args& a, OpPayload in,
+                                op::LaunchKernel::Result&, OpReply&) {
+  Status st;
+  const Function* fn = functions_.owned(a.function, &st);
+  if (!fn) return st;
+  RGPU_TRY(check_stream(a.stream));
+  LaunchGeometry g{};
+  std::copy(a.grid, a.grid + 3, g.grid);
+  std::copy(a.block, a.block + 3, g.block);
+  g.shared_mem = a.shared_mem;
+  g.param_bytes = a.param_bytes;
+  g.num_attrs = a.num_attrs;
+  std::string why = check_launch(backend_.props(), g);
+  if (!why.empty()) return bad(CUDA_ERROR_INVALID_VALUE, why);
+  if (in.len != launch_payload_bytes(a.param_bytes, a.num_attrs))
+    return bad(CUDA_ERROR_INVALID_VALUE,
+               "launch payload of " + std::to_string(in.len) + " bytes does not hold " +
+                   std::to_string(a.param_bytes) + " parameter bytes and " +
+                   std::to_string(a.num_attrs) + " attributes");
+  std::vector<uint8_t> padded;
+  const uint8_t* params = in.data;
+  uint32_t param_bytes = a.param_bytes;
+  const FunctionInfo& info = fn->info;
+  if (info.layout_known) {
+    uint32_t need = 0;
+    for (const auto& pi : info.layout.params) need = std::max(need, pi.offset + pi.size);
+    const uint32_t total = std::max(need, info.layout.param_bytes);
+    if (a.param_bytes < need || a.param_bytes > total)
+      return bad(CUDA_ERROR_INVALID_VALUE, "launch carries " + std::to_string(a.param_bytes) +
+                                               " parameter bytes; the kernel's parameters take " +
+                                               std::to_string(need));
+    if (a.param_bytes < total) {
+      padded.assign(in.data, in.data + a.param_bytes);
+      padded.resize(total, 0);
+      params = padded.data();
+      param_bytes = total;
+    }
+  }
+  LaunchConfig cfg;
+  cfg.function = a.function;
+  std::copy(a.grid, a.grid + 3, cfg.grid);
+  std::copy(a.block, a.block + 3, cfg.block);
+  cfg.shared_mem = a.shared_mem;
+  cfg.stream = a.stream;
+  cfg.params = params;
+  cfg.param_bytes = param_bytes;
+  cfg.attrs = in.data + a.param_bytes;
+  cfg.num_attrs = a.num_attrs;
+  return backend_.launch(cfg);
+}
+
+Status Session::on_OccupancyMaxActiveBlocks(const op::OccupancyMaxActiveBlocks::Args& a, OpPayload,
+                                            op::OccupancyMaxActiveBlocks::Result& res, OpReply&) {
+  RGPU_TRY(functions_.owned(a.function));
+  return backend_.occupancy_max_active_blocks(a.function, a.block_size, a.flags, a.dynamic_smem,
+                                              &res.blocks);
+}
+
+}  // namespace rgpu::server
