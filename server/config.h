@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "server/log.h"
 #include "protocol/size.h"
+#include "server/log.h"
 
 namespace rgpu::server {
 
