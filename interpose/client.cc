@@ -94,6 +94,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   dev->server = cfg.servers[i];
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
   dev->vram_limit = acc.vram_limit;
+  dev->protocol = acc.version;
   LaneSet::Join join;
   // Further lanes (one per thread) join this session (server/lane_handoff.h); over TLS only at
   // protocol 4 or later, each opening with the plaintext routing preamble.

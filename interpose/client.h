@@ -49,6 +49,7 @@ struct Device {
   int ordinal = 0;
   DeviceProps props{};
   uint64_t vram_limit = 0;
+  uint32_t protocol = 0;  // the version negotiated with this device's server (protocol/version.h)
   std::string server;
   std::unique_ptr<LaneSet> lane;  // this device's lanes (one per thread; interpose/lane.h)
   Context* primary = nullptr;

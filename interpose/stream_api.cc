@@ -107,7 +107,65 @@ CUresult elapsed(float* ms, CUevent a, CUevent b) {
   return r;
 }
 
+// A host function in stream order (cuLaunchHostFunc, cuStreamAddCallback). The work before it
+// must finish first and the work after it may not start until it returned, so it runs here,
+// in the caller's process, once the stream has drained: the call waits for the stream, then
+// calls fn, then returns. (CUDA runs it on a driver thread and returns at once; waiting instead
+// keeps both orders and never runs fn concurrently with later work of the stream.)
+CUresult host_func_in_order(CUstream s, bool pt, CUresult* stream_status) {
+  uint64_t wire;
+  Device* d = nullptr;
+  CUresult r = resolve_stream(s, pt, &wire, &d);
+  if (r != CUDA_SUCCESS) return r;
+  op::StreamSynchronize::Args a{wire};
+  *stream_status = d->lane->call<op::StreamSynchronize>(a);
+  return CUDA_SUCCESS;
+}
+
+CUresult launch_host_func(CUstream s, CUhostFn fn, void* user, bool pt) {
+  if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  CUresult status = CUDA_SUCCESS;
+  CUresult r = host_func_in_order(s, pt, &status);
+  if (r != CUDA_SUCCESS) return r;
+  if (status != CUDA_SUCCESS) return status;  // the stream failed: fn does not run
+  fn(user);
+  return CUDA_SUCCESS;
+}
+
+CUresult add_callback(CUstream s, CUstreamCallback cb, void* user, unsigned flags, bool pt) {
+  if (!cb || flags != 0) return CUDA_ERROR_INVALID_VALUE;  // flags are reserved, must be 0
+  CUresult status = CUDA_SUCCESS;
+  CUresult r = host_func_in_order(s, pt, &status);
+  if (r != CUDA_SUCCESS) return r;
+  cb(s, status, user);  // a callback is told the stream's status, as CUDA does
+  return CUDA_SUCCESS;
+}
+
 }  // namespace
+
+CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void* userData) {
+  return launch_host_func(hStream, fn, userData, false);
+}
+CUresult cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void* userData) {
+  return launch_host_func(hStream, fn, userData, true);
+}
+CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void* userData,
+                             unsigned int flags) {
+  return add_callback(hStream, callback, userData, flags, false);
+}
+CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback, void* userData,
+                                  unsigned int flags) {
+  return add_callback(hStream, callback, userData, flags, true);
+}
+
+// No profiler runs under rgpu: starting and stopping collection succeed and collect nothing, as
+// the driver's do when no profiler is attached.
+CUresult cuProfilerStart() {
+  return check_init();
+}
+CUresult cuProfilerStop() {
+  return check_init();
+}
 
 CUresult cuStreamCreate(CUstream* phStream, unsigned int Flags) {
   return create_stream(phStream, Flags, 0);

@@ -21,7 +21,15 @@ namespace rgpu {
 enum class OpClass : uint8_t { kSync, kAsync };
 
 // What may travel next to an op's record (ops.def's Payload column).
-enum class PayloadKind : uint8_t { kNone, kCopyIn, kImage, kName, kLaunch };
+enum class PayloadKind : uint8_t { kNone, kCopyIn, kImage, kName, kLaunch, kRows };
+
+// The most bytes one 2-D copy op carries: Memcpy2DHtoD's payload rides in a batch, so it stays
+// small; Memcpy2DDtoH's reply is a frame payload of its own. The client splits a larger copy
+// into ops of whole rows, and copies rows of kWideRowBytes or more one by one through the 1-D
+// path (bulk chunks).
+inline constexpr uint64_t kMax2DHtoDBytes = 256 * 1024;
+inline constexpr uint64_t kMax2DDtoHBytes = 16ull << 20;
+inline constexpr uint64_t kWideRowBytes = 64 * 1024;
 
 // MemcpyHtoD / MemcpyDtoH Args.flags (ops.def): the bytes travel as BulkChunk frames; and,
 // on a bulk DtoH, the client accepts LZ4-compressed chunks.

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """interpose/gen/gen_driver_table.py - derives the driver's export table at build time.
 
-Contract: reads the toolkit's cudaTypedefs.h (one PFN_<name>_v<version>[_ptds|_ptsz] typedef per
-ABI version of every entry point) and cuda.h preprocessed with __CUDA_API_VERSION_INTERNAL (the
-declarations of every exported symbol), and the served-entry spec (interpose/spec/*.def, names
+Contract: reads the toolkit's cudaTypedefs.h and cudaProfilerTypedefs.h (one
+PFN_<name>_v<version>[_ptds|_ptsz] typedef per ABI version of every entry point) and cuda.h and
+cudaProfiler.h preprocessed with __CUDA_API_VERSION_INTERNAL (the declarations of every exported
+symbol: libcuda.so.1 exports the profiler's cuProfilerStart/Stop too), and the served-entry spec (interpose/spec/*.def, names
 in RGPU_ENTRY(<export>, ...)). Writes one C file with:
   - a stub for every exported cuda.h symbol that the spec does not serve (returns
     CUDA_ERROR_NOT_SUPPORTED and logs once by name),
@@ -15,6 +16,7 @@ plus the suffix. The script fails the build when the derived names and cuda.h's 
 disagree, or when the spec names a symbol cuda.h does not export.
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -48,16 +50,18 @@ def derive(typedefs_text):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--typedefs", required=True)
-    ap.add_argument("--cuda-h", required=True)
+    ap.add_argument("--typedefs", nargs="+", required=True)
+    ap.add_argument("--cuda-h", nargs="+", required=True)
     ap.add_argument("--cc", required=True)
     ap.add_argument("--spec", nargs="+", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
-    rows = derive(open(a.typedefs).read())
-    pp = subprocess.run([a.cc, "-E", "-P", "-D__CUDA_API_VERSION_INTERNAL", "-x", "c", a.cuda_h],
-                        check=True, capture_output=True, text=True).stdout
+    rows = derive("".join(open(t).read() for t in a.typedefs))
+    pp = "".join(
+        subprocess.run([a.cc, "-E", "-P", "-D__CUDA_API_VERSION_INTERNAL", "-I",
+                        os.path.dirname(h), "-x", "c", h],
+                       check=True, capture_output=True, text=True).stdout for h in a.cuda_h)
     declared = set(re.findall(r"\bCUresult\s+(cu\w+)\s*\(", pp))
     derived = {r[3] for r in rows}
     errors = []

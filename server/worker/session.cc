@@ -106,6 +106,18 @@ Status Session::payload_rule(const uint8_t* args, size_t args_len, uint64_t payl
     if (payload_len == 0 || payload_len > kMaxNameBytes)
       return bad(CUDA_ERROR_INVALID_VALUE, "name of " + std::to_string(payload_len) + " bytes");
     return Status::Ok();
+  } else if constexpr (kind == PayloadKind::kRows) {
+    typename O::Args a;
+    if (!decode_record(args, args_len, &a)) return Status::Ok();  // run() reports it
+    uint64_t want = 0;
+    if (__builtin_mul_overflow(a.rows, a.width, &want) || want > kMax2DHtoDBytes)
+      return bad(CUDA_ERROR_INVALID_VALUE, std::string(O::kName) + " of " + std::to_string(a.rows) +
+                                               " rows of " + std::to_string(a.width) +
+                                               " bytes is more than one op may carry");
+    if (payload_len != want)
+      return bad(CUDA_ERROR_INVALID_VALUE, std::string(O::kName) + " of " + std::to_string(want) +
+                                               " bytes carries " + std::to_string(payload_len));
+    return Status::Ok();
   } else {
     static_assert(kind == PayloadKind::kLaunch);
     if (payload_len > kMaxLaunchPayloadBytes)

@@ -16,8 +16,9 @@
 //   op (ops.def's Payload column), so no request makes the worker allocate more than it can use.
 // - Dispatch is made from ops.def: each op has one handler, on_<Name>(args, payload, result,
 //   reply), declared below by the same X-macro and defined in session_memory.cc (memory,
-//   streams, events) or session_modules.cc (modules, functions, launches). A handler sees a
-//   decoded record of the right size; handles go through the HandleTable lookups (handles.h).
+//   streams, events), session_copies.cc (2-D copies and memsets) or session_modules.cc (modules,
+//   functions, launches). A handler sees a decoded record of the right size; handles go through the
+//   HandleTable lookups (handles.h).
 #pragma once
 
 #include <cstdint>
@@ -96,6 +97,9 @@ class Session {
 #include "protocol/ops.def"
 #undef RGPU_OP
 
+  // [base, base + (rows-1)*pitch + width) lies in one allocation or global, pitch >= width.
+  Status check_rows(uint64_t base, uint64_t pitch, uint64_t width, uint64_t rows,
+                    const char* what) const;
   // Streams 0..2 are the built-in ones (ops.def); others must be this session's.
   Status check_stream(uint64_t stream) const {
     return stream <= 2 ? Status::Ok() : streams_.owned(stream);

@@ -201,6 +201,56 @@ TEST_F(SimSession, AllocCopyMemsetFree) {
   EXPECT_TRUE(sync<op::MemFree>({q}).status.ok());
 }
 
+// 2-D ops (protocol 6): every row of the span is checked before anything moves; a pitch
+// shorter than the width, a span past the allocation, an overflowing span and a payload that is
+// not rows * width are refused with the session still serving.
+TEST_F(SimSession, TwoDimensionalCopiesCheckEveryRow) {
+  const uint64_t p = alloc(4096);
+  std::vector<uint8_t> rows(3 * 10);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<uint8_t>(i + 1);
+  async<op::Memset>({p, 4096, 0, 1, 0});
+  async<op::Memcpy2DHtoD>({p + 5, 100, 10, 3, 0}, rows.data(), rows.size());
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  auto all = dtoh(p, 4096);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 10; ++c) EXPECT_EQ(all[5 + r * 100 + c], rows[r * 10 + c]) << r << c;
+  EXPECT_EQ(all[5 + 10], 0);  // the bytes between rows are untouched
+  OpReply back = sync<op::Memcpy2DDtoH>({p + 5, 100, 10, 3, 0});
+  ASSERT_TRUE(back.status.ok()) << back.status.text;
+  EXPECT_EQ(back.payload, rows);
+  async<op::Memset2D>({p + 1000, 64, 3, 4, 0x01020304, 4, 0});
+  auto m = dtoh(p + 1000, 4 * 64);
+  uint32_t v;
+  std::memcpy(&v, &m[3 * 64 + 8], 4);
+  EXPECT_EQ(v, 0x01020304u);
+  EXPECT_EQ(m[3 * 64 + 12], 0);
+
+  auto refused = [&](const OpReply& r, const std::string& words) {
+    return r.status.code == CUDA_ERROR_INVALID_VALUE &&
+           r.status.text.find(words) != std::string::npos;
+  };
+  EXPECT_TRUE(refused(sync<op::Memcpy2DDtoH>({p, 8, 10, 3, 0}), "pitch 8 is less than its width"));
+  EXPECT_TRUE(refused(sync<op::Memcpy2DDtoH>({p, 1000, 10, 6, 0}), "runs past the end"));
+  EXPECT_TRUE(refused(sync<op::Memcpy2DDtoH>({p, UINT64_MAX / 2, 10, 3, 0}), "overflows"));
+  EXPECT_TRUE(refused(sync<op::Memcpy2DDtoH>({p, 16, 16, 2ull << 20, 0}), "more than one reply"));
+  async<op::Memcpy2DDtoD>({p, 100, p + 4000, 100, 10, 2, 0});
+  EXPECT_TRUE(refused(sync<op::MemGetInfo>({0}), "runs past the end"));
+  async<op::Memcpy2DHtoD>({p, 100, 10, 3, 0}, rows.data(), 29);
+  EXPECT_TRUE(refused(sync<op::MemGetInfo>({0}), "carries 29"));
+  EXPECT_EQ(session
+                .payload_check(static_cast<uint16_t>(Op::Memcpy2DHtoD),
+                               reinterpret_cast<const uint8_t*>(&rows), 0, 0)
+                .code,
+            CUDA_SUCCESS);  // a malformed record is reported when it runs
+  op::Memcpy2DHtoD::Args huge{p, 1, 1ull << 40, 1ull << 40, 0};
+  EXPECT_EQ(session
+                .payload_check(static_cast<uint16_t>(Op::Memcpy2DHtoD),
+                               reinterpret_cast<const uint8_t*>(&huge), sizeof huge, 16)
+                .code,
+            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
+}
+
 TEST_F(SimSession, FreedMemoryComesBackZeroed) {
   uint64_t p = alloc(1 << 20);
   std::vector<uint8_t> ones(1 << 20, 0xFF);

@@ -1,0 +1,64 @@
+// Fuzz target: a session's op records and payloads as a worker receives them, after the frame
+// and batch layers (server/worker/session.h: the dispatch, payload rules and handlers made from
+// protocol/ops.def), against a fresh sim session with a 64 MiB cap. The input is a sequence of
+//   u16 op, u16 args_len, u32 payload_len, args bytes, payload bytes
+// run through sync() or async() by the op's class. An 8-byte argument word whose top 16 bits are
+// 0xffff becomes an address inside the session's first megabyte (where its allocations start),
+// so the fuzzer reaches real ranges. Launches are not run (fuzz_ptx runs kernels under an
+// instruction bound); everything else is: every range and handle must be checked.
+#include <cstring>
+#include <vector>
+
+#include "server/backend/sim_backend.h"
+#include "server/backend/sim_plugins.h"
+#include "server/backend/va_window.h"
+#include "server/worker/meter.h"
+#include "server/worker/session.h"
+
+namespace {
+constexpr uint64_t kBase = 0x300000000000ull;
+constexpr uint64_t kCap = 64ull << 20;
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace rgpu;
+  using namespace rgpu::server;
+  static SimKernelRegistry registry;
+  SimBackend backend(&registry, 0);
+  if (!backend.open({kBase, kDefaultVaSize, kCap}).ok()) __builtin_trap();
+  SessionMeter meter;
+  Session session(backend, meter);
+  size_t at = 0;
+  std::vector<uint8_t> args;
+  while (at + 8 <= size) {
+    uint16_t code, args_len;
+    uint32_t payload_len;
+    std::memcpy(&code, data + at, 2);
+    std::memcpy(&args_len, data + at + 2, 2);
+    std::memcpy(&payload_len, data + at + 4, 4);
+    at += 8;
+    if (args_len > size - at) break;
+    args.assign(data + at, data + at + args_len);
+    at += args_len;
+    if (payload_len > size - at) payload_len = static_cast<uint32_t>(size - at);
+    const uint8_t* payload = data + at;
+    at += payload_len;
+    for (size_t w = 0; w + 8 <= args.size(); w += 8) {
+      uint64_t v;
+      std::memcpy(&v, &args[w], 8);
+      if ((v >> 48) == 0xffff) {
+        v = kBase + (v & 0xfffff);
+        std::memcpy(&args[w], &v, 8);
+      }
+    }
+    if (code == static_cast<uint16_t>(Op::LaunchKernel)) continue;
+    // A lane asks payload_check before it reads a payload; only then does the op run.
+    if (!session.payload_check(code, args.data(), args.size(), payload_len).ok()) continue;
+    auto cls = op_class(code);
+    if (cls && *cls == OpClass::kAsync)
+      session.async(code, args.data(), args.size(), payload, payload_len);
+    else
+      session.sync(code, args.data(), args.size(), payload, payload_len);
+  }
+  return 0;
+}
