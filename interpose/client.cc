@@ -85,6 +85,46 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
   return CUDA_SUCCESS;
 }
 
+// The device attributes that announce a capability the shim does not serve are reported as 0,
+// whatever the provider's GPU can do, so libraries take their fallback path instead of calling
+// an entry point that returns CUDA_ERROR_NOT_SUPPORTED: virtual memory management, IPC and
+// shareable handles, managed and mapped host memory, stream memory operations, cooperative
+// launches, GPUDirect RDMA and dma-buf, external semaphores, sparse/deferred CUDA arrays,
+// multicast. Memory pools are served (mempool_api.cc) but not shareable.
+void hide_unserved_capabilities(DeviceProps* p) {
+  for (CUdevice_attribute a : {
+           CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_FLUSH_WRITES_OPTIONS,
+           CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WRITES_ORDERING,
+           CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES,
+           CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
+           CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
+           CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
+           CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
+           CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
+           CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1,
+           CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS,
+           CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS_V1,
+           CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR,
+           CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR_V1,
+           CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH,
+           CU_DEVICE_ATTRIBUTE_COOPERATIVE_MULTI_DEVICE_LAUNCH,
+           CU_DEVICE_ATTRIBUTE_TIMELINE_SEMAPHORE_INTEROP_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_SPARSE_CUDA_ARRAY_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_DEFERRED_MAPPING_CUDA_ARRAY_SUPPORTED,
+           CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED,
+       })
+    if (a >= 0 && a < kMaxDeviceAttributes) p->attrs[a] = 0;
+}
+
 // Makes device i of c from its connection: its lanes (known to the process-wide flusher from
 // then on, interpose/lane.h) and its primary context.
 void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
@@ -93,6 +133,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   dev->ordinal = static_cast<int>(i);
   dev->server = cfg.servers[i];
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
+  hide_unserved_capabilities(&dev->props);
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
   LaneSet::Join join;

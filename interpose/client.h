@@ -27,6 +27,7 @@
 #include "interpose/cls.h"
 #include "interpose/cuda_api.h"
 #include "interpose/lane.h"
+#include "interpose/mem_pools.h"
 #include "protocol/device_props.h"
 
 namespace rgpu {
@@ -54,6 +55,8 @@ struct Device {
   std::unique_ptr<LaneSet> lane;  // this device's lanes (one per thread; interpose/lane.h)
   Context* primary = nullptr;
   unsigned primary_flags = 0;
+  MemPool* default_pool = nullptr;  // interpose/mem_pools.h (made on first use)
+  MemPool* current_pool = nullptr;  // cuDeviceSetMemPool; null: the default pool
 };
 
 struct Stream {
@@ -89,6 +92,8 @@ class Client {
   std::unordered_set<const void*> contexts, streams, events;
   std::map<uintptr_t, HostAlloc> host_allocs;
   std::map<uint64_t, DevAlloc> dev_allocs;
+  std::unordered_set<const void*> mem_pools;  // every live MemPool (interpose/mem_pools.h)
+  std::map<uint64_t, MemPool*> pool_blocks;   // live stream-ordered allocations -> their pool
   std::unordered_set<std::string> images_on_device;
 
   uint64_t new_wire() { return next_wire_.fetch_add(1, std::memory_order_relaxed); }

@@ -19,7 +19,9 @@ CUresult device_checked(CUdevice_v1 dev, Device** out) {
 
 CUresult sync_device(Device* d) {
   op::CtxSynchronize::Args a{};
-  return d->lane->call<op::CtxSynchronize>(a);
+  CUresult r = d->lane->call<op::CtxSynchronize>(a);
+  if (r == CUDA_SUCCESS) pools::after_sync(d, true, 0);  // pooled frees are done (mem_pools.h)
+  return r;
 }
 
 CUresult sync_context(Context* ctx) {

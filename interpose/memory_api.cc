@@ -132,6 +132,7 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   Client* c = state();
   if (!c) return check_init();
   if (dptr == 0) return CUDA_SUCCESS;
+  if (pools::owns(dptr)) return cuMemFreeAsync(dptr, nullptr);  // stream-ordered memory
   int dev;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);

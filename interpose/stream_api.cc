@@ -32,7 +32,9 @@ CUresult stream_sync(CUstream s, bool pt) {
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   op::StreamSynchronize::Args a{wire};
-  return d->lane->call<op::StreamSynchronize>(a);
+  r = d->lane->call<op::StreamSynchronize>(a);
+  if (r == CUDA_SUCCESS) pools::after_sync(d, false, wire);  // its pooled frees are done
+  return r;
 }
 
 CUresult stream_query(CUstream s, bool pt) {

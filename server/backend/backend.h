@@ -75,6 +75,12 @@ class Backend {
   // Memory.
   virtual Status mem_alloc(uint64_t bytes, uint64_t* dptr) = 0;
   virtual Status mem_free(uint64_t dptr) = 0;
+  // Frees dptr once the work before this call on `stream` is done. Default: waits for the stream,
+  // then mem_free (a backend that can defer the free overrides it).
+  virtual Status mem_free_async(uint64_t dptr, uint64_t stream) {
+    Status st = stream_synchronize(stream);
+    return st.ok() ? mem_free(dptr) : st;
+  }
   virtual uint64_t mem_used() const = 0;  // bytes counted against the cap
   virtual Status memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) = 0;
   virtual Status memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t stream) = 0;

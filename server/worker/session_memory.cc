@@ -45,6 +45,18 @@ Status Session::on_MemFree(const op::MemFree::Args& a, OpPayload, op::MemFree::R
   return Status::Ok();
 }
 
+Status Session::on_MemFreeAsync(const op::MemFreeAsync::Args& a, OpPayload,
+                                op::MemFreeAsync::Result&, OpReply&) {
+  RGPU_TRY(check_stream(a.stream));
+  if (!allocs_.count(a.dptr))
+    return bad(CUDA_ERROR_INVALID_VALUE,
+               "cuMemFreeAsync of " + hex(a.dptr) + ", which is not an allocation of this session");
+  RGPU_TRY(backend_.mem_free_async(a.dptr, a.stream));
+  allocs_.erase(a.dptr);
+  meter_.mem_changed(backend_.mem_used());
+  return Status::Ok();
+}
+
 Status Session::on_MemcpyHtoD(const op::MemcpyHtoD::Args& a, OpPayload in, op::MemcpyHtoD::Result&,
                               OpReply&) {
   RGPU_TRY(check_stream(a.stream));

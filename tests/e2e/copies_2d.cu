@@ -137,8 +137,8 @@ static void copy_3d() {
         uint8_t want = 0;
         if (z >= 1 && z < 1 + d && y >= 1 && y < 1 + h && x >= 8 && x < 8 + w)
           want = box[(z - 1) * w * h + (y - 1) * w + (x - 8)];
-        EXPECT_TRUE(all[(z * 9 + y) * 40 + x] == want, "volume (%zu,%zu,%zu) is %u, want %u", x,
-                    y, z, all[(z * 9 + y) * 40 + x], want);
+        EXPECT_TRUE(all[(z * 9 + y) * 40 + x] == want, "volume (%zu,%zu,%zu) is %u, want %u", x, y,
+                    z, all[(z * 9 + y) * 40 + x], want);
       }
   CHECK_CUDA(cudaFree(vol.ptr));
 }
@@ -197,9 +197,9 @@ static void host_functions() {
 int main() {
   CHECK_CUDA(cudaProfilerStart());
   copies_memset_kernel();
-  round_trip(100, 9, nullptr, 2);           // narrow rows: one packed op each way
-  round_trip(70 * 1024, 3, nullptr, 3);     // wide rows: each row through the 1-D path
-  round_trip(64, 300 * 1024, nullptr, 4);   // 19 MiB of narrow rows: split into several ops
+  round_trip(100, 9, nullptr, 2);          // narrow rows: one packed op each way
+  round_trip(70 * 1024, 3, nullptr, 3);    // wide rows: each row through the 1-D path
+  round_trip(64, 300 * 1024, nullptr, 4);  // 19 MiB of narrow rows: split into several ops
   cudaStream_t s;
   CHECK_CUDA(cudaStreamCreate(&s));
   round_trip(1000, 50, s, 5);
