@@ -87,13 +87,14 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
 
 // The device attributes that announce a capability the shim does not serve are reported as 0,
 // whatever the provider's GPU can do, so libraries take their fallback path instead of calling
-// an entry point that returns CUDA_ERROR_NOT_SUPPORTED: virtual memory management, IPC and
-// shareable handles, managed and mapped host memory, stream memory operations, cooperative
-// launches, GPUDirect RDMA and dma-buf, external semaphores, sparse/deferred CUDA arrays,
-// multicast. Memory pools are served (mempool_api.cc) but not shareable.
-void hide_unserved_capabilities(DeviceProps* p) {
+// an entry point that returns CUDA_ERROR_NOT_SUPPORTED: IPC and shareable handles, managed and
+// mapped host memory, stream memory operations, cooperative launches, GPUDirect RDMA and dma-buf,
+// external semaphores, sparse/deferred CUDA arrays, multicast. Memory pools are served
+// (mempool_api.cc) but not shareable.
+void hide_unserved_capabilities(DeviceProps* p, uint32_t protocol) {
+  // Virtual memory management is served against a protocol-6 server whose backend says so.
+  if (protocol < 6) p->attrs[CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 0;
   for (CUdevice_attribute a : {
-           CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED,
@@ -133,7 +134,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   dev->ordinal = static_cast<int>(i);
   dev->server = cfg.servers[i];
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
-  hide_unserved_capabilities(&dev->props);
+  hide_unserved_capabilities(&dev->props, acc.version);
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
   LaneSet::Join join;

@@ -31,6 +31,10 @@ inline constexpr uint64_t kMax2DHtoDBytes = 256 * 1024;
 inline constexpr uint64_t kMax2DDtoHBytes = 16ull << 20;
 inline constexpr uint64_t kWideRowBytes = 64 * 1024;
 
+// Virtual memory management (MemCreate ... MemUnmap): the granularity of sizes, offsets and
+// addresses, which the shim reports as cuMemGetAllocationGranularity's minimum and recommended.
+inline constexpr uint64_t kVmmGranularity = 2ull << 20;
+
 // MemcpyHtoD / MemcpyDtoH Args.flags (ops.def): the bytes travel as BulkChunk frames; and,
 // on a bulk DtoH, the client accepts LZ4-compressed chunks.
 inline constexpr uint64_t kCopyFlagBulk = 1;

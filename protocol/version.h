@@ -20,7 +20,8 @@ namespace rgpu {
 // HelloReply carries a lane key only for a client at 4 or later (a 3 client keeps one lane).
 // 5 = Reply.deviceOutput: device printf text reaches the program's stdout (a server speaking
 // to a 3 or 4 client, which would drop the field unread, logs the text instead). 6 = 2-D copy
-// and memset ops (Memcpy2DHtoD/DtoH/DtoD, Memset2D) and MemFreeAsync; a client speaking to a 5
+// and memset ops (Memcpy2DHtoD/DtoH/DtoD, Memset2D), MemFreeAsync and the virtual memory ops
+// (MemCreate ... MemUnmap); a client speaking to a 5
 // server makes a 2-D copy of row-by-row 1-D ops and a stream-ordered free of a stream sync and a
 // MemFree instead.
 inline constexpr uint32_t kProtocolVersion = 6;

@@ -42,6 +42,32 @@ const char* cu_result_name(CUresult r) {
   }
 }
 
+namespace {
+Status vmm_not_served(const char* what) {
+  return Status::Err(CUDA_ERROR_NOT_SUPPORTED,
+                     std::string(what) + ": this backend does not serve virtual memory management");
+}
+}  // namespace
+
+Status Backend::vmm_create(uint64_t, uint64_t) {
+  return vmm_not_served("cuMemCreate");
+}
+Status Backend::vmm_release(uint64_t) {
+  return vmm_not_served("cuMemRelease");
+}
+Status Backend::vmm_reserve(uint64_t, uint64_t, uint64_t, uint64_t*) {
+  return vmm_not_served("cuMemAddressReserve");
+}
+Status Backend::vmm_free(uint64_t, uint64_t) {
+  return vmm_not_served("cuMemAddressFree");
+}
+Status Backend::vmm_map(uint64_t, uint64_t, uint64_t, uint64_t) {
+  return vmm_not_served("cuMemMap");
+}
+Status Backend::vmm_unmap(uint64_t, uint64_t) {
+  return vmm_not_served("cuMemUnmap");
+}
+
 void* Backend::staging_alloc(uint64_t bytes) {
   return ::operator new (static_cast<size_t>(bytes), std::align_val_t{4096}, std::nothrow);
 }

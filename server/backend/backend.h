@@ -77,6 +77,15 @@ class Backend {
   virtual Status mem_free(uint64_t dptr) = 0;
   // Frees dptr once the work before this call on `stream` is done. Default: waits for the stream,
   // then mem_free (a backend that can defer the free overrides it).
+  // Virtual memory management (ops.def MemCreate ... MemUnmap; the session has checked
+  // handles, sizes, ranges and overlaps). Physical memory counts against the cap from create
+  // until it is released and unmapped. Default: not served.
+  virtual Status vmm_create(uint64_t handle, uint64_t bytes);
+  virtual Status vmm_release(uint64_t handle);
+  virtual Status vmm_reserve(uint64_t bytes, uint64_t alignment, uint64_t hint, uint64_t* va);
+  virtual Status vmm_free(uint64_t va, uint64_t bytes);
+  virtual Status vmm_map(uint64_t va, uint64_t bytes, uint64_t offset, uint64_t handle);
+  virtual Status vmm_unmap(uint64_t va, uint64_t bytes);
   virtual Status mem_free_async(uint64_t dptr, uint64_t stream) {
     Status st = stream_synchronize(stream);
     return st.ok() ? mem_free(dptr) : st;

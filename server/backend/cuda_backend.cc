@@ -84,6 +84,9 @@ Status CudaBackend::open(const SessionWindow& window) {
   }
   props_.cc_major = props_.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR];
   props_.cc_minor = props_.attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR];
+  // This backend does not serve the virtual memory ops to clients yet (Backend::vmm_*), whatever
+  // the GPU can do: a client library must not take the cuMem* path.
+  props_.attrs[CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 0;
   window_ = window;
   if (window_.vram_cap == 0 || window_.vram_cap > total) window_.vram_cap = total;
   props_.total_mem = window_.vram_cap;

@@ -135,7 +135,7 @@ Status SimBackend::mem_alloc(uint64_t bytes, uint64_t* dptr) {
 
 Status SimBackend::mem_free(uint64_t dptr) {
   auto it = allocs_.find(dptr);
-  if (it == allocs_.end())
+  if (it == allocs_.end() || vmm_maps_.count(dptr))
     return Status::Err(CUDA_ERROR_INVALID_VALUE,
                        "cuMemFree of " + hex(dptr) + ", which is not an allocation's start");
   for (auto& [id, m] : modules_)
@@ -161,7 +161,15 @@ bool SimBackend::inside(uint64_t addr, uint64_t bytes) const {
   if (it == allocs_.begin()) return false;
   --it;
   uint64_t off = addr - it->first;
-  return off <= it->second && bytes <= it->second - off;
+  if (off > it->second) return false;
+  // A range may run on into the next mapping when they are adjacent (virtual memory pages).
+  uint64_t end = it->first + it->second;
+  while (end - addr < bytes) {
+    auto next = allocs_.find(end);
+    if (next == allocs_.end() || !vmm_maps_.count(end)) return false;
+    end += next->second;
+  }
+  return true;
 }
 
 bool SimBackend::stream_ok(uint64_t stream) const {

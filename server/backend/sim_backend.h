@@ -99,7 +99,31 @@ class SimBackend final : public Backend {
   Status staged_dtoh(void* staged, uint64_t src, uint64_t bytes, uint64_t stream) override;
   Status staged_wait(const void* staged) override;
 
+  // Virtual memory (sim_vmm.cc): physical memory is a memfd, a mapping maps it MAP_SHARED at
+  // its address (two mappings of one allocation alias, as on a GPU), a reservation is address
+  // space of the window that nothing else is placed in.
+  Status vmm_create(uint64_t handle, uint64_t bytes) override;
+  Status vmm_release(uint64_t handle) override;
+  Status vmm_reserve(uint64_t bytes, uint64_t alignment, uint64_t hint, uint64_t* va) override;
+  Status vmm_free(uint64_t va, uint64_t bytes) override;
+  Status vmm_map(uint64_t va, uint64_t bytes, uint64_t offset, uint64_t handle) override;
+  Status vmm_unmap(uint64_t va, uint64_t bytes) override;
+
  private:
+  struct Phys {
+    int fd = -1;
+    uint64_t bytes = 0;
+    bool released = false;
+    int maps = 0;
+    ~Phys();
+  };
+  struct VmmMapping {
+    uint64_t bytes = 0;
+    std::shared_ptr<Phys> phys;
+  };
+  std::map<uint64_t, std::shared_ptr<Phys>> phys_;  // live physical allocations by handle
+  std::map<uint64_t, VmmMapping> vmm_maps_;         // start -> mapping (also in allocs_)
+
   struct Kernel;
   struct Module;
   struct Function;

@@ -39,16 +39,35 @@ uint64_t VaAllocator::rounded(uint64_t bytes) const {
   return (bytes + align_ - 1) / align_ * align_;
 }
 
-std::optional<uint64_t> VaAllocator::allocate(uint64_t bytes) {
+std::optional<uint64_t> VaAllocator::allocate(uint64_t bytes, uint64_t align, uint64_t hint) {
   uint64_t need = rounded(bytes);
   if (need == 0) return std::nullopt;
-  for (auto it = free_.begin(); it != free_.end(); ++it) {
-    if (it->second < need) continue;
-    uint64_t start = it->first, len = it->second;
+  if (align < align_) align = align_;
+  if (align & (align - 1)) return std::nullopt;  // not a power of two
+  // Takes [start, start + need) out of the free range at `it`.
+  auto take = [&](std::map<uint64_t, uint64_t>::iterator it, uint64_t start) {
+    const uint64_t fstart = it->first, flen = it->second;
     free_.erase(it);
-    if (len > need) free_[start + need] = len - need;
+    if (start > fstart) free_[fstart] = start - fstart;
+    const uint64_t end = start + need, fend = fstart + flen;
+    if (fend > end) free_[end] = fend - end;
     used_[start] = need;
     return start;
+  };
+  if (hint && hint % align == 0) {
+    auto it = free_.upper_bound(hint);
+    if (it != free_.begin()) {
+      --it;
+      if (hint >= it->first && hint - it->first <= it->second &&
+          need <= it->second - (hint - it->first))
+        return take(it, hint);
+    }
+  }
+  for (auto it = free_.begin(); it != free_.end(); ++it) {
+    const uint64_t start = (it->first + align - 1) / align * align;
+    if (start < it->first || start - it->first > it->second) continue;
+    if (it->second - (start - it->first) < need) continue;
+    return take(it, start);
   }
   return std::nullopt;
 }

@@ -27,8 +27,10 @@ std::string check_window(uint64_t va_base, uint64_t va_size);
 class VaAllocator {
  public:
   void reset(uint64_t base, uint64_t size, uint64_t align);
-  // The start of a free range of round_up(bytes, align) bytes, or nullopt when none is left.
-  std::optional<uint64_t> allocate(uint64_t bytes);
+  // The start of a free range of round_up(bytes, align) bytes, or nullopt when none is left. The
+  // start is a multiple of `align` (a power of two; at least the allocator's); a free `hint`
+  // (cuMemAddressReserve's fixed address) is taken when the whole range is free there.
+  std::optional<uint64_t> allocate(uint64_t bytes, uint64_t align = 0, uint64_t hint = 0);
   // The rounded size of the range starting at addr, or 0 when none starts there (not freed).
   uint64_t release(uint64_t addr);
   uint64_t rounded(uint64_t bytes) const;

@@ -42,6 +42,24 @@ Status Session::check_range(uint64_t dptr, uint64_t bytes, const char* what) con
                                                std::to_string(bytes) +
                                                " runs past the end of its allocation");
   }
+  // Virtual memory: a range may run across adjacent mappings (expandable segments map 2 MiB
+  // pages side by side).
+  auto m = mapped_.upper_bound(dptr);
+  if (m != mapped_.begin()) {
+    --m;
+    if (dptr - m->first < m->second.bytes) {
+      uint64_t end = m->first + m->second.bytes;
+      while (end - dptr < bytes) {
+        auto next = mapped_.find(end);
+        if (next == mapped_.end())
+          return bad(CUDA_ERROR_INVALID_VALUE, std::string(what) + " range " + hex(dptr) + "+" +
+                                                   std::to_string(bytes) +
+                                                   " runs past the end of its mapped memory");
+        end += next->second.bytes;
+      }
+      return Status::Ok();
+    }
+  }
   return bad(CUDA_ERROR_INVALID_VALUE, std::string(what) + " address " + hex(dptr) +
                                            " is not in an allocation of this session");
 }

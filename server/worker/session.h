@@ -16,7 +16,8 @@
 //   op (ops.def's Payload column), so no request makes the worker allocate more than it can use.
 // - Dispatch is made from ops.def: each op has one handler, on_<Name>(args, payload, result,
 //   reply), declared below by the same X-macro and defined in session_memory.cc (memory,
-//   streams, events), session_copies.cc (2-D copies and memsets) or session_modules.cc (modules,
+//   streams, events), session_copies.cc (2-D copies and memsets), session_vmm.cc (virtual
+//   memory) or session_modules.cc (modules,
 //   functions, launches). A handler sees a decoded record of the right size; handles go through the
 //   HandleTable lookups (handles.h).
 #pragma once
@@ -117,6 +118,18 @@ class Session {
     uint64_t module = 0;
     FunctionInfo info;
   };
+  // Virtual memory (session_vmm.cc): physical allocations by client handle, reservations and
+  // mappings by start address. A mapping's range is device memory for check_range().
+  struct PhysAlloc {
+    uint64_t bytes = 0;
+  };
+  struct Mapping {
+    uint64_t bytes = 0;
+    uint64_t handle = 0;
+  };
+  HandleTable<PhysAlloc> phys_{"allocation handle"};
+  std::map<uint64_t, uint64_t> reservations_;  // start -> bytes
+  std::map<uint64_t, Mapping> mapped_;         // start -> mapping
   HandleTable<> streams_{"stream"}, events_{"event"};
   HandleTable<Module> modules_{"module"};
   HandleTable<Function> functions_{"function"};

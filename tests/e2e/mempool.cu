@@ -6,9 +6,7 @@
 // is reused by the next allocation of that stream with no new memory reserved; after a
 // synchronize the pool keeps no more than its release threshold; an explicit pool counts its
 // bytes and trims; cudaFree of stream-ordered memory works; capabilities the shim does not serve
-// (VMM, IPC, managed memory) are reported as absent.
-#include <cuda.h>
-
+// (IPC, managed memory) are reported as absent.
 #include <cstdint>
 #include <vector>
 
@@ -34,19 +32,15 @@ static void check_block(const int* dev, int n, int v, cudaStream_t s) {
 }
 
 int main() {
-  int supported = 0, vmm = 1, ipc = 1, managed = 1;
+  int supported = 0, ipc = 1, managed = 1;
   CHECK_CUDA(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, 0));
-  // cudart 13 has no enumerator for it; it passes the driver's number through.
-  CHECK_CUDA(cudaDeviceGetAttribute(
-      &vmm, static_cast<cudaDeviceAttr>(CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED),
-      0));
   CHECK_CUDA(cudaDeviceGetAttribute(&ipc, cudaDevAttrIpcEventSupport, 0));
   CHECK_CUDA(cudaDeviceGetAttribute(&managed, cudaDevAttrManagedMemory, 0));
   EXPECT_TRUE(supported == 1, "memory pools supported = %d", supported);
-  EXPECT_TRUE(vmm == 0 && ipc == 0 && managed == 0,
-              "unserved capabilities reported: vmm %d ipc %d "
+  EXPECT_TRUE(ipc == 0 && managed == 0,
+              "unserved capabilities reported: ipc %d "
               "managed %d",
-              vmm, ipc, managed);
+              ipc, managed);
 
   cudaStream_t s;
   CHECK_CUDA(cudaStreamCreate(&s));

@@ -251,6 +251,62 @@ TEST_F(SimSession, TwoDimensionalCopiesCheckEveryRow) {
   EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
 }
 
+// Virtual memory ops (protocol 6) are checked by the worker whatever the client checked: a
+// mapping only inside this session's reservation, over nothing mapped, of this session's handle;
+// unmaps of whole mappings only; mapped memory is device memory for copies, across adjacent
+// mappings; physical memory counts until released and unmapped.
+TEST_F(SimSession, VirtualMemoryIsCheckedAndCountedByPhysicalBytes) {
+  constexpr uint64_t g = kVmmGranularity;
+  auto says = [](const OpReply& r, CUresult code, const std::string& words) {
+    return r.status.code == code && r.status.text.find(words) != std::string::npos;
+  };
+  const uint64_t used0 = backend.mem_used();
+  OpReply rr = sync<op::AddressReserve>({8 * g, 0, 0});
+  ASSERT_TRUE(rr.status.ok()) << rr.status.text;
+  const uint64_t va = result<op::AddressReserve::Result>(rr).va;
+  EXPECT_EQ(va % g, 0u);
+  EXPECT_EQ(backend.mem_used(), used0);  // address space costs nothing
+  ASSERT_TRUE(sync<op::MemCreate>({501, 2 * g}).status.ok());
+  ASSERT_TRUE(sync<op::MemCreate>({502, g}).status.ok());
+  EXPECT_EQ(backend.mem_used(), used0 + 3 * g);
+  EXPECT_TRUE(says(sync<op::MemCreate>({501, g}), CUDA_ERROR_INVALID_VALUE, "already in use"));
+  EXPECT_TRUE(says(sync<op::MemCreate>({503, g + 1}), CUDA_ERROR_INVALID_VALUE, "granularity"));
+  async<op::MemMap>({va, 2 * g, 0, 501});
+  async<op::MemMap>({va + 2 * g, g, 0, 502});
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  // A copy runs across the two adjacent mappings.
+  std::vector<uint8_t> bytes(64, 0x7E);
+  async<op::MemcpyHtoD>({va + 2 * g - 32, 64, 0, 0}, bytes.data(), bytes.size());
+  EXPECT_EQ(dtoh(va + 2 * g - 32, 64), bytes);
+  // Refusals.
+  async<op::MemMap>({va + g, g, 0, 502});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE, "overlaps"));
+  async<op::MemMap>({va + 20 * g, g, 0, 502});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE, "outside this session"));
+  async<op::MemMap>({va + 5 * g, g, 0, 999});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_HANDLE,
+                   "allocation handle 999 does not belong"));
+  async<op::MemMap>({va + 5 * g, 2 * g, 0, 502});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE, "-byte allocation"));
+  async<op::MemUnmap>({va, g});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE, "whole mappings"));
+  async<op::AddressFree>({va, 8 * g});
+  EXPECT_TRUE(says(sync<op::MemGetInfo>({0}), CUDA_ERROR_INVALID_VALUE, "still mapped"));
+  EXPECT_TRUE(says(sync<op::MemcpyDtoH>({va + 3 * g, 8, 0, 0}), CUDA_ERROR_INVALID_VALUE,
+                   "not in an allocation"));
+  // Released while mapped: still counted and usable until unmapped.
+  async<op::MemRelease>({501});
+  EXPECT_EQ(backend.mem_used(), used0 + 3 * g);
+  EXPECT_EQ(dtoh(va + 2 * g - 32, 32), std::vector<uint8_t>(32, 0x7E));
+  async<op::MemUnmap>({va, 3 * g});  // a run of two whole mappings
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  EXPECT_EQ(backend.mem_used(), used0 + g);  // 502 is unmapped but not released
+  async<op::MemRelease>({502});
+  async<op::AddressFree>({va, 8 * g});
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  EXPECT_EQ(backend.mem_used(), used0);
+}
+
 TEST_F(SimSession, FreedMemoryComesBackZeroed) {
   uint64_t p = alloc(1 << 20);
   std::vector<uint8_t> ones(1 << 20, 0xFF);
