@@ -67,7 +67,7 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
     if (i < cfg.leases.size()) hp.lease = cfg.leases[i];
     hp.secret = cfg.secret;
     hp.client_name = program_name();
-    hp.va_base = kVaBaseFirst + i * kVaStride;
+    hp.va_base = cfg.va_base + i * kVaStride;
     out->accepted = client_handshake(*out->stream, hp);
   } catch (const std::exception& e) {
     RGPU_ERR("cannot use server %s from RGPU_SERVER: %s", cfg.servers[i].c_str(), e.what());
@@ -146,7 +146,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
     join.timeout_ms = cfg.connect_timeout_ms;
     join.hello.secret = cfg.secret;
     join.hello.client_name = program_name();
-    join.hello.va_base = kVaBaseFirst + i * kVaStride;
+    join.hello.va_base = cfg.va_base + i * kVaStride;
     join.hello.join_session = acc.session_id;
     join.hello.join_key = acc.lane_key;
     join.tls = cfg.tls;

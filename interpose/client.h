@@ -33,7 +33,6 @@
 namespace rgpu {
 
 inline constexpr int kDriverVersion = CUDA_VERSION;          // what cuDriverGetVersion reports
-inline constexpr uint64_t kVaBaseFirst = 0x200000000000ull;  // device i asks for base + i*stride
 inline constexpr uint64_t kVaStride = 1ull << 40;
 
 struct Context {

@@ -57,6 +57,19 @@ bool parse_config(Config* c, std::string* error) {
     return false;
   }
   c->single_lane = env("RGPU_LANES") == "1";
+  if (std::string v = env("RGPU_VA_BASE"); !v.empty()) {
+    char* end = nullptr;
+    unsigned long long b = strtoull(v.c_str(), &end, 16);
+    if (!end || *end || b == 0 || b % (1ull << 30) != 0 ||
+        b >= (0x700000000000ull - (8ull << 40))) {
+      *error =
+          "RGPU_VA_BASE must be a 1 GiB aligned hexadecimal address below 0x700000000000 "
+          "(leaving room for 8 devices), not '" +
+          v + "'";
+      return false;
+    }
+    c->va_base = b;
+  }
   std::string t = env("RGPU_CONNECT_TIMEOUT_MS");
   if (!t.empty()) {
     char* end = nullptr;

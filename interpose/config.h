@@ -13,11 +13,17 @@
 //   RGPU_LANES=1                          one lane per device shared by all threads (default:
 //                                         one per thread, interpose/lane.h; over TLS too with
 //                                         a protocol-4 server)
+//   RGPU_VA_BASE=0x...                    device 0's address window base (default 0x200000000000,
+//                                         1 GiB aligned; device i asks for base + i TiB). Set
+//                                         by rgpu-server --cuda-driver for the shim it drives,
+//                                         so the chained server places memory where its
+//                                         client's window is.
 //   RGPU_FLUSH_US / RGPU_COMPRESS / RGPU_STATS   batch deadline, LZ4 for bulk copies, stats at
 //                                         exit (interpose/lane.h, interpose/stats.h)
 // parse_config() returns false with *error naming the variable when a value is malformed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +40,7 @@ struct Config {
   net::TlsConfig tls_config;
   int connect_timeout_ms = 10000;
   bool single_lane = false;
+  uint64_t va_base = 0x200000000000ull;  // RGPU_VA_BASE
 };
 
 bool parse_config(Config* out, std::string* error);

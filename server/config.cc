@@ -24,6 +24,9 @@ worker process.
   --backend cuda|sim             cuda: the NVIDIA driver (default when one is found);
                                  sim: a host-memory device for machines without a GPU
   --driver PATH                  the NVIDIA libcuda.so.1 to load (default: from ldconfig)
+  --cuda-driver PATH             any libcuda.so.1 for the cuda backend, rgpu's own included:
+                                 chains this server through another rgpu server (tests the
+                                 cuda backend without a GPU); implies --backend cuda
   --gpu N                        which GPU to serve (default 0)
   --vram SIZE                    per-session memory cap, e.g. 16GiB (default: sim 16GiB,
                                  cuda the card's memory)
@@ -180,6 +183,10 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       o->gpu = static_cast<uint32_t>(g);
     } else if (a == "--driver") {
       if (!need(&o->driver)) return false;
+    } else if (a == "--cuda-driver") {
+      if (!need(&o->driver)) return false;
+      o->any_driver = true;
+      if (o->backend.empty()) o->backend = "cuda";
     } else if (a == "--sim-plugin") {
       if (!need(&v)) return false;
       o->sim_plugins.push_back(v);

@@ -27,7 +27,8 @@ struct ServerOptions {
   std::string tls_cert, tls_key, tls_ca;
   uint64_t vram = 0;  // 0: sim 16 GiB, cuda the card's memory
   uint32_t gpu = 0;
-  std::string driver;  // --driver PATH
+  std::string driver;  // --driver PATH, or --cuda-driver PATH (then any_driver)
+  bool any_driver = false;
   std::vector<std::string> sim_plugins;
   uint32_t sim_threads = 0;       // --sim-threads: host threads per PTX launch (0: all cores)
   std::string sim_arch = "13.0";  // --sim-arch: the compute capability a sim device reports

@@ -155,7 +155,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
     return 2;
   }
   if (o.backend == "cuda") {
-    DriverSearch d = find_nvidia_driver(o.driver);
+    DriverSearch d = find_nvidia_driver(o.driver, o.any_driver);
     if (d.path.empty()) {
       log_error("%s", d.error.c_str());
       return 2;

@@ -49,6 +49,39 @@ Status vmm_not_served(const char* what) {
 }
 }  // namespace
 
+Status Backend::memcpy2d_htod(uint64_t dst, uint64_t dst_pitch, const uint8_t* src, uint64_t width,
+                              uint64_t rows, uint64_t stream) {
+  for (uint64_t r = 0; r < rows; ++r) {
+    Status st = memcpy_htod(dst + r * dst_pitch, src + r * width, width, stream);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+Status Backend::memcpy2d_dtoh(uint8_t* dst, uint64_t src, uint64_t src_pitch, uint64_t width,
+                              uint64_t rows, uint64_t stream) {
+  for (uint64_t r = 0; r < rows; ++r) {
+    Status st = memcpy_dtoh(dst + r * width, src + r * src_pitch, width, stream);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+Status Backend::memcpy2d_dtod(uint64_t dst, uint64_t dst_pitch, uint64_t src, uint64_t src_pitch,
+                              uint64_t width, uint64_t rows, uint64_t stream) {
+  for (uint64_t r = 0; r < rows; ++r) {
+    Status st = memcpy_dtod(dst + r * dst_pitch, src + r * src_pitch, width, stream);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+Status Backend::memset2d(uint64_t dst, uint64_t pitch, uint32_t value, uint32_t elem_size,
+                         uint64_t width, uint64_t rows, uint64_t stream) {
+  for (uint64_t r = 0; r < rows; ++r) {
+    Status st = memset(dst + r * pitch, value, elem_size, width, stream);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
 Status Backend::vmm_create(uint64_t, uint64_t) {
   return vmm_not_served("cuMemCreate");
 }

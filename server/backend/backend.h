@@ -77,6 +77,18 @@ class Backend {
   virtual Status mem_free(uint64_t dptr) = 0;
   // Frees dptr once the work before this call on `stream` is done. Default: waits for the stream,
   // then mem_free (a backend that can defer the free overrides it).
+  // 2-D copies and memsets (ops.def Memcpy2D*, Memset2D; the session checked every row): `rows`
+  // rows of `width` bytes (memset: elements), row r at base + r * pitch; the host side is packed
+  // (pitch = width). Default: one 1-D call per row.
+  virtual Status memcpy2d_htod(uint64_t dst, uint64_t dst_pitch, const uint8_t* src, uint64_t width,
+                               uint64_t rows, uint64_t stream);
+  virtual Status memcpy2d_dtoh(uint8_t* dst, uint64_t src, uint64_t src_pitch, uint64_t width,
+                               uint64_t rows, uint64_t stream);
+  virtual Status memcpy2d_dtod(uint64_t dst, uint64_t dst_pitch, uint64_t src, uint64_t src_pitch,
+                               uint64_t width, uint64_t rows, uint64_t stream);
+  virtual Status memset2d(uint64_t dst, uint64_t pitch, uint32_t value, uint32_t elem_size,
+                          uint64_t width, uint64_t rows, uint64_t stream);
+
   // Virtual memory management (ops.def MemCreate ... MemUnmap; the session has checked
   // handles, sizes, ranges and overlaps). Physical memory counts against the cap from create
   // until it is released and unmapped. Default: not served.

@@ -2,6 +2,8 @@
 #include "server/backend/cuda_backend.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "protocol/image/kernel_table.h"
@@ -9,8 +11,8 @@
 
 namespace rgpu::server {
 
-CudaBackend::CudaBackend(std::string driver_path, uint32_t gpu_index)
-    : driver_path_(std::move(driver_path)), gpu_index_(gpu_index) {}
+CudaBackend::CudaBackend(std::string driver_path, uint32_t gpu_index, bool any_driver)
+    : driver_path_(std::move(driver_path)), any_driver_(any_driver), gpu_index_(gpu_index) {}
 
 CudaBackend::~CudaBackend() {
   if (!opened_) return;
@@ -52,10 +54,20 @@ Status CudaBackend::err(CUresult rc, const std::string& what) const {
     if (rc_ != CUDA_SUCCESS) return err(rc_, what); \
   } while (0)
 
-Status CudaBackend::open(const SessionWindow& window) {
+Status CudaBackend::open(const SessionWindow& asked) {
+  SessionWindow window = asked;
+  if (any_driver_) {
+    // Chained through rgpu's own shim (--cuda-driver): that shim must ask its server for the
+    // addresses this session's client sees, and its server needs address space of its own for
+    // module variables, so this session keeps the lower half of the window.
+    char base[32];
+    std::snprintf(base, sizeof base, "0x%llx", static_cast<unsigned long long>(window.va_base));
+    ::setenv("RGPU_VA_BASE", base, 1);
+    window.va_size = asked.va_size / 2;
+  }
   std::string e = check_window(window.va_base, window.va_size);
   if (!e.empty()) return Status::Err(CUDA_ERROR_INVALID_VALUE, e);
-  e = drv_.load(driver_path_);
+  e = drv_.load(driver_path_, any_driver_);
   if (!e.empty()) return Status::Err(CUDA_ERROR_NO_DEVICE, e);
   CU_TRY(drv_.cuInit(0), "cuInit");
   int count = 0;
@@ -331,6 +343,76 @@ Status CudaBackend::memcpy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, uint
   timed_end(s, t);
   if (rc != CUDA_SUCCESS) return err(rc, "cuMemcpyDtoDAsync");
   return Status::Ok();
+}
+
+namespace {
+CUDA_MEMCPY2D copy2d(uint64_t width, uint64_t rows) {
+  CUDA_MEMCPY2D c{};
+  c.WidthInBytes = width;
+  c.Height = rows;
+  return c;
+}
+}  // namespace
+
+Status CudaBackend::memcpy2d_htod(uint64_t dst, uint64_t dst_pitch, const uint8_t* src,
+                                  uint64_t width, uint64_t rows, uint64_t stream) {
+  CU_STREAM(s, stream);
+  CUDA_MEMCPY2D c = copy2d(width, rows);
+  c.srcMemoryType = CU_MEMORYTYPE_HOST;
+  c.srcHost = src;
+  c.srcPitch = width;
+  c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.dstDevice = dst;
+  c.dstPitch = dst_pitch;
+  CUresult rc = drv_.cuMemcpy2DAsync(&c, s);
+  // The rows are the request's payload, gone when the op returns: wait for the copy.
+  if (rc == CUDA_SUCCESS) rc = drv_.cuStreamSynchronize(s);
+  return rc == CUDA_SUCCESS ? Status::Ok() : err(rc, "cuMemcpy2DAsync (HtoD)");
+}
+
+Status CudaBackend::memcpy2d_dtoh(uint8_t* dst, uint64_t src, uint64_t src_pitch, uint64_t width,
+                                  uint64_t rows, uint64_t stream) {
+  CU_STREAM(s, stream);
+  CUDA_MEMCPY2D c = copy2d(width, rows);
+  c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.srcDevice = src;
+  c.srcPitch = src_pitch;
+  c.dstMemoryType = CU_MEMORYTYPE_HOST;
+  c.dstHost = dst;
+  c.dstPitch = width;
+  CUresult rc = drv_.cuMemcpy2DAsync(&c, s);
+  if (rc == CUDA_SUCCESS) rc = drv_.cuStreamSynchronize(s);
+  return rc == CUDA_SUCCESS ? Status::Ok() : err(rc, "cuMemcpy2DAsync (DtoH)");
+}
+
+Status CudaBackend::memcpy2d_dtod(uint64_t dst, uint64_t dst_pitch, uint64_t src,
+                                  uint64_t src_pitch, uint64_t width, uint64_t rows,
+                                  uint64_t stream) {
+  CU_STREAM(s, stream);
+  CUDA_MEMCPY2D c = copy2d(width, rows);
+  c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.srcDevice = src;
+  c.srcPitch = src_pitch;
+  c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.dstDevice = dst;
+  c.dstPitch = dst_pitch;
+  CUresult rc = drv_.cuMemcpy2DAsync(&c, s);
+  return rc == CUDA_SUCCESS ? Status::Ok() : err(rc, "cuMemcpy2DAsync (DtoD)");
+}
+
+Status CudaBackend::memset2d(uint64_t dst, uint64_t pitch, uint32_t value, uint32_t elem_size,
+                             uint64_t width, uint64_t rows, uint64_t stream) {
+  CU_STREAM(s, stream);
+  CUresult rc;
+  if (elem_size == 1)
+    rc = drv_.cuMemsetD2D8Async(dst, pitch, static_cast<unsigned char>(value), width, rows, s);
+  else if (elem_size == 2)
+    rc = drv_.cuMemsetD2D16Async(dst, pitch, static_cast<unsigned short>(value), width, rows, s);
+  else if (elem_size == 4)
+    rc = drv_.cuMemsetD2D32Async(dst, pitch, value, width, rows, s);
+  else
+    return Status::Err(CUDA_ERROR_INVALID_VALUE, "memset element size is not 1, 2 or 4");
+  return rc == CUDA_SUCCESS ? Status::Ok() : err(rc, "cuMemsetD2DAsync");
 }
 
 Status CudaBackend::memset(uint64_t dst, uint32_t value, uint32_t elem_size, uint64_t count,

@@ -28,7 +28,8 @@ namespace rgpu::server {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(std::string driver_path, uint32_t gpu_index);
+  // any_driver: driver_path may be any libcuda.so.1 (--cuda-driver), rgpu's own included.
+  CudaBackend(std::string driver_path, uint32_t gpu_index, bool any_driver = false);
   ~CudaBackend() override;
 
   const char* name() const override { return "cuda"; }
@@ -43,6 +44,15 @@ class CudaBackend final : public Backend {
   Status memcpy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, uint64_t stream) override;
   Status memset(uint64_t dst, uint32_t value, uint32_t elem_size, uint64_t count,
                 uint64_t stream) override;
+  // One cuMemcpy2DAsync / cuMemsetD2D*Async each (the driver's own 2-D paths).
+  Status memcpy2d_htod(uint64_t dst, uint64_t dst_pitch, const uint8_t* src, uint64_t width,
+                       uint64_t rows, uint64_t stream) override;
+  Status memcpy2d_dtoh(uint8_t* dst, uint64_t src, uint64_t src_pitch, uint64_t width,
+                       uint64_t rows, uint64_t stream) override;
+  Status memcpy2d_dtod(uint64_t dst, uint64_t dst_pitch, uint64_t src, uint64_t src_pitch,
+                       uint64_t width, uint64_t rows, uint64_t stream) override;
+  Status memset2d(uint64_t dst, uint64_t pitch, uint32_t value, uint32_t elem_size, uint64_t width,
+                  uint64_t rows, uint64_t stream) override;
 
   Status ctx_synchronize() override;
   Status stream_create(uint64_t stream, uint32_t flags, int32_t priority) override;
@@ -92,6 +102,7 @@ class CudaBackend final : public Backend {
   void harvest(bool wait);
 
   std::string driver_path_;
+  bool any_driver_ = false;
   uint32_t gpu_index_;
   CudaDriver drv_;
   bool opened_ = false;

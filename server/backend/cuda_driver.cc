@@ -53,10 +53,22 @@ std::vector<std::string> ldconfig_candidates() {
 
 }  // namespace
 
-std::string refuse_reason(const std::string& path) {
+std::string refuse_reason(const std::string& path, bool any_driver) {
   if (path.empty() || path[0] != '/') return path + " is not an absolute path";
   std::string rp = real_path(path);
   if (rp.empty()) return path + " does not exist";
+  if (any_driver) {
+    void* h = ::dlopen(rp.c_str(), RTLD_LAZY | RTLD_LOCAL);
+    if (h == nullptr) {
+      const char* e = ::dlerror();
+      return path + " cannot be loaded: " + (e ? e : "unknown error");
+    }
+    std::string why = ::dlsym(h, "cuGetProcAddress_v2") == nullptr
+                          ? path + " does not export cuGetProcAddress_v2 (not a CUDA 12+ driver)"
+                          : "";
+    ::dlclose(h);
+    return why;
+  }
   if (rp.find("/stubs/") != std::string::npos)
     return path + " is the CUDA toolkit's link stub, not a driver";
   std::string ours = our_shim_dir();
@@ -77,14 +89,15 @@ std::string refuse_reason(const std::string& path) {
   return why;
 }
 
-DriverSearch find_nvidia_driver(const std::string& explicit_path) {
+DriverSearch find_nvidia_driver(const std::string& explicit_path, bool any_driver) {
   DriverSearch r;
   if (!explicit_path.empty()) {
-    std::string why = refuse_reason(explicit_path);
+    std::string why = refuse_reason(explicit_path, any_driver);
     if (why.empty())
       r.path = real_path(explicit_path);
     else
-      r.error = "refusing --driver " + explicit_path + ": " + why;
+      r.error = std::string("refusing ") + (any_driver ? "--cuda-driver " : "--driver ") +
+                explicit_path + ": " + why;
     return r;
   }
   std::vector<std::string> cands = ldconfig_candidates();
@@ -112,8 +125,8 @@ CudaDriver::~CudaDriver() {
   // process ends with its session anyway.
 }
 
-std::string CudaDriver::load(const std::string& path) {
-  std::string why = refuse_reason(path);
+std::string CudaDriver::load(const std::string& path, bool any_driver) {
+  std::string why = refuse_reason(path, any_driver);
   if (!why.empty()) return why;
   handle_ = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle_ == nullptr) {

@@ -27,9 +27,13 @@ struct DriverSearch {
   std::string error;  // why, naming what was tried
 };
 
-DriverSearch find_nvidia_driver(const std::string& explicit_path);
-// "" when `path` may be loaded as the NVIDIA driver, else why not.
-std::string refuse_reason(const std::string& path);
+// With any_driver (rgpu-server --cuda-driver), an explicit path is taken whatever driver it is,
+// rgpu's own shim included (to chain through another rgpu server), as long as it loads and
+// exports cuGetProcAddress_v2.
+DriverSearch find_nvidia_driver(const std::string& explicit_path, bool any_driver = false);
+// "" when `path` may be loaded as the NVIDIA driver (or, with any_driver, as a driver), else
+// why not.
+std::string refuse_reason(const std::string& path, bool any_driver = false);
 
 // (name, ABI version) of every entry point the cuda backend calls.
 #define RGPU_CUDA_DRIVER_FNS(X)           \
@@ -64,6 +68,10 @@ std::string refuse_reason(const std::string& path);
   X(cuMemsetD16Async, 3020)               \
   X(cuMemsetD32Async, 3020)               \
   X(cuMemsetD8, 3020)                     \
+  X(cuMemcpy2DAsync, 3020)                \
+  X(cuMemsetD2D8Async, 3020)              \
+  X(cuMemsetD2D16Async, 3020)             \
+  X(cuMemsetD2D32Async, 3020)             \
   X(cuStreamCreateWithPriority, 5050)     \
   X(cuStreamDestroy, 4000)                \
   X(cuStreamSynchronize, 2000)            \
@@ -95,7 +103,7 @@ class CudaDriver {
   CudaDriver& operator=(const CudaDriver&) = delete;
 
   // "" on success, else what failed (naming the path and the missing entry point).
-  std::string load(const std::string& path);
+  std::string load(const std::string& path, bool any_driver = false);
   const std::string& path() const { return path_; }
 
 #define RGPU_CUDA_FN_FIELD(name, ver) PFN_##name##_v##ver name = nullptr;

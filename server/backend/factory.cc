@@ -31,12 +31,12 @@ std::unique_ptr<Backend> make_backend(const ServerOptions& o, SimKernelRegistry*
     return sim;
   }
   if (o.backend == "cuda") {
-    DriverSearch d = find_nvidia_driver(o.driver);
+    DriverSearch d = find_nvidia_driver(o.driver, o.any_driver);
     if (d.path.empty()) {
       *error = d.error;
       return nullptr;
     }
-    return std::make_unique<CudaBackend>(d.path, o.gpu);
+    return std::make_unique<CudaBackend>(d.path, o.gpu, o.any_driver);
   }
   *error = "unknown backend '" + o.backend + "'";
   return nullptr;
@@ -44,7 +44,7 @@ std::unique_ptr<Backend> make_backend(const ServerOptions& o, SimKernelRegistry*
 
 std::string resolve_backend(const ServerOptions& o, std::string* error) {
   if (!o.backend.empty()) return o.backend;
-  DriverSearch d = find_nvidia_driver(o.driver);
+  DriverSearch d = find_nvidia_driver(o.driver, o.any_driver);
   if (!d.path.empty()) return "cuda";
   *error = d.error;
   return "";

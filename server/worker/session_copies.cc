@@ -1,6 +1,6 @@
 // server/worker/session_copies.cc — the session's handlers for the 2-D copy and memset ops of
 // ops.def (protocol 6). Each row is checked as part of one span inside one allocation before
-// anything moves; then the backend copies row by row with its 1-D calls, in stream order.
+// anything moves; then the backend copies them (its 2-D calls), in stream order.
 #include "protocol/frame.h"
 #include "server/worker/session.h"
 #include "server/worker/session_internal.h"
@@ -27,10 +27,8 @@ Status Session::on_Memcpy2DHtoD(const op::Memcpy2DHtoD::Args& a, OpPayload in,
   RGPU_TRY(check_stream(a.stream));
   RGPU_TRY(check_rows(a.dst, a.dst_pitch, a.width, a.rows, "Memcpy2DHtoD destination"));
   if (in.len != a.rows * a.width) return bad(CUDA_ERROR_INVALID_VALUE, "Memcpy2DHtoD rows missing");
-  for (uint64_t r = 0; r < a.rows && a.width; ++r)
-    RGPU_TRY(
-        backend_.memcpy_htod(a.dst + r * a.dst_pitch, in.data + r * a.width, a.width, a.stream));
-  return Status::Ok();
+  if (a.rows == 0 || a.width == 0) return Status::Ok();
+  return backend_.memcpy2d_htod(a.dst, a.dst_pitch, in.data, a.width, a.rows, a.stream);
 }
 
 Status Session::on_Memcpy2DDtoH(const op::Memcpy2DDtoH::Args& a, OpPayload,
@@ -43,10 +41,8 @@ Status Session::on_Memcpy2DDtoH(const op::Memcpy2DDtoH::Args& a, OpPayload,
                                              " bytes is more than one reply may carry");
   RGPU_TRY(check_rows(a.src, a.src_pitch, a.width, a.rows, "Memcpy2DDtoH source"));
   out.payload.resize(bytes);
-  for (uint64_t r = 0; r < a.rows && a.width; ++r)
-    RGPU_TRY(backend_.memcpy_dtoh(out.payload.data() + r * a.width, a.src + r * a.src_pitch,
-                                  a.width, a.stream));
-  return Status::Ok();
+  if (a.rows == 0 || a.width == 0) return Status::Ok();
+  return backend_.memcpy2d_dtoh(out.payload.data(), a.src, a.src_pitch, a.width, a.rows, a.stream);
 }
 
 Status Session::on_Memcpy2DDtoD(const op::Memcpy2DDtoD::Args& a, OpPayload,
@@ -54,10 +50,8 @@ Status Session::on_Memcpy2DDtoD(const op::Memcpy2DDtoD::Args& a, OpPayload,
   RGPU_TRY(check_stream(a.stream));
   RGPU_TRY(check_rows(a.dst, a.dst_pitch, a.width, a.rows, "Memcpy2DDtoD destination"));
   RGPU_TRY(check_rows(a.src, a.src_pitch, a.width, a.rows, "Memcpy2DDtoD source"));
-  for (uint64_t r = 0; r < a.rows && a.width; ++r)
-    RGPU_TRY(
-        backend_.memcpy_dtod(a.dst + r * a.dst_pitch, a.src + r * a.src_pitch, a.width, a.stream));
-  return Status::Ok();
+  if (a.rows == 0 || a.width == 0) return Status::Ok();
+  return backend_.memcpy2d_dtod(a.dst, a.dst_pitch, a.src, a.src_pitch, a.width, a.rows, a.stream);
 }
 
 Status Session::on_Memset2D(const op::Memset2D::Args& a, OpPayload, op::Memset2D::Result&,
@@ -72,9 +66,8 @@ Status Session::on_Memset2D(const op::Memset2D::Args& a, OpPayload, op::Memset2D
     return bad(CUDA_ERROR_INVALID_VALUE, "2-D memset address or pitch is not aligned to its " +
                                              std::to_string(a.elem_size) + "-byte elements");
   RGPU_TRY(check_rows(a.dst, a.pitch, a.width * a.elem_size, a.rows, "2-D memset destination"));
-  for (uint64_t r = 0; r < a.rows && a.width; ++r)
-    RGPU_TRY(backend_.memset(a.dst + r * a.pitch, a.value, a.elem_size, a.width, a.stream));
-  return Status::Ok();
+  if (a.rows == 0 || a.width == 0) return Status::Ok();
+  return backend_.memset2d(a.dst, a.pitch, a.value, a.elem_size, a.width, a.rows, a.stream);
 }
 
 }  // namespace rgpu::server

@@ -4,19 +4,24 @@
 #
 # Usage: run_e2e.sh --server BIN --shim-dir DIR [--plugin SO]... [--servers N] [--asan]
 #                   [--expect REGEX]... [--expect-stderr REGEX]... [--expect-server-log REGEX]...
-#                   [--env K=V]... [--server-arg ARG]... [--timeout SEC] -- PROGRAM [ARGS...]
+#                   [--env K=V]... [--server-arg ARG]... [--timeout SEC] [--chain]
+#                   -- PROGRAM [ARGS...]
 # Starts N servers (default 1) on 127.0.0.1 with random ports (--port-file), runs PROGRAM with
 # LD_LIBRARY_PATH=DIR RGPU_SERVER=127.0.0.1:P1[,127.0.0.1:P2...] under `timeout`, then stops the
 # servers. Passes (exit 0) only if the program exits 0, prints a line starting with "PASS", its
 # stdout matches every --expect, its stderr every --expect-stderr, the servers' logs every
 # --expect-server-log, and no sanitizer report appears anywhere. On failure it prints the logs.
+# --chain: each server the program talks to is `rgpu-server --cuda-driver DIR/libcuda.so.1`,
+# whose cuda backend drives rgpu's own shim onto a sim server behind it (program -> shim ->
+# cuda backend -> shim -> sim): the cuda backend's code runs without a GPU. --server-arg and
+# --plugin go to the sim servers.
 # --asan: the shim was built with RGPU_SANITIZE=ON; nvcc-built programs are not instrumented, so
 # the ASan runtime is preloaded (it must come first in the process's library list).
 set -u
 
 die() { echo "run_e2e: $*" >&2; exit 2; }
 
-server="" shim_dir="" nservers=1 asan=0 timeout_s=60
+server="" shim_dir="" nservers=1 asan=0 timeout_s=60 chain=0
 plugins=() expects=() err_expects=() log_expects=() envs=() server_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -31,6 +36,7 @@ while [[ $# -gt 0 ]]; do
     --env) envs+=("$2"); shift 2 ;;
     --server-arg) server_args+=("$2"); shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
+    --chain) chain=1; shift ;;
     --) shift; break ;;
     *) die "unknown argument: $1" ;;
   esac
@@ -58,10 +64,11 @@ stop_servers() {
   pids=()
 }
 print_server_logs() {
-  local i
-  for ((i = 0; i < nservers; i++)); do
-    echo "----- server $i log ($work/server$i.log) -----"
-    cat "$work/server$i.log" 2>/dev/null
+  local f
+  for f in "$work"/server*.log; do
+    [[ -e "$f" ]] || continue
+    echo "----- server log $f -----"
+    cat "$f"
   done
   echo "----- end of server logs -----"
 }
@@ -71,30 +78,47 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Start the servers, each in its own process group (its session workers go down with it).
-endpoints=""
-for ((i = 0; i < nservers; i++)); do
-  args=(--backend sim --listen 127.0.0.1:0 --port-file "$work/port$i" --insecure)
-  for p in "${plugins[@]}"; do args+=(--sim-plugin "$p"); done
-  args+=("${server_args[@]}")
-  setsid "$server" "${args[@]}" >"$work/server$i.log" 2>&1 &
+# start_server TAG [ENV=V...] -- ARGS...: logs to server$TAG.log, port to port$TAG.
+start_server() {
+  local tag="$1"; shift
+  local env_kv=()
+  while [[ "$1" != "--" ]]; do env_kv+=("$1"); shift; done
+  shift
+  env "${env_kv[@]}" setsid "$server" --listen 127.0.0.1:0 --port-file "$work/port$tag" \
+    --insecure "$@" >"$work/server$tag.log" 2>&1 &
   pids+=($!)
-done
-for ((i = 0; i < nservers; i++)); do
-  port=""
+}
+# wait_port TAG PID: prints the port the server wrote, or fails the run.
+wait_port() {
+  local tag="$1" pid="$2" port="" t
   for ((t = 0; t < 200; t++)); do
-    if [[ -s "$work/port$i" ]]; then
-      port=$(tr -d ' \n\r' <"$work/port$i"); port=${port##*:}
+    if [[ -s "$work/port$tag" ]]; then
+      port=$(tr -d ' \n\r' <"$work/port$tag"); port=${port##*:}
       [[ "$port" =~ ^[0-9]+$ ]] && break
       port=""
     fi
-    kill -0 "${pids[$i]}" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   if [[ -z "$port" ]]; then
-    echo "run_e2e: FAIL: server $i did not write its port file within 20 s (or exited)"
-    print_server_logs
-    exit 1
+    echo "run_e2e: FAIL: server $tag did not write its port file within 20 s (or exited)" >&2
+    return 1
   fi
+  echo "$port"
+}
+sim_args=(--backend sim)
+for p in "${plugins[@]}"; do sim_args+=(--sim-plugin "$p"); done
+sim_args+=("${server_args[@]}")
+endpoints=""
+for ((i = 0; i < nservers; i++)); do
+  if [[ $chain -eq 1 ]]; then
+    start_server "-sim$i" -- "${sim_args[@]}"
+    if ! sim_port=$(wait_port "-sim$i" "${pids[-1]}"); then print_server_logs; exit 1; fi
+    start_server "$i" "RGPU_SERVER=127.0.0.1:$sim_port" -- --cuda-driver "$shim_dir/libcuda.so.1"
+  else
+    start_server "$i" -- "${sim_args[@]}"
+  fi
+  if ! port=$(wait_port "$i" "${pids[-1]}"); then print_server_logs; exit 1; fi
   endpoints+="${endpoints:+,}127.0.0.1:$port"
 done
 
