@@ -32,7 +32,7 @@
 
 namespace rgpu {
 
-inline constexpr int kDriverVersion = CUDA_VERSION;          // what cuDriverGetVersion reports
+inline constexpr int kDriverVersion = CUDA_VERSION;  // what cuDriverGetVersion reports
 inline constexpr uint64_t kVaStride = 1ull << 40;
 
 struct Context {

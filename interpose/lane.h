@@ -59,6 +59,7 @@
 #include <thread>
 #include <vector>
 
+#include "interpose/capture.h"
 #include "interpose/cuda_api.h"
 #include "interpose/entry_class.h"
 #include "interpose/stats.h"
@@ -195,6 +196,10 @@ class LaneSet {
                 size_t into_len = 0, std::vector<uint8_t>* into_vec = nullptr) {
     static_assert(O::kClass == OpClass::kSync);
     if (t_local_entry) return remote_from_local(O::kName);
+    if (capture::active()) {
+      CUresult refused;
+      if (capture::refuse_sync(O::kCode, &args, sizeof args, &refused)) return refused;
+    }
     typename O::Result ignored{};
     Lane& l = mine();
     flush_others(&l);
@@ -210,6 +215,12 @@ class LaneSet {
                    size_t payload_len = 0) {
     static_assert(O::kClass == OpClass::kAsync);
     if (t_local_entry) return remote_from_local(O::kName);
+    if (capture::active()) {
+      CUresult recorded;
+      if (capture::record(this, O::kCode, &args, sizeof args, payload, payload_len, nullptr,
+                          nullptr, &recorded))
+        return recorded;
+    }
     return mine().enqueue_raw(O::kCode, &args, sizeof args, payload, payload_len);
   }
   template <typename O>
@@ -217,8 +228,19 @@ class LaneSet {
                         const void* ctx) {
     static_assert(O::kClass == OpClass::kAsync);
     if (t_local_entry) return remote_from_local(O::kName);
+    if (capture::active()) {
+      CUresult recorded;
+      if (capture::record(this, O::kCode, &args, sizeof args, nullptr, payload_len, fill, ctx,
+                          &recorded))
+        return recorded;
+    }
     return mine().enqueue_raw(O::kCode, &args, sizeof args, ctx, payload_len, fill);
   }
+
+  // A recorded async op (a graph's node being replayed): checked against captures like
+  // enqueue(), then appended to the batch.
+  CUresult enqueue_recorded(Op op, const void* args, size_t args_len, const void* payload,
+                            size_t payload_len);
 
   // Copies of any size (chunked and streamed above kInlineCopyBytes). htod is async (the
   // bytes are on their way, or in the batch, when it returns); dtoh is a sync call.

@@ -135,6 +135,10 @@ void Lane::receiver_main() {
 
 CUresult LaneSet::htod_async(uint64_t dst, const void* src, size_t n, uint64_t stream) {
   if (n <= kInlineCopyBytes) return htod(dst, src, n, stream);  // copied into the batch
+  if (capture::active()) {
+    CUresult recorded;
+    if (capture::record_htod(this, dst, src, n, stream, &recorded)) return recorded;
+  }
   if (t_local_entry) return remote_from_local("async copy");
   return mine().htod_async(dst, src, n, stream);
 }
@@ -142,6 +146,10 @@ CUresult LaneSet::htod_async(uint64_t dst, const void* src, size_t n, uint64_t s
 CUresult LaneSet::dtoh_async(void* dst, uint64_t src, size_t n, uint64_t stream) {
   if (n == 0) return CUDA_SUCCESS;
   if (t_local_entry) return remote_from_local("async copy");
+  if (capture::active()) {
+    CUresult recorded;
+    if (capture::record_dtoh(this, dst, src, n, stream, &recorded)) return recorded;
+  }
   Lane& l = mine();
   flush_others(&l);  // what other threads finished before this copy comes first
   return l.dtoh_async(dst, src, n, stream);

@@ -188,8 +188,24 @@ void LaneSet::counters(LaneCounters* into) {
   for (size_t i = 0; i < n; ++i) lanes_[i]->counters(into);
 }
 
+CUresult LaneSet::enqueue_recorded(Op op, const void* args, size_t args_len, const void* payload,
+                                   size_t payload_len) {
+  if (t_local_entry) return remote_from_local(op_name(op));
+  if (capture::active()) {
+    CUresult recorded;
+    if (capture::record(this, op, args, args_len, payload, payload_len, nullptr, nullptr,
+                        &recorded))
+      return recorded;
+  }
+  return mine().enqueue_raw(op, args, args_len, payload, payload_len);
+}
+
 CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream) {
   if (n == 0) return CUDA_SUCCESS;
+  if (capture::active()) {
+    CUresult recorded;
+    if (capture::record_htod(this, dst, src, n, stream, &recorded)) return recorded;
+  }
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   if (n <= kInlineCopyBytes) {
     op::MemcpyHtoD::Args a{dst, n, stream, 0};
@@ -200,6 +216,10 @@ CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream)
 
 CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
   if (n == 0) return CUDA_SUCCESS;
+  if (capture::active()) {
+    CUresult recorded;
+    if (capture::record_dtoh(this, dst, src, n, stream, &recorded)) return recorded;
+  }
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   Lane& l = mine();
   flush_others(&l);

@@ -126,6 +126,13 @@ CUresult host_func_in_order(CUstream s, bool pt, CUresult* stream_status) {
 
 CUresult launch_host_func(CUstream s, CUhostFn fn, void* user, bool pt) {
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  if (capture::active()) {  // a host node of the capture's graph (capture.h)
+    uint64_t wire;
+    Device* d = nullptr;
+    CUresult r = resolve_stream(s, pt, &wire, &d);
+    if (r != CUDA_SUCCESS) return r;
+    if (capture::record_host_fn(wire, fn, user, &r)) return r;
+  }
   CUresult status = CUDA_SUCCESS;
   CUresult r = host_func_in_order(s, pt, &status);
   if (r != CUDA_SUCCESS) return r;
@@ -139,6 +146,8 @@ CUresult add_callback(CUstream s, CUstreamCallback cb, void* user, unsigned flag
   CUresult status = CUDA_SUCCESS;
   CUresult r = host_func_in_order(s, pt, &status);
   if (r != CUDA_SUCCESS) return r;
+  // Not capturable (CUDA's rule too): the stream's sync was refused and the capture invalidated.
+  if (status == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) return status;
   cb(s, status, user);  // a callback is told the stream's status, as CUDA does
   return CUDA_SUCCESS;
 }

@@ -10,6 +10,7 @@
 // covers layout changes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -90,6 +91,57 @@ constexpr std::optional<OpClass> op_class(uint16_t code) {
 #undef RGPU_OP
   }
   return std::nullopt;
+}
+
+// The stream an op's record names (its Args.stream field), if it has one; false for an op with
+// no stream, an unknown op or a record of the wrong size. set_op_stream() rewrites it in place.
+// (Graphs replay recorded ops on the stream they are launched on: interpose/capture.h.)
+namespace detail {
+template <typename A>
+bool get_stream(const void* args, size_t len, uint64_t* stream) {
+  if constexpr (requires(A a) { a.stream; }) {
+    if (len != sizeof(A)) return false;
+    A a;
+    std::memcpy(&a, args, sizeof a);
+    *stream = a.stream;
+    return true;
+  } else {
+    return false;
+  }
+}
+template <typename A>
+bool put_stream(void* args, size_t len, uint64_t stream) {
+  if constexpr (requires(A a) { a.stream; }) {
+    if (len != sizeof(A)) return false;
+    A a;
+    std::memcpy(&a, args, sizeof a);
+    a.stream = stream;
+    std::memcpy(args, &a, sizeof a);
+    return true;
+  } else {
+    return false;
+  }
+}
+}  // namespace detail
+inline bool op_stream(Op o, const void* args, size_t len, uint64_t* stream) {
+  switch (o) {
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF) \
+  case Op::Name:                                            \
+    return detail::get_stream<op::Name::Args>(args, len, stream);
+#include "protocol/ops.def"
+#undef RGPU_OP
+  }
+  return false;
+}
+inline bool set_op_stream(Op o, void* args, size_t len, uint64_t stream) {
+  switch (o) {
+#define RGPU_OP(Name, Code, Class, Payload, ArgsF, ResultF) \
+  case Op::Name:                                            \
+    return detail::put_stream<op::Name::Args>(args, len, stream);
+#include "protocol/ops.def"
+#undef RGPU_OP
+  }
+  return false;
 }
 
 // Copies a record out of received bytes; false if the length is not exactly sizeof(T).

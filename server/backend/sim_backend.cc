@@ -194,7 +194,7 @@ Status SimBackend::memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, ui
   SIM_CHECK_STREAM(stream);
   SIM_CHECK_RANGE(dst, bytes, "destination");
   auto t = Clock::now();
-  std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
+  if (bytes) std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
   add_busy(t);
   return Status::Ok();
 }
@@ -203,7 +203,7 @@ Status SimBackend::memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t
   SIM_CHECK_STREAM(stream);
   SIM_CHECK_RANGE(src, bytes, "source");
   auto t = Clock::now();
-  std::memcpy(dst, reinterpret_cast<const void*>(src), bytes);
+  if (bytes) std::memcpy(dst, reinterpret_cast<const void*>(src), bytes);  // dst may be null then
   add_busy(t);
   return Status::Ok();
 }

@@ -13,16 +13,16 @@
 
 #include "e2e_check.h"
 
-#define CHECK_CU(call)                                                                   \
-  do {                                                                                   \
-    CUresult e2e_cu_ = (call);                                                           \
-    if (e2e_cu_ != CUDA_SUCCESS) {                                                       \
-      const char* name = nullptr;                                                        \
-      cuGetErrorName(e2e_cu_, &name);                                                    \
+#define CHECK_CU(call)                                                                     \
+  do {                                                                                     \
+    CUresult e2e_cu_ = (call);                                                             \
+    if (e2e_cu_ != CUDA_SUCCESS) {                                                         \
+      const char* name = nullptr;                                                          \
+      cuGetErrorName(e2e_cu_, &name);                                                      \
       std::fprintf(stderr, "FAIL %s:%d: %s returned %s (%d)\n", __FILE__, __LINE__, #call, \
-                   name ? name : "?", static_cast<int>(e2e_cu_));                        \
-      std::exit(1);                                                                      \
-    }                                                                                    \
+                   name ? name : "?", static_cast<int>(e2e_cu_));                          \
+      std::exit(1);                                                                        \
+    }                                                                                      \
   } while (0)
 
 __global__ void iota(uint32_t* p, size_t n, uint32_t base) {
@@ -81,7 +81,8 @@ int main() {
   std::vector<uint32_t> back(n);
   CHECK_CUDA(cudaMemcpy(back.data(), t, n * 4, cudaMemcpyDeviceToHost));
   for (size_t i = 0; i < n; ++i)
-    EXPECT_TRUE(back[i] == 100 + i, "t[%zu] = %u (page %zu)", i, back[i], (i * 4 + gran / 2) / gran + 1);
+    EXPECT_TRUE(back[i] == 100 + i, "t[%zu] = %u (page %zu)", i, back[i],
+                (i * 4 + gran / 2) / gran + 1);
   CHECK_CUDA(cudaMemcpy(reinterpret_cast<void*>(seg), t, 3 * gran / 2, cudaMemcpyDeviceToDevice));
   CHECK_CUDA(cudaMemcpy(back.data(), reinterpret_cast<void*>(seg + 4), 8, cudaMemcpyDeviceToHost));
   EXPECT_TRUE(back[0] == 101 && back[1] == 102, "moved %u %u", back[0], back[1]);
@@ -92,8 +93,8 @@ int main() {
   CHECK_CU(cuMemMap(other, gran, 0, h[4], 0));
   CHECK_CU(cuMemSetAccess(other, gran, &access, 1));
   const uint32_t mark = 0xC0FFEE;
-  CHECK_CUDA(cudaMemcpy(reinterpret_cast<void*>(seg + 4 * gran + 64), &mark, 4,
-                        cudaMemcpyHostToDevice));
+  CHECK_CUDA(
+      cudaMemcpy(reinterpret_cast<void*>(seg + 4 * gran + 64), &mark, 4, cudaMemcpyHostToDevice));
   uint32_t seen = 0;
   CHECK_CUDA(cudaMemcpy(&seen, reinterpret_cast<void*>(other + 64), 4, cudaMemcpyDeviceToHost));
   EXPECT_TRUE(seen == mark, "the alias read %x", seen);

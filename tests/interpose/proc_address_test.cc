@@ -66,7 +66,7 @@ TEST(ProcAddress, UnknownAndUnservedAreNotFound) {
   EXPECT_EQ(r.status, CUDA_ERROR_NOT_FOUND);
   EXPECT_EQ(r.found, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
   // Exported (as a stub) but not served: reported as not found, never a fake success.
-  r = resolve("cuGraphCreate", 13000, 0);
+  r = resolve("cuArrayCreate", 13000, 0);
   EXPECT_EQ(r.status, CUDA_ERROR_NOT_FOUND);
   EXPECT_EQ(r.found, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
   EXPECT_EQ(r.fn, nullptr);
@@ -84,10 +84,11 @@ TEST(ProcAddress, UnknownAndUnservedAreNotFound) {
 }
 
 TEST(ProcAddress, StubsReturnNotSupported) {
-  auto stub = sym<CUresult (*)(CUgraph*, unsigned)>("cuGraphCreate");
+  auto stub = sym<CUresult (*)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*)>("cuArrayCreate_v2");
   ASSERT_NE(stub, nullptr);
-  CUgraph g = nullptr;
-  EXPECT_EQ(stub(&g, 0), CUDA_ERROR_NOT_SUPPORTED);
+  CUarray a = nullptr;
+  CUDA_ARRAY_DESCRIPTOR desc{};
+  EXPECT_EQ(stub(&a, &desc), CUDA_ERROR_NOT_SUPPORTED);
 }
 
 TEST(ProcAddress, DriverVersionWithoutServer) {
