@@ -94,6 +94,8 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
 void hide_unserved_capabilities(DeviceProps* p, uint32_t protocol) {
   // Virtual memory management is served against a protocol-6 server whose backend says so.
   if (protocol < 6) p->attrs[CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 0;
+  // Managed memory is served by the shim itself (managed.h), without concurrent access.
+  p->attrs[CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY] = 1;
   for (CUdevice_attribute a : {
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
@@ -106,7 +108,6 @@ void hide_unserved_capabilities(DeviceProps* p, uint32_t protocol) {
            CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES,
            CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED,
-           CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
            CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
            CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
            CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,

@@ -62,6 +62,7 @@
 #include "interpose/capture.h"
 #include "interpose/cuda_api.h"
 #include "interpose/entry_class.h"
+#include "interpose/managed.h"
 #include "interpose/stats.h"
 #include "protocol/buffered_stream.h"
 #include "protocol/codec/compress_policy.h"
@@ -201,12 +202,17 @@ class LaneSet {
       if (capture::refuse_sync(O::kCode, &args, sizeof args, &refused)) return refused;
     }
     typename O::Result ignored{};
+    if (managed::any()) managed::before_device_work(this);
     Lane& l = mine();
     flush_others(&l);
     CUresult r =
         l.call_raw(O::kCode, &args, sizeof args, result ? result : &ignored,
                    sizeof(typename O::Result), payload, payload_len, into, into_len, into_vec);
     wait_receivers(&l);
+    if (r == CUDA_SUCCESS && managed::any() &&
+        (O::kCode == Op::CtxSynchronize || O::kCode == Op::StreamSynchronize ||
+         O::kCode == Op::EventSynchronize || O::kCode == Op::Memcpy2DDtoH))
+      managed::after_sync(this);
     return r;
   }
 
@@ -221,6 +227,7 @@ class LaneSet {
                           nullptr, &recorded))
         return recorded;
     }
+    if (managed::any()) managed::before_device_work(this);
     return mine().enqueue_raw(O::kCode, &args, sizeof args, payload, payload_len);
   }
   template <typename O>
@@ -234,6 +241,7 @@ class LaneSet {
                           &recorded))
         return recorded;
     }
+    if (managed::any()) managed::before_device_work(this);
     return mine().enqueue_raw(O::kCode, &args, sizeof args, ctx, payload_len, fill);
   }
 

@@ -197,6 +197,7 @@ CUresult LaneSet::enqueue_recorded(Op op, const void* args, size_t args_len, con
                         &recorded))
       return recorded;
   }
+  if (managed::any()) managed::before_device_work(this);
   return mine().enqueue_raw(op, args, args_len, payload, payload_len);
 }
 
@@ -206,12 +207,17 @@ CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream)
     CUresult recorded;
     if (capture::record_htod(this, dst, src, n, stream, &recorded)) return recorded;
   }
+  if (managed::any()) managed::before_device_work(this);
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
+  CUresult r;
   if (n <= kInlineCopyBytes) {
     op::MemcpyHtoD::Args a{dst, n, stream, 0};
-    return enqueue<op::MemcpyHtoD>(a, src, n);
+    r = enqueue<op::MemcpyHtoD>(a, src, n);
+  } else {
+    r = mine().htod_bulk(dst, src, n, stream);
   }
-  return mine().htod_bulk(dst, src, n, stream);
+  if (r == CUDA_SUCCESS && managed::any()) managed::after_htod(dst, src, n);
+  return r;
 }
 
 CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
@@ -220,6 +226,7 @@ CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
     CUresult recorded;
     if (capture::record_dtoh(this, dst, src, n, stream, &recorded)) return recorded;
   }
+  if (managed::any()) managed::before_device_work(this);
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   Lane& l = mine();
   flush_others(&l);
@@ -232,6 +239,7 @@ CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
     r = l.dtoh_bulk(dst, src, n, stream);
   }
   wait_receivers(&l);
+  if (r == CUDA_SUCCESS && managed::any()) managed::after_sync(this);
   return r;
 }
 

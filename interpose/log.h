@@ -36,6 +36,8 @@ void trace_arg(TraceBuf& b, const char* name, T v) {
     snprintf(tmp, sizeof tmp, "%p", (const void*)v);
   } else if constexpr (std::is_floating_point_v<T>) {
     snprintf(tmp, sizeof tmp, "%g", (double)v);
+  } else if constexpr (std::is_class_v<T>) {  // a struct passed by value (CUmemLocation)
+    snprintf(tmp, sizeof tmp, "{%zu bytes}", sizeof(T));
   } else if constexpr (std::is_enum_v<T>) {
     snprintf(tmp, sizeof tmp, "%lld", (long long)v);
   } else if constexpr (sizeof(T) >= 8) {

@@ -132,7 +132,8 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   Client* c = state();
   if (!c) return check_init();
   if (dptr == 0) return CUDA_SUCCESS;
-  if (pools::owns(dptr)) return cuMemFreeAsync(dptr, nullptr);  // stream-ordered memory
+  if (pools::owns(dptr)) return cuMemFreeAsync(dptr, nullptr);        // stream-ordered memory
+  if (managed::any() && managed::owns(dptr)) managed::release(dptr);  // its host shadow too
   int dev;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
@@ -307,7 +308,7 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
       *static_cast<void**>(data) = reinterpret_cast<void*>(ptr);
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_IS_MANAGED:
-      *static_cast<unsigned*>(data) = 0;
+      *static_cast<unsigned*>(data) = managed::any() && managed::contains(ptr) ? 1 : 0;
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
       *static_cast<int*>(data) = d ? d->ordinal : 0;

@@ -6,7 +6,7 @@
 // is reused by the next allocation of that stream with no new memory reserved; after a
 // synchronize the pool keeps no more than its release threshold; an explicit pool counts its
 // bytes and trims; cudaFree of stream-ordered memory works; capabilities the shim does not serve
-// (IPC, managed memory) are reported as absent.
+// (IPC, concurrent managed access) are reported as absent.
 #include <cstdint>
 #include <vector>
 
@@ -35,10 +35,10 @@ int main() {
   int supported = 0, ipc = 1, managed = 1;
   CHECK_CUDA(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, 0));
   CHECK_CUDA(cudaDeviceGetAttribute(&ipc, cudaDevAttrIpcEventSupport, 0));
-  CHECK_CUDA(cudaDeviceGetAttribute(&managed, cudaDevAttrManagedMemory, 0));
+  CHECK_CUDA(cudaDeviceGetAttribute(&managed, cudaDevAttrConcurrentManagedAccess, 0));
   EXPECT_TRUE(supported == 1, "memory pools supported = %d", supported);
   EXPECT_TRUE(ipc == 0 && managed == 0,
-              "unserved capabilities reported: ipc %d "
+              "unserved capabilities reported: ipc %d concurrent "
               "managed %d",
               ipc, managed);
 
