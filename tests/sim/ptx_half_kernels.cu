@@ -162,3 +162,15 @@ extern "C" __global__ void mma_ops(const __half* A, const __half* B, const float
       : "r"(a8[0]), "r"(a8[1]), "r"(b8), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
   for (int i = 0; i < 4; ++i) D8[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * q + (i & 1)] = f[i];
 }
+
+// Atomics on the 16-bit formats (atom.add.noftz.f16/.f16x2/.bf16/.bf16x2; an arch without a
+// native form makes a CAS loop of it, which the executor runs too).
+extern "C" __global__ void half_atomics(__half* h, __half2* h2, __nv_bfloat16* bf,
+                                        __nv_bfloat162* bf2, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  atomicAdd(h, __float2half(0.25f));
+  atomicAdd(h2, __floats2half2_rn(0.5f, 1.0f));
+  atomicAdd(bf, __float2bfloat16(0.25f));
+  atomicAdd(bf2, __floats2bfloat162_rn(0.5f, 1.0f));
+}

@@ -187,6 +187,30 @@ TEST_F(PtxHalf, Tf32RoundsToTenMantissaBits) {
   }
 }
 
+// 16-bit atomics from every thread of two blocks (the sums are exact in both formats).
+TEST_F(PtxHalf, HalfAtomicsAddFromEveryThread) {
+  const int n = 64;
+  const uint64_t h = upload(std::vector<uint16_t>(1)), h2 = upload(std::vector<uint32_t>(1)),
+                 bf = upload(std::vector<uint16_t>(1)), bf2 = upload(std::vector<uint32_t>(1));
+  Status st = launch("half_atomics", Args().add(h).add(h2).add(bf).add(bf2).add(n), 2, 32);
+  ASSERT_TRUE(st.ok()) << st.text;
+  auto f16 = [](uint16_t b) { return __half2float(__half_raw{b}); };
+  auto b16 = [](uint16_t b) {
+    uint32_t w = static_cast<uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &w, 4);
+    return f;
+  };
+  EXPECT_EQ(f16(download<uint16_t>(h, 1)[0]), 16.0f);
+  const uint32_t p = download<uint32_t>(h2, 1)[0];
+  EXPECT_EQ(f16(p & 0xffff), 32.0f);
+  EXPECT_EQ(f16(p >> 16), 64.0f);
+  EXPECT_EQ(b16(download<uint16_t>(bf, 1)[0]), 16.0f);
+  const uint32_t q = download<uint32_t>(bf2, 1)[0];
+  EXPECT_EQ(b16(q & 0xffff), 32.0f);
+  EXPECT_EQ(b16(q >> 16), 64.0f);
+}
+
 // ldmatrix feeding mma.sync, as tensor-core GEMMs use them, gives A*B + C (cuBLAS's own
 // tensor-op kernels are the other check: e2e.cublas.tensor_ops).
 TEST_F(PtxHalf, LdmatrixAndMmaMultiplyTiles) {
@@ -241,7 +265,7 @@ TEST(PtxParse, UnservedFloatFormatsAreRefusedNamingThem) {
   const char* atom =
       ".version 9.0\n.target sm_90\n.address_size 64\n"
       ".visible .entry k(.param .u64 p)\n{\n.reg .b64 %rd<2>;\n.reg .b16 %rs<3>;\n"
-      "atom.global.add.noftz.f16 %rs1, [%rd1], %rs2;\n"
+      "ex2.approx.f16 %rs1, %rs2;\n"
       "ret;\n}\n";
   ptx::PtxModule m2;
   e = ptx::parse_ptx_module(atom, std::strlen(atom), &m2);

@@ -334,7 +334,10 @@ std::string decode_inst(const RawInst& raw, const DecodeContext& cx, Inst* out) 
     const bool served =
         in.op == Op::kCvt || in.op == Op::kLd || in.op == Op::kSt || in.op == Op::kMov ||
         in.op == Op::kSelp || in.op == Op::kMma ||
-        (t.is_half() && (is_half_arith(in.op) || in.op == Op::kSetp || in.op == Op::kSet));
+        (t.is_half() && (is_half_arith(in.op) || in.op == Op::kSetp || in.op == Op::kSet)) ||
+        (t.is_half() && (in.op == Op::kAtom || in.op == Op::kRed) &&
+         (in.atom == AtomOp::kAdd || in.atom == AtomOp::kMin || in.atom == AtomOp::kMax ||
+          in.atom == AtomOp::kExch));
     if (!served)
       return opcode + ": the ." + type_name(t) + " type is not supported by the sim executor yet";
     if (in.op == Op::kCvt && t.lanes == 2 && &t != &types[0])

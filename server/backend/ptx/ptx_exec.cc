@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "server/backend/ptx/ptx_block.h"
+#include "server/backend/ptx/ptx_half.h"
 #include "server/backend/ptx/ptx_values.h"
 
 namespace rgpu::server::ptx {
@@ -373,6 +374,20 @@ bool Block::copy_async(const Inst& in, uint32_t t) {
 }
 
 uint64_t Block::atomic_result(AtomOp op, Type ty, uint64_t old, uint64_t b, uint64_t c) {
+  if (ty.is_half()) {  // .f16/.bf16 and their x2 pairs: add/min/max round once, as PTX does
+    switch (op) {
+      case AtomOp::kAdd:
+        return half_arith(Op::kAdd, ty, Round::kRn, false, false, old, b, 0);
+      case AtomOp::kMin:
+        return half_arith(Op::kMin, ty, Round::kRn, false, false, old, b, 0);
+      case AtomOp::kMax:
+        return half_arith(Op::kMax, ty, Round::kRn, false, false, old, b, 0);
+      case AtomOp::kExch:
+        return b;
+      default:  // the decoder refuses the rest for half types
+        return old;
+    }
+  }
   switch (op) {
     case AtomOp::kAdd:
       return ty.is_float() ? (ty.bits == 64 ? f64_bits(as_f64(old) + as_f64(b))
