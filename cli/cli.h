@@ -35,6 +35,9 @@ int cmd_vgpu(const std::string& sub, const Args& a);
 int cmd_token(const std::string& sub, const Args& a);
 int cmd_status(const Args& a);
 int cmd_usage(const Args& a);
+int cmd_smi(const Args& a);
+// Where the shim and libnvidia-ml.so.1 are: RGPU_SHIM_DIR, else <this binary>/../lib/rgpu.
+std::string shim_dir();
 
 int error(const std::string& msg);  // prints "rgpu: msg" to stderr, returns 1
 int usage_error(const std::string& msg, const char* usage);  // returns 2

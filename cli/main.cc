@@ -33,6 +33,7 @@ const char* kUsage =
     "  token create|list            tokens (admin)\n"
     "  status                       pool summary\n"
     "  usage                        usage per provider and token (admin)\n"
+    "  smi [--json]                 an nvidia-smi-like view of this environment's vGPUs\n"
     "Common: --pool (or RGPU_POOL, default 127.0.0.1:7070), --token (or RGPU_TOKEN,\n"
     "        --token-file FILE), --json on every list, --help on every verb.\n"
     "TLS to a pool that serves it: RGPU_POOL_TLS_CA, RGPU_POOL_TLS_CERT, RGPU_POOL_TLS_KEY\n"
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
   std::string verb = words[0];
   std::string sub = words.size() > 1 ? words[1] : "";
   // Verbs without sub-verbs take positionals right after the verb; the others after the sub-verb.
-  size_t first_pos = (verb == "run" || verb == "status" || verb == "usage") ? 1 : 2;
+  size_t first_pos =
+      (verb == "run" || verb == "status" || verb == "usage" || verb == "smi") ? 1 : 2;
   if (words.size() > first_pos) a.pos.assign(words.begin() + first_pos, words.end());
   if (verb == "run") return cmd_run(a);
   if (verb == "server") return cmd_server(sub, a);
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
   if (verb == "token") return cmd_token(sub, a);
   if (verb == "status") return cmd_status(a);
   if (verb == "usage") return cmd_usage(a);
+  if (verb == "smi") return cmd_smi(a);
   if (verb == "help") {
     printf("%s", kUsage);
     return 0;

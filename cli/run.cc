@@ -33,6 +33,8 @@ void forward(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
 
+}  // namespace
+
 std::string shim_dir() {
   if (const char* e = getenv("RGPU_SHIM_DIR")) return e;
   char buf[PATH_MAX];
@@ -43,8 +45,6 @@ std::string shim_dir() {
   std::string bin = exe.substr(0, exe.rfind('/'));
   return bin + "/../lib/rgpu";
 }
-
-}  // namespace
 
 int cmd_run(const Args& a) {
   if (a.help) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <tuple>
 #include <mutex>
 #include <new>
 #include <set>
@@ -127,6 +128,26 @@ void hide_unserved_capabilities(DeviceProps* p, uint32_t protocol) {
     if (a >= 0 && a < kMaxDeviceAttributes) p->attrs[a] = 0;
 }
 
+// Devices on different servers may look alike (two sim servers, or two providers' GPUs at the
+// same PCI slot of their own machines), but a program tells its devices apart by UUID and PCI
+// id (NVML, cudaDeviceGetByPCIBusId): a device that repeats an earlier one's UUID gets its
+// ordinal folded into the UUID's last bytes, and one that repeats a PCI id moves to PCI domain
+// = its ordinal. The shim reports these values everywhere (attributes, UUID, integrity check).
+void make_distinct(const Client& c, DeviceProps* p, int ordinal) {
+  auto pci = [](const DeviceProps& q) {
+    return std::make_tuple(q.attrs[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID],
+                           q.attrs[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID],
+                           q.attrs[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
+  };
+  for (const auto& other : c.devices) {
+    if (std::memcmp(other->props.uuid, p->uuid, sizeof p->uuid) == 0) {
+      p->uuid[14] ^= static_cast<uint8_t>(0x80 | (ordinal >> 8));
+      p->uuid[15] ^= static_cast<uint8_t>(ordinal);
+    }
+    if (pci(other->props) == pci(*p)) p->attrs[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID] = ordinal;
+  }
+}
+
 // Makes device i of c from its connection: its lanes (known to the process-wide flusher from
 // then on, interpose/lane.h) and its primary context.
 void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
@@ -136,6 +157,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   dev->server = cfg.servers[i];
   memcpy(&dev->props, acc.device_props.data(), sizeof(DeviceProps));
   hide_unserved_capabilities(&dev->props, acc.version);
+  make_distinct(c, &dev->props, static_cast<int>(i));
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
   LaneSet::Join join;

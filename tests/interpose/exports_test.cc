@@ -54,6 +54,25 @@ TEST(Exports, OnlyCudaDriverSymbols) {
   }
 }
 
+// libnvidia-ml.so.1 beside the shim: NVML symbols only, and nothing but libc (plain C).
+TEST(Exports, NvmlBesideTheShimExportsNvmlOnly) {
+  std::string dir = RGPU_SHIM_PATH;
+  dir = dir.substr(0, dir.rfind('/'));
+  const std::string nvml = dir + "/libnvidia-ml.so.1";
+  auto syms = run_lines("nm -D --defined-only " + nvml + " | awk '{print $3}'");
+  ASSERT_GT(syms.size(), 30u);
+  for (const std::string& s : syms) EXPECT_EQ(s.rfind("nvml", 0), 0u) << "exported: " << s;
+  for (const char* want :
+       {"nvmlInit_v2", "nvmlDeviceGetHandleByPciBusId_v2", "nvmlDeviceGetNvLinkRemoteDeviceType",
+        "nvmlDeviceGetNvLinkRemotePciInfo_v2", "nvmlDeviceGetComputeRunningProcesses_v3",
+        "nvmlSystemGetCudaDriverVersion_v2"})
+    EXPECT_TRUE(syms.count(want)) << "missing " << want;
+  for (const std::string& lib : run_lines("ldd " + nvml + " | awk '{print $1}'"))
+    EXPECT_TRUE(lib.find("libstdc++") == std::string::npos &&
+                lib.find("libkj") == std::string::npos)
+        << nvml << " needs " << lib;
+}
+
 TEST(Exports, NoDynamicCppRuntimeFromTheShimItself) {
   // Undefined C++ runtime symbols would bind to the process's libstdc++.
   auto undef = run_lines(std::string("nm -D --undefined-only ") + RGPU_SHIM_PATH +
