@@ -5,15 +5,18 @@
 //   stream: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) makes every later op on that stream a node of
 //   the capture's graph instead of work: the lanes hand each async record whose stream is a
 //   capturing one to record() (launches with their packed parameters, memsets, device copies,
-//   2-D copies and memsets, event records and waits), host-to-device copies keep their host
+//   2-D device copies and memsets become nodes; event records and waits are edges, which the
+//   serialised graph already keeps, so they leave no node), host-to-device copies keep their host
 //   pointer (a graph launch reads host memory then, as on a GPU: never a snapshot taken at
 //   capture), device-to-host copies their destination, host functions their function. A stream
 //   that waits on an event recorded in a capture joins that capture.
 // - Illegal during a capture (CUDA's rules, as the driver reports them): a synchronizing call on
 //   a capturing stream, or cuCtxSynchronize while a capture is active in global or thread-local
 //   mode (relaxed allows it): CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, and the capture is
-//   invalidated (cuStreamEndCapture then returns CUDA_ERROR_STREAM_CAPTURE_INVALIDATED). A 2-D
-//   host-to-device copy (its rows are packed at record time) is refused the same way.
+//   invalidated (cuStreamEndCapture then returns CUDA_ERROR_STREAM_CAPTURE_INVALIDATED). Refused
+//   the same way: 2-D host-to-device copies (rows packed at record time), 2-D device-to-host
+//   copies of rows under 64 KiB (a round trip), stream-ordered allocation and free. Destroying a
+//   capturing stream takes it out of the capture (the capture it began ends, invalidated).
 // - A graph instantiates to its nodes in capture order (a valid order for their dependencies;
 //   the graph runs serialised on the launch stream). cuGraphLaunch replays them onto the launch
 //   stream: every recorded stream becomes the launch stream; device nodes go out as async
@@ -75,6 +78,9 @@ bool record_htod(LaneSet* lanes, uint64_t dst, const void* src, size_t n, uint64
                  CUresult* result);
 bool record_dtoh(LaneSet* lanes, void* dst, uint64_t src, size_t n, uint64_t stream,
                  CUresult* result);
+// An op rgpu cannot capture, asked for on `stream`: true (and *result an error, the capture
+// invalidated) when the stream is capturing.
+bool refuse_on_capturing(uint64_t stream, const char* what, CUresult* result);
 // A host function on stream `wire`: true when recorded.
 bool record_host_fn(uint64_t wire, CUhostFn fn, void* user, CUresult* result);
 

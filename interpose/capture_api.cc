@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "interpose/api.h"
@@ -86,11 +87,50 @@ bool record(LaneSet* lanes, Op op, const void* args, size_t args_len, const void
     }
   }
   if (!c) return false;
-  if (op == Op::Memcpy2DHtoD || op == Op::MemFreeAsync) {
-    *result = invalidate(c, op == Op::Memcpy2DHtoD
-                                ? "a 2-D host-to-device copy cannot be captured by rgpu"
-                                : "a stream-ordered free cannot be captured by rgpu");
-    return true;
+  switch (op) {
+    case Op::LaunchKernel:
+    case Op::Memset:
+    case Op::MemcpyDtoD:
+    case Op::Memcpy2DDtoD:
+    case Op::Memset2D:
+      break;  // stream work: a node
+    case Op::EventRecord: {
+      // An edge, not work: the graph runs serialised, so its order already holds. The event is
+      // remembered so a stream that waits on it joins the capture.
+      op::EventRecord::Args a;
+      std::memcpy(&a, args, sizeof a);
+      g_events[a.event] = c;
+      *result = c->invalid ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED : CUDA_SUCCESS;
+      return true;
+    }
+    case Op::StreamWaitEvent:
+      *result = c->invalid ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED : CUDA_SUCCESS;
+      return true;
+    case Op::StreamDestroy: {
+      // The stream leaves the capture (the destroy itself goes to the server); destroying the
+      // stream that began it ends the capture, invalidated.
+      invalidate(c, "a capturing stream was destroyed");
+      g_streams.erase(stream);
+      if (c->origin == stream) {
+        for (auto it = g_streams.begin(); it != g_streams.end();)
+          it = it->second == c ? g_streams.erase(it) : std::next(it);
+        for (auto it = g_events.begin(); it != g_events.end();)
+          it = it->second == c ? g_events.erase(it) : std::next(it);
+        g_captures.erase(c);
+        capture::g_active.fetch_sub(1, std::memory_order_relaxed);
+        if (c->owns_graph) {
+          g_graphs.erase(c->graph);
+          delete c->graph;
+        }
+        delete c;
+      }
+      return false;
+    }
+    case Op::MemFreeAsync:
+      return false;  // a pool's release, not the program's work: it goes to the server now
+    default:
+      *result = invalidate(c, (std::string(op_name(op)) + " cannot be captured by rgpu").c_str());
+      return true;
   }
   GraphNode n;
   n.kind = GraphNode::kRecord;
@@ -101,11 +141,6 @@ bool record(LaneSet* lanes, Op op, const void* args, size_t args_len, const void
     fill(fill_ctx, n.payload.data());
   else if (payload_len)
     std::memcpy(n.payload.data(), payload, payload_len);
-  if (op == Op::EventRecord) {
-    op::EventRecord::Args a;
-    std::memcpy(&a, args, sizeof a);
-    g_events[a.event] = c;
-  }
   return add_node(c, lanes, std::move(n), result);
 }
 
@@ -129,6 +164,14 @@ bool refuse_sync(Op op, const void* args, size_t args_len, CUresult* result) {
     }
   }
   return false;
+}
+
+bool refuse_on_capturing(uint64_t stream, const char* what, CUresult* result) {
+  std::lock_guard<std::mutex> g(g_mu);
+  Capture* c = capturing(stream);
+  if (!c) return false;
+  *result = invalidate(c, what);
+  return true;
 }
 
 bool record_htod(LaneSet* lanes, uint64_t dst, const void* src, size_t n, uint64_t stream,
@@ -185,6 +228,10 @@ CUresult begin_capture(CUstream s, bool pt, CUstreamCaptureMode mode, Graph* int
   std::lock_guard<std::mutex> g(g_mu);
   if (capturing(wire)) return CUDA_ERROR_ILLEGAL_STATE;
   auto* c = new Capture();
+  if (into && into->lanes && into->lanes != d->lane.get()) {
+    delete c;
+    return CUDA_ERROR_INVALID_VALUE;  // a graph's work runs on one device
+  }
   c->graph = into ? into : new Graph();
   c->owns_graph = !into;
   if (!into) g_graphs.insert(c->graph);

@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <tuple>
 #include <mutex>
 #include <new>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "interpose/config.h"
 #include "interpose/log.h"

@@ -202,7 +202,7 @@ class LaneSet {
       if (capture::refuse_sync(O::kCode, &args, sizeof args, &refused)) return refused;
     }
     typename O::Result ignored{};
-    if (managed::any()) managed::before_device_work(this);
+    if (managed::any()) managed::before_device_work(this, false);
     Lane& l = mine();
     flush_others(&l);
     CUresult r =
@@ -227,7 +227,7 @@ class LaneSet {
                           nullptr, &recorded))
         return recorded;
     }
-    if (managed::any()) managed::before_device_work(this);
+    if (managed::any()) managed::before_device_work(this, true);
     return mine().enqueue_raw(O::kCode, &args, sizeof args, payload, payload_len);
   }
   template <typename O>
@@ -241,7 +241,7 @@ class LaneSet {
                           &recorded))
         return recorded;
     }
-    if (managed::any()) managed::before_device_work(this);
+    if (managed::any()) managed::before_device_work(this, true);
     return mine().enqueue_raw(O::kCode, &args, sizeof args, ctx, payload_len, fill);
   }
 

@@ -150,6 +150,7 @@ CUresult LaneSet::dtoh_async(void* dst, uint64_t src, size_t n, uint64_t stream)
     CUresult recorded;
     if (capture::record_dtoh(this, dst, src, n, stream, &recorded)) return recorded;
   }
+  if (managed::any()) managed::before_device_work(this, false);
   Lane& l = mine();
   flush_others(&l);  // what other threads finished before this copy comes first
   return l.dtoh_async(dst, src, n, stream);

@@ -197,7 +197,7 @@ CUresult LaneSet::enqueue_recorded(Op op, const void* args, size_t args_len, con
                         &recorded))
       return recorded;
   }
-  if (managed::any()) managed::before_device_work(this);
+  if (managed::any()) managed::before_device_work(this, true);
   return mine().enqueue_raw(op, args, args_len, payload, payload_len);
 }
 
@@ -207,7 +207,7 @@ CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream)
     CUresult recorded;
     if (capture::record_htod(this, dst, src, n, stream, &recorded)) return recorded;
   }
-  if (managed::any()) managed::before_device_work(this);
+  if (managed::any()) managed::before_device_work(this, true);
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   CUresult r;
   if (n <= kInlineCopyBytes) {
@@ -226,7 +226,7 @@ CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
     CUresult recorded;
     if (capture::record_dtoh(this, dst, src, n, stream, &recorded)) return recorded;
   }
-  if (managed::any()) managed::before_device_work(this);
+  if (managed::any()) managed::before_device_work(this, false);
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   Lane& l = mine();
   flush_others(&l);
@@ -239,7 +239,10 @@ CUresult LaneSet::dtoh(void* dst, uint64_t src, size_t n, uint64_t stream) {
     r = l.dtoh_bulk(dst, src, n, stream);
   }
   wait_receivers(&l);
-  if (r == CUDA_SUCCESS && managed::any()) managed::after_sync(this);
+  if (r == CUDA_SUCCESS && managed::any()) {
+    managed::after_dtoh(this, dst, n);
+    managed::after_sync(this);
+  }
   return r;
 }
 

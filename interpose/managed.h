@@ -33,13 +33,18 @@ extern std::atomic<int> g_count;  // live managed allocations
 inline bool any() {
   return g_count.load(std::memory_order_relaxed) != 0;
 }
-// Before work goes to the device behind `lanes`.
-void before_device_work(LaneSet* lanes);
+// Before an op goes to the device behind `lanes`: host writes are flushed; device_writes says
+// whether the op may change device memory (async work, copies into the device), which makes
+// the next synchronizing call fetch.
+void before_device_work(LaneSet* lanes, bool device_writes);
 // After a synchronizing call on `lanes` succeeded.
 void after_sync(LaneSet* lanes);
 // A host-to-device copy into managed memory also lands in the host shadow at once (a host read
 // right after a synchronous cudaMemcpy sees it without waiting for a fetch).
 void after_htod(uint64_t dst, const void* src, size_t n);
+// A device-to-host copy whose destination is managed memory: the bytes go to the device copy
+// too, so the fetch after it keeps them.
+void after_dtoh(LaneSet* lanes, const void* dst, size_t n);
 // Whether dptr is the start of a managed allocation; release() frees it (shadow and device).
 bool owns(uint64_t dptr);
 bool contains(uint64_t ptr);

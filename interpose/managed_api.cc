@@ -54,11 +54,17 @@ void rehash(uint64_t base, Region& r) {
 
 }  // namespace
 
-void before_device_work(LaneSet* lanes) {
+// Marks this thread as exchanging for the scope (no hook re-enters; reset on any exit).
+struct Exchanging {
+  Exchanging() { t_exchanging = true; }
+  ~Exchanging() { t_exchanging = false; }
+};
+
+void before_device_work(LaneSet* lanes, bool device_writes) {
   if (t_exchanging) return;
-  t_exchanging = true;
+  Exchanging ex;
   std::lock_guard<std::mutex> g(g_mu);
-  g_device_work = true;
+  if (device_writes) g_device_work = true;
   for (auto& [base, r] : g_regions) {
     if (r.lanes != lanes) continue;
     const auto* p = reinterpret_cast<const uint8_t*>(base);
@@ -67,16 +73,18 @@ void before_device_work(LaneSet* lanes) {
       const uint64_t h = hash_chunk(p + c * kChunk, n);
       if (h == r.hashes[c]) continue;
       CUresult e = lanes->htod(base + c * kChunk, p + c * kChunk, n, 0);
-      if (e != CUDA_SUCCESS) RGPU_WARN("managed memory: flushing to the device failed: %d", e);
+      if (e != CUDA_SUCCESS) {
+        RGPU_WARN("managed memory: flushing to the device failed: %d", e);
+        continue;  // still dirty: the next device work tries again
+      }
       r.hashes[c] = h;
     }
   }
-  t_exchanging = false;
 }
 
 void after_sync(LaneSet* lanes) {
   if (t_exchanging) return;
-  t_exchanging = true;
+  Exchanging ex;
   std::lock_guard<std::mutex> g(g_mu);
   if (g_device_work) {
     for (auto& [base, r] : g_regions) {
@@ -87,7 +95,23 @@ void after_sync(LaneSet* lanes) {
     }
     g_device_work = false;
   }
-  t_exchanging = false;
+}
+
+void after_dtoh(LaneSet* lanes, const void* dst, size_t n) {
+  if (t_exchanging) return;
+  const auto addr = reinterpret_cast<uint64_t>(dst);
+  Exchanging ex;
+  std::lock_guard<std::mutex> g(g_mu);
+  auto it = g_regions.upper_bound(addr);
+  if (it == g_regions.begin()) return;
+  --it;
+  if (addr - it->first >= it->second.size || n > it->second.size - (addr - it->first)) return;
+  if (lanes->htod(addr, dst, n, 0) != CUDA_SUCCESS) return;  // the shadow keeps it: still dirty
+  Region& r = it->second;
+  const uint64_t off = addr - it->first;
+  for (size_t c = off / kChunk; c * kChunk < off + n; ++c)
+    r.hashes[c] = hash_chunk(reinterpret_cast<const uint8_t*>(it->first) + c * kChunk,
+                             std::min<uint64_t>(kChunk, r.size - c * kChunk));
 }
 
 void after_htod(uint64_t dst, const void* src, size_t n) {

@@ -57,6 +57,8 @@ void after_sync(Device* d, bool whole_device, uint64_t stream);
 // Whether dptr is a live stream-ordered allocation (cuMemFree of one frees it on the legacy
 // stream).
 bool owns(uint64_t dptr);
+// Whether dptr is a block a pool holds freed (a second free of it is an error, not a free).
+bool cached(uint64_t dptr);
 }  // namespace pools
 
 }  // namespace rgpu

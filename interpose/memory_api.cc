@@ -133,6 +133,7 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   if (!c) return check_init();
   if (dptr == 0) return CUDA_SUCCESS;
   if (pools::owns(dptr)) return cuMemFreeAsync(dptr, nullptr);        // stream-ordered memory
+  if (pools::cached(dptr)) return CUDA_ERROR_INVALID_VALUE;           // already freed to its pool
   if (managed::any() && managed::owns(dptr)) managed::release(dptr);  // its host shadow too
   int dev;
   {

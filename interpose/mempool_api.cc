@@ -76,6 +76,9 @@ CUresult alloc_from(MemPool* p, CUdeviceptr* dptr, size_t bytes, CUstream s, boo
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
   if (d != p->device) return CUDA_ERROR_NOT_SUPPORTED;  // a pool on another server
+  if (capture::active() && capture::refuse_on_capturing(
+                               wire, "stream-ordered allocation cannot be captured by rgpu", &r))
+    return r;
   const uint64_t size = (bytes + kPoolAlign - 1) / kPoolAlign * kPoolAlign;
   Client* c = state();
   {
@@ -137,6 +140,9 @@ CUresult free_async(CUdeviceptr dptr, CUstream s, bool pt) {
   Device* d = nullptr;
   CUresult r = resolve_stream(s, pt, &wire, &d);
   if (r != CUDA_SUCCESS) return r;
+  if (capture::active() &&
+      capture::refuse_on_capturing(wire, "a stream-ordered free cannot be captured by rgpu", &r))
+    return r;
   Client* c = state();
   MemPool* p = nullptr;
   {
@@ -237,6 +243,16 @@ bool owns(uint64_t dptr) {
   if (!c) return false;
   std::shared_lock<std::shared_mutex> g(c->mu);
   return c->pool_blocks.count(dptr) != 0;
+}
+
+bool cached(uint64_t dptr) {
+  Client* c = state();
+  if (!c) return false;
+  std::shared_lock<std::shared_mutex> g(c->mu);
+  for (const void* q : c->mem_pools)
+    for (const auto& [size, b] : static_cast<const MemPool*>(q)->cached)
+      if (b.dptr == dptr) return true;
+  return false;
 }
 
 void after_sync(Device* d, bool whole_device, uint64_t stream) {

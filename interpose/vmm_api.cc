@@ -163,7 +163,8 @@ CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
 
 CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
                   unsigned long long flags) {
-  if (flags != 0 || size == 0 || !granular(ptr) || !granular(size) || !granular(offset))
+  if (flags != 0 || size == 0 || !granular(ptr) || !granular(size) || !granular(offset) ||
+      ptr + size < ptr)
     return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   if (!c) return check_init();
@@ -196,7 +197,7 @@ CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAlloc
 }
 
 CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
-  if (size == 0) return CUDA_ERROR_INVALID_VALUE;
+  if (size == 0 || ptr + size < ptr) return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   if (!c) return check_init();
   Device* d = nullptr;
@@ -223,7 +224,7 @@ CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
 }
 
 CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc* desc, size_t count) {
-  if (!desc || count == 0 || size == 0) return CUDA_ERROR_INVALID_VALUE;
+  if (!desc || count == 0 || size == 0 || ptr + size < ptr) return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   if (!c) return check_init();
   std::shared_lock<std::shared_mutex> g(c->mu);

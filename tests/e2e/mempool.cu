@@ -122,6 +122,8 @@ int main() {
   fill<<<4, 256, 0, s>>>(c, 1024, 3);
   check_block(c, 1024, 3, s);
   CHECK_CUDA(cudaFree(c));
+  EXPECT_TRUE(cudaFree(c) != cudaSuccess, "a pooled block was freed twice");
+  cudaGetLastError();
   CHECK_CUDA(cudaDeviceSynchronize());
   size_t free_b = 0, total_b = 0;
   CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
