@@ -1,6 +1,8 @@
 // server/backend/sim_backend.cc — see sim_backend.h.
 #include "server/backend/sim_backend.h"
 
+#include "protocol/launch_record.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -492,6 +494,51 @@ Status SimBackend::func_set_attribute(uint64_t function, int32_t attribute, int3
   return Status::Ok();
 }
 
+// Launch attributes (cuLaunchKernelEx): what only schedules or hints is accepted (priority,
+// access policy, memory sync domains, programmatic serialisation: the sim runs one kernel at a
+// time, in order); what the sim cannot honour is refused by name, never ignored: clusters of more
+// than one block, cooperative launches (blocks are not all resident at once, so a grid-wide
+// barrier would never release).
+Status SimBackend::check_launch_attributes(const LaunchConfig& cfg, const std::string& kernel) {
+  if (cfg.num_attrs == 0) return Status::Ok();
+  std::vector<CUlaunchAttribute> attrs(cfg.num_attrs);
+  decode_launch_attrs(cfg.attrs, cfg.num_attrs, attrs.data());
+  for (const CUlaunchAttribute& a : attrs) {
+    switch (a.id) {
+      case CU_LAUNCH_ATTRIBUTE_IGNORE:
+      case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+      case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+      case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+        break;
+      case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: {
+        const auto& c = a.value.clusterDim;
+        if (c.x * c.y * c.z > 1)
+          return Status::Err(CUDA_ERROR_NOT_SUPPORTED,
+                             "launch of " + kernel + " in clusters of " +
+                                 std::to_string(c.x * c.y * c.z) +
+                                 " blocks: thread block clusters are not served by the sim");
+        break;
+      }
+      case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+        if (a.value.cooperative)
+          return Status::Err(
+              CUDA_ERROR_NOT_SUPPORTED,
+              "cooperative launch of " + kernel + ": the sim does not run every block at once");
+        break;
+      default:
+        return Status::Err(CUDA_ERROR_NOT_SUPPORTED, "launch of " + kernel +
+                                                         " with launch attribute " +
+                                                         std::to_string(static_cast<int>(a.id)) +
+                                                         ", which the sim does not serve");
+    }
+  }
+  return Status::Ok();
+}
+
 Status SimBackend::launch(const LaunchConfig& cfg) {
   SIM_CHECK_STREAM(cfg.stream);
   auto it = functions_.find(cfg.function);
@@ -505,6 +552,8 @@ Status SimBackend::launch(const LaunchConfig& cfg) {
                            std::to_string(cfg.shared_mem) +
                            " bytes of dynamic shared memory, above its limit of " +
                            std::to_string(f.max_dynamic_shared));
+  Status attrs = check_launch_attributes(cfg, f.kernel->name);
+  if (!attrs.ok()) return attrs;
   const uint32_t threads = cfg.block[0] * cfg.block[1] * cfg.block[2];
   if (threads > f.kernel->attributes.max_threads.value_or(1024))
     return Status::Err(CUDA_ERROR_INVALID_VALUE,

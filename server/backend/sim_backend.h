@@ -134,6 +134,7 @@ class SimBackend final : public Backend {
   };
 
   Status map_range(uint64_t bytes, uint64_t* dptr);
+  Status check_launch_attributes(const LaunchConfig& cfg, const std::string& kernel);
   Status load_ptx(const uint8_t* data, uint64_t size, Module* m);
   Status launch_ptx(const Function& f, const LaunchConfig& cfg);
   void unmap(uint64_t dptr);

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "protocol/image/param_layout.h"
+#include "protocol/launch_record.h"
 #include "server/backend/sim_backend.h"
 #include "server/backend/sim_props.h"
 #include "server/backend/va_window.h"
@@ -529,6 +530,32 @@ TEST_F(SimSession, ModuleLayoutsGlobalsAttributesAndLaunch) {
   bad.function = 555;
   async<op::LaunchKernel>(bad, params, sizeof params);
   EXPECT_EQ(sync<op::CtxSynchronize>({0}).status.code, CUDA_ERROR_INVALID_HANDLE);
+
+  // Launch attributes: hints run; what the sim cannot honour is refused by name.
+  auto with_attr = [&](CUlaunchAttribute attr) {
+    uint8_t buf[28 + kLaunchAttrBytes];
+    std::memcpy(buf, params, 28);
+    encode_launch_attr(attr, buf + 28);
+    op::LaunchKernel::Args la = l;
+    la.num_attrs = 1;
+    async<op::LaunchKernel>(la, buf, sizeof buf);
+    return sync<op::CtxSynchronize>({0}).status;
+  };
+  CUlaunchAttribute at{};
+  at.id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
+  at.value.priority = -1;
+  EXPECT_TRUE(with_attr(at).ok());
+  at = {};
+  at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+  at.value.clusterDim.x = 2;
+  at.value.clusterDim.y = at.value.clusterDim.z = 1;
+  Status cl = with_attr(at);
+  EXPECT_EQ(cl.code, CUDA_ERROR_NOT_SUPPORTED);
+  EXPECT_NE(cl.text.find("clusters of 2 blocks"), std::string::npos) << cl.text;
+  at = {};
+  at.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+  at.value.cooperative = 1;
+  EXPECT_EQ(with_attr(at).code, CUDA_ERROR_NOT_SUPPORTED);
 
   // A kernel with no host implementation fails with NOT_FOUND naming it.
   ASSERT_TRUE(get_function(1, 102, "no_host_kernel").status.ok());
