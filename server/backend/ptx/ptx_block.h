@@ -55,7 +55,8 @@ class Block {
   // What thread t runs now: the kernel, or the innermost callee.
   const Kernel& fn(uint32_t t) const { return stacks_[t].empty() ? k_ : *stacks_[t].back().fn; }
   uint64_t* R(uint32_t t) {
-    return stacks_[t].empty() ? &regs_[static_cast<size_t>(t) * k_.slots]
+    // data() + offset: a kernel may have no registers at all (then regs_ is empty).
+    return stacks_[t].empty() ? regs_.data() + static_cast<size_t>(t) * k_.slots
                               : stacks_[t].back().regs.data();
   }
   // Local memory of frame `depth` (0: the kernel's) of thread t, and its size.
