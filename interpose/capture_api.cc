@@ -50,6 +50,21 @@ Capture* capturing(uint64_t wire) {
   return it == g_streams.end() ? nullptr : it->second;
 }
 
+// Ends capture c: its streams and events leave the registry and c is deleted. Returns the graph
+// it made when it owns that graph (the caller keeps or deletes it), else null (capture-to-graph:
+// the graph stays the caller's). Caller holds g_mu.
+Graph* end_locked(Capture* c) {
+  for (auto it = g_streams.begin(); it != g_streams.end();)
+    it = it->second == c ? g_streams.erase(it) : std::next(it);
+  for (auto it = g_events.begin(); it != g_events.end();)
+    it = it->second == c ? g_events.erase(it) : std::next(it);
+  g_captures.erase(c);
+  capture::g_active.fetch_sub(1, std::memory_order_relaxed);
+  Graph* graph = c->owns_graph ? c->graph : nullptr;
+  delete c;
+  return graph;
+}
+
 bool add_node(Capture* c, LaneSet* lanes, GraphNode n, CUresult* result) {
   if (c->invalid) {
     *result = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
@@ -112,17 +127,9 @@ bool record(LaneSet* lanes, Op op, const void* args, size_t args_len, const void
       invalidate(c, "a capturing stream was destroyed");
       g_streams.erase(stream);
       if (c->origin == stream) {
-        for (auto it = g_streams.begin(); it != g_streams.end();)
-          it = it->second == c ? g_streams.erase(it) : std::next(it);
-        for (auto it = g_events.begin(); it != g_events.end();)
-          it = it->second == c ? g_events.erase(it) : std::next(it);
-        g_captures.erase(c);
-        capture::g_active.fetch_sub(1, std::memory_order_relaxed);
-        if (c->owns_graph) {
-          g_graphs.erase(c->graph);
-          delete c->graph;
-        }
-        delete c;
+        Graph* graph = end_locked(c);
+        g_graphs.erase(graph);
+        delete graph;
       }
       return false;
     }
@@ -255,21 +262,12 @@ CUresult end_capture(CUstream s, bool pt, CUgraph* out) {
   Capture* c = capturing(wire);
   if (!c) return CUDA_ERROR_ILLEGAL_STATE;
   if (c->origin != wire) return CUDA_ERROR_STREAM_CAPTURE_UNMATCHED;
-  for (auto it = g_streams.begin(); it != g_streams.end();)
-    it = it->second == c ? g_streams.erase(it) : std::next(it);
-  for (auto it = g_events.begin(); it != g_events.end();)
-    it = it->second == c ? g_events.erase(it) : std::next(it);
-  g_captures.erase(c);
-  capture::g_active.fetch_sub(1, std::memory_order_relaxed);
   const bool invalid = c->invalid;
   Graph* graph = c->graph;
-  const bool owned = c->owns_graph;
-  delete c;
+  Graph* owned = end_locked(c);
   if (invalid) {
-    if (owned) {
-      g_graphs.erase(graph);
-      delete graph;
-    }
+    g_graphs.erase(owned);
+    delete owned;
     *out = nullptr;
     return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
   }

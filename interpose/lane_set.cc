@@ -207,13 +207,13 @@ CUresult LaneSet::htod(uint64_t dst, const void* src, size_t n, uint64_t stream)
     CUresult recorded;
     if (capture::record_htod(this, dst, src, n, stream, &recorded)) return recorded;
   }
-  if (managed::any()) managed::before_device_work(this, true);
   if (t_local_entry) return remote_from_local(n <= kInlineCopyBytes ? "Memcpy" : "bulk copy");
   CUresult r;
   if (n <= kInlineCopyBytes) {
     op::MemcpyHtoD::Args a{dst, n, stream, 0};
-    r = enqueue<op::MemcpyHtoD>(a, src, n);
+    r = enqueue<op::MemcpyHtoD>(a, src, n);  // enqueue flushes managed memory itself
   } else {
+    if (managed::any()) managed::before_device_work(this, true);
     r = mine().htod_bulk(dst, src, n, stream);
   }
   if (r == CUDA_SUCCESS && managed::any()) managed::after_htod(dst, src, n);

@@ -45,10 +45,12 @@ uint64_t hash_chunk(const uint8_t* p, size_t n) {
   return h;
 }
 
-void rehash(uint64_t base, Region& r) {
+// The hashes of the chunks that [off, off + n) of the region touches (all of them by default).
+void rehash(uint64_t base, Region& r, uint64_t off = 0, uint64_t n = UINT64_MAX) {
   const auto* p = reinterpret_cast<const uint8_t*>(base);
   r.hashes.resize((r.size + kChunk - 1) / kChunk);
-  for (size_t c = 0; c < r.hashes.size(); ++c)
+  const uint64_t end = std::min(r.size, n > r.size - off ? r.size : off + n);
+  for (size_t c = off / kChunk; c * kChunk < end; ++c)
     r.hashes[c] = hash_chunk(p + c * kChunk, std::min<uint64_t>(kChunk, r.size - c * kChunk));
 }
 
@@ -107,11 +109,7 @@ void after_dtoh(LaneSet* lanes, const void* dst, size_t n) {
   --it;
   if (addr - it->first >= it->second.size || n > it->second.size - (addr - it->first)) return;
   if (lanes->htod(addr, dst, n, 0) != CUDA_SUCCESS) return;  // the shadow keeps it: still dirty
-  Region& r = it->second;
-  const uint64_t off = addr - it->first;
-  for (size_t c = off / kChunk; c * kChunk < off + n; ++c)
-    r.hashes[c] = hash_chunk(reinterpret_cast<const uint8_t*>(it->first) + c * kChunk,
-                             std::min<uint64_t>(kChunk, r.size - c * kChunk));
+  rehash(it->first, it->second, addr - it->first, n);
 }
 
 void after_htod(uint64_t dst, const void* src, size_t n) {
@@ -122,11 +120,7 @@ void after_htod(uint64_t dst, const void* src, size_t n) {
   --it;
   if (dst - it->first >= it->second.size || n > it->second.size - (dst - it->first)) return;
   if (reinterpret_cast<const void*>(dst) != src) std::memmove(reinterpret_cast<void*>(dst), src, n);
-  Region& r = it->second;
-  const uint64_t off = dst - it->first;
-  for (size_t c = off / kChunk; c * kChunk < off + n; ++c)
-    r.hashes[c] = hash_chunk(reinterpret_cast<const uint8_t*>(it->first) + c * kChunk,
-                             std::min<uint64_t>(kChunk, r.size - c * kChunk));
+  rehash(it->first, it->second, dst - it->first, n);
 }
 
 bool owns(uint64_t dptr) {

@@ -135,6 +135,16 @@ CUresult alloc_from(MemPool* p, CUdeviceptr* dptr, size_t bytes, CUstream s, boo
   return CUDA_SUCCESS;
 }
 
+// A stream-ordered free without MemFreeAsync (a protocol-5 server, or memory of another device):
+// waits for the stream, then frees.
+CUresult free_after_stream(Device* owner, uint64_t wire, CUdeviceptr dptr) {
+  op::StreamSynchronize::Args sync{wire};
+  CUresult r = owner->lane->call<op::StreamSynchronize>(sync);
+  if (r != CUDA_SUCCESS) return r;
+  op::MemFree::Args a{dptr};
+  return owner->lane->call<op::MemFree>(a);
+}
+
 CUresult free_async(CUdeviceptr dptr, CUstream s, bool pt) {
   uint64_t wire;
   Device* d = nullptr;
@@ -164,13 +174,8 @@ CUresult free_async(CUdeviceptr dptr, CUstream s, bool pt) {
       c->dev_allocs.erase(it);
     }
     Device* owner = c->devices[static_cast<size_t>(dev)].get();
-    if (owner->protocol < kFirstFreeAsyncProtocol || owner != d) {
-      op::StreamSynchronize::Args sync{owner == d ? wire : 0};
-      r = owner->lane->call<op::StreamSynchronize>(sync);
-      if (r != CUDA_SUCCESS) return r;
-      op::MemFree::Args a{dptr};
-      return owner->lane->call<op::MemFree>(a);
-    }
+    if (owner->protocol < kFirstFreeAsyncProtocol || owner != d)
+      return free_after_stream(owner, owner == d ? wire : 0, dptr);
     op::MemFreeAsync::Args a{dptr, wire};
     return d->lane->enqueue<op::MemFreeAsync>(a);
   }
@@ -196,13 +201,7 @@ CUresult free_async(CUdeviceptr dptr, CUstream s, bool pt) {
       maybe_delete(c, p);
     }
   }
-  if (old_server) {
-    op::StreamSynchronize::Args sync{owner == d ? wire : 0};
-    r = owner->lane->call<op::StreamSynchronize>(sync);
-    if (r != CUDA_SUCCESS) return r;
-    op::MemFree::Args a{dptr};
-    return owner->lane->call<op::MemFree>(a);
-  }
+  if (old_server) return free_after_stream(owner, owner == d ? wire : 0, dptr);
   send_frees(owner, frees);
   return CUDA_SUCCESS;
 }
