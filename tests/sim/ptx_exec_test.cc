@@ -128,6 +128,27 @@ TEST_F(PtxExec, SharedMemoryReductionWithBarriers) {
   }
 }
 
+// Lanes of a warp that agree execute each instruction together: the classic warp-synchronous
+// reduction (every lane loads before any stores) and an exchange after the lanes' paths
+// rejoined both give a GPU's answer, which running lanes one after another does not.
+TEST_F(PtxExec, WarpLanesRunInLockstepAndRejoinAfterDiverging) {
+  std::vector<int> in(64);
+  for (int i = 0; i < 64; ++i) in[i] = i * 7 % 23 - 5;
+  const uint64_t din = upload(in), dout = upload(std::vector<int>(33));
+  Status st = launch("warp_synchronous", Args().add(din).add(dout), 1, 64);
+  ASSERT_TRUE(st.ok()) << st.text;
+  auto out = download<int>(dout, 33);
+  int sum = 0;
+  for (int v : in) sum += v;
+  EXPECT_EQ(out[0], sum);
+  for (int t = 0; t < 32; ++t) {
+    const int l = t ^ 1;
+    int v = in[l];
+    for (int i = 0; i < l % 5; ++i) v = v * 3 + i;
+    EXPECT_EQ(out[1 + t], v) << "lane " << t << " read lane " << l << "'s value";
+  }
+}
+
 TEST_F(PtxExec, WarpShufflesAndVotes) {
   std::vector<int> in(64);
   for (int i = 0; i < 64; ++i) in[i] = i * 3 + (i == 40 ? 200 : 0);

@@ -195,3 +195,27 @@ extern "C" __global__ void warp_extras(const int* in, unsigned* out, const float
       : "f"(f[l]));
   o[7] = fin | nan << 1;
 }
+
+// Warp-synchronous code as written before Volta (volatile shared memory, no __syncwarp):
+// right on a GPU because a warp's lanes execute each instruction together, also after they
+// branched apart (a loop with a different trip count per lane) and met again.
+extern "C" __global__ void warp_synchronous(const int* in, int* out) {
+  __shared__ volatile int s[64];
+  __shared__ volatile int x[32];
+  const int t = threadIdx.x;
+  s[t] = in[t];
+  __syncthreads();
+  if (t < 32) {
+    s[t] += s[t + 32];
+    s[t] += s[t + 16];
+    s[t] += s[t + 8];
+    s[t] += s[t + 4];
+    s[t] += s[t + 2];
+    s[t] += s[t + 1];
+    int v = in[t];
+    for (int i = 0; i < t % 5; ++i) v = v * 3 + i;
+    x[t] = v;
+    out[1 + t] = x[t ^ 1];
+    if (t == 0) out[0] = s[0];
+  }
+}

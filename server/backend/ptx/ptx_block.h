@@ -1,11 +1,13 @@
 // server/backend/ptx/ptx_block.h — one thread block of a PTX launch: the interpreter's state
 // and its parts (internal to server/backend/ptx/; see ptx_exec.h for the contract).
 //
-// Block::run() executes one block to completion: threads run until a barrier, a warp
-// collective, exit or a fault. The parts live in separate files: ptx_exec.cc (run, calls,
-// memory checks, atomics), ptx_step.cc (step: one thread's instructions), ptx_warp.cc (warp
-// collectives: shfl, vote, activemask, mma, ldmatrix). Every memory access goes through
-// resolve(), which checks it against the space it is in and fails the launch otherwise.
+// Block::run() executes one block to completion: each warp runs until its lanes reach a
+// barrier, a warp collective, exit or a fault; the lanes of a warp that agree (same function,
+// call depth and pc) execute each instruction together. The parts live in separate files:
+// ptx_exec.cc (run, calls, memory checks, atomics), ptx_step.cc (step_warp: a warp's
+// control flow, lanes that agree together), ptx_semantics.cc (each_lane: what an instruction does),
+// ptx_warp.cc (warp collectives: shfl, vote, activemask, mma, ldmatrix). Every memory access goes
+// through resolve(), which checks it against the space it is in and fails the launch otherwise.
 #pragma once
 
 #include <cstdint>
@@ -150,8 +152,19 @@ class Block {
 
   bool warp_op(uint32_t lo, uint32_t hi, uint32_t pc);
 
-  // Runs thread t until it blocks (barrier, warp collective), exits or faults (false).
-  bool step(uint32_t t);
+  // Runs the lanes [lo, hi) of one warp until none is running: each has blocked (barrier,
+  // warp collective) or exited; false on a fault. Lanes that agree (same function, call depth
+  // and pc) execute each instruction together (ptx_step.cc).
+  bool step_warp(uint32_t lo, uint32_t hi);
+  // Runs `lanes` (n of them, all at one pc of one function) together until they part (a
+  // branch they disagree on), block, call, return, exit or reach `join`, the lowest pc where
+  // other lanes of the warp wait in the same function (they then go on as one group); false
+  // on a fault.
+  bool run_lanes(const uint32_t* lanes, uint32_t n, uint32_t join);
+  // What instruction `in` (at `pc` of K) does, for each of the `na` active lanes `act` (with
+  // their registers `aregs`) in turn; false on a fault (ptx_semantics.cc).
+  bool each_lane(const Kernel& K, const Inst& in, const uint32_t* act, uint64_t* const* aregs,
+                 uint32_t na, uint32_t pc);
   // Warp collectives (ptx_warp.cc).
   bool mma(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);
   void collective(const Inst& in, uint32_t lo, uint32_t hi, uint32_t arrived);

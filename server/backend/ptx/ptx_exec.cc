@@ -59,8 +59,7 @@ Status Block::run(const uint32_t ctaid[3], uint64_t* executed) {
     for (uint32_t w = 0; w < warps; ++w) {
       for (;;) {
         const uint32_t lo = w * 32, hi = std::min(threads_, lo + 32);
-        for (uint32_t t = lo; t < hi; ++t)
-          if (state_[t] == kRunning && !step(t)) return fault_;
+        if (!step_warp(lo, hi)) return fault_;
         // A warp collective runs once every live lane of the warp is at the same one.
         int64_t at = -1;
         const Kernel* at_fn = nullptr;

@@ -3,7 +3,9 @@
 // Contract: execute() runs the grid's blocks on LaunchMemory::threads host threads (each block
 // wholly on one; the calling thread is one of them) and every thread of a block with CUDA's
 // semantics for what ptx_decode.cc accepts:
-//   * Threads of a block run until a barrier, a warp collective, exit or a fault; a barrier
+//   * Threads of a block run until a barrier, a warp collective, exit or a fault; the lanes of
+//     a warp in the same function at the same pc execute each instruction together (the
+//     lowest pc first, so lanes that branched apart rejoin where their paths meet); a barrier
 //     releases when every thread that has not exited reached it; a warp collective (shfl,
 //     vote, activemask) runs once every live lane of the warp reached the same one.
 //   * Every access is checked before it is made: global and const against the session's
