@@ -250,6 +250,13 @@ int list_leases(const Args& a, bool sessions) {
             .key("ended")
             .num(int64_t(l.getEndedUnix()));
         j.key("end_reason").str(l.getEndReason().cStr());
+        auto u = l.getUsage();  // the provider's receipts, merged (usage_receipt.h)
+        j.key("receipts").num(l.getReceipts());
+        j.key("usage").obj().key("final").boolean(u.getFinal()).key("wall_ms").num(u.getWallMs());
+        j.key("busy_ns").num(u.getBusyNs()).key("mem_gb_s").num(u.getMemGbS());
+        j.key("mem_peak").num(u.getMemPeak()).key("bytes_in").num(u.getBytesIn());
+        j.key("bytes_out").num(u.getBytesOut()).key("calls").num(u.getCalls());
+        j.end();
         j.end();
       }
       j.end().print();

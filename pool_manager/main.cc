@@ -1,7 +1,7 @@
 // pool_manager/main.cc — rgpu-pool: the control plane daemon.
 //
 //   rgpu-pool --listen HOST:PORT --data-dir DIR [--policy binpack|spread] [--heartbeat-ms N]
-//             [--missing-after-ms N] [--lease-ttl SECONDS] [--port-file FILE]
+//             [--missing-after-ms N] [--lost-after-ms N] [--lease-ttl SECONDS] [--port-file FILE]
 //             [--tls-cert F --tls-key F [--tls-ca F]]
 //
 // First start in DIR: creates the Ed25519 key pair (pool.key 0600, pool.pub) and an admin token
@@ -40,6 +40,8 @@ const char* kUsage =
     "  --policy binpack|spread default placement policy (default binpack)\n"
     "  --heartbeat-ms N        how often providers heartbeat (default 2000)\n"
     "  --missing-after-ms N    a provider silent this long is missing (default 3 heartbeats)\n"
+    "  --lost-after-ms N       a provider silent this long has lost its sessions: they end\n"
+    "                          when last seen running (default 60000)\n"
     "  --lease-ttl SECONDS     a lease must open its session within this (default 300)\n"
     "  --port-file FILE        write the port actually bound (for scripts)\n"
     "  --health-listen HOST:PORT  answer HTTP GETs there with 200 \"ok\" (a readiness probe\n"
@@ -118,6 +120,8 @@ int main(int argc, char** argv) {
     } else if (a == "--missing-after-ms") {
       cfg.missing_after_ms = static_cast<uint32_t>(num("--missing-after-ms"));
       missing_set = true;
+    } else if (a == "--lost-after-ms") {
+      cfg.lost_after_ms = static_cast<uint32_t>(num("--lost-after-ms"));
     } else if (a == "--lease-ttl") {
       cfg.lease_ttl_s = std::max(1LL, num("--lease-ttl"));
     } else if (a == "--tls-cert") {
@@ -132,6 +136,9 @@ int main(int argc, char** argv) {
     }
   }
   if (!missing_set) cfg.missing_after_ms = cfg.heartbeat_ms * 3;
+  if (cfg.lost_after_ms < cfg.missing_after_ms)
+    return fail("--lost-after-ms must be at least --missing-after-ms (" +
+                std::to_string(cfg.missing_after_ms) + ")");
   if (tls.cert_file.empty() != tls.key_file.empty())
     return fail("--tls-cert and --tls-key go together");
   if (!tls.ca_file.empty() && tls.cert_file.empty())

@@ -85,6 +85,7 @@ PoolState::PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock n
   providers_ = store_.load_providers();
   leases_ = store_.load_leases();
   for (auto& p : providers_) p.last_heartbeat_ms = started_ms_;  // grace after a restart
+  for (auto& l : leases_) l.last_seen_ms = std::max(l.last_receipt_ms, l.started * 1000);
 }
 
 std::string PoolState::bootstrap_admin() {
@@ -241,7 +242,8 @@ void PoolState::end_lease(LeaseRecord& l, LeaseState s, const std::string& reaso
 HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_id,
                                   const std::vector<GpuRecord>& use,
                                   const std::vector<SessionEventIn>& events,
-                                  const std::vector<std::string>& active_leases) {
+                                  const std::vector<std::string>& active_leases,
+                                  const std::vector<control::UsageReceipt>& receipts) {
   HeartbeatOut out;
   if (c.role != Role::kProvider && c.role != Role::kAdmin) {
     out.error = "permission denied: heartbeats need a provider token";
@@ -271,6 +273,22 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         g.utilization = u.utilization;
       }
   int64_t now = now_s();
+  const int64_t now_ms = now_ms_();
+  // Receipts first, so a session's final totals are in before its end is recorded.
+  for (const auto& r : receipts) {
+    LeaseRecord* l = find_lease(r.lease_id);
+    if (!l || l->provider_id != p->id) continue;
+    control::merge_receipt(&l->usage, r);
+    l->usage.lease_id = l->id;
+    if (!l->usage.session_id) l->usage.session_id = r.session_id;
+    l->receipts++;
+    l->last_receipt_ms = now_ms;
+    if (lease_open(l->state)) l->last_seen_ms = now_ms;
+    store_.put_lease_usage(*l);
+  }
+  for (auto& id : active_leases)
+    if (LeaseRecord* l = find_lease(id); l && l->provider_id == p->id && lease_open(l->state))
+      l->last_seen_ms = now_ms;
   std::set<std::string> killed_now;
   for (auto& e : events) {
     LeaseRecord* l = find_lease(e.lease_id);
@@ -281,6 +299,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         l->state = LeaseState::kActive;
         l->session_id = e.session_id;
         l->started = at;
+        l->last_seen_ms = std::max(l->last_seen_ms, at * 1000);
         store_.put_lease(*l);
       } else if (lease_open(l->state) == false) {
         // The lease was released, expired or killed before its session started: end it.
@@ -555,9 +574,23 @@ std::vector<UsageOut> PoolState::usage(const Caller& c, std::string* error) cons
 
 void PoolState::sweep() {
   int64_t now = now_s();
+  const int64_t now_ms = now_ms_();
   for (auto& l : leases_)
     if (l.state == LeaseState::kGranted && now >= l.expires)
       end_lease(l, LeaseState::kExpired, "no session started before the lease expired", now);
+  // Sessions on a provider silent past lost_after_ms end when they were last seen running.
+  for (const auto& p : providers_) {
+    const int64_t silent_ms = now_ms - p.last_heartbeat_ms;
+    if (silent_ms <= int64_t(cfg_.lost_after_ms)) continue;
+    for (auto& l : leases_) {
+      if (l.provider_id != p.id || l.state != LeaseState::kActive) continue;
+      const int64_t at = std::max(l.started, std::max(l.last_seen_ms, l.last_receipt_ms) / 1000);
+      end_lease(l, LeaseState::kEnded,
+                "provider lost: no heartbeat from " + p.name + " for " +
+                    std::to_string(silent_ms / 1000) + " s",
+                at);
+    }
+  }
 }
 
 }  // namespace rgpu::pool

@@ -13,7 +13,12 @@
 //   is active again at its next heartbeat.
 // - Leases: granted at acquire (memory reserved, expires after lease_ttl_s unless a session
 //   starts), active when the server reports the session, ended/killed when it reports the end,
-//   or when a heartbeat no longer lists it; released by release(); expired by sweep().
+//   or when a heartbeat no longer lists it; released by release(); expired by sweep(). A
+//   provider silent for lost_after_ms loses its sessions: sweep() ends them, dated when they
+//   were last seen running.
+// - Usage receipts (protocol/control/usage_receipt.h) from a lease's own provider are merged
+//   into the lease (latest wins, totals never go down), also after it ended; others are
+//   ignored. Each merge is written through put_lease_usage.
 #pragma once
 
 #include <functional>
@@ -26,12 +31,16 @@
 #include "pool_manager/records.h"
 #include "pool_manager/store.h"
 #include "protocol/control/lease.h"
+#include "protocol/control/usage_receipt.h"
 
 namespace rgpu::pool {
 
 struct PoolConfig {
   uint32_t heartbeat_ms = 2000;
   uint32_t missing_after_ms = 6000;
+  // A provider silent this long has lost its sessions: sweep() ends them at the last time they
+  // were seen running (a heartbeat listing them or a receipt), not when the provider returns.
+  uint32_t lost_after_ms = 60000;
   int64_t lease_ttl_s = 300;
   Policy policy = Policy::kBinpack;
   std::string version = "rgpu-pool 0.1";
@@ -108,7 +117,8 @@ class PoolState {
   HeartbeatOut heartbeat(const Caller& c, const std::string& provider_id,
                          const std::vector<GpuRecord>& use,
                          const std::vector<SessionEventIn>& events,
-                         const std::vector<std::string>& active_leases);
+                         const std::vector<std::string>& active_leases,
+                         const std::vector<control::UsageReceipt>& receipts = {});
 
   AcquireOut acquire(const Caller& c, const AcquireIn& in);
   std::string release(const Caller& c, const std::vector<std::string>& lease_ids);
@@ -128,7 +138,8 @@ class PoolState {
   uint32_t open_leases_on(const std::string& provider_id) const;
   std::vector<UsageOut> usage(const Caller& c, std::string* error) const;
 
-  // Expires granted leases past their expiry; call periodically.
+  // Expires granted leases past their expiry and ends the sessions of providers silent for
+  // lost_after_ms (at their last sighting); call periodically.
   void sweep();
 
   const std::string& public_key() const { return key_.public_raw; }

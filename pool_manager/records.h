@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/control/usage_receipt.h"
+
 namespace rgpu::pool {
 
 enum class Role : int { kNone = 0, kAdmin = 1, kUser = 2, kProvider = 3 };
@@ -75,6 +77,12 @@ struct LeaseRecord {
   std::string end_reason;
   bool kill_requested = false;
   std::string kill_reason;
+  // What the session used: its provider's usage receipts, merged (latest wins, totals never go
+  // down). Written through Store::put_lease_usage.
+  control::UsageReceipt usage;
+  uint32_t receipts = 0;        // how many arrived (duplicates included)
+  int64_t last_receipt_ms = 0;  // unix ms the last one arrived
+  int64_t last_seen_ms = 0;     // (live) the last heartbeat or receipt that showed it running
 };
 
 }  // namespace rgpu::pool

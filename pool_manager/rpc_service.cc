@@ -79,6 +79,19 @@ void fill_lease(cp::LeaseRow::Builder b, const LeaseRecord& l) {
   b.setEndedUnix(l.ended);
   b.setEndReason(l.kill_requested && lease_open(l.state) ? "kill requested: " + l.kill_reason
                                                          : l.end_reason);
+  auto u = b.initUsage();
+  u.setLeaseId(l.id);
+  u.setSessionId(l.usage.session_id);
+  u.setSeq(l.usage.seq);
+  u.setFinal(l.usage.final);
+  u.setWallMs(l.usage.wall_ms);
+  u.setBusyNs(l.usage.busy_ns);
+  u.setMemGbS(l.usage.mem_gb_s);
+  u.setMemPeak(l.usage.mem_peak);
+  u.setBytesIn(l.usage.bytes_in);
+  u.setBytesOut(l.usage.bytes_out);
+  u.setCalls(l.usage.calls);
+  b.setReceipts(l.receipts);
 }
 
 class SessionImpl final : public cp::Session::Server {
@@ -136,7 +149,23 @@ class SessionImpl final : public cp::Session::Server {
                         e.getReason().cStr(), e.getAtUnix()});
     std::vector<std::string> active;
     for (auto a : in.getActiveLeases()) active.push_back(a.cStr());
-    HeartbeatOut out = s_.heartbeat(c_, in.getProviderId().cStr(), use, events, active);
+    std::vector<control::UsageReceipt> receipts;
+    for (auto u : in.getReceipts()) {
+      control::UsageReceipt r;
+      r.lease_id = u.getLeaseId().cStr();
+      r.session_id = u.getSessionId();
+      r.seq = u.getSeq();
+      r.final = u.getFinal();
+      r.wall_ms = u.getWallMs();
+      r.busy_ns = u.getBusyNs();
+      r.mem_gb_s = u.getMemGbS() >= 0 ? u.getMemGbS() : 0;  // NaN and negatives count as 0
+      r.mem_peak = u.getMemPeak();
+      r.bytes_in = u.getBytesIn();
+      r.bytes_out = u.getBytesOut();
+      r.calls = u.getCalls();
+      receipts.push_back(std::move(r));
+    }
+    HeartbeatOut out = s_.heartbeat(c_, in.getProviderId().cStr(), use, events, active, receipts);
     auto r = ctx.getResults();
     r.setError(out.error);
     r.setReregister(out.reregister);

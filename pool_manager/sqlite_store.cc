@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include <functional>
+#include <map>
 
 #include "pool_manager/store.h"
 
@@ -22,6 +23,9 @@ CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, provider_id TEXT, provide
   endpoint TEXT, gpu_index INTEGER, vram INTEGER, whole INTEGER, state TEXT, session_id INTEGER,
   token_id TEXT, client_name TEXT, created INTEGER, expires INTEGER, started INTEGER,
   ended INTEGER, end_reason TEXT, kill_requested INTEGER, kill_reason TEXT);
+CREATE TABLE IF NOT EXISTS lease_usage(lease_id TEXT PRIMARY KEY, seq INTEGER, final INTEGER,
+  wall_ms INTEGER, busy_ns INTEGER, mem_gb_s REAL, mem_peak INTEGER, bytes_in INTEGER,
+  bytes_out INTEGER, calls INTEGER, receipts INTEGER, last_receipt_ms INTEGER);
 )sql";
 
 // A bound statement; bind values by position with b(), read columns with the getters.
@@ -40,6 +44,10 @@ class Stmt {
     sqlite3_bind_int64(s_, ++n_, v);
     return *this;
   }
+  Stmt& b(double v) {
+    sqlite3_bind_double(s_, ++n_, v);
+    return *this;
+  }
   bool step() {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
@@ -51,6 +59,7 @@ class Stmt {
     return p ? reinterpret_cast<const char*>(p) : "";
   }
   int64_t i(int c) { return sqlite3_column_int64(s_, c); }
+  double d(int c) { return sqlite3_column_double(s_, c); }
 
  private:
   sqlite3* db_;
@@ -196,7 +205,39 @@ class SqliteStore : public Store {
       l.end_reason = s.t(15), l.kill_requested = s.i(16) != 0, l.kill_reason = s.t(17);
       out.push_back(std::move(l));
     }
+    Stmt u(db_, "SELECT * FROM lease_usage", path_);
+    std::map<std::string, size_t> at;
+    for (size_t k = 0; k < out.size(); ++k) at[out[k].id] = k;
+    while (u.step()) {
+      auto it = at.find(u.t(0));
+      if (it == at.end()) continue;
+      LeaseRecord& l = out[it->second];
+      control::UsageReceipt& r = l.usage;
+      r.lease_id = l.id, r.session_id = l.session_id;
+      r.seq = uint64_t(u.i(1)), r.final = u.i(2) != 0, r.wall_ms = uint64_t(u.i(3));
+      r.busy_ns = uint64_t(u.i(4)), r.mem_gb_s = u.d(5), r.mem_peak = uint64_t(u.i(6));
+      r.bytes_in = uint64_t(u.i(7)), r.bytes_out = uint64_t(u.i(8)), r.calls = uint64_t(u.i(9));
+      l.receipts = uint32_t(u.i(10)), l.last_receipt_ms = u.i(11);
+    }
     return out;
+  }
+
+  void put_lease_usage(const LeaseRecord& l) override {
+    const control::UsageReceipt& r = l.usage;
+    Stmt(db_, "INSERT OR REPLACE INTO lease_usage VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", path_)
+        .b(l.id)
+        .b(int64_t(r.seq))
+        .b(int64_t(r.final))
+        .b(int64_t(r.wall_ms))
+        .b(int64_t(r.busy_ns))
+        .b(r.mem_gb_s)
+        .b(int64_t(r.mem_peak))
+        .b(int64_t(r.bytes_in))
+        .b(int64_t(r.bytes_out))
+        .b(int64_t(r.calls))
+        .b(int64_t(l.receipts))
+        .b(l.last_receipt_ms)
+        .step();
   }
 
   void put_meta(const std::string& key, const std::string& value) override {

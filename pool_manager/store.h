@@ -29,7 +29,9 @@ class Store {
   virtual void delete_provider(const std::string& id) = 0;
   virtual std::vector<ProviderRecord> load_providers() = 0;
   virtual void put_lease(const LeaseRecord& l) = 0;
-  virtual std::vector<LeaseRecord> load_leases() = 0;
+  virtual std::vector<LeaseRecord> load_leases() = 0;  // with their usage
+  // A lease's usage (usage, receipts, last_receipt_ms), kept beside the lease.
+  virtual void put_lease_usage(const LeaseRecord& l) = 0;
   virtual void put_meta(const std::string& key, const std::string& value) = 0;
   virtual std::string get_meta(const std::string& key) = 0;  // "" if absent
 };

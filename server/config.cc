@@ -76,6 +76,8 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
   --schedule WINDOWS             when the GPU may be used, e.g. 22:00-07:00 or
                                  "22:00-07:00,12:00-13:00" (default: always)
   --lend-mem SIZE                lend only this much of the GPU's memory (default: all)
+  --receipt-interval SECONDS     how often each session's usage receipt (cumulative totals)
+                                 goes to the pool, 0.1 to 60 (default 30; one more at the end)
   --pool-key FILE                the pool's public key (PEM or hex) to check leases with
                                  (default: the key the pool sends at registration)
   --advertise HOST[:PORT]        the address clients dial (default: the --listen address;
@@ -310,6 +312,15 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--lend-mem: '" + v + "' is not " + kSizeHint;
         return false;
       }
+    } else if (a == "--receipt-interval") {
+      if (!need(&v)) return false;
+      char* end = nullptr;
+      const double sec = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(sec >= 0.1 && sec <= 60)) {
+        *error = "--receipt-interval: '" + v + "' is not a number of seconds from 0.1 to 60";
+        return false;
+      }
+      o->receipt_interval_ms = static_cast<uint32_t>(sec * 1000);
     } else if (a == "--control-fd") {
       if (!need(&v)) return false;
       o->control_fd = std::atoi(v.c_str());

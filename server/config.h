@@ -54,6 +54,9 @@ struct ServerOptions {
   std::string pool_tls_ca, pool_tls_cert, pool_tls_key;  // --pool-tls-*: TLS to the pool
   std::vector<std::string> labels;
   uint64_t lend_mem = 0;  // 0: all of the GPU's memory
+  // --receipt-interval: a session's usage receipt goes to the pool this often (workers get it
+  // from the supervisor; protocol/control/usage_receipt.h).
+  uint32_t receipt_interval_ms = 30000;
   // Worker mode (internal).
   int worker_fd = -1;
   int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)

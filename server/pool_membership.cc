@@ -83,6 +83,7 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   endpoint_ = advertised_endpoint(o, bound);
   name_ = o.name.empty() ? host_name() + ":" + std::to_string(bound.port) : o.name;
   gpu_ = o.gpu;
+  receipt_interval_ms_ = o.receipt_interval_ms;
 
   std::string err;
   // Used lease ids outlive this process (a restart must not make a used lease good again).
@@ -209,9 +210,11 @@ void PoolMembership::stop() {
 }
 
 std::vector<std::string> PoolMembership::worker_args(int child_fd) const {
-  return {"--control-fd",     std::to_string(child_fd), "--pool-pubkey",
-          pubkey_hex_,        "--lease-endpoint",       endpoint_,
-          "--lease-provider", link_->provider_id()};
+  return {"--control-fd",       std::to_string(child_fd),
+          "--pool-pubkey",      pubkey_hex_,
+          "--lease-endpoint",   endpoint_,
+          "--lease-provider",   link_->provider_id(),
+          "--receipt-interval", std::to_string(receipt_interval_ms_ / 1000.0)};
 }
 
 int PoolMembership::open_channel(int* parent_end) {
@@ -283,6 +286,17 @@ bool PoolMembership::drain(Member& m, std::vector<Event>* events) {
       events->push_back({true, m.lease_id, m.session_id, ""});
     } else if (msg.size() > 2 && msg[0] == 'E' && msg[1] == ' ') {
       m.end_reason = msg.substr(2);
+    } else if (msg.size() > 2 && msg[0] == 'U' && msg[1] == ' ') {
+      // "U <totals>": a usage receipt for the session (protocol/control/usage_receipt.h).
+      control::UsageReceipt r;
+      if (m.lease_id.empty() || !control::parse_receipt_line(msg, &r)) {
+        log_warn("session %llu: malformed usage receipt from its worker",
+                 static_cast<unsigned long long>(m.session_id));
+      } else if (link_) {
+        r.lease_id = m.lease_id;
+        r.session_id = m.session_id;
+        link_->receipt(r);
+      }
     } else {
       log_warn("session %llu: unexpected message on the worker channel",
                static_cast<unsigned long long>(m.session_id));

@@ -81,6 +81,7 @@ class PoolMembership {
   void wake();
 
   std::string endpoint_, name_, pubkey_hex_;
+  uint32_t receipt_interval_ms_ = 30000;  // --receipt-interval, passed on to workers
   uint32_t gpu_ = 0;
   std::unique_ptr<control::ProviderLink> link_;
   control::LeaseReplayGuard guard_;

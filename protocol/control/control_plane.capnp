@@ -62,6 +62,21 @@ struct SessionEvent {
   memoryPeak @5 :UInt64;
 }
 
+# A session's measured use: cumulative totals since it started (protocol/control/usage_receipt.h).
+struct UsageReceipt {
+  leaseId @0 :Text;
+  sessionId @1 :UInt64;
+  seq @2 :UInt64;
+  final @3 :Bool;
+  wallMs @4 :UInt64;
+  busyNs @5 :UInt64;
+  memGbS @6 :Float64;
+  memPeak @7 :UInt64;
+  bytesIn @8 :UInt64;
+  bytesOut @9 :UInt64;
+  calls @10 :UInt64;
+}
+
 struct SessionKill {
   leaseId @0 :Text;
   sessionId @1 :UInt64;
@@ -125,6 +140,8 @@ struct LeaseRow {
   startedUnix @13 :Int64;
   endedUnix @14 :Int64;
   endReason @15 :Text;
+  usage @16 :UsageReceipt;     # merged receipts (all zero before the first)
+  receipts @17 :UInt32;        # how many receipts arrived
 }
 
 struct TokenRow {
@@ -167,7 +184,7 @@ interface Session {
   register @0 (info :ProviderInfo)
       -> (error :Text, providerId :Text, poolPublicKey :Data, heartbeatMs :UInt32);
   heartbeat @1 (providerId :Text, use :List(GpuUse), events :List(SessionEvent),
-                activeLeases :List(Text))
+                activeLeases :List(Text), receipts :List(UsageReceipt))
       -> (error :Text, kill :List(SessionKill), drained :Bool, reregister :Bool);
 
   # --- users (role user or admin) ---

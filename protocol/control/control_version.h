@@ -12,7 +12,9 @@
 
 namespace rgpu::control {
 
-inline constexpr uint32_t kControlVersion = 1;
+// 2: heartbeats carry usage receipts; lease rows their merged usage (a version-1 peer sends and
+// sees none).
+inline constexpr uint32_t kControlVersion = 2;
 inline constexpr uint32_t kMinControlVersion = 1;
 
 inline Negotiated negotiate_control(uint32_t peer_min, uint32_t peer_max) {

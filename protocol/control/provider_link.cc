@@ -33,7 +33,8 @@ struct ProviderLink::Impl {
   bool stopping = false;
   bool wake = false;
   std::vector<Event> pending;
-  std::map<std::string, uint64_t> running;  // lease id -> session id
+  std::map<std::string, uint64_t> running;       // lease id -> session id
+  std::map<std::string, UsageReceipt> receipts;  // lease id -> latest, until the pool has it
   std::string pubkey, provider_id;
   uint32_t heartbeat_ms = 2000;
   std::atomic<bool> connected{false}, drained{false};
@@ -86,11 +87,13 @@ struct ProviderLink::Impl {
   // One heartbeat; returns false if the link must re-register, throws on transport failure.
   bool heartbeat(PoolConnection& c, bool* removed) {
     std::vector<Event> events;
+    std::vector<UsageReceipt> sent;
     std::vector<std::string> active;
     std::string pid;
     {
       std::lock_guard<std::mutex> l(mu);
       events = pending;
+      for (auto& [id, r] : receipts) sent.push_back(r);
       for (auto& [id, s] : running) active.push_back(id);
       pid = provider_id;
     }
@@ -114,6 +117,21 @@ struct ProviderLink::Impl {
       es[i].setAtUnix(events[i].at);
       es[i].setMemoryPeak(events[i].memory_peak);
     }
+    auto rs = req.initReceipts(static_cast<unsigned>(sent.size()));
+    for (unsigned i = 0; i < sent.size(); i++) {
+      const UsageReceipt& r = sent[i];
+      rs[i].setLeaseId(r.lease_id);
+      rs[i].setSessionId(r.session_id);
+      rs[i].setSeq(r.seq);
+      rs[i].setFinal(r.final);
+      rs[i].setWallMs(r.wall_ms);
+      rs[i].setBusyNs(r.busy_ns);
+      rs[i].setMemGbS(r.mem_gb_s);
+      rs[i].setMemPeak(r.mem_peak);
+      rs[i].setBytesIn(r.bytes_in);
+      rs[i].setBytesOut(r.bytes_out);
+      rs[i].setCalls(r.calls);
+    }
     auto as = req.initActiveLeases(static_cast<unsigned>(active.size()));
     for (unsigned i = 0; i < active.size(); i++) as.set(i, active[i]);
     auto resp = c.wait(req.send());
@@ -126,6 +144,11 @@ struct ProviderLink::Impl {
     {
       std::lock_guard<std::mutex> l(mu);
       pending.erase(pending.begin(), pending.begin() + static_cast<long>(events.size()));
+      for (const auto& r : sent) {  // the pool has these; a newer one waits for the next beat
+        auto it = receipts.find(r.lease_id);
+        if (it != receipts.end() && it->second.seq == r.seq && it->second.final == r.final)
+          receipts.erase(it);
+      }
     }
     drained = resp.getDrained();
     connected = true;
@@ -255,6 +278,15 @@ bool ProviderLink::connected() const {
 }
 bool ProviderLink::drained() const {
   return impl_->drained;
+}
+
+void ProviderLink::receipt(const UsageReceipt& r) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->receipts.find(r.lease_id);
+  if (it == impl_->receipts.end())
+    impl_->receipts.emplace(r.lease_id, r);
+  else
+    merge_receipt(&it->second, r);
 }
 
 void ProviderLink::session_started(const std::string& lease_id, uint64_t session_id) {

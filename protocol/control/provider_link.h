@@ -10,7 +10,8 @@
 //   how often; Options::heartbeat_ms overrides) carrying live GPU use (Options::usage), queued
 //   session events and the lease ids of running sessions. The pool answers with sessions to kill;
 //   each is passed to Options::on_kill (on the link's thread; keep it short, e.g. signal the
-//   worker). The server then ends the session and calls session_ended() as usual.
+//   worker). The server then ends the session and calls session_ended() as usual. Heartbeats
+//   also carry the sessions' latest usage receipts (receipt()).
 // - session_started()/session_ended() may be called from any thread; they queue an event and
 //   wake the link, which sends it at once. Events survive a lost connection: the link reconnects
 //   with backoff, registers again (same name = same provider id) and resends them.
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/control/usage_receipt.h"
 #include "protocol/transport.h"
 
 namespace rgpu::control {
@@ -91,6 +93,9 @@ class ProviderLink {
   void session_started(const std::string& lease_id, uint64_t session_id);
   void session_ended(const std::string& lease_id, uint64_t session_id, const std::string& reason,
                      uint64_t memory_peak = 0);
+  // A session's usage receipt: kept (merged with any not yet sent for that lease) until a
+  // heartbeat carrying it is answered, across reconnects.
+  void receipt(const UsageReceipt& r);
 
   struct Impl;
 

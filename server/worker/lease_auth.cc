@@ -67,6 +67,10 @@ void SupervisorChannel::session_ended(const std::string& reason) {
   send_msg(fd_, "E " + reason.substr(0, 900));
 }
 
+void SupervisorChannel::receipt(const control::UsageReceipt& r) {
+  send_msg(fd_, control::receipt_line(r));
+}
+
 AuthResult LeaseAuthenticator::check(const HelloCredentials& c) const {
   AuthResult r;
   if (c.lease.empty()) {

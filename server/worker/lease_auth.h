@@ -23,6 +23,8 @@
 #include <memory>
 #include <string>
 
+#include "protocol/control/usage_receipt.h"
+
 #include "server/config.h"
 #include "server/worker/auth.h"
 
@@ -35,6 +37,8 @@ class SupervisorChannel {
   bool claim_lease(const std::string& lease_id, int64_t expires_unix, std::string* error);
   void session_started(const std::string& lease_id, uint64_t vram_cap);
   void session_ended(const std::string& reason);
+  // A usage receipt for the session (the supervisor forwards it to the pool).
+  void receipt(const control::UsageReceipt& r);
 
  private:
   int fd_;

@@ -179,6 +179,7 @@ OpReply Session::sync(uint16_t op, const uint8_t* args, size_t args_len, const u
   }
   r = execute(op, args, args_len, payload, payload_len);
   note_error(r.status);
+  if (meter_.refresh_busy_due()) meter_.busy_ns = backend_.busy_ns();  // for usage receipts
   if (!r.status.ok()) {
     r.payload.clear();
     std::fill(r.result.begin(), r.result.end(), 0);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,43 @@
 namespace rgpu::server {
 
 namespace {
+
+// Sends the session's usage receipts to the supervisor every `every_ms` from its own thread
+// until stop(); send_final() sends the last one (after the meter finished). No channel: none.
+class ReceiptTicker {
+ public:
+  ReceiptTicker(SupervisorChannel* channel, const SessionMeter& meter, uint32_t every_ms)
+      : channel_(channel), meter_(meter) {
+    if (!channel_) return;
+    thread_ = std::thread([this, every = std::chrono::milliseconds(every_ms)] {
+      std::unique_lock<std::mutex> g(mu_);
+      while (!cv_.wait_for(g, every, [this] { return stop_; }))
+        channel_->receipt(meter_.receipt(++seq_, false));
+    });
+  }
+  ~ReceiptTicker() { stop(); }
+  void stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void send_final() {
+    if (channel_) channel_->receipt(meter_.receipt(++seq_, true));
+  }
+
+ private:
+  SupervisorChannel* channel_;
+  const SessionMeter& meter_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  uint64_t seq_ = 0;  // written by the thread, then (after stop) by send_final
+  std::thread thread_;
+};
 
 volatile sig_atomic_t g_socket = -1;
 volatile sig_atomic_t g_terminated = 0;
@@ -222,6 +260,10 @@ int run_worker(const ServerOptions& o) {
              static_cast<unsigned long long>(props.va_size));
 
     if (!ar.lease_id.empty()) channel.session_started(ar.lease_id, props.total_mem);
+    // Usage receipts (protocol/control/usage_receipt.h): cumulative totals to the supervisor
+    // every --receipt-interval while the session runs, and a final one at its end.
+    const bool receipts = !ar.lease_id.empty() && channel.active();
+    ReceiptTicker ticker(receipts ? &channel : nullptr, meter, o.receipt_interval_ms);
 
     // --- serve -----------------------------------------------------------------------------
     Session session(*backend, meter);
@@ -273,9 +315,11 @@ int run_worker(const ServerOptions& o) {
     }
     if (g_terminated) why = "server shutting down";
     if (g_killed) why = "killed by the pool";
-    channel.session_ended(why);
+    ticker.stop();
     meter.busy_ns = backend->busy_ns();
     meter.finish();
+    ticker.send_final();
+    channel.session_ended(why);
     log_info("%s", meter.summary(why).c_str());
     return 0;
   } catch (const net::NetError& e) {

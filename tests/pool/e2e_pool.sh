@@ -12,6 +12,7 @@
 # Steps, in order (each prints "e2e_pool: ok <step>"):
 #   run       rgpu run places and runs the program; --label picks the provider; the shim alone
 #             asks the pool with RGPU_POOL (RGPU_TOKEN, RGPU_VRAM, RGPU_LABELS)
+#   receipts  usage receipts reach the pool during a session and a final one at its end
 #   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU (one
 #             run, then two vGPUs of one run) and each slice's cap holds (the program checks it)
 #   spread    spread puts slices on the providers with fewest leases
@@ -19,7 +20,8 @@
 #   leases    a forged, a replayed and a wrong-server lease are refused by the server
 #   drain     a drained server lets its running session finish and gets nothing new
 #   kill      `rgpu session kill` ends a running session; its program fails; the lease is killed
-#   missing   a server killed with SIGKILL turns missing; its session's program fails
+#   missing   a server killed with SIGKILL turns missing; its session's program fails; the
+#             session ends (after --lost-after-ms) dated when the server was last seen
 #   restart   the pool restarts on the same data: tokens, providers, leases; an expired lease
 #             is refused
 #   poolkill  the pool is SIGKILLed mid-session: the program finishes exactly; when the pool
@@ -130,7 +132,7 @@ file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 start_pool() {  # start_pool LISTEN [extra flags]
   rm -f "$W/pool.port"
   "$BIN/rgpu-pool" --listen "$1" --data-dir "$W/pool" --port-file "$W/pool.port" \
-    --heartbeat-ms 200 --missing-after-ms 5000 "${@:2}" >>"$W/pool.log" 2>&1 &
+    --heartbeat-ms 200 --missing-after-ms 5000 --lost-after-ms 8000 "${@:2}" >>"$W/pool.log" 2>&1 &
   POOL_PID=$!
   wait_for 30 test -s "$W/pool.port" || fail "the pool did not start"
 }
@@ -145,6 +147,7 @@ unset RGPU_TOKEN
 for i in 1 2 3; do
   "$BIN/rgpu-server" --backend sim --listen 127.0.0.1:0 --port-file "$W/server$i.port" \
     --pool "$RGPU_POOL" --join-token "$PTOK" --name "sim$i" --label "n=$i" --vram 4GiB \
+    --receipt-interval 0.5 \
     --sim-plugin "$PLUGIN" >"$W/server$i.log" 2>&1 &
   SERVER_PIDS+=($!)
 done
@@ -164,6 +167,36 @@ file_has "$W/shimpool.out" '^PASS' || fail "the program did not pass with RGPU_P
 wait_for 30 has_lease_where provider=sim3 client^="libcuda.so.1 pid" ||
   fail "the shim's lease is not on sim3: $(admin session list --all)"
 ok "run (rgpu run, --label, and RGPU_POOL in the shim)"
+
+# --- receipts: measured usage reaches the pool during the session and at its end --------------
+# usage_of LEASE FIELD: a field of the lease's merged usage ("receipts" for their count).
+usage_of() {
+  admin session list --all --json | python3 -c '
+import json, sys
+l = next(l for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1])
+print(l["receipts"] if sys.argv[2] == "receipts" else l["usage"][sys.argv[2]])' "$1" "$2"
+}
+receipts_running() {
+  [[ -n "$(lease_id_where lease_id="$RL" state=active)" && $(usage_of "$RL" receipts) -ge 2 &&
+     $(usage_of "$RL" bytes_in) -gt 0 && $(usage_of "$RL" wall_ms) -gt 0 ]]
+}
+RGPU_JOB_SLEEP_S=4 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=2 -- "$PROG" sleep >"$W/rcpt.out" 2>"$W/rcpt.err" &
+RJ=$!
+JOB_PIDS+=($RJ)
+wait_for 60 file_has "$W/rcpt.out" '^running' || fail "the receipts job did not start"
+wait_for 30 has_lease_where provider=sim2 state=active || fail "the pool did not see it start"
+RL=$(lease_id_where provider=sim2 state=active)
+wait_for 30 receipts_running || fail "no receipts during the session: $(admin session list --all --json)"
+MID_WALL=$(usage_of "$RL" wall_ms)
+wait "$RJ" || fail "the receipts job failed: $(cat "$W/rcpt.err")"
+file_has "$W/rcpt.out" '^PASS' || fail "the receipts job did not pass"
+wait_for 30 has_lease_where lease_id="$RL" state=ended || fail "its end was not recorded"
+wait_for 30 test "$(usage_of "$RL" final)" = True || fail "no final receipt: $(admin session list --all --json)"
+END_WALL=$(usage_of "$RL" wall_ms)
+[[ $END_WALL -ge $MID_WALL && $END_WALL -ge 4000 && $END_WALL -lt 60000 ]] ||
+  fail "final wall time $END_WALL ms (mid-session $MID_WALL ms) is not the >= 4 s the job held"
+[[ $(usage_of "$RL" calls) -gt 0 && $(usage_of "$RL" bytes_out) -gt 0 ]] || fail "no calls or bytes out"
+ok "receipts ($(usage_of "$RL" receipts) receipts; mid-session wall ${MID_WALL} ms, final ${END_WALL} ms)"
 
 # --- binpack: slices fill the fullest GPU ------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &
@@ -289,8 +322,11 @@ RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --lab
 LJ=$!
 JOB_PIDS+=($LJ)
 wait_for 60 file_has "$W/lostjob.out" '^running' || fail "the job on sim3 did not start"
+wait_for 30 has_lease_where provider=sim3 state=active || fail "the pool did not see the sim3 job start"
+LL=$(lease_id_where provider=sim3 state=active)
 kill -KILL "${SERVER_PIDS[2]}"
 wait "${SERVER_PIDS[2]}" 2>/dev/null
+KILLED_AT=$(date +%s)
 for _ in $(seq 600); do kill -0 "$LJ" 2>/dev/null || break; sleep 0.1; done
 if wait "$LJ"; then fail "the program on the killed server exited 0"; fi
 file_has "$W/lostjob.err" 'FAIL session lost' || fail "the program did not see its session end"
@@ -299,7 +335,15 @@ if urun --label n=3 -- "$PROG" >"$W/missing.out" 2>"$W/missing.err"; then
   fail "placed on a missing server"
 fi
 file_has "$W/missing.err" missing || fail "the missing refusal does not say why"
-ok "missing (the dead server's program failed; sim3 is missing and gets nothing)"
+# Its session ends once sim3 has been silent for --lost-after-ms, dated when it was last seen.
+wait_for 60 has_lease_where lease_id="$LL" state=ended ||
+  fail "the lost session was not ended: $(admin session list --all)"
+LL_JSON=$(admin session list --all --json)
+LL_ENDED=$(python3 -c 'import json,sys; print(next(l["ended"] for l in json.loads(sys.argv[2]) if l["lease_id"] == sys.argv[1]))' "$LL" "$LL_JSON")
+[[ $LL_ENDED -ge $((KILLED_AT - 2)) && $LL_ENDED -le $KILLED_AT ]] ||
+  fail "the lost session's end ($LL_ENDED) is not when its server died ($KILLED_AT)"
+grep -q "provider lost" <<<"$LL_JSON" || fail "the lost session's end reason does not say the provider was lost"
+ok "missing (the dead server's program failed; sim3 is missing and gets nothing; its session ended when sim3 died)"
 
 # --- restart: the pool keeps its state ---------------------------------------------------------
 stop_pid "$POOL_PID"

@@ -6,6 +6,7 @@
 
 #include "protocol/control/lease.h"
 #include "protocol/control/replay_guard.h"
+#include "protocol/control/usage_receipt.h"
 
 using namespace rgpu::control;
 
@@ -122,4 +123,26 @@ TEST(ReplayGuard, StateFileSurvivesRestart) {
   LeaseReplayGuard g2(path);
   EXPECT_FALSE(g2.claim("x", 9000, 1001));
   unlink(path);
+}
+
+// The worker's receipt line round-trips every total and refuses anything malformed.
+TEST(UsageReceipt, LineRoundTripsAndRefusesMalformed) {
+  rgpu::control::UsageReceipt r;
+  r.seq = 3, r.final = true, r.wall_ms = 123456, r.busy_ns = 987654321, r.mem_gb_s = 12.5;
+  r.mem_peak = 1ull << 33, r.bytes_in = 1ull << 40, r.bytes_out = 77, r.calls = 4242;
+  rgpu::control::UsageReceipt back;
+  ASSERT_TRUE(rgpu::control::parse_receipt_line(rgpu::control::receipt_line(r), &back));
+  EXPECT_EQ(back.seq, 3u);
+  EXPECT_TRUE(back.final);
+  EXPECT_EQ(back.wall_ms, 123456u);
+  EXPECT_EQ(back.busy_ns, 987654321u);
+  EXPECT_DOUBLE_EQ(back.mem_gb_s, 12.5);
+  EXPECT_EQ(back.mem_peak, 1ull << 33);
+  EXPECT_EQ(back.bytes_in, 1ull << 40);
+  EXPECT_EQ(back.bytes_out, 77u);
+  EXPECT_EQ(back.calls, 4242u);
+  for (const char* bad :
+       {"", "U", "U 1 0 1 1 1 1 1 1", "U 1 2 1 1 1 1 1 1 1", "U 1 0 1 1 -1 1 1 1 1",
+        "U 1 0 1 1 nan 1 1 1 1", "U 1 0 1 1 1 1 1 1 1 x", "E 1 0 1 1 1 1 1 1 1"})
+    EXPECT_FALSE(rgpu::control::parse_receipt_line(bad, &back)) << bad;
 }

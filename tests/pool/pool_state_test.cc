@@ -284,3 +284,102 @@ TEST_F(PoolStateTest, RemoveAndUsage) {
   EXPECT_TRUE(state_->providers().empty());
   EXPECT_NE(state_->heartbeat(prov_, pid, {}, {}, {}).error.find("removed"), std::string::npos);
 }
+
+namespace {
+rgpu::control::UsageReceipt receipt(const std::string& lease, uint64_t seq, uint64_t wall_ms,
+                                    uint64_t bytes_in, bool final = false) {
+  rgpu::control::UsageReceipt r;
+  r.lease_id = lease;
+  r.session_id = 7;
+  r.seq = seq;
+  r.final = final;
+  r.wall_ms = wall_ms;
+  r.busy_ns = wall_ms * 1000;
+  r.mem_gb_s = wall_ms / 1000.0;
+  r.mem_peak = 1 << 20;
+  r.bytes_in = bytes_in;
+  r.bytes_out = bytes_in / 2;
+  r.calls = seq * 10;
+  return r;
+}
+}  // namespace
+
+// Receipts hold cumulative totals: a duplicated, a late (older) or a lost one changes nothing,
+// totals never go down, another provider's receipt for the lease is ignored, and the merged
+// usage survives a pool restart.
+TEST_F(PoolStateTest, UsageReceiptsAreCumulativeAndIdempotent) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  std::string other = reg(prov2_, info("gpu-b"));
+  AcquireIn in;
+  in.vram = 2 * GiB;
+  in.labels = {};
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u);
+  const std::string l = a.grants[0].lease.id;
+  const std::string on = a.grants[0].lease.provider_id;
+  const Caller& owner = on == pid ? prov_ : prov2_;
+  const Caller& stranger = on == pid ? prov2_ : prov_;
+  const std::string stranger_id = on == pid ? other : pid;
+  state_->heartbeat(owner, on, {}, {{l, 7, true, "", 0}}, {l});
+  auto usage = [&] { return state_->leases(admin_, true)[0]; };
+  state_->heartbeat(owner, on, {}, {}, {l}, {receipt(l, 2, 2000, 5000)});
+  EXPECT_EQ(usage().usage.wall_ms, 2000u);
+  EXPECT_EQ(usage().usage.bytes_in, 5000u);
+  // The same receipt again, then an older one (receipt 1, which was lost and resent late).
+  state_->heartbeat(owner, on, {}, {}, {l}, {receipt(l, 2, 2000, 5000), receipt(l, 1, 1000, 10)});
+  EXPECT_EQ(usage().usage.wall_ms, 2000u);
+  EXPECT_EQ(usage().usage.bytes_in, 5000u);
+  EXPECT_EQ(usage().usage.bytes_out, 2500u);
+  EXPECT_EQ(usage().usage.calls, 20u);
+  EXPECT_EQ(usage().usage.seq, 2u);
+  EXPECT_EQ(usage().receipts, 3u);
+  // Another provider cannot add to this lease's usage.
+  state_->heartbeat(stranger, stranger_id, {}, {}, {}, {receipt(l, 9, 999999, 999999, true)});
+  EXPECT_EQ(usage().usage.wall_ms, 2000u);
+  EXPECT_FALSE(usage().usage.final);
+  // The final receipt, then the end: the totals are the final ones, and are kept.
+  state_->heartbeat(owner, on, {}, {{l, 7, false, "client exited", 0}}, {},
+                    {receipt(l, 4, 4000, 9000, true)});
+  EXPECT_EQ(usage().state, LeaseState::kEnded);
+  EXPECT_TRUE(usage().usage.final);
+  EXPECT_EQ(usage().usage.wall_ms, 4000u);
+  reopen();
+  const LeaseRecord kept = state_->leases(admin_, true)[0];
+  EXPECT_EQ(kept.usage.wall_ms, 4000u);
+  EXPECT_EQ(kept.usage.busy_ns, 4000u * 1000);
+  EXPECT_DOUBLE_EQ(kept.usage.mem_gb_s, 4.0);
+  EXPECT_EQ(kept.usage.bytes_in, 9000u);
+  EXPECT_EQ(kept.usage.calls, 40u);
+  EXPECT_TRUE(kept.usage.final);
+  EXPECT_EQ(kept.receipts, 4u);
+}
+
+// A provider that dies (no heartbeat) loses its sessions once lost_after_ms passes: they end
+// when they were last seen running, not when the provider comes back.
+TEST_F(PoolStateTest, SessionsOfALostProviderEndWhenLastSeen) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  AcquireIn in;
+  in.vram = 2 * GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u);
+  const std::string l = a.grants[0].lease.id;
+  const int64_t t0 = now_ms_ / 1000;
+  state_->heartbeat(prov_, pid, {}, {{l, 3, true, "", t0}}, {l});
+  now_ms_ += 10000;
+  state_->heartbeat(prov_, pid, {}, {}, {l});  // last seen running: t0 + 10 s
+  const int64_t seen = now_ms_ / 1000;
+  now_ms_ += 30000;  // missing, not yet lost: the session is still open
+  state_->sweep();
+  EXPECT_EQ(state_->leases(admin_, true)[0].state, LeaseState::kActive);
+  now_ms_ += 31000;  // silent for 61 s
+  state_->sweep();
+  LeaseRecord ended = state_->leases(admin_, true)[0];
+  EXPECT_EQ(ended.state, LeaseState::kEnded);
+  EXPECT_EQ(ended.ended, seen);
+  EXPECT_NE(ended.end_reason.find("provider lost"), std::string::npos) << ended.end_reason;
+  // The provider comes back much later: the recorded end does not move.
+  now_ms_ += 100000;
+  auto hb = state_->heartbeat(prov_, pid, {}, {}, {});
+  EXPECT_EQ(hb.error, "");
+  EXPECT_EQ(state_->leases(admin_, true)[0].ended, seen);
+}

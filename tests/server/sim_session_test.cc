@@ -332,7 +332,7 @@ TEST_F(SimSession, MemoryCapAndMemGetInfo) {
   EXPECT_EQ(sync<op::MemAlloc>({1ull << 62}).status.code, CUDA_ERROR_OUT_OF_MEMORY);
   ASSERT_TRUE(sync<op::MemFree>({a}).status.ok());
   alloc(32ull << 20);
-  EXPECT_GT(meter.mem_peak, 0u);
+  EXPECT_GT(meter.mem_peak(), 0u);
 }
 
 TEST_F(SimSession, RangesAndHandlesAreChecked) {
@@ -576,14 +576,14 @@ TEST_F(SimSession, ModuleLayoutsGlobalsAttributesAndLaunch) {
 }
 
 TEST_F(SimSession, ModuleVariablesCountInTheMemoryMeter) {
-  EXPECT_EQ(meter.mem_bytes, 0u);
+  EXPECT_EQ(meter.mem_bytes(), 0u);
   load_module(1, RGPU_TEST_CUBIN);  // g_counter and c_scale are device memory once loaded
-  EXPECT_GT(meter.mem_bytes, 0u);
-  EXPECT_EQ(meter.mem_bytes, backend.mem_used());
+  EXPECT_GT(meter.mem_bytes(), 0u);
+  EXPECT_EQ(meter.mem_bytes(), backend.mem_used());
   OpReply u = sync<op::ModuleUnload>({1});
   ASSERT_TRUE(u.status.ok()) << u.status.text;
-  EXPECT_EQ(meter.mem_bytes, 0u);
-  EXPECT_GT(meter.mem_peak, 0u);
+  EXPECT_EQ(meter.mem_bytes(), 0u);
+  EXPECT_GT(meter.mem_peak(), 0u);
 }
 
 TEST_F(SimSession, FatbinLoadsToo) {
