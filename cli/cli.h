@@ -20,6 +20,7 @@ struct Args {
   std::vector<std::string> pos;                  // positionals after the verb
   std::multimap<std::string, std::string> opts;  // --flag value (or "" for switches)
   std::vector<std::string> command;              // after "--" (rgpu run)
+  std::vector<std::string> flags_given;          // every flag as typed, --json/--help included
 
   bool has(const std::string& k) const { return opts.count(k) != 0; }
   std::string get(const std::string& k, const std::string& def = "") const {

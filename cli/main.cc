@@ -5,7 +5,10 @@
 #include <set>
 
 #include "cli/cli.h"
+#include "cli/verbs.h"
 #include "protocol/control/acquire.h"
+#include "protocol/control/control_version.h"
+#include "protocol/version.h"
 
 namespace rgpu::cli {
 
@@ -24,7 +27,7 @@ int usage_error(const std::string& msg, const char* usage) {
 namespace {
 
 const char* kUsage =
-    "usage: rgpu [--pool HOST:PORT] [--token T] VERB ...\n"
+    "usage: rgpu [--pool HOST:PORT] [--token T] VERB ...   (rgpu --version)\n"
     "  run [-n N] [--vram SIZE] [--label k=v] [--wait S] [--policy P] -- CMD ARGS\n"
     "                               run CMD on N remote vGPUs\n"
     "  server list|info|drain|undrain|remove   providers (admin for changes)\n"
@@ -66,6 +69,12 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) return usage_error(s + " needs a value", kUsage);
         v = argv[++i];
       }
+      a.flags_given.push_back(k);
+      if (k == "--version") {
+        printf("rgpu %s (control plane %u, data plane protocol %u)\n", RGPU_VERSION,
+               rgpu::control::kControlVersion, rgpu::kProtocolVersion);
+        return 0;
+      }
       if (k == "--help" || k == "-h")
         a.help = true;
       else if (k == "--json")
@@ -98,6 +107,7 @@ int main(int argc, char** argv) {
   size_t first_pos =
       (verb == "run" || verb == "status" || verb == "usage" || verb == "smi") ? 1 : 2;
   if (words.size() > first_pos) a.pos.assign(words.begin() + first_pos, words.end());
+  if (std::string why = check_verb(verb, sub, a); !why.empty()) return usage_error(why, "");
   if (verb == "run") return cmd_run(a);
   if (verb == "server") return cmd_server(sub, a);
   if (verb == "session") return cmd_session(sub, a);
@@ -110,5 +120,5 @@ int main(int argc, char** argv) {
     printf("%s", kUsage);
     return 0;
   }
-  return usage_error("unknown verb '" + verb + "'", kUsage);
+  return usage_error("unknown verb '" + verb + "'", kUsage);  // check_verb knows every verb
 }
