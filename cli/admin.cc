@@ -22,7 +22,8 @@ const char* kSessionUsage =
 const char* kVgpuUsage = "usage: rgpu vgpu list [--json]   placed vGPUs (open leases)\n";
 const char* kTokenUsage =
     "usage: rgpu token create --role admin|user|provider [--name TEXT] [--json]   (admin)\n"
-    "       rgpu token list [--json]                                            (admin)\n";
+    "       rgpu token list [--json]                                            (admin)\n"
+    "       rgpu token revoke ID      the token authenticates nothing again      (admin)\n";
 const char* kStatusUsage = "usage: rgpu status [--json]   pool summary\n";
 const char* kUsageUsage = "usage: rgpu usage [--json]   sessions and GPU time per provider/token\n";
 
@@ -335,7 +336,7 @@ int cmd_token(const std::string& sub, const Args& a) {
     printf("%s", kTokenUsage);
     return sub.empty() && !a.help ? 2 : 0;
   }
-  if (sub != "create" && sub != "list")
+  if (sub != "create" && sub != "list" && sub != "revoke")
     return usage_error("unknown token verb '" + sub + "'", kTokenUsage);
   cp::Role role = cp::Role::NONE;
   if (sub == "create" && !control::parse_role(a.get("--role"), &role))
@@ -360,6 +361,14 @@ int cmd_token(const std::string& sub, const Args& a) {
       }
       return 0;
     }
+    if (sub == "revoke") {
+      auto req = c->session().revokeTokenRequest();
+      req.setId(a.pos[0]);
+      auto resp = c->wait(req.send());
+      if (refused(resp)) return 1;
+      fprintf(stderr, "rgpu: token %s (%s) revoked\n", a.pos[0].c_str(), resp.getName().cStr());
+      return 0;
+    }
     auto resp = c->wait(c->session().listTokensRequest().send());
     if (refused(resp)) return 1;
     if (a.json) {
@@ -375,14 +384,17 @@ int cmd_token(const std::string& sub, const Args& a) {
             .str(t.getName().cStr())
             .key("created")
             .num(int64_t(t.getCreatedUnix()))
+            .key("revoked")
+            .num(int64_t(t.getRevokedUnix()))
             .end();
       j.end().print();
       return 0;
     }
-    Table t({"ID", "ROLE", "NAME", "CREATED"});
+    Table t({"ID", "ROLE", "NAME", "CREATED", "REVOKED"});
     for (auto r : resp.getTokens())
       t.add({r.getId().cStr(), control::role_name(r.getRole()), r.getName().cStr(),
-             human_time(r.getCreatedUnix())});
+             human_time(r.getCreatedUnix()),
+             r.getRevokedUnix() ? human_time(r.getRevokedUnix()) : "-"});
     t.print();
     return 0;
   } catch (const kj::Exception& e) {

@@ -33,7 +33,7 @@ const char* kUsage =
     "  server list|info|drain|undrain|remove   providers (admin for changes)\n"
     "  session list|kill            sessions (leases with a running session)\n"
     "  vgpu list                    placed vGPUs\n"
-    "  token create|list            tokens (admin)\n"
+    "  token create|list|revoke     tokens (admin)\n"
     "  status                       pool summary\n"
     "  usage                        usage per provider and token (admin)\n"
     "  smi [--json]                 an nvidia-smi-like view of this environment's vGPUs\n"

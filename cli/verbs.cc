@@ -27,6 +27,7 @@ const std::vector<VerbSpec> kVerbs = {
     {"vgpu", "list", {}, 0, 0, true},
     {"token", "create", {"--role", "--name"}, 0, 0, true},
     {"token", "list", {}, 0, 0, true},
+    {"token", "revoke", {}, 1, 1, false},
     {"status", "", {}, 0, 0, true},
     {"usage", "", {}, 0, 0, true},
     {"smi", "", {}, 0, 0, true},

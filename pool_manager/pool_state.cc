@@ -102,8 +102,33 @@ std::optional<Caller> PoolState::authenticate(const std::string& token) const {
   if (token.empty()) return std::nullopt;
   std::string h = hash_token(token);
   for (auto& t : tokens_)
-    if (t.hash == h) return Caller{t.id, t.role};
+    if (t.hash == h && !t.revoked) return Caller{t.id, t.role};
   return std::nullopt;
+}
+
+bool PoolState::token_valid(const std::string& token_id) const {
+  for (auto& t : tokens_)
+    if (t.id == token_id) return !t.revoked;
+  return false;
+}
+
+std::string PoolState::revoke_token(const Caller& c, const std::string& id, std::string* name) {
+  if (c.role != Role::kAdmin) return need("revoking a token", c);
+  if (id.size() < 6) return "name the token by its id (6 or more characters; see rgpu token list)";
+  TokenRecord* hit = nullptr;
+  for (auto& t : tokens_) {
+    if (t.id.rfind(id, 0) != 0) continue;
+    if (hit) return "'" + id + "' matches more than one token; give more of its id";
+    hit = &t;
+  }
+  if (!hit) return "no token '" + id + "'; see rgpu token list";
+  if (hit->id == c.token_id)
+    return "that is the token you are using; revoke it with another admin token";
+  *name = hit->name;
+  if (hit->revoked) return "";  // already revoked: nothing changes
+  hit->revoked = now_s();
+  store_.revoke_token(hit->id, hit->revoked);
+  return "";
 }
 
 std::string PoolState::create_token(const Caller& c, Role role, const std::string& name,

@@ -112,6 +112,10 @@ class PoolState {
   std::string create_token(const Caller& c, Role role, const std::string& name, std::string* id,
                            std::string* error);
   std::vector<TokenRecord> tokens(const Caller& c, std::string* error) const;
+  // Admin only: `id` (or a unique prefix of 6+ chars) never authenticates again, also on
+  // connections already open; *name gets its name. An admin cannot revoke its own token.
+  std::string revoke_token(const Caller& c, const std::string& id, std::string* name);
+  bool token_valid(const std::string& token_id) const;
 
   std::string register_provider(const Caller& c, ProviderRecord info, std::string* id);
   HeartbeatOut heartbeat(const Caller& c, const std::string& provider_id,

@@ -22,6 +22,7 @@ struct TokenRecord {
   Role role = Role::kNone;
   std::string name;
   int64_t created = 0;
+  int64_t revoked = 0;  // unix s; 0 = valid. A revoked token authenticates nothing, ever again.
 };
 
 struct GpuRecord {

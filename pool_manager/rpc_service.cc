@@ -98,7 +98,25 @@ class SessionImpl final : public cp::Session::Server {
  public:
   SessionImpl(PoolState& s, Caller c) : s_(s), c_(std::move(c)) {}
 
+  // A token revoked while this connection was open: every later call is refused.
+  template <typename Context>
+  bool revoked(Context& ctx) {
+    if (s_.token_valid(c_.token_id)) return false;
+    ctx.getResults().setError("this token was revoked by an admin; ask an admin for a new one");
+    return true;
+  }
+
+  kj::Promise<void> revokeToken(RevokeTokenContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    std::string name;
+    auto r = ctx.getResults();
+    r.setError(s_.revoke_token(c_, ctx.getParams().getId().cStr(), &name));
+    r.setName(name);
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> register_(RegisterContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto in = ctx.getParams().getInfo();
     ProviderRecord p;
     p.name = in.getName().cStr();
@@ -133,6 +151,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> heartbeat(HeartbeatContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto in = ctx.getParams();
     std::vector<GpuRecord> use;
     for (auto u : in.getUse()) {
@@ -180,6 +199,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> acquire(AcquireContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto q = ctx.getParams().getReq();
     AcquireIn in;
     in.count = q.getCount();
@@ -208,6 +228,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> release(ReleaseContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     std::vector<std::string> ids;
     for (auto i : ctx.getParams().getLeaseIds()) ids.push_back(i.cStr());
     ctx.getResults().setError(s_.release(c_, ids));
@@ -215,6 +236,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> listProviders(ListProvidersContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto& ps = s_.providers();
     auto r = ctx.getResults();
     auto rows = r.initProviders(static_cast<unsigned>(ps.size()));
@@ -250,22 +272,26 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> drain(DrainContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto p = ctx.getParams();
     ctx.getResults().setError(
         s_.drain(c_, p.getProvider().cStr(), p.getReason().cStr(), p.getDeadlineUnix()));
     return kj::READY_NOW;
   }
   kj::Promise<void> undrain(UndrainContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     ctx.getResults().setError(s_.undrain(c_, ctx.getParams().getProvider().cStr()));
     return kj::READY_NOW;
   }
   kj::Promise<void> remove(RemoveContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto p = ctx.getParams();
     ctx.getResults().setError(s_.remove(c_, p.getProvider().cStr(), p.getForce()));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> listLeases(ListLeasesContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     s_.sweep();
     auto ls = s_.leases(c_, ctx.getParams().getAll());
     auto rows = ctx.getResults().initLeases(static_cast<unsigned>(ls.size()));
@@ -274,6 +300,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> killSession(KillSessionContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto p = ctx.getParams();
     std::string lease;
     auto r = ctx.getResults();
@@ -283,6 +310,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> createToken(CreateTokenContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     auto p = ctx.getParams();
     std::string id, err;
     std::string secret = s_.create_token(c_, from_cp(p.getRole()), p.getName().cStr(), &id, &err);
@@ -294,6 +322,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> listTokens(ListTokensContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     std::string err;
     auto ts = s_.tokens(c_, &err);
     auto r = ctx.getResults();
@@ -304,11 +333,13 @@ class SessionImpl final : public cp::Session::Server {
       rows[i].setRole(to_cp(ts[i].role));
       rows[i].setName(ts[i].name);
       rows[i].setCreatedUnix(ts[i].created);
+      rows[i].setRevokedUnix(ts[i].revoked);
     }
     return kj::READY_NOW;
   }
 
   kj::Promise<void> status(StatusContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     s_.sweep();
     auto st = ctx.getResults().initStatus();
     st.setVersion(s_.config().version);
@@ -340,6 +371,7 @@ class SessionImpl final : public cp::Session::Server {
   }
 
   kj::Promise<void> usage(UsageContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
     std::string err;
     auto us = s_.usage(c_, &err);
     auto r = ctx.getResults();

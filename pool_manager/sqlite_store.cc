@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, provider_id TEXT, provide
   endpoint TEXT, gpu_index INTEGER, vram INTEGER, whole INTEGER, state TEXT, session_id INTEGER,
   token_id TEXT, client_name TEXT, created INTEGER, expires INTEGER, started INTEGER,
   ended INTEGER, end_reason TEXT, kill_requested INTEGER, kill_reason TEXT);
+CREATE TABLE IF NOT EXISTS revoked_tokens(id TEXT PRIMARY KEY, at INTEGER);
 CREATE TABLE IF NOT EXISTS lease_usage(lease_id TEXT PRIMARY KEY, seq INTEGER, final INTEGER,
   wall_ms INTEGER, busy_ns INTEGER, mem_gb_s REAL, mem_peak INTEGER, bytes_in INTEGER,
   bytes_out INTEGER, calls INTEGER, receipts INTEGER, last_receipt_ms INTEGER);
@@ -96,7 +97,14 @@ class SqliteStore : public Store {
     std::vector<TokenRecord> out;
     Stmt s(db_, "SELECT id,hash,role,name,created FROM tokens", path_);
     while (s.step()) out.push_back({s.t(0), s.t(1), Role(s.i(2)), s.t(3), s.i(4)});
+    Stmt r(db_, "SELECT id,at FROM revoked_tokens", path_);
+    while (r.step())
+      for (auto& t : out)
+        if (t.id == r.t(0)) t.revoked = r.i(1);
     return out;
+  }
+  void revoke_token(const std::string& id, int64_t at_unix) override {
+    Stmt(db_, "INSERT OR IGNORE INTO revoked_tokens VALUES(?,?)", path_).b(id).b(at_unix).step();
   }
 
   void put_provider(const ProviderRecord& p) override {

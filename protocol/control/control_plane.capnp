@@ -149,6 +149,7 @@ struct TokenRow {
   role @1 :Role;
   name @2 :Text;
   createdUnix @3 :Int64;
+  revokedUnix @4 :Int64;       # 0: valid
 }
 
 struct UsageRow {
@@ -202,6 +203,7 @@ interface Session {
   listTokens @11 () -> (error :Text, tokens :List(TokenRow));
   status @12 () -> (error :Text, status :StatusInfo);
   usage @13 () -> (error :Text, rows :List(UsageRow));
+  revokeToken @14 (id :Text) -> (error :Text, name :Text);
 }
 
 # The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes

@@ -237,7 +237,19 @@ for verb in "server drain sim1" "server undrain sim1" "server remove sim2" "toke
   grep -qi 'permission\|admin' "$W/role.out" || fail "'$verb' refusal does not say why"
 done
 server_is sim1 active || fail "sim1 changed state after refused admin verbs"
-ok "roles (a user token cannot drain, undrain, remove or create tokens)"
+RTOK=$(admin token create --role user --name e2e-revoked) || fail "token create"
+RID=$(admin token list --json | python3 -c '
+import json, sys
+print(next(t["id"] for t in json.load(sys.stdin) if t["name"] == "e2e-revoked"))')
+"$BIN/rgpu" --token "$RTOK" vgpu list >/dev/null 2>&1 || fail "a fresh user token did not work"
+admin token revoke "$RID" 2>"$W/revoke.err" || fail "token revoke failed: $(cat "$W/revoke.err")"
+if "$BIN/rgpu" --token "$RTOK" vgpu list >"$W/revoked.out" 2>&1; then fail "a revoked token still works"; fi
+file_has "$W/revoked.out" "token refused" || fail "the revoked token's refusal does not say so: $(cat "$W/revoked.out")"
+[[ $(admin token list --json | python3 -c '
+import json, sys
+print(next(t["revoked"] for t in json.load(sys.stdin) if t["name"] == "e2e-revoked"))') -gt 0 ]] ||
+  fail "token list does not show the revocation"
+ok "roles (a user token cannot drain, undrain, remove or create tokens; a revoked token is refused)"
 
 # --- leases: forged, replayed, wrong server ----------------------------------------------------
 # A lease that opened a session, captured from `rgpu run`'s environment for the program.

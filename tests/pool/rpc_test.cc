@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "protocol/control/acquire.h"
+#include "protocol/control/control_version.h"
 #include "protocol/control/lease.h"
 #include "protocol/control/pool_client.h"
 #include "protocol/control/provider_link.h"
@@ -268,7 +269,19 @@ TEST_F(RpcTest, VersionMismatchAndBadTokenRefused) {
     std::string e = resp.getError().cStr();
     EXPECT_NE(e.find("control plane"), std::string::npos) << e;
     EXPECT_NE(e.find("98..99"), std::string::npos) << e;
-    EXPECT_NE(e.find("1..1"), std::string::npos) << e;
+    const std::string ours = std::to_string(rgpu::control::kMinControlVersion) + ".." +
+                             std::to_string(rgpu::control::kControlVersion);
+    EXPECT_NE(e.find(ours), std::string::npos) << e;
+  }
+  {  // A version-1 caller (no usage receipts) is still served, at version 1.
+    capnp::EzRpcClient client(pool_->endpoint());
+    auto req = client.getMain<rgpu::cp::Pool>().connectRequest();
+    req.setToken(pool_->admin());
+    req.setControlVersion(1);
+    req.setMinControlVersion(1);
+    auto resp = req.send().wait(client.getWaitScope());
+    EXPECT_EQ(std::string(resp.getError().cStr()), "");
+    EXPECT_EQ(resp.getControlVersion(), 1u);
   }
   PoolConnection c(pool_->endpoint(), "rgpu_nope", "test");
   EXPECT_NE(c.open().find("token refused"), std::string::npos);
@@ -319,4 +332,35 @@ TEST_F(RpcTest, CliListsAndEnforcesRoles) {
   out = run("--token " + pool_->admin() + " vgpu list --json", &rc);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(out, "[]\n");
+}
+
+// A revoked token authenticates nothing again: new connections are refused, and a connection
+// opened before the revocation is refused at its next call.
+TEST_F(RpcTest, RevokedTokenIsRefusedAlsoOnAnOpenConnection) {
+  const std::string utok = pool_->token("user");
+  PoolConnection open_before(pool_->endpoint(), utok, "test");
+  ASSERT_EQ(open_before.open(), "");
+  auto listed = open_before.wait(open_before.session().listLeasesRequest().send());
+  EXPECT_EQ(std::string(listed.getError().cStr()), "");
+  std::string id;
+  pool_->with(pool_->admin(), [&](PoolConnection& c) {
+    auto resp = c.wait(c.session().listTokensRequest().send());
+    for (auto t : resp.getTokens())
+      if (t.getRole() == rgpu::cp::Role::USER) id = t.getId().cStr();
+    auto req = c.session().revokeTokenRequest();
+    req.setId(id);
+    auto r = c.wait(req.send());
+    EXPECT_EQ(std::string(r.getError().cStr()), "");
+    // Its own token: refused, so an admin cannot lock itself out.
+    auto mine = c.session().revokeTokenRequest();
+    for (auto t : resp.getTokens())
+      if (t.getRole() == rgpu::cp::Role::ADMIN) mine.setId(t.getId().cStr());
+    EXPECT_NE(std::string(c.wait(mine.send()).getError().cStr()).find("you are using"),
+              std::string::npos);
+  });
+  ASSERT_FALSE(id.empty());
+  auto after = open_before.wait(open_before.session().listLeasesRequest().send());
+  EXPECT_NE(std::string(after.getError().cStr()).find("revoked"), std::string::npos);
+  PoolConnection fresh(pool_->endpoint(), utok, "test");
+  EXPECT_NE(fresh.open().find("token refused"), std::string::npos);
 }
