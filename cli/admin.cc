@@ -4,6 +4,8 @@
 
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "cli/pool_call.h"
+#include "protocol/control/money.h"
 #include "protocol/control/pool_client.h"
 
 namespace rgpu::cli {
@@ -26,21 +28,6 @@ const char* kTokenUsage =
     "       rgpu token revoke ID      the token authenticates nothing again      (admin)\n";
 const char* kStatusUsage = "usage: rgpu status [--json]   pool summary\n";
 const char* kUsageUsage = "usage: rgpu usage [--json]   sessions and GPU time per provider/token\n";
-
-// Opens the connection or prints why not; returns nullptr on failure.
-std::unique_ptr<control::PoolConnection> open_pool(const Args& a) {
-  if (a.token.empty()) {
-    error("no token; pass --token or set RGPU_TOKEN");
-    return nullptr;
-  }
-  auto c = std::make_unique<control::PoolConnection>(a.pool, a.token, "rgpu cli");
-  std::string err = c->open();
-  if (!err.empty()) {
-    error(err);
-    return nullptr;
-  }
-  return c;
-}
 
 std::string labels_text(capnp::List<cp::Label>::Reader ls) {
   std::string s;
@@ -103,13 +90,6 @@ bool parse_deadline(const std::string& t, int64_t* out) {
   if (mul == 0 || v <= 0) return false;
   double secs = v * mul;
   *out = secs > 1e9 ? int64_t(secs) : int64_t(time(nullptr)) + int64_t(secs);
-  return true;
-}
-
-template <typename R>
-bool refused(const R& resp) {
-  if (resp.getError().size() == 0) return false;
-  error(resp.getError().cStr());
   return true;
 }
 
@@ -257,6 +237,17 @@ int list_leases(const Args& a, bool sessions) {
         j.key("busy_ns").num(u.getBusyNs()).key("mem_gb_s").num(u.getMemGbS());
         j.key("mem_peak").num(u.getMemPeak()).key("bytes_in").num(u.getBytesIn());
         j.key("bytes_out").num(u.getBytesOut()).key("calls").num(u.getCalls());
+        j.end();
+        auto ch = l.getCharge();  // money as decimal strings: never a float
+        j.key("rate_version").num(int64_t(l.getRateVersion()));
+        j.key("charge").obj().key("settled").num(int64_t(ch.getSettledUnix()));
+        j.key("rate_version")
+            .num(int64_t(ch.getRateVersion()))
+            .key("billed_ms")
+            .num(ch.getBilledMs());
+        j.key("cost").str(control::format_money(ch.getCost()));
+        j.key("fee").str(control::format_money(ch.getFee()));
+        j.key("earnings").str(control::format_money(ch.getEarnings()));
         j.end();
         j.end();
       }

@@ -34,6 +34,7 @@ const char* kUsage =
     "  session list|kill            sessions (leases with a running session)\n"
     "  vgpu list                    placed vGPUs\n"
     "  token create|list|revoke     tokens (admin)\n"
+    "  rate set|list                rates: per GPU-hour, GiB-hour, GB moved; the pool fee\n"
     "  status                       pool summary\n"
     "  usage                        usage per provider and token (admin)\n"
     "  smi [--json]                 an nvidia-smi-like view of this environment's vGPUs\n"
@@ -43,9 +44,10 @@ const char* kUsage =
     "        (`rgpu run` passes them and RGPU_TLS_CA/_CERT/_KEY on to the program's shim).\n";
 
 // Flags that take a value; everything else starting with "-" is a switch.
-const std::set<std::string> kValued = {"--pool",   "--token",    "--token-file", "-n",
-                                       "--vram",   "--label",    "--wait",       "--policy",
-                                       "--reason", "--deadline", "--role",       "--name"};
+const std::set<std::string> kValued = {
+    "--pool",   "--token",    "--token-file", "-n",     "--vram", "--label",     "--wait",
+    "--policy", "--reason",   "--deadline",   "--role", "--name", "--max-price", "--gpu-hour",
+    "--model",  "--provider", "--gib-hour",   "--gb",   "--bill", "--fee"};
 
 }  // namespace
 
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
   if (verb == "vgpu") return cmd_vgpu(sub, a);
   if (verb == "token") return cmd_token(sub, a);
   if (verb == "status") return cmd_status(a);
+  if (verb == "rate") return cmd_rate(sub, a);
   if (verb == "usage") return cmd_usage(a);
   if (verb == "smi") return cmd_smi(a);
   if (verb == "help") {

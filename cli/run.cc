@@ -14,6 +14,7 @@
 #include "pool_manager/placement.h"
 #include "protocol/control/acquire.h"
 #include "protocol/control/lease.h"
+#include "protocol/control/money.h"
 #include "protocol/size.h"
 
 namespace rgpu::cli {
@@ -21,11 +22,12 @@ namespace {
 
 const char* kRunUsage =
     "usage: rgpu run [-n N] [--vram SIZE] [--pool HOST:PORT] [--label k=v]... [--wait SECONDS]\n"
-    "                [--policy binpack|spread] -- CMD ARGS...\n"
+    "                [--policy binpack|spread] [--max-price PRICE] -- CMD ARGS...\n"
     "  Asks the pool for N vGPUs (default 1; whole GPUs unless --vram, e.g. 16GiB), prints\n"
     "  where they were placed, and runs CMD with the rgpu shim (<bin>/../lib/rgpu, or\n"
     "  RGPU_SHIM_DIR) first on LD_LIBRARY_PATH and RGPU_SERVER / RGPU_LEASE set.\n"
     "  --wait: if nothing fits, keep asking this long before failing. Exit status is CMD's.\n"
+    "  --max-price: only providers whose GPU-hour rate is at most PRICE credits (see rgpu rate).\n"
     "  Token: --token or RGPU_TOKEN (role user).\n";
 
 volatile pid_t g_child = 0;
@@ -78,6 +80,9 @@ int cmd_run(const Args& a) {
     wait = strtod(text.c_str(), &end);
     if (*end || wait < 0) return usage_error("--wait wants seconds", kRunUsage);
   }
+  int64_t max_price = 0;
+  if (a.has("--max-price") && !control::parse_money(a.get("--max-price"), &max_price))
+    return usage_error("--max-price wants an amount of credits per GPU-hour, e.g. 0.80", kRunUsage);
   std::string shim = shim_dir();
   struct stat st {};
   if (stat((shim + "/libcuda.so.1").c_str(), &st) != 0)
@@ -87,7 +92,7 @@ int cmd_run(const Args& a) {
   if (a.token.empty()) return error("no token; pass --token or set RGPU_TOKEN (role user)");
 
   auto res = control::acquire_leases(a.pool, a.token, n, vram, labels, wait, a.get("--policy"),
-                                     "rgpu run " + a.command[0]);
+                                     "rgpu run " + a.command[0], max_price);
   if (!res.ok) return error(res.error);
   std::string servers, leases;
   std::vector<std::string> ids;

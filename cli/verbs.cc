@@ -16,7 +16,7 @@ struct VerbSpec {
 };
 
 const std::vector<VerbSpec> kVerbs = {
-    {"run", "", {"-n", "--vram", "--label", "--wait", "--policy"}, 0, 0, false},
+    {"run", "", {"-n", "--vram", "--label", "--wait", "--policy", "--max-price"}, 0, 0, false},
     {"server", "list", {}, 0, 0, true},
     {"server", "info", {}, 1, 1, true},
     {"server", "drain", {"--reason", "--deadline"}, 1, 1, false},
@@ -28,6 +28,13 @@ const std::vector<VerbSpec> kVerbs = {
     {"token", "create", {"--role", "--name"}, 0, 0, true},
     {"token", "list", {}, 0, 0, true},
     {"token", "revoke", {}, 1, 1, false},
+    {"rate",
+     "set",
+     {"--gpu-hour", "--model", "--provider", "--gib-hour", "--gb", "--bill", "--fee"},
+     0,
+     0,
+     false},
+    {"rate", "list", {}, 0, 0, true},
     {"status", "", {}, 0, 0, true},
     {"usage", "", {}, 0, 0, true},
     {"smi", "", {}, 0, 0, true},

@@ -1,6 +1,8 @@
 // pool_manager/placement.cc — see placement.h.
 #include "pool_manager/placement.h"
 
+#include "pool_manager/billing.h"
+
 #include <cmath>
 #include <cstdio>
 #include <tuple>
@@ -34,6 +36,11 @@ std::string format_bytes(uint64_t b) {
 
 namespace {
 
+bool price_fits(const ProviderView& p, const PlacementRequest& req) {
+  if (p.min_price && p.price < p.min_price) return false;
+  return !req.max_price || p.price <= req.max_price;
+}
+
 bool labels_match(const ProviderView& p, const std::map<std::string, std::string>& want) {
   for (auto& [k, v] : want) {
     auto it = p.labels.find(k);
@@ -64,7 +71,9 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> best_key{};
     for (size_t pi = 0; pi < views.size(); pi++) {
       const ProviderView& p = views[pi];
-      if (!p.active || p.drained || !p.in_schedule || !labels_match(p, req.labels)) continue;
+      if (!p.active || p.drained || !p.in_schedule || !labels_match(p, req.labels) ||
+          !price_fits(p, req))
+        continue;
       uint64_t p_leases = 0, p_free = 0;
       for (auto& g : p.gpus) {
         p_leases += g.leases;
@@ -100,7 +109,7 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     return out;
   }
   // Explain: classify every provider by the first thing that rules it out.
-  size_t missing = 0, drained = 0, sched = 0, labels = 0, memory = 0;
+  size_t missing = 0, drained = 0, sched = 0, labels = 0, memory = 0, below_min = 0, above_max = 0;
   uint64_t most_free = 0;
   for (auto& p : providers) {
     if (!p.active)
@@ -111,6 +120,10 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
       sched++;
     else if (!labels_match(p, req.labels))
       labels++;
+    else if (p.min_price && p.price < p.min_price)
+      below_min++;
+    else if (req.max_price && p.price > req.max_price)
+      above_max++;
     else {
       memory++;
       for (auto& g : p.gpus)
@@ -135,6 +148,12 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     for (auto& [k, v] : req.labels) want += (want.empty() ? "" : ",") + k + "=" + v;
     parts.push_back(std::to_string(labels) + " without labels " + want);
   }
+  if (below_min)
+    parts.push_back(std::to_string(below_min) +
+                    " asking more than the pool's rate (their --min-price is above it)");
+  if (above_max)
+    parts.push_back(std::to_string(above_max) + " priced above your --max-price " +
+                    format_money(req.max_price) + " per GPU-hour");
   if (memory)
     parts.push_back(std::to_string(memory) + " without enough free memory" +
                     (req.vram ? " (most free on one GPU: " + format_bytes(most_free) + ")"

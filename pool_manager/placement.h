@@ -2,7 +2,8 @@
 //
 // Contract:
 // - A candidate GPU must belong to a provider that is active (heartbeats arrive), not drained,
-//   inside its schedule, whose labels include every requested key=value.
+//   inside its schedule, whose labels include every requested key=value, and whose GPU-hour
+//   rate is at least its own minimum price and at most the request's maximum.
 // - A whole-GPU request (vram 0) takes a GPU with no open lease and gets its lent memory; a slice
 //   takes `vram` bytes from a GPU that is not held whole and has that much unleased memory, so
 //   several slices share a GPU.
@@ -40,6 +41,8 @@ struct ProviderView {
   bool active = true;
   bool drained = false;
   bool in_schedule = true;
+  int64_t price = 0;      // the pool's GPU-hour rate for it, micro (billing.h)
+  int64_t min_price = 0;  // the least it lends for (0: any)
   std::vector<GpuView> gpus;
 };
 
@@ -48,6 +51,7 @@ struct PlacementRequest {
   uint64_t vram = 0;  // 0 = whole GPU
   std::map<std::string, std::string> labels;
   Policy policy = Policy::kBinpack;
+  int64_t max_price = 0;  // micro per GPU-hour; 0: no limit
 };
 
 struct Slot {

@@ -86,6 +86,7 @@ PoolState::PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock n
   leases_ = store_.load_leases();
   for (auto& p : providers_) p.last_heartbeat_ms = started_ms_;  // grace after a restart
   for (auto& l : leases_) l.last_seen_ms = std::max(l.last_receipt_ms, l.started * 1000);
+  rates_ = store_.load_rates();
 }
 
 std::string PoolState::bootstrap_admin() {
@@ -262,6 +263,7 @@ void PoolState::end_lease(LeaseRecord& l, LeaseState s, const std::string& reaso
   l.ended = at;
   l.end_reason = reason;
   store_.put_lease(l);
+  if (l.usage.final) settle(l, false);
 }
 
 HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_id,
@@ -310,6 +312,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     l->last_receipt_ms = now_ms;
     if (lease_open(l->state)) l->last_seen_ms = now_ms;
     store_.put_lease_usage(*l);
+    if (!lease_open(l->state) && l->usage.final) settle(*l, false);
   }
   for (auto& id : active_leases)
     if (LeaseRecord* l = find_lease(id); l && l->provider_id == p->id && lease_open(l->state))
@@ -324,6 +327,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         l->state = LeaseState::kActive;
         l->session_id = e.session_id;
         l->started = at;
+        l->rate_version = current_rates().version;
         l->last_seen_ms = std::max(l->last_seen_ms, at * 1000);
         store_.put_lease(*l);
       } else if (lease_open(l->state) == false) {
@@ -334,7 +338,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         killed_now.insert(l->id);
       }
     } else {
-      if (!l->started) l->started = at;
+      if (!l->started) l->started = at, l->rate_version = current_rates().version;
       if (l->session_id == 0) l->session_id = e.session_id;
       if (l->state == LeaseState::kActive || l->state == LeaseState::kGranted)
         end_lease(*l, l->kill_requested ? LeaseState::kKilled : LeaseState::kEnded,
@@ -382,6 +386,8 @@ std::vector<ProviderView> PoolState::views() const {
     v.active = provider_active(p);
     v.drained = p.drained;
     v.in_schedule = provider_in_schedule(p);
+    v.min_price = p.min_price;
+    v.price = current_rates().gpu_hour_rate(p.name, p.gpus.empty() ? "" : p.gpus[0].name);
     for (auto& g : p.gpus) {
       GpuView gv;
       gv.index = g.index;
@@ -417,6 +423,7 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
   req.vram = in.vram;
   req.labels = in.labels;
   req.policy = cfg_.policy;
+  req.max_price = in.max_price;
   if (!in.policy.empty() && !parse_policy(in.policy, &req.policy)) {
     out.error = "unknown placement policy '" + in.policy + "'; use binpack or spread";
     return out;
@@ -614,8 +621,10 @@ void PoolState::sweep() {
                 "provider lost: no heartbeat from " + p.name + " for " +
                     std::to_string(silent_ms / 1000) + " s",
                 at);
+      settle(l, true);
     }
   }
+  settle_overdue();
 }
 
 }  // namespace rgpu::pool

@@ -19,6 +19,11 @@
 // - Usage receipts (protocol/control/usage_receipt.h) from a lease's own provider are merged
 //   into the lease (latest wins, totals never go down), also after it ended; others are
 //   ignored. Each merge is written through put_lease_usage.
+// - Billing (billing.h): a session starts under the current rate version; once it ended and
+//   its final receipt is in (or its provider was lost, or lost_after_ms passed without one) it
+//   is settled once: cost for its user, fee for the pool, earnings for its provider. Placement
+//   skips providers whose GPU-hour rate is below their --min-price or above the user's
+//   --max-price, and says so.
 #pragma once
 
 #include <functional>
@@ -90,6 +95,16 @@ struct AcquireIn {
   std::map<std::string, std::string> labels;
   std::string policy;  // "" = pool default
   std::string client_name;
+  int64_t max_price = 0;  // micro per GPU-hour the user will pay; 0: no limit
+};
+
+// A change to the rates (billing.h); unset fields keep the current version's values.
+struct RateChangeIn {
+  std::optional<int64_t> gpu_hour;  // the default, or the model's / provider's when named
+  std::string model, provider;
+  std::optional<int64_t> gib_hour, gb_moved;
+  std::optional<bool> bill_busy;
+  std::optional<uint32_t> fee_ppm;
 };
 
 struct UsageOut {
@@ -142,6 +157,11 @@ class PoolState {
   uint32_t open_leases_on(const std::string& provider_id) const;
   std::vector<UsageOut> usage(const Caller& c, std::string* error) const;
 
+  // Billing (pool_billing.cc). Admin only: a new rate version from the current one and `ch`.
+  std::string set_rates(const Caller& c, const RateChangeIn& ch, int64_t* version);
+  const std::vector<RateCard>& rates() const { return rates_; }  // every version, any role
+  const RateCard& current_rates() const { return rates_.empty() ? no_rates_ : rates_.back(); }
+
   // Expires granted leases past their expiry and ends the sessions of providers silent for
   // lost_after_ms (at their last sighting); call periodically.
   void sweep();
@@ -155,6 +175,12 @@ class PoolState {
   LeaseRecord* find_lease(const std::string& id);
   std::vector<ProviderView> views() const;
   void end_lease(LeaseRecord& l, LeaseState s, const std::string& reason, int64_t at);
+  const RateCard& rate_card(int64_t version) const;
+  // Prices an ended session once, from its receipts and the rates it started under; written
+  // through put_charge and never changed after. `provider_lost`: billed to its last sighting.
+  void settle(LeaseRecord& l, bool provider_lost);
+  // Settles ended sessions whose final receipt has not come within lost_after_ms.
+  void settle_overdue();
   int64_t now_s() const { return now_ms_() / 1000; }
 
   Store& store_;
@@ -165,6 +191,8 @@ class PoolState {
   std::vector<TokenRecord> tokens_;
   std::vector<ProviderRecord> providers_;
   std::vector<LeaseRecord> leases_;
+  std::vector<RateCard> rates_;          // by version, 1, 2, ...
+  RateCard no_rates_;                    // version 0: everything free
   std::map<std::string, bool> removed_;  // provider ids removed while their server may live
 };
 

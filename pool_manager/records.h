@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pool_manager/billing.h"
 #include "protocol/control/usage_receipt.h"
 
 namespace rgpu::pool {
@@ -50,6 +51,7 @@ struct ProviderRecord {
   bool drained = false;
   std::string drain_reason;
   int64_t drain_deadline = 0;  // unix s; 0 = none
+  int64_t min_price = 0;       // micro per GPU-hour it will lend for (rgpu-server --min-price)
   int64_t registered = 0;
   int64_t last_heartbeat_ms = 0;  // (live) unix ms
 };
@@ -84,6 +86,8 @@ struct LeaseRecord {
   uint32_t receipts = 0;        // how many arrived (duplicates included)
   int64_t last_receipt_ms = 0;  // unix ms the last one arrived
   int64_t last_seen_ms = 0;     // (live) the last heartbeat or receipt that showed it running
+  int64_t rate_version = 0;     // the rates in force when its session started
+  Charge charge;                // settled once the session ended (billing.h)
 };
 
 }  // namespace rgpu::pool

@@ -92,6 +92,14 @@ void fill_lease(cp::LeaseRow::Builder b, const LeaseRecord& l) {
   u.setBytesOut(l.usage.bytes_out);
   u.setCalls(l.usage.calls);
   b.setReceipts(l.receipts);
+  b.setRateVersion(l.rate_version);
+  auto ch = b.initCharge();
+  ch.setRateVersion(l.charge.rate_version);
+  ch.setBilledMs(l.charge.billed_ms);
+  ch.setCost(l.charge.cost);
+  ch.setFee(l.charge.fee);
+  ch.setEarnings(l.charge.earnings);
+  ch.setSettledUnix(l.charge.settled_unix);
 }
 
 class SessionImpl final : public cp::Session::Server {
@@ -104,6 +112,54 @@ class SessionImpl final : public cp::Session::Server {
     if (s_.token_valid(c_.token_id)) return false;
     ctx.getResults().setError("this token was revoked by an admin; ask an admin for a new one");
     return true;
+  }
+
+  kj::Promise<void> setRates(SetRatesContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto c = ctx.getParams().getChange();
+    RateChangeIn in;
+    if (c.getSetGpuHour()) in.gpu_hour = std::max<int64_t>(0, c.getGpuHour());
+    in.model = c.getModel().cStr();
+    in.provider = c.getProvider().cStr();
+    if (c.getSetGibHour()) in.gib_hour = std::max<int64_t>(0, c.getGibHour());
+    if (c.getSetGbMoved()) in.gb_moved = std::max<int64_t>(0, c.getGbMoved());
+    if (c.getSetBillBusy()) in.bill_busy = c.getBillBusy();
+    if (c.getSetFeePpm()) in.fee_ppm = c.getFeePpm();
+    int64_t version = 0;
+    auto r = ctx.getResults();
+    r.setError(s_.set_rates(c_, in, &version));
+    r.setVersion(version);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> listRates(ListRatesContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    const auto& rs = s_.rates();
+    auto rows = ctx.getResults().initRates(static_cast<unsigned>(rs.size()));
+    for (unsigned i = 0; i < rs.size(); i++) {
+      const RateCard& r = rs[i];
+      rows[i].setVersion(r.version);
+      rows[i].setSetUnix(r.set_unix);
+      rows[i].setSetBy(r.set_by);
+      rows[i].setGpuHour(r.gpu_hour);
+      auto bm = rows[i].initByModel(static_cast<unsigned>(r.gpu_hour_by_model.size()));
+      unsigned k = 0;
+      for (auto& [key, v] : r.gpu_hour_by_model) {
+        bm[k].setKey(key);
+        bm[k++].setGpuHour(v);
+      }
+      auto bp = rows[i].initByProvider(static_cast<unsigned>(r.gpu_hour_by_provider.size()));
+      k = 0;
+      for (auto& [key, v] : r.gpu_hour_by_provider) {
+        bp[k].setKey(key);
+        bp[k++].setGpuHour(v);
+      }
+      rows[i].setGibHour(r.gib_hour);
+      rows[i].setGbMoved(r.gb_moved);
+      rows[i].setBillBusy(r.bill_busy);
+      rows[i].setFeePpm(r.fee_ppm);
+    }
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> revokeToken(RevokeTokenContext ctx) override {
@@ -124,6 +180,7 @@ class SessionImpl final : public cp::Session::Server {
     p.labels = labels_of(in.getLabels());
     p.schedule = in.getSchedule().cStr();
     p.server_version = in.getServerVersion().cStr();
+    p.min_price = std::max<int64_t>(0, in.getMinPriceMicro());
     for (auto g : in.getGpus()) {
       GpuRecord r;
       r.index = g.getIndex();
@@ -207,6 +264,7 @@ class SessionImpl final : public cp::Session::Server {
     in.labels = labels_of(q.getLabels());
     in.policy = q.getPolicy().cStr();
     in.client_name = q.getClientName().cStr();
+    in.max_price = std::max<int64_t>(0, q.getMaxPriceMicro());
     AcquireOut out = s_.acquire(c_, in);
     auto r = ctx.getResults();
     r.setError(out.error);

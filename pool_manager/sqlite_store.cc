@@ -24,10 +24,24 @@ CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, provider_id TEXT, provide
   token_id TEXT, client_name TEXT, created INTEGER, expires INTEGER, started INTEGER,
   ended INTEGER, end_reason TEXT, kill_requested INTEGER, kill_reason TEXT);
 CREATE TABLE IF NOT EXISTS revoked_tokens(id TEXT PRIMARY KEY, at INTEGER);
+CREATE TABLE IF NOT EXISTS rates(version INTEGER PRIMARY KEY, set_unix INTEGER, set_by TEXT,
+  gpu_hour INTEGER, gib_hour INTEGER, gb_moved INTEGER, bill_busy INTEGER, fee_ppm INTEGER);
+CREATE TABLE IF NOT EXISTS rate_overrides(version INTEGER, kind TEXT, key TEXT, gpu_hour INTEGER);
+CREATE TABLE IF NOT EXISTS charges(lease_id TEXT PRIMARY KEY, rate_version INTEGER,
+  billed_ms INTEGER, cost INTEGER, fee INTEGER, earnings INTEGER, settled_unix INTEGER);
 CREATE TABLE IF NOT EXISTS lease_usage(lease_id TEXT PRIMARY KEY, seq INTEGER, final INTEGER,
   wall_ms INTEGER, busy_ns INTEGER, mem_gb_s REAL, mem_peak INTEGER, bytes_in INTEGER,
   bytes_out INTEGER, calls INTEGER, receipts INTEGER, last_receipt_ms INTEGER);
 )sql";
+
+// Schema versions: the tables above are version 1; kMigrations[i] takes version i + 1 to
+// i + 2. A database newer than this binary knows is refused, never written.
+const char* kMigrations[] = {
+    // 2: the rate version a session started under; a provider's minimum price.
+    "ALTER TABLE leases ADD COLUMN rate_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE providers ADD COLUMN min_price INTEGER NOT NULL DEFAULT 0;",
+};
+constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
 // A bound statement; bind values by position with b(), read columns with the getters.
 class Stmt {
@@ -81,6 +95,7 @@ class SqliteStore : public Store {
     exec("PRAGMA journal_mode=WAL;");
     exec("PRAGMA synchronous=NORMAL;");
     exec(kSchema);
+    migrate();
   }
   ~SqliteStore() override { sqlite3_close(db_); }
 
@@ -109,7 +124,7 @@ class SqliteStore : public Store {
 
   void put_provider(const ProviderRecord& p) override {
     tx([&] {
-      Stmt(db_, "INSERT OR REPLACE INTO providers VALUES(?,?,?,?,?,?,?,?,?,?)", path_)
+      Stmt(db_, "INSERT OR REPLACE INTO providers VALUES(?,?,?,?,?,?,?,?,?,?,?)", path_)
           .b(p.id)
           .b(p.name)
           .b(p.endpoint)
@@ -120,6 +135,7 @@ class SqliteStore : public Store {
           .b(p.drain_reason)
           .b(p.drain_deadline)
           .b(p.registered)
+          .b(p.min_price)
           .step();
       Stmt(db_, "DELETE FROM labels WHERE provider_id=?", path_).b(p.id).step();
       Stmt(db_, "DELETE FROM gpus WHERE provider_id=?", path_).b(p.id).step();
@@ -150,13 +166,14 @@ class SqliteStore : public Store {
     std::vector<ProviderRecord> out;
     Stmt s(db_,
            "SELECT id,name,endpoint,owner,schedule,server_version,drained,drain_reason,"
-           "drain_deadline,registered FROM providers ORDER BY registered, id",
+           "drain_deadline,registered,min_price FROM providers ORDER BY registered, id",
            path_);
     while (s.step()) {
       ProviderRecord p;
       p.id = s.t(0), p.name = s.t(1), p.endpoint = s.t(2), p.owner_token = s.t(3);
       p.schedule = s.t(4), p.server_version = s.t(5), p.drained = s.i(6) != 0;
       p.drain_reason = s.t(7), p.drain_deadline = s.i(8), p.registered = s.i(9);
+      p.min_price = s.i(10);
       Stmt l(db_, "SELECT key,value FROM labels WHERE provider_id=?", path_);
       l.b(p.id);
       while (l.step()) p.labels[l.t(0)] = l.t(1);
@@ -178,7 +195,7 @@ class SqliteStore : public Store {
   }
 
   void put_lease(const LeaseRecord& l) override {
-    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_)
+    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_)
         .b(l.id)
         .b(l.provider_id)
         .b(l.provider_name)
@@ -197,6 +214,7 @@ class SqliteStore : public Store {
         .b(l.end_reason)
         .b(int64_t(l.kill_requested))
         .b(l.kill_reason)
+        .b(l.rate_version)
         .step();
   }
   std::vector<LeaseRecord> load_leases() override {
@@ -211,6 +229,7 @@ class SqliteStore : public Store {
       l.session_id = uint64_t(s.i(8)), l.token_id = s.t(9), l.client_name = s.t(10);
       l.created = s.i(11), l.expires = s.i(12), l.started = s.i(13), l.ended = s.i(14);
       l.end_reason = s.t(15), l.kill_requested = s.i(16) != 0, l.kill_reason = s.t(17);
+      l.rate_version = s.i(18);
       out.push_back(std::move(l));
     }
     Stmt u(db_, "SELECT * FROM lease_usage", path_);
@@ -226,6 +245,70 @@ class SqliteStore : public Store {
       r.busy_ns = uint64_t(u.i(4)), r.mem_gb_s = u.d(5), r.mem_peak = uint64_t(u.i(6));
       r.bytes_in = uint64_t(u.i(7)), r.bytes_out = uint64_t(u.i(8)), r.calls = uint64_t(u.i(9));
       l.receipts = uint32_t(u.i(10)), l.last_receipt_ms = u.i(11);
+    }
+    Stmt ch(db_, "SELECT * FROM charges", path_);
+    while (ch.step()) {
+      auto it = at.find(ch.t(0));
+      if (it == at.end()) continue;
+      Charge& c = out[it->second].charge;
+      c.rate_version = ch.i(1), c.billed_ms = uint64_t(ch.i(2)), c.cost = ch.i(3);
+      c.fee = ch.i(4), c.earnings = ch.i(5), c.settled_unix = ch.i(6);
+    }
+    return out;
+  }
+
+  void put_charge(const std::string& lease_id, const Charge& c) override {
+    // Plain INSERT: a settled charge is never rewritten (a second one is an error).
+    Stmt(db_, "INSERT INTO charges VALUES(?,?,?,?,?,?,?)", path_)
+        .b(lease_id)
+        .b(c.rate_version)
+        .b(int64_t(c.billed_ms))
+        .b(c.cost)
+        .b(c.fee)
+        .b(c.earnings)
+        .b(c.settled_unix)
+        .step();
+  }
+
+  void put_rates(const RateCard& r) override {
+    tx([&] {  // plain INSERT: a version, once set, never changes
+      Stmt(db_, "INSERT INTO rates VALUES(?,?,?,?,?,?,?,?)", path_)
+          .b(r.version)
+          .b(r.set_unix)
+          .b(r.set_by)
+          .b(r.gpu_hour)
+          .b(r.gib_hour)
+          .b(r.gb_moved)
+          .b(int64_t(r.bill_busy))
+          .b(int64_t(r.fee_ppm))
+          .step();
+      for (auto& [k, v] : r.gpu_hour_by_model)
+        Stmt(db_, "INSERT INTO rate_overrides VALUES(?,'model',?,?)", path_)
+            .b(r.version)
+            .b(k)
+            .b(v)
+            .step();
+      for (auto& [k, v] : r.gpu_hour_by_provider)
+        Stmt(db_, "INSERT INTO rate_overrides VALUES(?,'provider',?,?)", path_)
+            .b(r.version)
+            .b(k)
+            .b(v)
+            .step();
+    });
+  }
+  std::vector<RateCard> load_rates() override {
+    std::vector<RateCard> out;
+    Stmt s(db_, "SELECT * FROM rates ORDER BY version", path_);
+    while (s.step()) {
+      RateCard r;
+      r.version = s.i(0), r.set_unix = s.i(1), r.set_by = s.t(2), r.gpu_hour = s.i(3);
+      r.gib_hour = s.i(4), r.gb_moved = s.i(5), r.bill_busy = s.i(6) != 0;
+      r.fee_ppm = uint32_t(s.i(7));
+      Stmt o(db_, "SELECT kind,key,gpu_hour FROM rate_overrides WHERE version=?", path_);
+      o.b(r.version);
+      while (o.step())
+        (o.t(0) == "model" ? r.gpu_hour_by_model : r.gpu_hour_by_provider)[o.t(1)] = o.i(2);
+      out.push_back(std::move(r));
     }
     return out;
   }
@@ -258,6 +341,20 @@ class SqliteStore : public Store {
   }
 
  private:
+  void migrate() {
+    std::string v = get_meta("schema_version");
+    int have = v.empty() ? 1 : std::atoi(v.c_str());
+    if (have > kSchemaVersion)
+      throw StoreError(path_ + " is pool schema version " + std::to_string(have) +
+                       "; this rgpu-pool knows up to version " + std::to_string(kSchemaVersion) +
+                       " (upgrade rgpu-pool; the database was left untouched)");
+    for (; have < kSchemaVersion; ++have)
+      tx([&] {
+        exec(kMigrations[have - 1]);
+        put_meta("schema_version", std::to_string(have + 1));
+      });
+    if (v.empty()) put_meta("schema_version", std::to_string(kSchemaVersion));
+  }
   void exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {

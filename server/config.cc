@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "protocol/control/money.h"
 #include "server/backend/sim_plugins.h"
 #include "server/backend/sim_props.h"
 
@@ -76,6 +77,8 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
   --schedule WINDOWS             when the GPU may be used, e.g. 22:00-07:00 or
                                  "22:00-07:00,12:00-13:00" (default: always)
   --lend-mem SIZE                lend only this much of the GPU's memory (default: all)
+  --min-price PRICE              lend only when the pool's GPU-hour rate for this GPU is at
+                                 least PRICE credits (e.g. 0.40; default: any rate)
   --receipt-interval SECONDS     how often each session's usage receipt (cumulative totals)
                                  goes to the pool, 0.1 to 60 (default 30; one more at the end)
   --pool-key FILE                the pool's public key (PEM or hex) to check leases with
@@ -312,6 +315,12 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--lend-mem: '" + v + "' is not " + kSizeHint;
         return false;
       }
+    } else if (a == "--min-price") {
+      if (!need(&v)) return false;
+      if (!control::parse_money(v, &o->min_price_micro)) {
+        *error = "--min-price: '" + v + "' is not an amount of credits (e.g. 0.40)";
+        return false;
+      }
     } else if (a == "--receipt-interval") {
       if (!need(&v)) return false;
       char* end = nullptr;
@@ -377,9 +386,11 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
   }
   if (o->pool.empty() &&
       (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() || !o->schedule.empty() ||
-       o->lend_mem || !o->pool_key_file.empty() || !o->advertise.empty()) &&
+       o->lend_mem || !o->pool_key_file.empty() || !o->advertise.empty() || o->min_price_micro) &&
       o->worker_fd < 0 && !o->describe_gpu) {
-    *error = "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise need --pool";
+    *error =
+        "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise/--min-price "
+        "need --pool";
     return false;
   }
   if (const char* s = std::getenv("RGPU_JOIN_TOKEN");

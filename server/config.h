@@ -57,6 +57,7 @@ struct ServerOptions {
   // --receipt-interval: a session's usage receipt goes to the pool this often (workers get it
   // from the supervisor; protocol/control/usage_receipt.h).
   uint32_t receipt_interval_ms = 30000;
+  int64_t min_price_micro = 0;  // --min-price: per GPU-hour it lends for (protocol/control/money.h)
   // Worker mode (internal).
   int worker_fd = -1;
   int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)

@@ -127,6 +127,7 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   }
   lo.info.schedule = o.schedule == "always" ? "" : o.schedule;
   lo.info.server_version = "rgpu-server (data plane v" + std::to_string(kProtocolVersion) + ")";
+  lo.info.min_price_micro = o.min_price_micro;
   control::GpuLend g;
   g.index = o.gpu;
   g.name = props.name;

@@ -21,7 +21,7 @@ auto on_private_thread(F fn) {
 AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
                            const std::map<std::string, std::string>& labels,
                            const std::string& policy, const std::string& client_name,
-                           bool* retryable) {
+                           int64_t max_price_micro, bool* retryable) {
   AcquireResult r;
   auto req = c.session().acquireRequest();
   auto q = req.initReq();
@@ -29,6 +29,7 @@ AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
   q.setVramBytes(vram);
   q.setPolicy(policy);
   q.setClientName(client_name);
+  q.setMaxPriceMicro(max_price_micro);
   auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
   unsigned i = 0;
   for (auto& [k, v] : labels) {
@@ -70,7 +71,8 @@ std::string normalize_pool_endpoint(const std::string& text) {
 AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string& token,
                              uint32_t count, uint64_t vram_bytes,
                              const std::map<std::string, std::string>& labels, double wait_seconds,
-                             const std::string& policy, const std::string& client_name) {
+                             const std::string& policy, const std::string& client_name,
+                             int64_t max_price_micro) {
   return on_private_thread([&]() -> AcquireResult {
     AcquireResult r;
     if (count == 0) {
@@ -88,7 +90,8 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
     for (;;) {
       bool retryable = false;
       try {
-        r = acquire_once(c, count, vram_bytes, labels, policy, client_name, &retryable);
+        r = acquire_once(c, count, vram_bytes, labels, policy, client_name, max_price_micro,
+                         &retryable);
       } catch (const kj::Exception& e) {
         r.ok = false;
         r.error = explain_error(e, c.endpoint());

@@ -43,7 +43,8 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                              uint32_t count, uint64_t vram_bytes,
                              const std::map<std::string, std::string>& labels = {},
                              double wait_seconds = 0, const std::string& policy = "",
-                             const std::string& client_name = "");
+                             const std::string& client_name = "",
+                             int64_t max_price_micro = 0);  // per GPU-hour; 0: no limit
 
 // Returns "" on success, else the reason.
 std::string release_leases(const std::string& pool_endpoint, const std::string& token,

@@ -44,6 +44,7 @@ struct ProviderInfo {
   schedule @3 :Text;           # "" = always; "22:00-07:00[,HH:MM-HH:MM]" local time of the pool
   gpus @4 :List(GpuOffer);
   serverVersion @5 :Text;
+  minPriceMicro @6 :Int64;     # per GPU-hour it lends for (micro-units); 0: any
 }
 
 struct GpuUse {
@@ -101,6 +102,7 @@ struct AcquireRequest {
   labels @2 :List(Label);
   policy @3 :Text;             # "" (pool default), "binpack" or "spread"
   clientName @4 :Text;
+  maxPriceMicro @5 :Int64;     # per GPU-hour the user will pay (micro-units); 0: no limit
 }
 
 struct ProviderRow {
@@ -142,6 +144,52 @@ struct LeaseRow {
   endReason @15 :Text;
   usage @16 :UsageReceipt;     # merged receipts (all zero before the first)
   receipts @17 :UInt32;        # how many receipts arrived
+  rateVersion @18 :Int64;      # the rates in force when its session started
+  charge @19 :ChargeRow;       # settledUnix 0: not settled yet
+}
+
+# Money in micro-units (1 credit = 1,000,000), pool_manager/billing.h.
+struct ChargeRow {
+  rateVersion @0 :Int64;
+  billedMs @1 :UInt64;
+  cost @2 :Int64;
+  fee @3 :Int64;
+  earnings @4 :Int64;
+  settledUnix @5 :Int64;
+}
+
+struct RateOverride {
+  key @0 :Text;
+  gpuHour @1 :Int64;
+}
+
+struct RateRow {
+  version @0 :Int64;
+  setUnix @1 :Int64;
+  setBy @2 :Text;
+  gpuHour @3 :Int64;
+  byModel @4 :List(RateOverride);
+  byProvider @5 :List(RateOverride);
+  gibHour @6 :Int64;
+  gbMoved @7 :Int64;
+  billBusy @8 :Bool;
+  feePpm @9 :UInt32;
+}
+
+# A change to the rates: only the fields marked set change; a new version keeps the rest.
+struct RateChange {
+  gpuHour @0 :Int64;
+  setGpuHour @1 :Bool;
+  model @2 :Text;              # gpuHour applies to this GPU model (its name) ...
+  provider @3 :Text;           # ... or to this provider, instead of the default
+  gibHour @4 :Int64;
+  setGibHour @5 :Bool;
+  gbMoved @6 :Int64;
+  setGbMoved @7 :Bool;
+  billBusy @8 :Bool;
+  setBillBusy @9 :Bool;
+  feePpm @10 :UInt32;
+  setFeePpm @11 :Bool;
 }
 
 struct TokenRow {
@@ -204,6 +252,8 @@ interface Session {
   status @12 () -> (error :Text, status :StatusInfo);
   usage @13 () -> (error :Text, rows :List(UsageRow));
   revokeToken @14 (id :Text) -> (error :Text, name :Text);
+  setRates @15 (change :RateChange) -> (error :Text, version :Int64);
+  listRates @16 () -> (error :Text, rates :List(RateRow));
 }
 
 # The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes

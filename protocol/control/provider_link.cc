@@ -54,6 +54,7 @@ struct ProviderLink::Impl {
     info.setEndpoint(p.endpoint);
     info.setSchedule(p.schedule);
     info.setServerVersion(p.server_version);
+    info.setMinPriceMicro(p.min_price_micro);
     auto ls = info.initLabels(static_cast<unsigned>(p.labels.size()));
     unsigned i = 0;
     for (auto& [k, v] : p.labels) {

@@ -47,6 +47,7 @@ struct ProviderInfo {
   std::string schedule;                       // --schedule "22:00-07:00" ("" = always)
   std::vector<GpuLend> gpus;
   std::string server_version;
+  int64_t min_price_micro = 0;  // --min-price: per GPU-hour it lends for; 0: any
 };
 
 struct GpuUseSample {

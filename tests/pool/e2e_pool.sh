@@ -180,6 +180,7 @@ receipts_running() {
   [[ -n "$(lease_id_where lease_id="$RL" state=active)" && $(usage_of "$RL" receipts) -ge 2 &&
      $(usage_of "$RL" bytes_in) -gt 0 && $(usage_of "$RL" wall_ms) -gt 0 ]]
 }
+admin rate set --gpu-hour 3.6 --fee 10 2>/dev/null || fail "rate set failed"  # 1 micro per ms
 RGPU_JOB_SLEEP_S=4 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=2 -- "$PROG" sleep >"$W/rcpt.out" 2>"$W/rcpt.err" &
 RJ=$!
 JOB_PIDS+=($RJ)
@@ -188,6 +189,7 @@ wait_for 30 has_lease_where provider=sim2 state=active || fail "the pool did not
 RL=$(lease_id_where provider=sim2 state=active)
 wait_for 30 receipts_running || fail "no receipts during the session: $(admin session list --all --json)"
 MID_WALL=$(usage_of "$RL" wall_ms)
+admin rate set --gpu-hour 36 2>/dev/null || fail "rate set (mid-session) failed"
 wait "$RJ" || fail "the receipts job failed: $(cat "$W/rcpt.err")"
 file_has "$W/rcpt.out" '^PASS' || fail "the receipts job did not pass"
 wait_for 30 has_lease_where lease_id="$RL" state=ended || fail "its end was not recorded"
@@ -196,7 +198,26 @@ END_WALL=$(usage_of "$RL" wall_ms)
 [[ $END_WALL -ge $MID_WALL && $END_WALL -ge 4000 && $END_WALL -lt 60000 ]] ||
   fail "final wall time $END_WALL ms (mid-session $MID_WALL ms) is not the >= 4 s the job held"
 [[ $(usage_of "$RL" calls) -gt 0 && $(usage_of "$RL" bytes_out) -gt 0 ]] || fail "no calls or bytes out"
-ok "receipts ($(usage_of "$RL" receipts) receipts; mid-session wall ${MID_WALL} ms, final ${END_WALL} ms)"
+# Priced by the rates it started under (version 1: 1 micro-unit per ms), not the mid-session
+# change; the pool keeps 10 %, the provider earns the rest.
+wait_for 30 test "$(admin session list --all --json | python3 -c '
+import json, sys
+print(next(l["charge"]["settled"] for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1]))' "$RL")" != 0 ||
+  fail "the session was not settled: $(admin session list --all --json)"
+admin session list --all --json | python3 -c '
+import json, sys
+l = next(l for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1])
+c = l["charge"]
+def micro(s): return round(float(s) * 1e6)
+ok = (c["rate_version"] == 1 and c["billed_ms"] == l["usage"]["wall_ms"] and
+      micro(c["cost"]) == c["billed_ms"] and micro(c["fee"]) == (c["billed_ms"] + 5) // 10 and
+      micro(c["cost"]) == micro(c["fee"]) + micro(c["earnings"]))
+sys.exit(0 if ok else "charge " + json.dumps(c) + " for usage " + json.dumps(l["usage"]))
+' "$RL" || fail "the session's charge is not its receipts at the rates it started under"
+if urun --max-price 1 --label n=1 -- true 2>"$W/maxprice.err"; then fail "placed above --max-price"; fi
+file_has "$W/maxprice.err" "above your --max-price 1.000000" ||
+  fail "the --max-price refusal does not say why: $(cat "$W/maxprice.err")"
+ok "receipts ($(usage_of "$RL" receipts) receipts; mid-session wall ${MID_WALL} ms, final ${END_WALL} ms; priced at the rates it started under; --max-price honoured)"
 
 # --- binpack: slices fill the fullest GPU ------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &

@@ -383,3 +383,90 @@ TEST_F(PoolStateTest, SessionsOfALostProviderEndWhenLastSeen) {
   EXPECT_EQ(hb.error, "");
   EXPECT_EQ(state_->leases(admin_, true)[0].ended, seen);
 }
+
+// Rates are versioned: a session is priced by the version in force when it started, settled
+// once (a late receipt changes its usage, never its charge), and the charge survives a restart.
+TEST_F(PoolStateTest, SessionsArePricedByTheRatesTheyStartedUnderAndSettledOnce) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  int64_t v = 0;
+  RateChangeIn r1;
+  r1.gpu_hour = 3'600'000;  // 1 micro-unit per ms of a whole GPU
+  r1.fee_ppm = 100000;      // 10 %
+  EXPECT_NE(state_->set_rates(user_, r1, &v).find("permission denied"), std::string::npos);
+  ASSERT_EQ(state_->set_rates(admin_, r1, &v), "");
+  EXPECT_EQ(v, 1);
+  AcquireIn in;  // a whole GPU
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u) << a.error;
+  const std::string l = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l});
+  RateChangeIn r2;  // mid-session: ten times dearer, and a model rate beside it
+  r2.gpu_hour = 36'000'000;
+  ASSERT_EQ(state_->set_rates(admin_, r2, &v), "");
+  EXPECT_EQ(v, 2);
+  EXPECT_EQ(state_->rates()[0].gpu_hour, 3'600'000);  // version 1 is unchanged
+  EXPECT_EQ(state_->rates()[1].fee_ppm, 100000u);     // kept from version 1
+  state_->heartbeat(prov_, pid, {}, {{l, 9, false, "client exited", 0}}, {},
+                    {receipt(l, 3, 5000, 100, true)});
+  LeaseRecord ended = state_->leases(admin_, true)[0];
+  EXPECT_EQ(ended.rate_version, 1);
+  EXPECT_EQ(ended.charge.rate_version, 1);
+  EXPECT_EQ(ended.charge.billed_ms, 5000u);
+  EXPECT_EQ(ended.charge.cost, 5000);
+  EXPECT_EQ(ended.charge.fee, 500);
+  EXPECT_EQ(ended.charge.earnings, 4500);
+  EXPECT_GT(ended.charge.settled_unix, 0);
+  // A duplicated, larger late receipt: the usage shows it, the settled charge does not move.
+  state_->heartbeat(prov_, pid, {}, {}, {}, {receipt(l, 4, 9000, 100, true)});
+  EXPECT_EQ(state_->leases(admin_, true)[0].usage.wall_ms, 9000u);
+  EXPECT_EQ(state_->leases(admin_, true)[0].charge.cost, 5000);
+  reopen();
+  ended = state_->leases(admin_, true)[0];
+  EXPECT_EQ(ended.charge.cost, 5000);
+  EXPECT_EQ(ended.charge.earnings, 4500);
+  EXPECT_EQ(state_->rates().size(), 2u);
+  EXPECT_EQ(state_->current_rates().gpu_hour, 36'000'000);
+}
+
+// A session whose final receipt never comes is settled once lost_after_ms has passed.
+TEST_F(PoolStateTest, ASessionWithoutAFinalReceiptIsSettledWhenOverdue) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  int64_t v = 0;
+  RateChangeIn r;
+  r.gpu_hour = 3'600'000;
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  AcquireOut a = state_->acquire(user_, AcquireIn{});
+  ASSERT_EQ(a.grants.size(), 1u);
+  const std::string l = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l}, {receipt(l, 1, 2000, 10)});
+  state_->heartbeat(prov_, pid, {}, {{l, 9, false, "client exited", 0}}, {});
+  EXPECT_EQ(state_->leases(admin_, true)[0].charge.settled_unix, 0);  // waiting for the final
+  now_ms_ += 61000;
+  state_->heartbeat(prov_, pid, {}, {}, {});
+  state_->sweep();
+  EXPECT_EQ(state_->leases(admin_, true)[0].charge.cost, 2000);
+}
+
+// Placement honours a provider's minimum and a user's maximum GPU-hour price, and says so.
+TEST_F(PoolStateTest, PlacementHonoursMinAndMaxPrices) {
+  ProviderRecord p = info("gpu-a");
+  p.min_price = 800000;  // lends for 0.80 per GPU-hour or more
+  std::string pid = reg(prov_, p);
+  state_->heartbeat(prov_, pid, {}, {}, {});
+  int64_t v = 0;
+  RateChangeIn r;
+  r.gpu_hour = 500000;
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  AcquireOut a = state_->acquire(user_, AcquireIn{});
+  EXPECT_TRUE(a.grants.empty());
+  EXPECT_NE(a.error.find("--min-price"), std::string::npos) << a.error;
+  r.gpu_hour = 900000;
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  AcquireIn capped;
+  capped.max_price = 850000;
+  a = state_->acquire(user_, capped);
+  EXPECT_TRUE(a.grants.empty());
+  EXPECT_NE(a.error.find("above your --max-price 0.850000"), std::string::npos) << a.error;
+  capped.max_price = 900000;
+  EXPECT_EQ(state_->acquire(user_, capped).grants.size(), 1u);
+}

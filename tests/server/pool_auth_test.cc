@@ -229,9 +229,14 @@ TEST(PoolFlags, ParseAndCheck) {
   ::unsetenv("RGPU_JOIN_TOKEN");
   ServerOptions o;
   std::string err;
-  ASSERT_TRUE(parse({"--pool", "p:7070", "--join-token", "t", "--name", "n1", "--label", "a=b",
-                     "--label", "c=d", "--schedule", "22:00-07:00", "--lend-mem", "2GiB",
-                     "--pool-key", "/k", "--advertise", "gpu1"},
+  ASSERT_TRUE(parse({"--pool",      "p:7070",      "--join-token",
+                     "t",           "--name",      "n1",
+                     "--label",     "a=b",         "--label",
+                     "c=d",         "--schedule",  "22:00-07:00",
+                     "--lend-mem",  "2GiB",        "--pool-key",
+                     "/k",          "--advertise", "gpu1",
+                     "--min-price", "0.40",        "--receipt-interval",
+                     "0.5"},
                     &o, &err))
       << err;
   EXPECT_EQ(o.pool, "p:7070");
@@ -242,6 +247,8 @@ TEST(PoolFlags, ParseAndCheck) {
   EXPECT_EQ(o.lend_mem, 2ull << 30);
   EXPECT_EQ(o.pool_key_file, "/k");
   EXPECT_EQ(o.advertise, "gpu1");
+  EXPECT_EQ(o.min_price_micro, 400000);
+  EXPECT_EQ(o.receipt_interval_ms, 500u);
 
   ServerOptions bad;
   EXPECT_FALSE(parse({"--pool", "p:7070"}, &bad, &err));  // no token
@@ -253,6 +260,17 @@ TEST(PoolFlags, ParseAndCheck) {
   EXPECT_FALSE(parse({"--pool", "p", "--join-token", "t", "--label", "novalue"}, &bad3, &err));
   ServerOptions bad4;
   EXPECT_FALSE(parse({"--pool", "p", "--join-token", "t", "--lend-mem", "lots"}, &bad4, &err));
+  for (const char* price : {"-1", "cheap", "0.1234567"}) {
+    ServerOptions bad5;
+    EXPECT_FALSE(parse({"--pool", "p", "--join-token", "t", "--min-price", price}, &bad5, &err));
+    EXPECT_NE(err.find("--min-price"), std::string::npos) << err;
+  }
+  for (const char* every : {"0", "61", "0.01", "soon"}) {
+    ServerOptions bad6;
+    EXPECT_FALSE(
+        parse({"--pool", "p", "--join-token", "t", "--receipt-interval", every}, &bad6, &err));
+    EXPECT_NE(err.find("--receipt-interval"), std::string::npos) << err;
+  }
 
   ::setenv("RGPU_JOIN_TOKEN", "from-env", 1);
   ServerOptions env;
