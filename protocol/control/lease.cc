@@ -209,20 +209,33 @@ std::string sign_lease(const LeaseClaims& claims, const PoolKey& key) {
   uint32_t len = static_cast<uint32_t>(c.size());
   body.append(reinterpret_cast<const char*>(&len), 4);
   body += c;
+  body += ed25519_sign(body, key);
+  return body;
+}
+
+std::string ed25519_sign(std::string_view msg, const PoolKey& key) {
   std::unique_ptr<BIO, BioDel> bio(
       BIO_new_mem_buf(key.private_pem.data(), static_cast<int>(key.private_pem.size())));
   Pkey k(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!k) throw std::runtime_error("lease: unusable private key");
+  if (!k) throw std::runtime_error("ed25519: unusable private key");
   std::unique_ptr<EVP_MD_CTX, MdDel> md(EVP_MD_CTX_new());
   unsigned char sig[kSigLen];
   size_t siglen = sizeof sig;
   if (EVP_DigestSignInit(md.get(), nullptr, nullptr, nullptr, k.get()) != 1 ||
-      EVP_DigestSign(md.get(), sig, &siglen, reinterpret_cast<const unsigned char*>(body.data()),
-                     body.size()) != 1 ||
+      EVP_DigestSign(md.get(), sig, &siglen, reinterpret_cast<const unsigned char*>(msg.data()),
+                     msg.size()) != 1 ||
       siglen != kSigLen)
-    throw std::runtime_error("lease: signing failed");
-  body.append(reinterpret_cast<char*>(sig), kSigLen);
-  return body;
+    throw std::runtime_error("ed25519: signing failed");
+  return std::string(reinterpret_cast<char*>(sig), kSigLen);
+}
+
+bool ed25519_verify(std::string_view msg, std::string_view sig, std::string_view public_raw) {
+  Pkey pub = public_from_raw(public_raw);
+  if (!pub || sig.size() != kSigLen) return false;
+  std::unique_ptr<EVP_MD_CTX, MdDel> md(EVP_MD_CTX_new());
+  return EVP_DigestVerifyInit(md.get(), nullptr, nullptr, nullptr, pub.get()) == 1 &&
+         EVP_DigestVerify(md.get(), reinterpret_cast<const unsigned char*>(sig.data()), kSigLen,
+                          reinterpret_cast<const unsigned char*>(msg.data()), msg.size()) == 1;
 }
 
 LeaseCheck verify_lease(std::string_view bytes, std::string_view pool_public_raw, int64_t now_unix,

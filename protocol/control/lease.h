@@ -70,6 +70,11 @@ std::string lease_to_text(std::string_view lease_bytes);          // base64url, 
 bool lease_from_text(std::string_view text, std::string* bytes);  // base64url/base64 or hex
 
 // Hex helpers shared by the control plane.
+// Ed25519 over `msg` with the pool's key (64 bytes; throws std::runtime_error if the key is
+// unusable) and its check against a raw 32-byte public key.
+std::string ed25519_sign(std::string_view msg, const PoolKey& key);
+bool ed25519_verify(std::string_view msg, std::string_view sig, std::string_view public_raw);
+
 std::string to_hex(std::string_view bytes);
 bool from_hex(std::string_view hex, std::string* bytes);
 
