@@ -14,5 +14,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 "$build/bin/rgpu_data_plane_bench" "$build" 2>/dev/null
 # Figure 7: the sim executor on nvcc PTX (in-process).
 "$build/bin/rgpu_sim_exec_bench"
+# Figure 8: the pool's ledger.
+"$build/bin/rgpu_ledger_bench"
 # Figure 5 needs a GPU and PyTorch; elsewhere it says why it cannot run and is skipped.
 "$here/bench/figure5.sh" --build "$build" || echo "figure 5: not measured on this machine"

@@ -36,6 +36,9 @@ int cmd_vgpu(const std::string& sub, const Args& a);
 int cmd_token(const std::string& sub, const Args& a);
 int cmd_status(const Args& a);
 int cmd_rate(const std::string& sub, const Args& a);
+int cmd_ledger(const std::string& sub, const Args& a);
+int cmd_payout(const std::string& sub, const Args& a);
+int cmd_earnings(const Args& a);
 int cmd_usage(const Args& a);
 int cmd_smi(const Args& a);
 // Where the shim and libnvidia-ml.so.1 are: RGPU_SHIM_DIR, else <this binary>/../lib/rgpu.

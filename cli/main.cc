@@ -35,6 +35,9 @@ const char* kUsage =
     "  vgpu list                    placed vGPUs\n"
     "  token create|list|revoke     tokens (admin)\n"
     "  rate set|list                rates: per GPU-hour, GiB-hour, GB moved; the pool fee\n"
+    "  ledger head|export|verify|consistency   the signed ledger and its proofs\n"
+    "  payout record                a payout made on an external rail (admin)\n"
+    "  earnings                     earned, paid and pending (providers), spent (users)\n"
     "  status                       pool summary\n"
     "  usage                        usage per provider and token (admin)\n"
     "  smi [--json]                 an nvidia-smi-like view of this environment's vGPUs\n"
@@ -47,7 +50,8 @@ const char* kUsage =
 const std::set<std::string> kValued = {
     "--pool",   "--token",    "--token-file", "-n",     "--vram", "--label",     "--wait",
     "--policy", "--reason",   "--deadline",   "--role", "--name", "--max-price", "--gpu-hour",
-    "--model",  "--provider", "--gib-hour",   "--gb",   "--bill", "--fee"};
+    "--model",  "--provider", "--gib-hour",   "--gb",   "--bill", "--fee",       "--since",
+    "--format", "--out",      "--pool-key",   "--ref"};
 
 }  // namespace
 
@@ -107,7 +111,9 @@ int main(int argc, char** argv) {
   std::string sub = words.size() > 1 ? words[1] : "";
   // Verbs without sub-verbs take positionals right after the verb; the others after the sub-verb.
   size_t first_pos =
-      (verb == "run" || verb == "status" || verb == "usage" || verb == "smi") ? 1 : 2;
+      (verb == "run" || verb == "status" || verb == "usage" || verb == "smi" || verb == "earnings")
+          ? 1
+          : 2;
   if (words.size() > first_pos) a.pos.assign(words.begin() + first_pos, words.end());
   if (std::string why = check_verb(verb, sub, a); !why.empty()) return usage_error(why, "");
   if (verb == "run") return cmd_run(a);
@@ -117,6 +123,9 @@ int main(int argc, char** argv) {
   if (verb == "token") return cmd_token(sub, a);
   if (verb == "status") return cmd_status(a);
   if (verb == "rate") return cmd_rate(sub, a);
+  if (verb == "ledger") return cmd_ledger(sub, a);
+  if (verb == "payout") return cmd_payout(sub, a);
+  if (verb == "earnings") return cmd_earnings(a);
   if (verb == "usage") return cmd_usage(a);
   if (verb == "smi") return cmd_smi(a);
   if (verb == "help") {

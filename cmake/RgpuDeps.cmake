@@ -103,6 +103,12 @@ set_property(TARGET rgpu::crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES Thread
 set_property(TARGET rgpu::uv APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS})
 set_property(TARGET rgpu::sqlite3 APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS} m)
 
+# JSON (header-only): ledger entry bodies in the pool, `rgpu ledger verify` reading an export.
+find_package(nlohmann_json 3.2 QUIET)
+if(NOT TARGET nlohmann_json::nlohmann_json)
+  message(FATAL_ERROR "rgpu: nlohmann-json3-dev was not found. Run scripts/install-deps.sh.")
+endif()
+
 find_program(RGPU_CAPNP capnp)
 find_program(RGPU_CAPNPC_CXX capnpc-c++)
 if(NOT RGPU_CAPNP OR NOT RGPU_CAPNPC_CXX)

@@ -9,10 +9,12 @@
 // - gpu_hour_rate(): the provider's own rate if set, else the GPU model's (its name, exact),
 //   else the default. A slice pays for the share of the GPU's lent memory it holds.
 // - charge(): billed time is wall time held (or device busy time when the card bills busy),
-//   from the session's merged receipts; a session whose provider was lost is billed at least
-//   from its start to its last sighting. cost = GPU time x rate x share + GiB-hours x memory
-//   rate + GB moved x transfer rate; the pool's fee is cost x fee_ppm / 1e6 (rounded half up)
-//   and the provider earns cost - fee, so cost == fee + earnings exactly.
+//   from the session's merged receipts; a session whose provider was lost, or that has no
+//   receipts at all, is billed at least from its start to its end (or last sighting). Busy
+//   time is billed at most the wall time. Every term is computed in 128 bits and the cost
+//   saturates at kMaxCost, so no input can wrap it. cost = GPU time x rate x share + GiB-hours x
+//   memory rate + GB moved x transfer rate; the pool's fee is cost x fee_ppm / 1e6 (rounded half
+//   up) and the provider earns cost - fee, so cost == fee + earnings exactly.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +52,7 @@ struct SessionFacts {
   std::string provider, gpu_model;
   uint64_t vram = 0, gpu_lent = 0;  // the lease's memory and its GPU's lent memory
   bool whole_gpu = false;
+  uint32_t receipts = 0;  // none (a server speaking control plane 1): billed start to end
 };
 
 struct Charge {
@@ -58,6 +61,8 @@ struct Charge {
   int64_t cost = 0, fee = 0, earnings = 0;  // micro
   int64_t settled_unix = 0;                 // 0: not settled yet
 };
+
+inline constexpr int64_t kMaxCost = int64_t{1} << 60;  // micro-units
 
 Charge charge(const RateCard& rates, const SessionFacts& s);
 

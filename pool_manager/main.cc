@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file, health_listen;
   rgpu::net::TlsConfig tls;
   rgpu::pool::PoolConfig cfg;
-  bool missing_set = false;
+  bool missing_set = false, lost_set = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto val = [&](const char* name) -> std::string {
@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
       missing_set = true;
     } else if (a == "--lost-after-ms") {
       cfg.lost_after_ms = static_cast<uint32_t>(num("--lost-after-ms"));
+      lost_set = true;
     } else if (a == "--lease-ttl") {
       cfg.lease_ttl_s = std::max(1LL, num("--lease-ttl"));
     } else if (a == "--tls-cert") {
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!missing_set) cfg.missing_after_ms = cfg.heartbeat_ms * 3;
+  if (!lost_set) cfg.lost_after_ms = std::max(cfg.lost_after_ms, cfg.missing_after_ms);
   if (cfg.lost_after_ms < cfg.missing_after_ms)
     return fail("--lost-after-ms must be at least --missing-after-ms (" +
                 std::to_string(cfg.missing_after_ms) + ")");

@@ -1,6 +1,9 @@
 // pool_manager/pool_billing.cc — PoolState's billing (pool_state.h): rate versions and
 // settling ended sessions into charges (billing.h computes them).
 #include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "pool_manager/pool_state.h"
 
@@ -34,6 +37,16 @@ std::string PoolState::set_rates(const Caller& c, const RateChangeIn& ch, int64_
   store_.put_rates(r);
   rates_.push_back(r);
   *version = r.version;
+  nlohmann::json body = {{"version", r.version},
+                         {"set_by", r.set_by},
+                         {"gpu_hour", format_money(r.gpu_hour)},
+                         {"gib_hour", format_money(r.gib_hour)},
+                         {"gb_moved", format_money(r.gb_moved)},
+                         {"bill", r.bill_busy ? "busy" : "wall"},
+                         {"fee_ppm", r.fee_ppm}};
+  for (auto& [k, v] : r.gpu_hour_by_model) body["gpu_hour_by_model"][k] = format_money(v);
+  for (auto& [k, v] : r.gpu_hour_by_provider) body["gpu_hour_by_provider"][k] = format_money(v);
+  ledger_.append(r.set_unix, "rate", body.dump(), "", "");
   return "";
 }
 
@@ -53,14 +66,124 @@ void PoolState::settle(LeaseRecord& l, bool provider_lost) {
   f.provider = l.provider_name;
   f.vram = l.vram;
   f.whole_gpu = l.whole_gpu;
-  for (const auto& p : providers_)
-    if (p.id == l.provider_id)
-      for (const auto& g : p.gpus)
-        if (g.index == l.gpu_index) f.gpu_model = g.name, f.gpu_lent = g.memory_lent;
+  f.gpu_model = l.gpu_model;  // the GPU as it was when granted
+  f.gpu_lent = l.gpu_lent;
+  f.receipts = l.receipts;
   Charge c = charge(rate_card(l.rate_version), f);
   c.settled_unix = std::max<int64_t>(now_s(), 1);
   store_.put_charge(l.id, c);
   l.charge = c;
+  nlohmann::json body = {{"lease", l.id},
+                         {"session", l.session_id},
+                         {"provider", l.provider_name},
+                         {"token", l.token_id},
+                         {"rate_version", c.rate_version},
+                         {"billed_ms", c.billed_ms},
+                         {"cost", format_money(c.cost)},
+                         {"fee", format_money(c.fee)},
+                         {"earnings", format_money(c.earnings)},
+                         {"provider_lost", provider_lost}};
+  ledger_.append(c.settled_unix, "charge", body.dump(), l.provider_id, l.token_id);
+}
+
+bool PoolState::receipt_changed(const control::UsageReceipt& a, const control::UsageReceipt& b) {
+  return a.seq != b.seq || a.final != b.final || a.wall_ms != b.wall_ms || a.busy_ns != b.busy_ns ||
+         a.mem_gb_s != b.mem_gb_s || a.mem_peak != b.mem_peak || a.bytes_in != b.bytes_in ||
+         a.bytes_out != b.bytes_out || a.calls != b.calls;
+}
+
+void PoolState::ledger_receipt(const LeaseRecord& l) {
+  const control::UsageReceipt& u = l.usage;
+  nlohmann::json body = {
+      {"lease", l.id},          {"session", u.session_id},  {"provider", l.provider_name},
+      {"seq", u.seq},           {"final", u.final},         {"wall_ms", u.wall_ms},
+      {"busy_ns", u.busy_ns},   {"mem_gb_s", u.mem_gb_s},   {"mem_peak", u.mem_peak},
+      {"bytes_in", u.bytes_in}, {"bytes_out", u.bytes_out}, {"calls", u.calls}};
+  ledger_.append(now_s(), "receipt", body.dump(), l.provider_id, l.token_id);
+}
+
+control::UsageReceipt PoolState::bounded(const LeaseRecord& l, control::UsageReceipt r,
+                                         int64_t now_ms) const {
+  const int64_t since = (l.started ? std::min(l.started, l.created) : l.created) * 1000;
+  const uint64_t held_ms = static_cast<uint64_t>(std::max<int64_t>(0, now_ms - since)) + 60'000;
+  r.wall_ms = std::min<uint64_t>(r.wall_ms, held_ms);
+  r.busy_ns = std::min<uint64_t>(r.busy_ns, r.wall_ms * 1'000'000);
+  const double cap_gb_s = static_cast<double>(l.vram) / 1e9 * (r.wall_ms / 1000.0) * 1.01;
+  r.mem_gb_s = std::isfinite(r.mem_gb_s) && r.mem_gb_s > 0 ? std::min(r.mem_gb_s, cap_gb_s) : 0;
+  r.mem_peak = std::min<uint64_t>(r.mem_peak, l.vram);
+  return r;
+}
+
+std::string PoolState::record_payout(const Caller& c, const std::string& provider, int64_t amount,
+                                     const std::string& ref) {
+  if (c.role != Role::kAdmin)
+    return std::string(
+               "permission denied: recording a payout needs an admin token (this token is ") +
+           role_text(c.role) + ")";
+  if (amount <= 0) return "a payout is more than 0";
+  if (ref.empty()) return "a payout needs --ref: the transfer's reference on the payment rail";
+  const ProviderRecord* p = nullptr;
+  for (const auto& q : providers_)
+    if (q.id == provider || q.name == provider) p = &q;
+  if (!p) return "no provider '" + provider + "'; see rgpu server list";
+  nlohmann::json body = {
+      {"provider", p->name}, {"amount", format_money(amount)}, {"ref", ref}, {"by", c.token_id}};
+  ledger_.append(now_s(), "payout", body.dump(), p->id, "");
+  paid_[p->id] += amount;
+  return "";
+}
+
+void PoolState::load_payouts() {
+  for (const auto& e : ledger_.entries()) {
+    if (e.kind != "payout") continue;
+    int64_t amount = 0;
+    auto j = nlohmann::json::parse(e.body, nullptr, false);
+    if (j.is_object() && j.contains("amount") && j["amount"].is_string() &&
+        parse_money(j["amount"].get<std::string>(), &amount))
+      paid_[e.provider_id] += amount;
+    else
+      throw StoreError("ledger entry " + std::to_string(e.index) + " is a malformed payout");
+  }
+}
+
+std::vector<PoolState::Balance> PoolState::balances(const Caller& c) const {
+  std::vector<Balance> out;
+  for (const auto& p : providers_) {
+    if (c.role != Role::kAdmin && !(c.role == Role::kProvider && p.owner_token == c.token_id))
+      continue;
+    Balance b{"provider", p.id, p.name};
+    for (const auto& l : leases_)
+      if (l.provider_id == p.id && l.charge.settled_unix)
+        b.sessions++, b.earned += l.charge.earnings;
+    if (auto it = paid_.find(p.id); it != paid_.end()) b.paid = it->second;
+    out.push_back(b);
+  }
+  for (const auto& t : tokens_) {
+    if (t.role != Role::kUser && t.role != Role::kAdmin) continue;
+    if (c.role != Role::kAdmin && t.id != c.token_id) continue;
+    Balance b{"user", t.id, t.name};
+    for (const auto& l : leases_)
+      if (l.token_id == t.id && l.charge.settled_unix) b.sessions++, b.spent += l.charge.cost;
+    if (c.role == Role::kAdmin && b.sessions == 0 && t.role == Role::kAdmin) continue;
+    out.push_back(b);
+  }
+  return out;
+}
+
+std::string PoolState::ledger_entries(const Caller& c, int64_t since,
+                                      std::vector<const LedgerEntry*>* out) const {
+  if (c.role == Role::kNone) return "permission denied: the ledger needs a token";
+  std::set<std::string> mine;  // the providers this token registered
+  for (const auto& p : providers_)
+    if (p.owner_token == c.token_id) mine.insert(p.id);
+  for (const auto& e : ledger_.entries()) {
+    if (e.time < since) continue;
+    const bool visible = c.role == Role::kAdmin || e.kind == "rate" ||
+                         (c.role == Role::kProvider && mine.count(e.provider_id)) ||
+                         (!e.token_id.empty() && e.token_id == c.token_id);
+    if (visible) out->push_back(&e);
+  }
+  return "";
 }
 
 void PoolState::settle_overdue() {

@@ -79,7 +79,11 @@ std::string need(const char* what, const Caller& c) {
 }  // namespace
 
 PoolState::PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock now_ms)
-    : store_(store), key_(std::move(key)), cfg_(cfg), now_ms_(std::move(now_ms)) {
+    : store_(store),
+      key_(std::move(key)),
+      cfg_(cfg),
+      now_ms_(std::move(now_ms)),
+      ledger_(store_, key_) {
   started_ms_ = now_ms_();
   tokens_ = store_.load_tokens();
   providers_ = store_.load_providers();
@@ -87,6 +91,7 @@ PoolState::PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock n
   for (auto& p : providers_) p.last_heartbeat_ms = started_ms_;  // grace after a restart
   for (auto& l : leases_) l.last_seen_ms = std::max(l.last_receipt_ms, l.started * 1000);
   rates_ = store_.load_rates();
+  load_payouts();
 }
 
 std::string PoolState::bootstrap_admin() {
@@ -129,6 +134,17 @@ std::string PoolState::revoke_token(const Caller& c, const std::string& id, std:
   if (hit->revoked) return "";  // already revoked: nothing changes
   hit->revoked = now_s();
   store_.revoke_token(hit->id, hit->revoked);
+  // What the token holds ends too: unused leases now, running sessions at the next heartbeat.
+  for (auto& l : leases_) {
+    if (l.token_id != hit->id) continue;
+    if (l.state == LeaseState::kGranted) {
+      end_lease(l, LeaseState::kReleased, "its token was revoked", now_s());
+    } else if (l.state == LeaseState::kActive && !l.kill_requested) {
+      l.kill_requested = true;
+      l.kill_reason = "its token was revoked by an admin";
+      store_.put_lease(l);
+    }
+  }
   return "";
 }
 
@@ -305,13 +321,15 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
   for (const auto& r : receipts) {
     LeaseRecord* l = find_lease(r.lease_id);
     if (!l || l->provider_id != p->id) continue;
-    control::merge_receipt(&l->usage, r);
+    const control::UsageReceipt before = l->usage;
+    control::merge_receipt(&l->usage, bounded(*l, r, now_ms));
     l->usage.lease_id = l->id;
     if (!l->usage.session_id) l->usage.session_id = r.session_id;
     l->receipts++;
     l->last_receipt_ms = now_ms;
     if (lease_open(l->state)) l->last_seen_ms = now_ms;
     store_.put_lease_usage(*l);
+    if (receipt_changed(before, l->usage)) ledger_receipt(*l);
     if (!lease_open(l->state) && l->usage.final) settle(*l, false);
   }
   for (auto& id : active_leases)
@@ -327,7 +345,6 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         l->state = LeaseState::kActive;
         l->session_id = e.session_id;
         l->started = at;
-        l->rate_version = current_rates().version;
         l->last_seen_ms = std::max(l->last_seen_ms, at * 1000);
         store_.put_lease(*l);
       } else if (lease_open(l->state) == false) {
@@ -338,7 +355,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         killed_now.insert(l->id);
       }
     } else {
-      if (!l->started) l->started = at, l->rate_version = current_rates().version;
+      if (!l->started) l->started = at;
       if (l->session_id == 0) l->session_id = e.session_id;
       if (l->state == LeaseState::kActive || l->state == LeaseState::kGranted)
         end_lease(*l, l->kill_requested ? LeaseState::kKilled : LeaseState::kEnded,
@@ -451,6 +468,9 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     l.client_name = in.client_name;
     l.created = now;
     l.expires = now + cfg_.lease_ttl_s;
+    l.rate_version = current_rates().version;
+    for (auto& gr : p.gpus)
+      if (gr.index == s.gpu_index) l.gpu_model = gr.name, l.gpu_lent = gr.memory_lent;
     control::LeaseClaims claims;
     claims.lease_id = l.id;
     claims.endpoint = l.endpoint;

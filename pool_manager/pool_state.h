@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "pool_manager/ledger.h"
 #include "pool_manager/placement.h"
 #include "pool_manager/records.h"
 #include "pool_manager/store.h"
@@ -161,6 +162,25 @@ class PoolState {
   std::string set_rates(const Caller& c, const RateChangeIn& ch, int64_t* version);
   const std::vector<RateCard>& rates() const { return rates_; }  // every version, any role
   const RateCard& current_rates() const { return rates_.empty() ? no_rates_ : rates_.back(); }
+  // Admin only: a payout made on an external rail to `provider` (name or id), in the ledger.
+  std::string record_payout(const Caller& c, const std::string& provider, int64_t amount,
+                            const std::string& ref);
+
+  // The ledger (ledger.h): the signed head now, and the entries `c` may see from `since`
+  // (unix s): admins all, a provider those of the providers its token registered, a user those
+  // of its token; rate versions are everyone's.
+  control::TreeHead ledger_head() { return ledger_.head(now_s()); }
+  std::string ledger_entries(const Caller& c, int64_t since,
+                             std::vector<const LedgerEntry*>* out) const;
+  const Ledger& ledger() const { return ledger_; }
+
+  struct Balance {
+    std::string kind, id, name;  // "provider" (id: provider id) or "user" (id: token id)
+    uint32_t sessions = 0;
+    int64_t earned = 0, paid = 0, spent = 0;  // micro-units, from settled charges and payouts
+  };
+  // Admins: everyone's; a provider: the providers its token registered; a user: its own.
+  std::vector<Balance> balances(const Caller& c) const;
 
   // Expires granted leases past their expiry and ends the sessions of providers silent for
   // lost_after_ms (at their last sighting); call periodically.
@@ -181,6 +201,14 @@ class PoolState {
   void settle(LeaseRecord& l, bool provider_lost);
   // Settles ended sessions whose final receipt has not come within lost_after_ms.
   void settle_overdue();
+  void load_payouts();  // paid_ from the ledger's payout entries
+  static bool receipt_changed(const control::UsageReceipt& a, const control::UsageReceipt& b);
+  void ledger_receipt(const LeaseRecord& l);  // the lease's merged totals, as a ledger entry
+  // A provider's receipt held to what the pool saw: wall time at most the time the lease has
+  // existed (plus a minute), busy time at most wall time, memory at most the lease's cap for
+  // that time; non-finite memory counts as none.
+  control::UsageReceipt bounded(const LeaseRecord& l, control::UsageReceipt r,
+                                int64_t now_ms) const;
   int64_t now_s() const { return now_ms_() / 1000; }
 
   Store& store_;
@@ -193,6 +221,8 @@ class PoolState {
   std::vector<LeaseRecord> leases_;
   std::vector<RateCard> rates_;          // by version, 1, 2, ...
   RateCard no_rates_;                    // version 0: everything free
+  Ledger ledger_;                        // after store_ and key_, which it uses
+  std::map<std::string, int64_t> paid_;  // provider id -> payouts recorded (from the ledger)
   std::map<std::string, bool> removed_;  // provider ids removed while their server may live
 };
 

@@ -86,7 +86,9 @@ struct LeaseRecord {
   uint32_t receipts = 0;        // how many arrived (duplicates included)
   int64_t last_receipt_ms = 0;  // unix ms the last one arrived
   int64_t last_seen_ms = 0;     // (live) the last heartbeat or receipt that showed it running
-  int64_t rate_version = 0;     // the rates in force when its session started
+  int64_t rate_version = 0;     // the rates in force when it was granted (what the user accepted)
+  std::string gpu_model;        // its GPU's name when granted (billing is by it)
+  uint64_t gpu_lent = 0;        // its GPU's lent memory when granted (a slice pays its share)
   Charge charge;                // settled once the session ended (billing.h)
 };
 

@@ -102,6 +102,17 @@ void fill_lease(cp::LeaseRow::Builder b, const LeaseRecord& l) {
   ch.setSettledUnix(l.charge.settled_unix);
 }
 
+capnp::Data::Reader bytes(const std::string& s) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+void fill_head(cp::TreeHeadRow::Builder b, const control::TreeHead& h) {
+  b.setSize(h.size);
+  b.setTimeUnix(h.time);
+  b.setRoot(bytes(h.root));
+  b.setSignature(bytes(h.signature));
+}
+
 class SessionImpl final : public cp::Session::Server {
  public:
   SessionImpl(PoolState& s, Caller c) : s_(s), c_(std::move(c)) {}
@@ -158,6 +169,106 @@ class SessionImpl final : public cp::Session::Server {
       rows[i].setGbMoved(r.gb_moved);
       rows[i].setBillBusy(r.bill_busy);
       rows[i].setFeePpm(r.fee_ppm);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> ledgerHead(LedgerHeadContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto r = ctx.getResults();
+    fill_head(r.initHead(), s_.ledger_head());
+    r.setPoolKey(bytes(s_.public_key()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> ledgerEntries(LedgerEntriesContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto p = ctx.getParams();
+    auto r = ctx.getResults();
+    control::TreeHead head = s_.ledger_head();
+    if (p.getTreeSize() && p.getTreeSize() != head.size) {
+      head = s_.ledger().head_at(p.getTreeSize());
+      if (head.size == 0) {
+        r.setError("no ledger head was signed at size " + std::to_string(p.getTreeSize()));
+        return kj::READY_NOW;
+      }
+    }
+    std::vector<const LedgerEntry*> es;
+    std::string err = s_.ledger_entries(c_, p.getSinceUnix(), &es);
+    if (!err.empty()) {
+      r.setError(err);
+      return kj::READY_NOW;
+    }
+    const uint32_t limit = p.getLimit() == 0 ? 1000 : std::min<uint32_t>(p.getLimit(), 10000);
+    std::vector<const LedgerEntry*> page;
+    uint64_t next = 0;
+    for (const LedgerEntry* e : es) {
+      if (e->index < p.getFromIndex() || e->index >= head.size) continue;
+      if (page.size() == limit) {
+        next = e->index;
+        break;
+      }
+      page.push_back(e);
+    }
+    auto rows = r.initEntries(static_cast<unsigned>(page.size()));
+    for (unsigned i = 0; i < page.size(); i++) {
+      const LedgerEntry& e = *page[i];
+      rows[i].setIndex(e.index);
+      rows[i].setTimeUnix(e.time);
+      rows[i].setKind(e.kind);
+      rows[i].setProviderId(e.provider_id);
+      rows[i].setTokenId(e.token_id);
+      rows[i].setPrev(bytes(e.prev));
+      rows[i].setLeaf(bytes(e.leaf));
+      rows[i].setBody(e.body);
+      auto proof = s_.ledger().inclusion(e.index, head.size);
+      auto pr = rows[i].initProof(static_cast<unsigned>(proof.size()));
+      for (unsigned k = 0; k < proof.size(); k++) pr.set(k, bytes(proof[k]));
+    }
+    fill_head(r.initHead(), head);
+    r.setNext(next);
+    r.setPoolKey(bytes(s_.public_key()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> ledgerConsistency(LedgerConsistencyContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto r = ctx.getResults();
+    const control::TreeHead head = s_.ledger_head();
+    const uint64_t first = ctx.getParams().getFirst();
+    if (first == 0 || first > head.size) {
+      r.setError("the ledger has " + std::to_string(head.size) +
+                 " entries; ask for a size from 1 to that");
+      return kj::READY_NOW;
+    }
+    fill_head(r.initHead(), head);
+    r.setFirstRoot(bytes(s_.ledger().root(first)));
+    auto proof = s_.ledger().consistency(first, head.size);
+    auto pr = r.initProof(static_cast<unsigned>(proof.size()));
+    for (unsigned k = 0; k < proof.size(); k++) pr.set(k, bytes(proof[k]));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> recordPayout(RecordPayoutContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto p = ctx.getParams();
+    ctx.getResults().setError(
+        s_.record_payout(c_, p.getProvider().cStr(), p.getAmount(), p.getRef().cStr()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> balances(BalancesContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto bs = s_.balances(c_);
+    auto rows = ctx.getResults().initRows(static_cast<unsigned>(bs.size()));
+    for (unsigned i = 0; i < bs.size(); i++) {
+      rows[i].setKind(bs[i].kind);
+      rows[i].setId(bs[i].id);
+      rows[i].setName(bs[i].name);
+      rows[i].setSessions(bs[i].sessions);
+      rows[i].setEarned(bs[i].earned);
+      rows[i].setPaid(bs[i].paid);
+      rows[i].setSpent(bs[i].spent);
     }
     return kj::READY_NOW;
   }

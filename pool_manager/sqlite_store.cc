@@ -1,6 +1,7 @@
 // pool_manager/sqlite_store.cc — the default Store: one SQLite file in WAL mode (see store.h).
 #include <sqlite3.h>
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -27,6 +28,10 @@ CREATE TABLE IF NOT EXISTS revoked_tokens(id TEXT PRIMARY KEY, at INTEGER);
 CREATE TABLE IF NOT EXISTS rates(version INTEGER PRIMARY KEY, set_unix INTEGER, set_by TEXT,
   gpu_hour INTEGER, gib_hour INTEGER, gb_moved INTEGER, bill_busy INTEGER, fee_ppm INTEGER);
 CREATE TABLE IF NOT EXISTS rate_overrides(version INTEGER, kind TEXT, key TEXT, gpu_hour INTEGER);
+CREATE TABLE IF NOT EXISTS ledger(idx INTEGER PRIMARY KEY, at INTEGER, kind TEXT,
+  provider_id TEXT, token_id TEXT, prev TEXT, leaf TEXT, body TEXT);
+CREATE TABLE IF NOT EXISTS ledger_heads(size INTEGER PRIMARY KEY, at INTEGER, root TEXT,
+  sig TEXT);
 CREATE TABLE IF NOT EXISTS charges(lease_id TEXT PRIMARY KEY, rate_version INTEGER,
   billed_ms INTEGER, cost INTEGER, fee INTEGER, earnings INTEGER, settled_unix INTEGER);
 CREATE TABLE IF NOT EXISTS lease_usage(lease_id TEXT PRIMARY KEY, seq INTEGER, final INTEGER,
@@ -40,6 +45,9 @@ const char* kMigrations[] = {
     // 2: the rate version a session started under; a provider's minimum price.
     "ALTER TABLE leases ADD COLUMN rate_version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE providers ADD COLUMN min_price INTEGER NOT NULL DEFAULT 0;",
+    // 3: the GPU a lease was placed on, as it was then (model, lent memory): what it is billed by.
+    "ALTER TABLE leases ADD COLUMN gpu_model TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE leases ADD COLUMN gpu_lent INTEGER NOT NULL DEFAULT 0;",
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -92,6 +100,7 @@ class SqliteStore : public Store {
       throw StoreError("cannot open the pool database " + path + ": " + e);
     }
     sqlite3_busy_timeout(db_, 5000);
+    check_version();  // before anything is written: a newer database stays untouched
     exec("PRAGMA journal_mode=WAL;");
     exec("PRAGMA synchronous=NORMAL;");
     exec(kSchema);
@@ -195,7 +204,8 @@ class SqliteStore : public Store {
   }
 
   void put_lease(const LeaseRecord& l) override {
-    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_)
+    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+         path_)
         .b(l.id)
         .b(l.provider_id)
         .b(l.provider_name)
@@ -215,6 +225,8 @@ class SqliteStore : public Store {
         .b(int64_t(l.kill_requested))
         .b(l.kill_reason)
         .b(l.rate_version)
+        .b(l.gpu_model)
+        .b(int64_t(l.gpu_lent))
         .step();
   }
   std::vector<LeaseRecord> load_leases() override {
@@ -229,7 +241,7 @@ class SqliteStore : public Store {
       l.session_id = uint64_t(s.i(8)), l.token_id = s.t(9), l.client_name = s.t(10);
       l.created = s.i(11), l.expires = s.i(12), l.started = s.i(13), l.ended = s.i(14);
       l.end_reason = s.t(15), l.kill_requested = s.i(16) != 0, l.kill_reason = s.t(17);
-      l.rate_version = s.i(18);
+      l.rate_version = s.i(18), l.gpu_model = s.t(19), l.gpu_lent = uint64_t(s.i(20));
       out.push_back(std::move(l));
     }
     Stmt u(db_, "SELECT * FROM lease_usage", path_);
@@ -268,6 +280,53 @@ class SqliteStore : public Store {
         .b(c.earnings)
         .b(c.settled_unix)
         .step();
+  }
+
+  void append_ledger(const LedgerEntry& e) override {
+    Stmt(db_, "INSERT INTO ledger VALUES(?,?,?,?,?,?,?,?)", path_)
+        .b(int64_t(e.index))
+        .b(e.time)
+        .b(e.kind)
+        .b(e.provider_id)
+        .b(e.token_id)
+        .b(control::to_hex(e.prev))
+        .b(control::to_hex(e.leaf))
+        .b(e.body)
+        .step();
+  }
+  std::vector<LedgerEntry> load_ledger() override {
+    std::vector<LedgerEntry> out;
+    Stmt s(db_, "SELECT * FROM ledger ORDER BY idx", path_);
+    while (s.step()) {
+      LedgerEntry e;
+      e.index = uint64_t(s.i(0)), e.time = s.i(1), e.kind = s.t(2), e.provider_id = s.t(3);
+      e.token_id = s.t(4), e.body = s.t(7);
+      if (!control::from_hex(s.t(5), &e.prev) || !control::from_hex(s.t(6), &e.leaf))
+        throw StoreError(path_ + ": ledger entry " + std::to_string(e.index) +
+                         " has a malformed hash");
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+  void put_ledger_head(const control::TreeHead& h) override {
+    Stmt(db_, "INSERT OR IGNORE INTO ledger_heads VALUES(?,?,?,?)", path_)
+        .b(int64_t(h.size))
+        .b(h.time)
+        .b(control::to_hex(h.root))
+        .b(control::to_hex(h.signature))
+        .step();
+  }
+  std::vector<control::TreeHead> load_ledger_heads() override {
+    std::vector<control::TreeHead> out;
+    Stmt s(db_, "SELECT * FROM ledger_heads ORDER BY size", path_);
+    while (s.step()) {
+      control::TreeHead h;
+      h.size = uint64_t(s.i(0)), h.time = s.i(1);
+      if (!control::from_hex(s.t(2), &h.root) || !control::from_hex(s.t(3), &h.signature))
+        throw StoreError(path_ + ": a ledger head has a malformed hash");
+      out.push_back(std::move(h));
+    }
+    return out;
   }
 
   void put_rates(const RateCard& r) override {
@@ -341,13 +400,35 @@ class SqliteStore : public Store {
   }
 
  private:
-  void migrate() {
-    std::string v = get_meta("schema_version");
-    int have = v.empty() ? 1 : std::atoi(v.c_str());
+  // The schema version the file says (1 when it has none), refusing newer or malformed ones.
+  int stored_version() {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &s,
+                           nullptr) != SQLITE_OK) {
+      sqlite3_finalize(s);
+      return 1;  // no meta table yet: a fresh file, or one from before versions
+    }
+    std::string v;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+      v = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    if (v.empty()) return 1;
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (*end || n < 1)
+      throw StoreError(path_ + " has a malformed schema version '" + v + "'; not touching it");
+    return static_cast<int>(n);
+  }
+  void check_version() {
+    const int have = stored_version();
     if (have > kSchemaVersion)
       throw StoreError(path_ + " is pool schema version " + std::to_string(have) +
                        "; this rgpu-pool knows up to version " + std::to_string(kSchemaVersion) +
                        " (upgrade rgpu-pool; the database was left untouched)");
+  }
+  void migrate() {
+    std::string v = get_meta("schema_version");
+    int have = stored_version();
     for (; have < kSchemaVersion; ++have)
       tx([&] {
         exec(kMigrations[have - 1]);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pool_manager/ledger.h"
 #include "pool_manager/records.h"
 
 namespace rgpu::pool {
@@ -38,6 +39,11 @@ class Store {
   // A new rate version: written once; a version that exists throws.
   virtual void put_rates(const RateCard& r) = 0;
   virtual std::vector<RateCard> load_rates() = 0;  // by version
+  // The ledger (ledger.h): entries are INSERTed once, by index; heads one per size.
+  virtual void append_ledger(const LedgerEntry& e) = 0;
+  virtual std::vector<LedgerEntry> load_ledger() = 0;  // by index
+  virtual void put_ledger_head(const control::TreeHead& h) = 0;
+  virtual std::vector<control::TreeHead> load_ledger_heads() = 0;  // by size
   virtual void put_meta(const std::string& key, const std::string& value) = 0;
   virtual std::string get_meta(const std::string& key) = 0;  // "" if absent
 };

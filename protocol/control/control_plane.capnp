@@ -176,6 +176,38 @@ struct RateRow {
   feePpm @9 :UInt32;
 }
 
+# The ledger (pool_manager/ledger.h, protocol/control/merkle.h): a signed tree head and
+# entries with their inclusion proofs against it.
+struct TreeHeadRow {
+  size @0 :UInt64;
+  timeUnix @1 :Int64;
+  root @2 :Data;
+  signature @3 :Data;
+}
+
+struct LedgerEntryRow {
+  index @0 :UInt64;
+  timeUnix @1 :Int64;
+  kind @2 :Text;
+  providerId @3 :Text;
+  tokenId @4 :Text;
+  prev @5 :Data;
+  leaf @6 :Data;
+  body @7 :Text;
+  proof @8 :List(Data);      # inclusion in the head's tree, nearest sibling first
+}
+
+struct BalanceRow {
+  kind @0 :Text;             # provider | user
+  id @1 :Text;               # provider id or token id
+  name @2 :Text;
+  sessions @3 :UInt32;
+  earned @4 :Int64;          # providers: earnings of settled sessions (micro-units)
+  paid @5 :Int64;            # providers: payouts recorded
+  spent @6 :Int64;           # users: cost of settled sessions
+  creditLimit @7 :Int64;     # users: 0 = none
+}
+
 # A change to the rates: only the fields marked set change; a new version keeps the rest.
 struct RateChange {
   gpuHour @0 :Int64;
@@ -254,6 +286,18 @@ interface Session {
   revokeToken @14 (id :Text) -> (error :Text, name :Text);
   setRates @15 (change :RateChange) -> (error :Text, version :Int64);
   listRates @16 () -> (error :Text, rates :List(RateRow));
+  # The ledger: the head signed now (and the key to check it with); entries from `fromIndex`
+  # (at most `limit`, 0: 1000, at most 10000) with time >= sinceUnix that the caller may see,
+  # with inclusion proofs in the tree of `treeSize` entries (0: the head's); a consistency
+  # proof from an earlier size to the head.
+  ledgerHead @17 () -> (error :Text, head :TreeHeadRow, poolKey :Data);
+  ledgerEntries @18 (sinceUnix :Int64, fromIndex :UInt64, limit :UInt32, treeSize :UInt64)
+      -> (error :Text, head :TreeHeadRow, entries :List(LedgerEntryRow), next :UInt64,
+          poolKey :Data);
+  ledgerConsistency @19 (first :UInt64)
+      -> (error :Text, head :TreeHeadRow, firstRoot :Data, proof :List(Data));
+  recordPayout @20 (provider :Text, amount :Int64, ref :Text) -> (error :Text);
+  balances @21 () -> (error :Text, rows :List(BalanceRow));
 }
 
 # The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes

@@ -30,6 +30,10 @@ expect "rate set --gpu-hour cheap" "--gpu-hour wants an amount"
 expect "rate set --fee 120" "--fee wants a percentage"
 expect "rate set --bill sometimes" "--bill wants wall or busy"
 expect "run --max-price -1 -- true" "--max-price wants"
+expect "ledger verify" "needs 1 argument"
+expect "payout record sim1" "needs 2 arguments"
+expect "ledger export --format xml" "--format wants json or csv"
+expect "earnings --all" "takes no option --all"
 out=$("$rgpu" --version 2>&1); rc=$?
 if [ $rc -ne 0 ] || ! grep -qE '^rgpu [0-9]+\.[0-9]+\.[0-9]+ \(control plane [0-9]+, data plane protocol [0-9]+\)$' <<<"$out"; then
   echo "FAIL: rgpu --version -> $rc: $out"; fail=1

@@ -1,6 +1,8 @@
 // tests/pool/billing_test.cc — money parsing and what a session costs and earns (billing.h).
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "pool_manager/billing.h"
 
 using namespace rgpu::pool;
@@ -81,10 +83,38 @@ TEST(Billing, ALostProvidersSessionIsBilledToItsLastSighting) {
   SessionFacts s;
   s.whole_gpu = true;
   s.usage.wall_ms = 30'000;  // the last receipt, 30 s in
+  s.receipts = 2;
   s.started = 1000;
   s.ended = 1100;  // seen running until 100 s in
   EXPECT_EQ(charge(r, s).cost, 30'000);
   s.provider_lost = true;
   EXPECT_EQ(charge(r, s).billed_ms, 100'000u);
   EXPECT_EQ(charge(r, s).cost, 100'000);
+}
+
+TEST(Billing, NoReceiptsBillStartToEndAndNoInputWrapsTheCost) {
+  RateCard r;
+  r.gpu_hour = 3'600'000;
+  SessionFacts s;
+  s.whole_gpu = true;
+  s.started = 1000;
+  s.ended = 1042;  // a server that sends no receipts (control plane 1)
+  EXPECT_EQ(charge(r, s).billed_ms, 42'000u);
+  // Absurd totals saturate: the cost stays positive and the split adds up.
+  r.gpu_hour = 1'000'000'000'000'000'000;
+  r.gib_hour = r.gpu_hour;
+  r.gb_moved = r.gpu_hour;
+  r.fee_ppm = 999'999;
+  s.receipts = 1;
+  s.usage.wall_ms = UINT64_MAX;
+  s.usage.mem_gb_s = 1e300;
+  s.usage.bytes_in = s.usage.bytes_out = UINT64_MAX;
+  Charge c = charge(r, s);
+  EXPECT_EQ(c.cost, kMaxCost);
+  EXPECT_EQ(c.cost, c.fee + c.earnings);
+  EXPECT_GE(c.earnings, 0);
+  s.usage.mem_gb_s = std::numeric_limits<double>::infinity();
+  s.usage.wall_ms = 0;
+  s.usage.bytes_in = s.usage.bytes_out = 0;
+  EXPECT_EQ(charge(r, s).cost, 0);  // non-finite memory counts as none
 }

@@ -12,7 +12,10 @@
 # Steps, in order (each prints "e2e_pool: ok <step>"):
 #   run       rgpu run places and runs the program; --label picks the provider; the shim alone
 #             asks the pool with RGPU_POOL (RGPU_TOKEN, RGPU_VRAM, RGPU_LABELS)
-#   receipts  usage receipts reach the pool during a session and a final one at its end
+#   receipts  usage receipts reach the pool during a session and a final one at its end; the
+#             session is priced at the rates it started under; --max-price is honoured
+#   ledger    export + offline verify; a changed byte is named; payouts and balances;
+#             consistency with an earlier export; a user's export holds only its own entries
 #   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU (one
 #             run, then two vGPUs of one run) and each slice's cap holds (the program checks it)
 #   spread    spread puts slices on the providers with fewest leases
@@ -218,6 +221,57 @@ if urun --max-price 1 --label n=1 -- true 2>"$W/maxprice.err"; then fail "placed
 file_has "$W/maxprice.err" "above your --max-price 1.000000" ||
   fail "the --max-price refusal does not say why: $(cat "$W/maxprice.err")"
 ok "receipts ($(usage_of "$RL" receipts) receipts; mid-session wall ${MID_WALL} ms, final ${END_WALL} ms; priced at the rates it started under; --max-price honoured)"
+
+# --- ledger: receipts, charges, rates and payouts, signed and provable ---------------------------
+admin ledger export --out "$W/ledger1.json" 2>/dev/null || fail "ledger export failed"
+admin ledger verify "$W/ledger1.json" --pool-key "$W/pool/pool.pub" >"$W/verify1.out" 2>&1 ||
+  fail "ledger verify failed on a fresh export: $(cat "$W/verify1.out")"
+python3 - "$W/ledger1.json" <<'PY' || fail "the export lacks the session's receipts, charge and rates"
+import json, sys
+kinds = [e["kind"] for e in json.load(open(sys.argv[1]))["entries"]]
+sys.exit(0 if kinds.count("rate") == 2 and "receipt" in kinds and "charge" in kinds else str(kinds))
+PY
+# One byte changed in one entry's body: verify fails naming that entry.
+python3 - "$W/ledger1.json" "$W/ledger_bad.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+e = next(e for e in d["entries"] if e["kind"] == "charge")
+e["body"] = e["body"].replace('"cost":"0', '"cost":"9', 1)
+json.dump(d, open(sys.argv[2], "w"))
+open(sys.argv[2] + ".index", "w").write(str(e["index"]))
+PY
+BAD=$(cat "$W/ledger_bad.json.index")
+if admin ledger verify "$W/ledger_bad.json" --pool-key "$W/pool/pool.pub" >"$W/verify_bad.out" 2>&1; then
+  fail "ledger verify passed a changed entry"
+fi
+file_has "$W/verify_bad.out" "entry $BAD: its contents do not match" ||
+  fail "ledger verify did not name entry $BAD: $(cat "$W/verify_bad.out")"
+# A payout, then the provider's balance; the earlier export's history is a prefix of today's.
+EARNED=$(admin earnings --json | python3 -c 'import json,sys; print(next(b["earned"] for b in json.load(sys.stdin) if b["name"] == "sim2"))')
+admin payout record sim2 0.000100 --ref e2e-transfer-1 2>/dev/null || fail "payout record failed"
+admin earnings --json | python3 -c '
+import json, sys
+b = next(b for b in json.load(sys.stdin) if b["name"] == "sim2")
+def micro(s): return round(float(s) * 1e6)
+sys.exit(0 if b["paid"] == "0.000100" and micro(b["pending"]) == micro(b["earned"]) - 100 and b["earned"] == sys.argv[1] else json.dumps(b))
+' "$EARNED" || fail "sim2's balance does not show the payout"
+"$BIN/rgpu" --token "$PTOK" earnings --json | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+sys.exit(0 if rows and all(r["kind"] == "provider" for r in rows) else json.dumps(rows))
+' || fail "a provider token sees more than its providers' balances"
+admin ledger consistency "$W/ledger1.json" --pool-key "$W/pool/pool.pub" >"$W/cons.out" 2>&1 ||
+  fail "ledger consistency failed: $(cat "$W/cons.out")"
+file_has "$W/cons.out" "is a prefix of today" || fail "consistency did not say so: $(cat "$W/cons.out")"
+"$BIN/rgpu" --token "$UTOK" ledger export --out "$W/ledger_user.json" 2>/dev/null || fail "user export failed"
+python3 - "$W/ledger_user.json" <<'PY' || fail "a user's export holds entries of other tokens or payouts"
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if all(e["kind"] in ("rate", "receipt", "charge") for e in d["entries"]) and d["entries"] else "bad")
+PY
+admin ledger verify "$W/ledger_user.json" --pool-key "$W/pool/pool.pub" >/dev/null 2>&1 ||
+  fail "a user's partial export does not verify"
+ok "ledger (export verifies; one changed byte names entry $BAD; payout and balances; consistency with an earlier head; per-token exports)"
 
 # --- binpack: slices fill the fullest GPU ------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include <sqlite3.h>
+
 #include "pool_manager/pool_state.h"
 
 using namespace rgpu::pool;
@@ -469,4 +471,77 @@ TEST_F(PoolStateTest, PlacementHonoursMinAndMaxPrices) {
   EXPECT_NE(a.error.find("above your --max-price 0.850000"), std::string::npos) << a.error;
   capped.max_price = 900000;
   EXPECT_EQ(state_->acquire(user_, capped).grants.size(), 1u);
+}
+
+// The ledger holds rates, receipts, charges and payouts, chained and signed; a database whose
+// ledger was altered is refused at load, naming the entry; balances follow charges and payouts.
+TEST_F(PoolStateTest, LedgerRecordsMoneyEventsAndRefusesAnAlteredHistory) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  int64_t v = 0;
+  RateChangeIn r;
+  r.gpu_hour = 3'600'000;
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  AcquireOut a = state_->acquire(user_, AcquireIn{});
+  ASSERT_EQ(a.grants.size(), 1u);
+  const std::string l = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l}, {receipt(l, 1, 1000, 10)});
+  state_->heartbeat(prov_, pid, {}, {}, {l}, {receipt(l, 1, 1000, 10)});  // a duplicate
+  state_->heartbeat(prov_, pid, {}, {{l, 9, false, "done", 0}}, {},
+                    {receipt(l, 2, 3000, 20, true)});
+  EXPECT_NE(state_->record_payout(user_, "gpu-a", 1000, "x").find("permission denied"),
+            std::string::npos);
+  EXPECT_NE(state_->record_payout(admin_, "gpu-a", 1000, "").find("--ref"), std::string::npos);
+  ASSERT_EQ(state_->record_payout(admin_, "gpu-a", 1000, "wire-7"), "");
+  std::vector<std::string> kinds;
+  for (const auto& e : state_->ledger().entries()) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"rate", "receipt", "receipt", "charge", "payout"}));
+  auto head = state_->ledger_head();
+  EXPECT_EQ(head.size, 5u);
+  EXPECT_TRUE(rgpu::control::verify_tree_head(head, key_.public_raw));
+  for (const auto& e : state_->ledger().entries())
+    EXPECT_TRUE(rgpu::control::verify_inclusion(
+        e.leaf, e.index, head.size, state_->ledger().inclusion(e.index, head.size), head.root));
+  auto balances = state_->balances(admin_);
+  bool saw_provider = false, saw_user = false;
+  for (const auto& b : balances) {
+    if (b.kind == "provider" && b.name == "gpu-a") {
+      saw_provider = true;
+      EXPECT_EQ(b.earned, 3000);
+      EXPECT_EQ(b.paid, 1000);
+    }
+    if (b.kind == "user" && b.id == user_.token_id) {
+      saw_user = true;
+      EXPECT_EQ(b.spent, 3000);
+    }
+  }
+  EXPECT_TRUE(saw_provider && saw_user);
+  // A provider's ledger view holds its own entries and the rates; another provider's, rates only.
+  std::vector<const LedgerEntry*> mine, theirs;
+  ASSERT_EQ(state_->ledger_entries(prov_, 0, &mine), "");
+  ASSERT_EQ(state_->ledger_entries(prov2_, 0, &theirs), "");
+  EXPECT_EQ(mine.size(), 5u);
+  ASSERT_EQ(theirs.size(), 1u);
+  EXPECT_EQ(theirs[0]->kind, "rate");
+  reopen();  // payouts and the ledger come back
+  EXPECT_EQ(state_->ledger().size(), 5u);
+  for (const auto& b : state_->balances(admin_)) {
+    if (b.kind == "provider" && b.name == "gpu-a") {
+      EXPECT_EQ(b.paid, 1000);
+    }
+  }
+  // Someone edits the database: the pool refuses to start on it, naming the entry.
+  state_.reset();
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/pool.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE ledger SET body=replace(body,'3000','30') WHERE idx=3",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  try {
+    reopen();
+    FAIL() << "an altered ledger was accepted";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("ledger entry 3"), std::string::npos) << e.what();
+  }
 }
