@@ -22,7 +22,7 @@ const char* kRateUsage =
 bool parse_percent(const std::string& text, uint32_t* ppm) {
   int64_t micro = 0;  // the same decimal grammar as money: percent x 1e6
   if (!control::parse_money(text, &micro) || micro > 100 * control::kMicro) return false;
-  *ppm = static_cast<uint32_t>(micro / 100);
+  *ppm = static_cast<uint32_t>((micro + 50) / 100);  // rounded, not truncated
   return true;
 }
 

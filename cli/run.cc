@@ -81,8 +81,10 @@ int cmd_run(const Args& a) {
     if (*end || wait < 0) return usage_error("--wait wants seconds", kRunUsage);
   }
   int64_t max_price = 0;
-  if (a.has("--max-price") && !control::parse_money(a.get("--max-price"), &max_price))
-    return usage_error("--max-price wants an amount of credits per GPU-hour, e.g. 0.80", kRunUsage);
+  if (a.has("--max-price") &&
+      (!control::parse_money(a.get("--max-price"), &max_price) || max_price == 0))
+    return usage_error("--max-price wants an amount of credits per GPU-hour above 0, e.g. 0.80",
+                       kRunUsage);
   std::string shim = shim_dir();
   struct stat st {};
   if (stat((shim + "/libcuda.so.1").c_str(), &st) != 0)

@@ -87,6 +87,11 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
       r.error = err;
       return r;
     }
+    if (max_price_micro && c.control_version() < 2) {
+      r.error = "this pool speaks control plane " + std::to_string(c.control_version()) +
+                ", which has no prices: --max-price cannot be honoured (upgrade rgpu-pool)";
+      return r;
+    }
     for (;;) {
       bool retryable = false;
       try {

@@ -46,6 +46,7 @@ std::string PoolConnection::open() {
     auto resp = wait(req.send());
     if (resp.getError().size() != 0) return resp.getError().cStr();
     role_ = resp.getRole();
+    version_ = resp.getControlVersion();
     token_id_ = resp.getTokenId().cStr();
     session_ = std::make_unique<cp::Session::Client>(resp.getSession());
     return "";

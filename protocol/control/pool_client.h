@@ -33,6 +33,7 @@ class PoolConnection {
   std::string open();
   cp::Session::Client& session() { return *session_; }
   cp::Role role() const { return role_; }
+  uint32_t control_version() const { return version_; }  // negotiated at open()
   const std::string& token_id() const { return token_id_; }
   const std::string& endpoint() const { return endpoint_; }
 
@@ -57,6 +58,7 @@ class PoolConnection {
   std::unique_ptr<capnp::EzRpcClient> client_;
   std::unique_ptr<cp::Session::Client> session_;
   cp::Role role_ = cp::Role::NONE;
+  uint32_t version_ = 0;
   std::string token_id_;
 };
 

@@ -47,6 +47,9 @@ struct ProviderLink::Impl {
   }
 
   std::string do_register(PoolConnection& c) {
+    if (opts.info.min_price_micro && c.control_version() < 2)
+      return "this pool speaks control plane " + std::to_string(c.control_version()) +
+             ", which has no prices: --min-price cannot be honoured (upgrade rgpu-pool)";
     auto req = c.session().registerRequest();
     auto info = req.initInfo();
     const ProviderInfo& p = opts.info;
