@@ -25,7 +25,8 @@ const char* kVgpuUsage = "usage: rgpu vgpu list [--json]   placed vGPUs (open le
 const char* kTokenUsage =
     "usage: rgpu token create --role admin|user|provider [--name TEXT] [--json]   (admin)\n"
     "       rgpu token list [--json]                                            (admin)\n"
-    "       rgpu token revoke ID      the token authenticates nothing again      (admin)\n";
+    "       rgpu token revoke ID      the token authenticates nothing again      (admin)\n"
+    "       rgpu token limit ID AMOUNT   what a user token may spend (0: no limit) (admin)\n";
 const char* kStatusUsage = "usage: rgpu status [--json]   pool summary\n";
 const char* kUsageUsage = "usage: rgpu usage [--json]   sessions and GPU time per provider/token\n";
 
@@ -327,14 +328,27 @@ int cmd_token(const std::string& sub, const Args& a) {
     printf("%s", kTokenUsage);
     return sub.empty() && !a.help ? 2 : 0;
   }
-  if (sub != "create" && sub != "list" && sub != "revoke")
+  if (sub != "create" && sub != "list" && sub != "revoke" && sub != "limit")
     return usage_error("unknown token verb '" + sub + "'", kTokenUsage);
   cp::Role role = cp::Role::NONE;
   if (sub == "create" && !control::parse_role(a.get("--role"), &role))
     return usage_error("--role wants admin, user or provider", kTokenUsage);
+  int64_t limit = 0;
+  if (sub == "limit" && !control::parse_money(a.pos[1], &limit))
+    return usage_error("AMOUNT wants credits, e.g. 100 (0: no limit)", kTokenUsage);
   auto c = open_pool(a);
   if (!c) return 1;
   try {
+    if (sub == "limit") {
+      auto req = c->session().setCreditLimitRequest();
+      req.setTokenId(a.pos[0]);
+      req.setLimit(limit);
+      auto resp = c->wait(req.send());
+      if (refused(resp)) return 1;
+      fprintf(stderr, "rgpu: token %s may spend %s\n", a.pos[0].c_str(),
+              limit ? control::format_money(limit).c_str() : "without limit");
+      return 0;
+    }
     if (sub == "create") {
       auto req = c->session().createTokenRequest();
       req.setRole(role);

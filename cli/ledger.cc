@@ -377,6 +377,7 @@ int cmd_earnings(const Args& a) {
           row["pending"] = control::format_money(b.getEarned() - b.getPaid());
         } else {
           row["spent"] = control::format_money(b.getSpent());
+          row["credit_limit"] = control::format_money(b.getCreditLimit());
         }
         out.push_back(row);
       }

@@ -28,6 +28,7 @@ const std::vector<VerbSpec> kVerbs = {
     {"token", "create", {"--role", "--name"}, 0, 0, true},
     {"token", "list", {}, 0, 0, true},
     {"token", "revoke", {}, 1, 1, false},
+    {"token", "limit", {}, 2, 2, false},
     {"rate",
      "set",
      {"--gpu-hour", "--model", "--provider", "--gib-hour", "--gb", "--bill", "--fee"},

@@ -133,6 +133,31 @@ std::string PoolState::record_payout(const Caller& c, const std::string& provide
   return "";
 }
 
+int64_t PoolState::spent_by(const std::string& token_id) const {
+  int64_t spent = 0;
+  for (const auto& l : leases_)
+    if (l.token_id == token_id && l.charge.settled_unix) spent += l.charge.cost;
+  return spent;
+}
+
+std::string PoolState::set_credit_limit(const Caller& c, const std::string& id, int64_t limit) {
+  if (c.role != Role::kAdmin)
+    return std::string("permission denied: credit limits need an admin token (this token is ") +
+           role_text(c.role) + ")";
+  if (id.size() < 6) return "name the token by its id (6 or more characters; see rgpu token list)";
+  TokenRecord* hit = nullptr;
+  for (auto& t : tokens_) {
+    if (t.id.rfind(id, 0) != 0) continue;
+    if (hit) return "'" + id + "' matches more than one token; give more of its id";
+    hit = &t;
+  }
+  if (!hit) return "no token '" + id + "'; see rgpu token list";
+  if (hit->role != Role::kUser) return "credit limits are for user tokens";
+  hit->credit_limit = limit;
+  store_.put_credit_limit(hit->id, limit);
+  return "";
+}
+
 void PoolState::load_payouts() {
   for (const auto& e : ledger_.entries()) {
     if (e.kind != "payout") continue;
@@ -164,6 +189,7 @@ std::vector<PoolState::Balance> PoolState::balances(const Caller& c) const {
     Balance b{"user", t.id, t.name};
     for (const auto& l : leases_)
       if (l.token_id == t.id && l.charge.settled_unix) b.sessions++, b.spent += l.charge.cost;
+    b.credit_limit = t.credit_limit;
     if (c.role == Role::kAdmin && b.sessions == 0 && t.role == Role::kAdmin) continue;
     out.push_back(b);
   }

@@ -435,6 +435,15 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     out.error = "ask for 1 to 64 vGPUs";
     return out;
   }
+  for (const auto& t : tokens_)
+    if (t.id == c.token_id && t.credit_limit > 0) {
+      const int64_t spent = spent_by(t.id);
+      if (spent >= t.credit_limit) {
+        out.error = "credit limit reached: this token has spent " + format_money(spent) +
+                    " of its " + format_money(t.credit_limit) + "; ask an admin to raise it";
+        return out;
+      }
+    }
   PlacementRequest req;
   req.count = in.count;
   req.vram = in.vram;

@@ -132,6 +132,9 @@ class PoolState {
   // connections already open; *name gets its name. An admin cannot revoke its own token.
   std::string revoke_token(const Caller& c, const std::string& id, std::string* name);
   bool token_valid(const std::string& token_id) const;
+  // Admin only: what user token `id` (or a 6+ char prefix) may spend (0: no limit). Placement
+  // refuses once its settled costs reach it.
+  std::string set_credit_limit(const Caller& c, const std::string& id, int64_t limit);
 
   std::string register_provider(const Caller& c, ProviderRecord info, std::string* id);
   HeartbeatOut heartbeat(const Caller& c, const std::string& provider_id,
@@ -178,9 +181,11 @@ class PoolState {
     std::string kind, id, name;  // "provider" (id: provider id) or "user" (id: token id)
     uint32_t sessions = 0;
     int64_t earned = 0, paid = 0, spent = 0;  // micro-units, from settled charges and payouts
+    int64_t credit_limit = 0;                 // users: 0 = none
   };
   // Admins: everyone's; a provider: the providers its token registered; a user: its own.
   std::vector<Balance> balances(const Caller& c) const;
+  int64_t spent_by(const std::string& token_id) const;  // settled costs
 
   // Expires granted leases past their expiry and ends the sessions of providers silent for
   // lost_after_ms (at their last sighting); call periodically.

@@ -24,6 +24,7 @@ struct TokenRecord {
   std::string name;
   int64_t created = 0;
   int64_t revoked = 0;  // unix s; 0 = valid. A revoked token authenticates nothing, ever again.
+  int64_t credit_limit = 0;  // micro-units a user token may spend; 0: no limit
 };
 
 struct GpuRecord {

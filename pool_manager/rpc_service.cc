@@ -249,6 +249,14 @@ class SessionImpl final : public cp::Session::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> setCreditLimit(SetCreditLimitContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto p = ctx.getParams();
+    ctx.getResults().setError(
+        s_.set_credit_limit(c_, p.getTokenId().cStr(), std::max<int64_t>(0, p.getLimit())));
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> recordPayout(RecordPayoutContext ctx) override {
     if (revoked(ctx)) return kj::READY_NOW;
     auto p = ctx.getParams();
@@ -269,6 +277,7 @@ class SessionImpl final : public cp::Session::Server {
       rows[i].setEarned(bs[i].earned);
       rows[i].setPaid(bs[i].paid);
       rows[i].setSpent(bs[i].spent);
+      rows[i].setCreditLimit(bs[i].credit_limit);
     }
     return kj::READY_NOW;
   }

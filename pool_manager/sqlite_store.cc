@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, provider_id TEXT, provide
   token_id TEXT, client_name TEXT, created INTEGER, expires INTEGER, started INTEGER,
   ended INTEGER, end_reason TEXT, kill_requested INTEGER, kill_reason TEXT);
 CREATE TABLE IF NOT EXISTS revoked_tokens(id TEXT PRIMARY KEY, at INTEGER);
+CREATE TABLE IF NOT EXISTS credit_limits(token_id TEXT PRIMARY KEY, credit_limit INTEGER);
 CREATE TABLE IF NOT EXISTS rates(version INTEGER PRIMARY KEY, set_unix INTEGER, set_by TEXT,
   gpu_hour INTEGER, gib_hour INTEGER, gb_moved INTEGER, bill_busy INTEGER, fee_ppm INTEGER);
 CREATE TABLE IF NOT EXISTS rate_overrides(version INTEGER, kind TEXT, key TEXT, gpu_hour INTEGER);
@@ -125,7 +126,17 @@ class SqliteStore : public Store {
     while (r.step())
       for (auto& t : out)
         if (t.id == r.t(0)) t.revoked = r.i(1);
+    Stmt cl(db_, "SELECT token_id,credit_limit FROM credit_limits", path_);
+    while (cl.step())
+      for (auto& t : out)
+        if (t.id == cl.t(0)) t.credit_limit = cl.i(1);
     return out;
+  }
+  void put_credit_limit(const std::string& token_id, int64_t limit) override {
+    Stmt(db_, "INSERT OR REPLACE INTO credit_limits VALUES(?,?)", path_)
+        .b(token_id)
+        .b(limit)
+        .step();
   }
   void revoke_token(const std::string& id, int64_t at_unix) override {
     Stmt(db_, "INSERT OR IGNORE INTO revoked_tokens VALUES(?,?)", path_).b(id).b(at_unix).step();

@@ -27,6 +27,7 @@ class Store {
   virtual void put_token(const TokenRecord& t) = 0;
   virtual std::vector<TokenRecord> load_tokens() = 0;  // with their revocations
   virtual void revoke_token(const std::string& id, int64_t at_unix) = 0;
+  virtual void put_credit_limit(const std::string& token_id, int64_t limit) = 0;
   virtual void put_provider(const ProviderRecord& p) = 0;
   virtual void delete_provider(const std::string& id) = 0;
   virtual std::vector<ProviderRecord> load_providers() = 0;

@@ -298,6 +298,7 @@ interface Session {
       -> (error :Text, head :TreeHeadRow, firstRoot :Data, proof :List(Data));
   recordPayout @20 (provider :Text, amount :Int64, ref :Text) -> (error :Text);
   balances @21 () -> (error :Text, rows :List(BalanceRow));
+  setCreditLimit @22 (tokenId :Text, limit :Int64) -> (error :Text);
 }
 
 # The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes

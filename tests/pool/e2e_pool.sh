@@ -271,7 +271,12 @@ sys.exit(0 if all(e["kind"] in ("rate", "receipt", "charge") for e in d["entries
 PY
 admin ledger verify "$W/ledger_user.json" --pool-key "$W/pool/pool.pub" >/dev/null 2>&1 ||
   fail "a user's partial export does not verify"
-ok "ledger (export verifies; one changed byte names entry $BAD; payout and balances; consistency with an earlier head; per-token exports)"
+UID_=$(admin token list --json | python3 -c 'import json,sys; print(next(t["id"] for t in json.load(sys.stdin) if t["name"] == "e2e-user"))')
+admin token limit "$UID_" 0.000001 2>/dev/null || fail "token limit failed"
+if urun --label n=1 -- true 2>"$W/limit.err"; then fail "placed past the user's credit limit"; fi
+file_has "$W/limit.err" "credit limit reached" || fail "the credit refusal does not say why: $(cat "$W/limit.err")"
+admin token limit "$UID_" 0 2>/dev/null || fail "lifting the limit failed"
+ok "ledger (export verifies; one changed byte names entry $BAD; payout and balances; consistency with an earlier head; per-token exports; a credit limit refuses placement)"
 
 # --- binpack: slices fill the fullest GPU ------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &

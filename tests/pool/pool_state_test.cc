@@ -545,3 +545,30 @@ TEST_F(PoolStateTest, LedgerRecordsMoneyEventsAndRefusesAnAlteredHistory) {
     EXPECT_NE(std::string(e.what()).find("ledger entry 3"), std::string::npos) << e.what();
   }
 }
+
+// A user token's credit limit: placement refuses, saying so, once its settled costs reach it.
+TEST_F(PoolStateTest, ACreditLimitRefusesPlacementOnceSpent) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  int64_t v = 0;
+  RateChangeIn r;
+  r.gpu_hour = 3'600'000;  // 1 micro-unit per ms
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  EXPECT_NE(state_->set_credit_limit(user_, user_.token_id, 100).find("permission denied"),
+            std::string::npos);
+  EXPECT_NE(state_->set_credit_limit(admin_, prov_.token_id, 100).find("user tokens"),
+            std::string::npos);
+  ASSERT_EQ(state_->set_credit_limit(admin_, user_.token_id, 5000), "");
+  AcquireOut a = state_->acquire(user_, AcquireIn{});
+  ASSERT_EQ(a.grants.size(), 1u) << a.error;
+  const std::string l = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l});
+  state_->heartbeat(prov_, pid, {}, {{l, 9, false, "done", 0}}, {}, {receipt(l, 1, 6000, 0, true)});
+  a = state_->acquire(user_, AcquireIn{});
+  EXPECT_TRUE(a.grants.empty());
+  EXPECT_NE(a.error.find("credit limit reached"), std::string::npos) << a.error;
+  EXPECT_NE(a.error.find("0.006000 of its 0.005000"), std::string::npos) << a.error;
+  reopen();  // the limit is kept
+  EXPECT_NE(state_->acquire(user_, AcquireIn{}).error.find("credit limit"), std::string::npos);
+  ASSERT_EQ(state_->set_credit_limit(admin_, user_.token_id, 0), "");  // lifted
+  EXPECT_EQ(state_->acquire(user_, AcquireIn{}).grants.size(), 1u);
+}
