@@ -28,7 +28,11 @@ const char* kTokenUsage =
     "       rgpu token revoke ID      the token authenticates nothing again      (admin)\n"
     "       rgpu token limit ID AMOUNT   what a user token may spend (0: no limit) (admin)\n";
 const char* kStatusUsage = "usage: rgpu status [--json]   pool summary\n";
-const char* kUsageUsage = "usage: rgpu usage [--json]   sessions and GPU time per provider/token\n";
+const char* kUsageUsage =
+    "usage: rgpu usage [--since 24h|7d|YYYY-MM-DD] [--by session|provider|user|day] [--json]\n"
+    "  sessions, time held, busy time, bytes moved, cost and earnings. Admins see everyone\n"
+    "  (default: by provider and by user), providers their GPUs' sessions (default: by\n"
+    "  provider; rgpu earnings for balances), users their own (default: one row a session).\n";
 
 std::string labels_text(capnp::List<cp::Label>::Reader ls) {
   std::string s;
@@ -454,38 +458,51 @@ int cmd_usage(const Args& a) {
     printf("%s", kUsageUsage);
     return 0;
   }
+  const int64_t since = parse_since(a.get("--since"));
+  if (since < 0) return usage_error("--since wants 24h, 7d, 90m or YYYY-MM-DD", kUsageUsage);
+  const std::string by = a.get("--by");
+  if (!by.empty() && by != "session" && by != "provider" && by != "user" && by != "day")
+    return usage_error("--by wants session, provider, user or day", kUsageUsage);
   auto c = open_pool(a);
   if (!c) return 1;
   try {
-    auto resp = c->wait(c->session().usageRequest().send());
+    auto req = c->session().usageRequest();
+    req.setSinceUnix(since);
+    req.setBy(by);
+    auto resp = c->wait(req.send());
     if (refused(resp)) return 1;
     if (a.json) {
       Json j;
       j.arr();
-      for (auto r : resp.getRows())
-        j.obj()
-            .key("kind")
-            .str(r.getKind().cStr())
-            .key("key")
-            .str(r.getKey().cStr())
-            .key("sessions")
-            .num(r.getSessions())
-            .key("vgpu_seconds")
-            .num(r.getGpuSeconds())
-            .key("gib_seconds")
-            .num(r.getGibSeconds())
-            .end();
+      for (auto r : resp.getRows()) {
+        j.obj().key("kind").str(r.getKind().cStr()).key("key").str(r.getKey().cStr());
+        j.key("name").str(r.getName().cStr()).key("sessions").num(r.getSessions());
+        j.key("vgpu_seconds").num(r.getGpuSeconds()).key("gib_seconds").num(r.getGibSeconds());
+        j.key("busy_seconds").num(r.getBusySeconds()).key("bytes").num(r.getBytes());
+        j.key("cost").str(control::format_money(r.getCost()));
+        j.key("earnings").str(control::format_money(r.getEarnings()));
+        if (r.getKind() == "session") j.key("started").num(int64_t(r.getStartedUnix()));
+        j.end();
+      }
       j.end().print();
       return 0;
     }
-    Table t({"KIND", "KEY", "SESSIONS", "VGPU-HOURS", "GIB-HOURS"});
+    Table t({"BY", "NAME", "KEY", "SESSIONS", "VGPU-HOURS", "GIB-HOURS", "BUSY-H", "GB MOVED",
+             "COST", "EARNINGS"});
     for (auto r : resp.getRows()) {
-      char h[32], g[32];
+      char h[32], g[32], b[32], m[32];
       snprintf(h, sizeof h, "%.3f", r.getGpuSeconds() / 3600);
       snprintf(g, sizeof g, "%.3f", r.getGibSeconds() / 3600);
-      t.add({r.getKind().cStr(), r.getKey().cStr(), std::to_string(r.getSessions()), h, g});
+      snprintf(b, sizeof b, "%.3f", r.getBusySeconds() / 3600);
+      snprintf(m, sizeof m, "%.3f", r.getBytes() / 1e9);
+      t.add({r.getKind().cStr(), r.getName().cStr(), r.getKey().cStr(),
+             std::to_string(r.getSessions()), h, g, b, m, control::format_money(r.getCost()),
+             control::format_money(r.getEarnings())});
     }
-    t.print();
+    if (t.size() == 0)
+      printf("no sessions%s\n", since ? " in that time" : "");
+    else
+      t.print();
     return 0;
   } catch (const kj::Exception& e) {
     return error(control::explain_error(e, c->endpoint()));

@@ -51,28 +51,6 @@ json head_json(cp::TreeHeadRow::Reader h) {
           {"signature", control::to_hex(raw(h.getSignature()))}};
 }
 
-// "24h", "7d", "90m", "3600s" ago, or a local date "YYYY-MM-DD"; -1 when it is neither.
-int64_t parse_since(const std::string& s) {
-  if (s.empty()) return 0;
-  int y, mo, d;
-  char tail;
-  if (std::sscanf(s.c_str(), "%d-%d-%d%c", &y, &mo, &d, &tail) == 3) {
-    std::tm tm{};
-    tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_isdst = -1;
-    return static_cast<int64_t>(std::mktime(&tm));
-  }
-  char* end = nullptr;
-  const double n = std::strtod(s.c_str(), &end);
-  const std::string unit = end;
-  const double per = unit == "s"   ? 1
-                     : unit == "m" ? 60
-                     : unit == "h" ? 3600
-                     : unit == "d" ? 86400
-                                   : 0;
-  if (end == s.c_str() || per == 0 || !(n >= 0)) return -1;
-  return static_cast<int64_t>(std::time(nullptr) - n * per);
-}
-
 bool pool_key_from(const Args& a, const json& file, std::string* key, std::string* error) {
   if (a.has("--pool-key")) {
     const std::string k = a.get("--pool-key");

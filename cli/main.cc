@@ -39,7 +39,7 @@ const char* kUsage =
     "  payout record                a payout made on an external rail (admin)\n"
     "  earnings                     earned, paid and pending (providers), spent (users)\n"
     "  status                       pool summary\n"
-    "  usage                        usage per provider and token (admin)\n"
+    "  usage [--since] [--by]       sessions, time, bytes, cost (yours; admins: everyone's)\n"
     "  smi [--json]                 an nvidia-smi-like view of this environment's vGPUs\n"
     "Common: --pool (or RGPU_POOL, default 127.0.0.1:7070), --token (or RGPU_TOKEN,\n"
     "        --token-file FILE), --json on every list, --help on every verb.\n"
@@ -51,7 +51,7 @@ const std::set<std::string> kValued = {
     "--pool",   "--token",    "--token-file", "-n",     "--vram", "--label",     "--wait",
     "--policy", "--reason",   "--deadline",   "--role", "--name", "--max-price", "--gpu-hour",
     "--model",  "--provider", "--gib-hour",   "--gb",   "--bill", "--fee",       "--since",
-    "--format", "--out",      "--pool-key",   "--ref"};
+    "--format", "--out",      "--pool-key",   "--ref",  "--by"};
 
 }  // namespace
 

@@ -48,5 +48,8 @@ class Json {
 
 std::string human_time(int64_t unix_s);  // "2026-11-22 03:52:01" local, "-" for 0
 std::string gib(uint64_t bytes);         // "16.0 GiB"
+// "24h", "7d", "90m", "3600s" ago, or a local date "YYYY-MM-DD", as unix s; "" is 0; -1 when
+// it is neither.
+int64_t parse_since(const std::string& s);
 
 }  // namespace rgpu::cli

@@ -43,7 +43,7 @@ const std::vector<VerbSpec> kVerbs = {
     {"payout", "record", {"--ref"}, 2, 2, false},
     {"earnings", "", {}, 0, 0, true},
     {"status", "", {}, 0, 0, true},
-    {"usage", "", {}, 0, 0, true},
+    {"usage", "", {"--since", "--by"}, 0, 0, true},
     {"smi", "", {}, 0, 0, true},
     {"help", "", {}, 0, 0, false},
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <set>
 #include <stdexcept>
 
@@ -606,26 +607,67 @@ std::vector<LeaseRecord> PoolState::leases(const Caller& c, bool all) const {
   return out;
 }
 
-std::vector<UsageOut> PoolState::usage(const Caller& c, std::string* error) const {
-  if (c.role != Role::kAdmin) {
-    *error = need("usage", c);
+std::vector<UsageOut> PoolState::usage(const Caller& c, int64_t since, const std::string& by,
+                                       std::string* error) const {
+  if (c.role == Role::kNone) {
+    *error = "permission denied: usage needs a token";
     return {};
   }
+  if (!by.empty() && by != "session" && by != "provider" && by != "user" && by != "day") {
+    *error = "usage --by wants session, provider, user or day";
+    return {};
+  }
+  std::vector<std::string> kinds;
+  if (!by.empty())
+    kinds = {by};
+  else if (c.role == Role::kAdmin)
+    kinds = {"provider", "user"};
+  else
+    kinds = {c.role == Role::kProvider ? "provider" : "session"};
+  std::map<std::string, std::string> token_names;
+  for (const auto& t : tokens_) token_names[t.id] = t.name;
+  std::set<std::string> mine;  // a provider token's providers
+  for (const auto& p : providers_)
+    if (p.owner_token == c.token_id) mine.insert(p.id);
   std::map<std::pair<std::string, std::string>, UsageOut> acc;
-  int64_t now = now_s();
-  for (auto& l : leases_) {
+  const int64_t now = now_s();
+  for (const auto& l : leases_) {
     if (!l.started) continue;
-    int64_t end = l.ended ? l.ended : now;
-    double secs = double(std::max<int64_t>(0, end - l.started));
-    double gib = double(l.vram) / double(1ull << 30);
-    for (auto key : {std::make_pair(std::string("provider"), l.provider_name),
-                     std::make_pair(std::string("token"), l.token_id)}) {
-      UsageOut& u = acc[key];
-      u.kind = key.first;
-      u.key = key.second;
+    const int64_t end = l.ended ? l.ended : now;
+    if (end < since) continue;
+    const bool visible = c.role == Role::kAdmin ||
+                         (c.role == Role::kProvider && mine.count(l.provider_id)) ||
+                         l.token_id == c.token_id;
+    if (!visible) continue;
+    const double held = l.receipts ? l.usage.wall_ms / 1000.0
+                                   : static_cast<double>(std::max<int64_t>(0, end - l.started));
+    const std::string user = token_names.count(l.token_id) ? token_names[l.token_id] : l.token_id;
+    for (const auto& kind : kinds) {
+      std::string key, name;
+      if (kind == "session") {
+        key = l.id.substr(0, 12), name = l.provider_name + " / " + user;
+      } else if (kind == "provider") {
+        key = l.provider_id, name = l.provider_name;
+      } else if (kind == "user") {
+        key = l.token_id, name = user;
+      } else {
+        char day[16];
+        const time_t t = l.started;
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
+        key = name = day;
+      }
+      UsageOut& u = acc[{kind, key}];
+      u.kind = kind, u.key = key, u.name = name;
       u.sessions++;
-      u.gpu_seconds += secs;
-      u.gib_seconds += secs * gib;
+      u.gpu_seconds += held;
+      u.gib_seconds += held * static_cast<double>(l.vram) / double(1ull << 30);
+      u.busy_seconds += l.usage.busy_ns / 1e9;
+      u.bytes += l.usage.bytes_in + l.usage.bytes_out;
+      u.cost += l.charge.cost;
+      u.earnings += l.charge.earnings;
+      if (kind == "session") u.started = l.started;
     }
   }
   std::vector<UsageOut> out;

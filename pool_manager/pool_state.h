@@ -109,9 +109,14 @@ struct RateChangeIn {
 };
 
 struct UsageOut {
-  std::string key, kind;
+  std::string key, kind;  // kind: session | provider | user | day
+  std::string name;       // what the key names, for people (provider, user, "provider / user")
   uint32_t sessions = 0;
-  double gpu_seconds = 0, gib_seconds = 0;
+  double gpu_seconds = 0, gib_seconds = 0;  // wall time held (receipts, else start to end)
+  double busy_seconds = 0;
+  uint64_t bytes = 0;              // in + out
+  int64_t cost = 0, earnings = 0;  // settled charges, micro-units
+  int64_t started = 0;             // session rows: unix s
 };
 
 class PoolState {
@@ -159,7 +164,12 @@ class PoolState {
   bool provider_active(const ProviderRecord& p) const;
   bool provider_in_schedule(const ProviderRecord& p) const;
   uint32_t open_leases_on(const std::string& provider_id) const;
-  std::vector<UsageOut> usage(const Caller& c, std::string* error) const;
+  // Sessions that ran at or after `since` (unix s), summed `by` session, provider, user or day
+  // ("" : provider and user rows for admins, session rows for users, provider rows for
+  // providers). Admins see every session, providers those on the providers their token
+  // registered, users their own.
+  std::vector<UsageOut> usage(const Caller& c, int64_t since, const std::string& by,
+                              std::string* error) const;
 
   // Billing (pool_billing.cc). Admin only: a new rate version from the current one and `ch`.
   std::string set_rates(const Caller& c, const RateChangeIn& ch, int64_t* version);

@@ -551,7 +551,7 @@ class SessionImpl final : public cp::Session::Server {
   kj::Promise<void> usage(UsageContext ctx) override {
     if (revoked(ctx)) return kj::READY_NOW;
     std::string err;
-    auto us = s_.usage(c_, &err);
+    auto us = s_.usage(c_, ctx.getParams().getSinceUnix(), ctx.getParams().getBy().cStr(), &err);
     auto r = ctx.getResults();
     r.setError(err);
     auto rows = r.initRows(static_cast<unsigned>(us.size()));
@@ -561,6 +561,12 @@ class SessionImpl final : public cp::Session::Server {
       rows[i].setSessions(us[i].sessions);
       rows[i].setGpuSeconds(us[i].gpu_seconds);
       rows[i].setGibSeconds(us[i].gib_seconds);
+      rows[i].setName(us[i].name);
+      rows[i].setBusySeconds(us[i].busy_seconds);
+      rows[i].setBytes(us[i].bytes);
+      rows[i].setCost(us[i].cost);
+      rows[i].setEarnings(us[i].earnings);
+      rows[i].setStartedUnix(us[i].started);
     }
     return kj::READY_NOW;
   }

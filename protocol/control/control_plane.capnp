@@ -233,11 +233,17 @@ struct TokenRow {
 }
 
 struct UsageRow {
-  key @0 :Text;                # provider name or token id
-  kind @1 :Text;               # "provider" or "token"
+  key @0 :Text;                # session (lease id prefix), provider id, token id or day
+  kind @1 :Text;               # "session", "provider", "user" or "day"
   sessions @2 :UInt32;
-  gpuSeconds @3 :Float64;
+  gpuSeconds @3 :Float64;      # wall time held
   gibSeconds @4 :Float64;      # vram GiB x seconds
+  name @5 :Text;               # for people: provider name, user name, "provider / user"
+  busySeconds @6 :Float64;
+  bytes @7 :UInt64;            # in + out
+  cost @8 :Int64;              # settled charges (micro-units)
+  earnings @9 :Int64;
+  startedUnix @10 :Int64;      # session rows
 }
 
 struct StatusInfo {
@@ -282,7 +288,7 @@ interface Session {
   createToken @10 (role :Role, name :Text) -> (error :Text, token :Text, id :Text);
   listTokens @11 () -> (error :Text, tokens :List(TokenRow));
   status @12 () -> (error :Text, status :StatusInfo);
-  usage @13 () -> (error :Text, rows :List(UsageRow));
+  usage @13 (sinceUnix :Int64, by :Text) -> (error :Text, rows :List(UsageRow));
   revokeToken @14 (id :Text) -> (error :Text, name :Text);
   setRates @15 (change :RateChange) -> (error :Text, version :Int64);
   listRates @16 () -> (error :Text, rates :List(RateRow));

@@ -14,9 +14,10 @@ expect() {
     echo "FAIL: rgpu $1 -> $rc (want 2 and '$2'): $out"; fail=1
   fi
 }
-expect "usage --since 1h" "takes no option --since"
+expect "usage --since yesterday" "--since wants"
 expect "status --jsn" "did you mean --json?"
 expect "session list --user x" "takes no option --user"
+expect "usage --by week" "--by wants"
 expect "sesion list" "did you mean session?"
 expect "server lst" "did you mean list?"
 expect "token create --rol admin" "did you mean --role?"

@@ -271,6 +271,16 @@ sys.exit(0 if all(e["kind"] in ("rate", "receipt", "charge") for e in d["entries
 PY
 admin ledger verify "$W/ledger_user.json" --pool-key "$W/pool/pool.pub" >/dev/null 2>&1 ||
   fail "a user's partial export does not verify"
+"$BIN/rgpu" --token "$UTOK" usage --json | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+ok = rows and all(r["kind"] == "session" and " / e2e-user" in r["name"] for r in rows)
+sys.exit(0 if ok and any(r["cost"] != "0.000000" for r in rows) else json.dumps(rows))
+' || fail "a user's usage is not its own sessions, by name, with their cost"
+admin usage --by provider --since 1h --json | python3 -c '
+import json, sys
+sys.exit(0 if any(r["name"] == "sim2" and r["sessions"] >= 1 for r in json.load(sys.stdin)) else 1)
+' || fail "usage --by provider --since 1h does not show sim2"
 UID_=$(admin token list --json | python3 -c 'import json,sys; print(next(t["id"] for t in json.load(sys.stdin) if t["name"] == "e2e-user"))')
 admin token limit "$UID_" 0.000001 2>/dev/null || fail "token limit failed"
 if urun --label n=1 -- true 2>"$W/limit.err"; then fail "placed past the user's credit limit"; fi

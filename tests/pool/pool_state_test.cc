@@ -273,15 +273,32 @@ TEST_F(PoolStateTest, RemoveAndUsage) {
   now_ms_ += 3600 * 1000;
   state_->heartbeat(prov_, pid, {}, {{l1, 5, false, "exit", now_ms_ / 1000}}, {});
   std::string err;
-  auto u = state_->usage(admin_, &err);
+  auto u = state_->usage(admin_, 0, "", &err);
   ASSERT_EQ(u.size(), 2u);
   for (auto& r : u) {
     EXPECT_EQ(r.sessions, 1u);
     EXPECT_NEAR(r.gpu_seconds, 3600, 1);
     EXPECT_NEAR(r.gib_seconds, 7200, 2);
   }
-  state_->usage(user_, &err);
-  EXPECT_NE(err.find("permission denied"), std::string::npos);
+  EXPECT_EQ(u[0].kind, "provider");
+  EXPECT_EQ(u[0].name, "gpu-a");  // rows by name, not only id
+  EXPECT_EQ(u[1].kind, "user");
+  EXPECT_EQ(u[1].name, "u");
+  // A user sees its own sessions, one row each; another user sees none of them.
+  auto mine = state_->usage(user_, 0, "", &err);
+  ASSERT_EQ(mine.size(), 1u) << err;
+  EXPECT_EQ(mine[0].kind, "session");
+  EXPECT_EQ(mine[0].name, "gpu-a / u");
+  std::string id, e2;
+  const std::string other = state_->create_token(admin_, Role::kUser, "other", &id, &e2);
+  EXPECT_TRUE(state_->usage(*state_->authenticate(other), 0, "", &err).empty());
+  // --since after the session: nothing; --by day: one row for its day.
+  EXPECT_TRUE(state_->usage(admin_, now_ms_ / 1000 + 10, "", &err).empty());
+  auto days = state_->usage(admin_, 0, "day", &err);
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].key, "2027-01-15");
+  state_->usage(admin_, 0, "week", &err);
+  EXPECT_NE(err.find("--by wants"), std::string::npos);
   EXPECT_EQ(state_->remove(admin_, "gpu-a", false), "");
   EXPECT_TRUE(state_->providers().empty());
   EXPECT_NE(state_->heartbeat(prov_, pid, {}, {}, {}).error.find("removed"), std::string::npos);
