@@ -130,6 +130,11 @@ int cmd_run(const Args& a) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  // Why the pool ended a session, as the last line, when it did (not a program's own exit).
+  const bool failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+  if (failed)
+    for (const auto& why : control::why_sessions_ended(a.pool, a.token, ids))
+      fprintf(stderr, "rgpu: %s\n", why.c_str());
   // Leases that never opened a session are freed now; running ones end with their session.
   std::string err = control::release_leases(a.pool, a.token, ids);
   if (!err.empty()) fprintf(stderr, "rgpu: note: could not release leases: %s\n", err.c_str());

@@ -92,7 +92,10 @@ Lane::~Lane() {
 
 CUresult Lane::broken_locked(const std::string& why) {
   if (!broken_.exchange(true)) {
-    RGPU_ERR("connection to server %s (RGPU_SERVER) lost: %s", set_.server().c_str(), why.c_str());
+    if (std::string ended = set_.ended(); !ended.empty())
+      RGPU_ERR("session on server %s ended %s", set_.server().c_str(), ended.c_str());
+    else
+      RGPU_ERR("connection to server %s lost: %s", set_.server().c_str(), why.c_str());
     stream_->shutdown();  // wake a thread that waits for a reply on this lane
   }
   batch_.clear();
@@ -318,6 +321,17 @@ CUresult Lane::read_reply(Op op, void* result, size_t result_len, void* into, si
   uint64_t t0 = stats_on() ? now_ns() : 0;
   try {
     InFrame f = read_frame(in_);
+    if (f.kind == FrameKind::kGoodbye) {  // the server ends the session and says why (7)
+      std::string why;
+      try {
+        why = f.reader().getRoot<wire::Goodbye>().getReason().cStr();
+      } catch (const kj::Exception&) {
+      }
+      skip_payload(in_, f.payload_len);
+      if (why.size() > 300) why.resize(300);
+      set_.set_ended(why.empty() ? "by the server" : why);
+      throw net::NetError(net::NetError::kClosed, "session ended " + set_.ended());
+    }
     if (f.kind != FrameKind::kReply) {
       skip_payload(in_, f.payload_len);
       throw net::NetError(net::NetError::kProtocol, "expected a Reply frame");

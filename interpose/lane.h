@@ -264,6 +264,16 @@ class LaneSet {
   // Sends every lane's pending batch.
   CUresult flush();
   const std::string& server() const { return server_; }
+  // Why the server ended the session, from the first Goodbye any lane read (protocol 7);
+  // "" while it has not. The other lanes' errors then say the same.
+  void set_ended(const std::string& why) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (ended_.empty()) ended_ = why;
+  }
+  std::string ended() {
+    std::lock_guard<std::mutex> g(mu_);
+    return ended_;
+  }
   size_t lane_count() const { return n_lanes_.load(std::memory_order_acquire); }
   codec::CompressMode compress_mode() const { return compress_mode_; }
   // How long a thread waiting for a sync reply polls its socket before it sleeps
@@ -311,6 +321,7 @@ class LaneSet {
   std::atomic<size_t> n_lanes_{0};
   std::vector<Lane*> free_;
   size_t next_shared_ = 0;
+  std::string ended_;  // set_ended(), under mu_
 };
 
 }  // namespace rgpu

@@ -142,7 +142,7 @@ std::string PoolState::revoke_token(const Caller& c, const std::string& id, std:
       end_lease(l, LeaseState::kReleased, "its token was revoked", now_s());
     } else if (l.state == LeaseState::kActive && !l.kill_requested) {
       l.kill_requested = true;
-      l.kill_reason = "its token was revoked by an admin";
+      l.kill_reason = "because its token was revoked by an admin";
       store_.put_lease(l);
     }
   }
@@ -384,7 +384,8 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     if (l.provider_id != p->id || l.state != LeaseState::kActive) continue;
     if (deadline_passed && !l.kill_requested) {
       l.kill_requested = true;
-      l.kill_reason = "drain deadline passed: " + p->drain_reason;
+      l.kill_reason =
+          "at its provider's drain deadline (drain deadline passed: " + p->drain_reason + ")";
       store_.put_lease(l);
     }
     if (l.kill_requested && !killed_now.count(l.id))
@@ -580,7 +581,13 @@ std::string PoolState::kill(const Caller& c, const std::string& id, const std::s
   if (c.role != Role::kAdmin && l->token_id != c.token_id)
     return "permission denied: that session belongs to another token";
   *lease_id = l->id;
-  std::string why = reason.empty() ? "killed by " + std::string(role_text(c.role)) : reason;
+  // Why, as the user's program is told: "session ended " + this.
+  std::string who = role_text(c.role);
+  for (const auto& t : tokens_)
+    if (t.id == c.token_id && !t.name.empty()) who += " (" + t.name + ")";
+  const std::string why = c.role == Role::kAdmin
+                              ? "by an " + who + (reason.empty() ? "" : ": " + reason)
+                              : "by its " + who + (reason.empty() ? "" : ": " + reason);
   if (l->state == LeaseState::kGranted) {
     end_lease(*l, LeaseState::kKilled, why, now_s());
   } else if (l->state == LeaseState::kActive) {

@@ -23,8 +23,11 @@ namespace rgpu {
 // and memset ops (Memcpy2DHtoD/DtoH/DtoD, Memset2D), MemFreeAsync and the virtual memory ops
 // (MemCreate ... MemUnmap); a client speaking to a 5
 // server makes a 2-D copy of row-by-row 1-D ops and a stream-ordered free of a stream sync and a
-// MemFree instead.
-inline constexpr uint32_t kProtocolVersion = 6;
+// MemFree instead. 7 = the server says why it ends a session: before closing each lane it sends
+// a Goodbye whose reason completes "session ended ..." (an admin's kill, a drain deadline, a
+// revoked token, a shutdown); a 6 client would take the frame for a framing error, so it is
+// sent only to a 7 client.
+inline constexpr uint32_t kProtocolVersion = 7;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {

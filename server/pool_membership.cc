@@ -159,6 +159,10 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
                    static_cast<unsigned long long>(m.session_id), m.lease_id.c_str(),
                    k.reason.c_str());
         m.kill_reason = k.reason.empty() ? "killed by the pool" : k.reason;
+        {  // the reason first, so the worker can tell its client why (lease_auth.h)
+          const std::string msg = "K " + m.kill_reason.substr(0, 900);
+          ::send(m.fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
         ::kill(pid, SIGUSR1);
       }
   };

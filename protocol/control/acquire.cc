@@ -1,6 +1,8 @@
 // protocol/control/acquire.cc — see acquire.h.
 #include "protocol/control/acquire.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <thread>
 
@@ -126,6 +128,35 @@ std::string release_leases(const std::string& pool_endpoint, const std::string& 
     } catch (const kj::Exception& e) {
       return explain_error(e, c.endpoint());
     }
+  });
+}
+
+std::vector<std::string> why_sessions_ended(const std::string& pool_endpoint,
+                                            const std::string& token,
+                                            const std::vector<std::string>& lease_ids) {
+  return on_private_thread([&]() -> std::vector<std::string> {
+    std::vector<std::string> out;
+    PoolConnection c(pool_endpoint, token, "rgpu run");
+    if (!c.open().empty()) return out;
+    try {
+      auto req = c.session().listLeasesRequest();
+      req.setAll(true);
+      auto resp = c.wait(req.send());
+      for (auto l : resp.getLeases()) {
+        const std::string id = l.getLeaseId().cStr(), state = l.getState().cStr();
+        std::string why = l.getEndReason().cStr();
+        if (std::find(lease_ids.begin(), lease_ids.end(), id) == lease_ids.end()) continue;
+        const std::string requested = "kill requested: ";
+        if (why.rfind(requested, 0) == 0)
+          why = why.substr(requested.size());
+        else if (state != "killed" && why.rfind("provider lost", 0) != 0)
+          continue;
+        out.push_back("the session on " + std::string(l.getProviderName().cStr()) + " ended " +
+                      (why.rfind("provider lost", 0) == 0 ? "because its " + why : why));
+      }
+    } catch (const kj::Exception&) {
+    }
+    return out;
   });
 }
 

@@ -46,6 +46,13 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                              const std::string& client_name = "",
                              int64_t max_price_micro = 0);  // per GPU-hour; 0: no limit
 
+// For `rgpu run`'s last line: why the pool ended any of `lease_ids` (a kill, a drain deadline,
+// a revoked token, a lost provider), one sentence each ("the session on NAME ended by an admin
+// (alice): over quota"); empty when none was ended by the pool or the pool cannot be asked.
+std::vector<std::string> why_sessions_ended(const std::string& pool_endpoint,
+                                            const std::string& token,
+                                            const std::vector<std::string>& lease_ids);
+
 // Returns "" on success, else the reason.
 std::string release_leases(const std::string& pool_endpoint, const std::string& token,
                            const std::vector<std::string>& lease_ids);

@@ -75,6 +75,8 @@ struct BulkChunk {
   last @4 :Bool;
 }
 
+# Client -> server: the session ends. Server -> client (protocol 7): the server ends it; the
+# reason completes "session ended ...", e.g. "by an admin (alice): over quota".
 struct Goodbye {
   reason @0 :Text;
 }

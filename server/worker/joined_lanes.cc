@@ -45,10 +45,16 @@ void JoinedLanes::start() {
   receiver_ = std::thread([this] { receive_loop(); });
 }
 
-void JoinedLanes::wake_all() {
+void JoinedLanes::wake_all(bool read_only) {
   std::lock_guard<std::mutex> g(mu_);
   stopping_ = true;
-  for (net::Stream* s : live_) s->shutdown();
+  read_woken_ = read_woken_ || read_only;
+  for (net::Stream* s : live_) {
+    if (read_only)
+      ::shutdown(s->fd(), SHUT_RD);
+    else
+      s->shutdown();
+  }
   for (int fd : joining_) ::shutdown(fd, SHUT_RDWR);
 }
 
@@ -57,6 +63,13 @@ void JoinedLanes::stop() {
     std::lock_guard<std::mutex> g(mu_);
     if (stopping_ && !receiver_.joinable() && threads_.empty()) return;
   }
+  bool grace;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    grace = read_woken_;
+  }
+  // Lanes told to stop reading are sending their goodbyes: a moment for that, then close.
+  if (grace) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   wake_all();
   if (p_.lane_fd >= 0) ::shutdown(p_.lane_fd, SHUT_RDWR);
   if (receiver_.joinable()) receiver_.join();
@@ -217,6 +230,7 @@ void JoinedLanes::serve_one(int fd, int watch) {
     Lane lane(s, session_, gate_);
     bool goodbye = false;
     why = lane.serve(&goodbye);
+    if (!goodbye) lane.say_goodbye();  // when the server ends the session: why, to the client
     {
       std::lock_guard<std::mutex> g(mu_);
       live_.erase(std::find(live_.begin(), live_.end(), raw.get()));

@@ -94,6 +94,17 @@ std::string Lane::serve(bool* goodbye) {
   }
 }
 
+void Lane::say_goodbye() {
+  const std::string why = session_.ending();
+  if (why.empty() || session_.protocol_version() < 7) return;
+  try {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::Goodbye>().setReason(why);
+    write_frame(s_, FrameKind::kGoodbye, m);
+  } catch (const std::exception&) {  // the client is gone already
+  }
+}
+
 namespace {
 // A reply carries the device printf text made since the last one (protocol 5+). A client
 // older than 5 would drop the field unread, so for it the text goes to the log instead.

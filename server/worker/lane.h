@@ -84,6 +84,9 @@ class Lane {
         gate_(gate),
         ring_(session.backend(), kBulkChunkBytes) {}
   std::string serve(bool* goodbye = nullptr);
+  // After serve() returned because the server ends the session: tells the client why
+  // (a Goodbye with Session::ending(), protocol 7 clients only). Never throws.
+  void say_goodbye();
 
  private:
   void on_request(InFrame& f);

@@ -67,6 +67,18 @@ void SupervisorChannel::session_ended(const std::string& reason) {
   send_msg(fd_, "E " + reason.substr(0, 900));
 }
 
+std::string SupervisorChannel::kill_reason() {
+  std::string why;
+  for (;;) {
+    char buf[1024];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (n > 2 && buf[0] == 'K' && buf[1] == ' ') why.assign(buf + 2, static_cast<size_t>(n - 2));
+  }
+  return why;
+}
+
 void SupervisorChannel::receipt(const control::UsageReceipt& r) {
   send_msg(fd_, control::receipt_line(r));
 }

@@ -39,6 +39,9 @@ class SupervisorChannel {
   void session_ended(const std::string& reason);
   // A usage receipt for the session (the supervisor forwards it to the pool).
   void receipt(const control::UsageReceipt& r);
+  // Why the pool ends the session, as the supervisor sent it ("K reason") before SIGUSR1;
+  // "" if it sent none. Non-blocking.
+  std::string kill_reason();
 
  private:
   int fd_;

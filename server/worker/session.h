@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -81,6 +82,15 @@ class Session {
   // The protocol version the client negotiated (protocol/version.h).
   void set_protocol_version(uint32_t v) { protocol_version_ = v; }
   uint32_t protocol_version() const { return protocol_version_; }
+  // Why the server ends the session, for its lanes' Goodbye (protocol 7); "" until it does.
+  void set_ending(const std::string& reason) {
+    std::lock_guard<std::mutex> g(ending_mu_);
+    if (ending_.empty()) ending_ = reason;
+  }
+  std::string ending() const {
+    std::lock_guard<std::mutex> g(ending_mu_);
+    return ending_;
+  }
 
  private:
   OpReply execute(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
@@ -138,6 +148,8 @@ class Session {
   uint64_t image_bytes_ = 0;
   Status pending_, sticky_;
   uint32_t protocol_version_ = kProtocolVersion;
+  mutable std::mutex ending_mu_;
+  std::string ending_;  // set_ending()
 };
 
 bool is_sticky(CUresult r);

@@ -83,13 +83,14 @@ constexpr unsigned kStopGraceSeconds = 5;
 
 // SIGTERM (the supervisor shutting down, or gone: PR_SET_PDEATHSIG) and SIGUSR1 (the pool
 // killed this session, or its drain deadline passed: server/pool_membership.h): wake the first
-// lane by shutting its socket down, wake the stop watcher (it aborts the gate and wakes every
+// lane by shutting its socket's reading side down, wake the stop watcher (it aborts the gate and wakes every
 // joined lane, which a signal handler cannot), and arm the hard deadline.
 void on_stop(int sig) {
   if (sig == SIGTERM) g_terminated = 1;
   if (sig == SIGUSR1) g_killed = 1;
   int saved = errno;
-  if (g_socket >= 0) ::shutdown(g_socket, SHUT_RDWR);
+  // Reading only: the lane can still send its client a Goodbye saying why (protocol 7).
+  if (g_socket >= 0) ::shutdown(g_socket, SHUT_RD);
   if (g_stop_pipe[1] >= 0) {
     char c = 's';
     ssize_t w = ::write(g_stop_pipe[1], &c, 1);
@@ -295,12 +296,31 @@ int run_worker(const ServerOptions& o) {
         pollfd p{g_stop_pipe[0], POLLIN, 0};
         while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
         }
+        if (g_killed || g_terminated) {
+          // The server ends the session: each lane stops reading, then tells its client why
+          // (Lane::say_goodbye) before it closes.
+          std::string why = g_killed ? channel.kill_reason() : "";
+          if (g_killed && why.empty()) why = "by its pool";
+          if (g_terminated) why = "because its server is shutting down";
+          session.set_ending(why);
+          gate.abort();
+          joined.wake_all(true);
+          ::shutdown(o.worker_fd, SHUT_RD);
+          return;
+        }
         gate.abort();
         joined.wake_all();
         ::shutdown(o.worker_fd, SHUT_RDWR);
       });
     Lane lane(s, session, gate);
     std::string why = lane.serve();
+    lane.say_goodbye();  // when the server ends the session: why, to the client
+    if (!session.ending().empty() && session.protocol_version() >= 7) {
+      // Keep the connection a moment before closing it: a client still sending would otherwise
+      // get a reset that can discard the Goodbye before it reads it (at its next sync call).
+      pollfd p{o.worker_fd, 0, 0};
+      ::poll(&p, 1, 1000);
+    }
     gate.abort();
     joined.stop();
     if (watcher.joinable()) {

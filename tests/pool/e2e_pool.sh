@@ -417,7 +417,13 @@ for _ in $(seq 600); do kill -0 "$KJ" 2>/dev/null || break; sleep 0.1; done
 if wait "$KJ"; then fail "the killed session's program exited 0"; fi
 file_has "$W/killjob.err" 'FAIL session lost' || fail "the killed program did not see its session end"
 wait_for 30 has_lease_where lease_id="$KL" state=killed || fail "lease $KL not marked killed"
-ok "kill (the program's next call failed; the lease is killed)"
+# Told why, by the shim and by rgpu run's last line; never a variable the user did not set.
+file_has "$W/killjob.err" 'session on server .* ended by an admin (bootstrap admin): e2e-kill' ||
+  fail "the shim did not say why the session ended: $(cat "$W/killjob.err")"
+[[ "$(tail -1 "$W/killjob.err")" == "rgpu: the session on sim2 ended by an admin (bootstrap admin): e2e-kill" ]] ||
+  fail "rgpu run's last line does not say why: $(tail -1 "$W/killjob.err")"
+if file_has "$W/killjob.err" 'RGPU_SERVER'; then fail "the error names RGPU_SERVER, which the user never set"; fi
+ok "kill (the program's next call failed saying an admin ended it and why; rgpu run's last line too; the lease is killed)"
 
 # --- missing: a server dies -------------------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=3 -- "$PROG" sleep >"$W/lostjob.out" 2>"$W/lostjob.err" &

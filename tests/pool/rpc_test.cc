@@ -221,7 +221,7 @@ TEST_F(RpcTest, ProvidersRegisterUsersGetVerifiableLeasesKillFlows) {
     std::lock_guard<std::mutex> l(b.mu);
     EXPECT_EQ(b.kills[0].lease_id, l0);
     EXPECT_EQ(b.kills[0].session_id, 101u);
-    EXPECT_EQ(b.kills[0].reason, "test kill");
+    EXPECT_EQ(b.kills[0].reason, "by an admin (bootstrap admin): test kill");
   }
   b.link->session_ended(l0, 101, "killed");
   ASSERT_TRUE(eventually([&] { return pool_->lease_state(l0) == "killed"; }));
