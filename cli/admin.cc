@@ -243,6 +243,9 @@ int list_leases(const Args& a, bool sessions) {
         j.key("mem_peak").num(u.getMemPeak()).key("bytes_in").num(u.getBytesIn());
         j.key("bytes_out").num(u.getBytesOut()).key("calls").num(u.getCalls());
         j.end();
+        j.key("client_tally").obj().key("wall_ms").num(l.getTallyWallMs());
+        j.key("bytes_in").num(l.getTallyBytesIn()).key("bytes_out").num(l.getTallyBytesOut());
+        j.end().key("dispute").str(l.getDispute().cStr());
         auto ch = l.getCharge();  // money as decimal strings: never a float
         j.key("rate_version").num(int64_t(l.getRateVersion()));
         j.key("charge").obj().key("settled").num(int64_t(ch.getSettledUnix()));

@@ -26,10 +26,10 @@ const char* kLedgerUsage =
     "       rgpu ledger export [--since 24h|7d|YYYY-MM-DD] [--format json|csv] [--out FILE]\n"
     "         the entries this token may see (admins: all; providers: their own; users:\n"
     "         theirs; rates: everyone's), each with its inclusion proof in the signed head\n"
-    "       rgpu ledger verify FILE [--pool-key HEX|FILE]\n"
+    "       rgpu ledger verify FILE --pool-key HEX|FILE\n"
     "         offline: every entry's hash, the chain, every inclusion proof and the head's\n"
     "         signature; names the first bad entry (exit 1)\n"
-    "       rgpu ledger consistency FILE [--pool-key HEX|FILE]\n"
+    "       rgpu ledger consistency FILE --pool-key HEX|FILE\n"
     "         asks the pool to prove that the ledger an earlier export saw is a prefix of\n"
     "         today's (a pool cannot rewrite history you have seen)\n";
 const char* kPayoutUsage =
@@ -51,22 +51,18 @@ json head_json(cp::TreeHeadRow::Reader h) {
           {"signature", control::to_hex(raw(h.getSignature()))}};
 }
 
+// The pool's key from --pool-key (a file such as the pool's pool.pub, or hex), never from the
+// file being checked: a forged export would carry its forger's key.
 bool pool_key_from(const Args& a, const json& file, std::string* key, std::string* error) {
-  if (a.has("--pool-key")) {
-    const std::string k = a.get("--pool-key");
-    if (access(k.c_str(), R_OK) == 0) return control::read_public_key_file(k, key, error);
-    return control::parse_public_key(k, key, error);
-  }
-  if (!file.contains("pool_key") || !file["pool_key"].is_string() ||
-      !control::from_hex(file["pool_key"].get<std::string>(), key) || key->size() != 32) {
-    *error = "the file names no pool key; pass --pool-key";
+  if (!a.has("--pool-key")) {
+    *error =
+        "pass --pool-key: your pool's public key (its pool.pub, or hex), so that an export signed "
+        "by anyone else cannot pass";
     return false;
   }
-  fprintf(stderr,
-          "rgpu: checking against the pool key written in the file (%.16s...); pass --pool-key to "
-          "check that it is your pool's\n",
-          control::to_hex(*key).c_str());
-  return true;
+  const std::string k = a.get("--pool-key");
+  if (access(k.c_str(), R_OK) == 0) return control::read_public_key_file(k, key, error);
+  return control::parse_public_key(k, key, error);
 }
 
 bool read_head(const json& j, control::TreeHead* h) {

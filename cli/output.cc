@@ -131,7 +131,10 @@ int64_t parse_since(const std::string& s) {
   if (std::sscanf(s.c_str(), "%d-%d-%d%c", &y, &mo, &d, &tail) == 3) {
     std::tm tm{};
     tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_isdst = -1;
-    return static_cast<int64_t>(std::mktime(&tm));
+    const time_t t = std::mktime(&tm);
+    if (t == -1 || tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d)
+      return -1;  // no such day (2024-02-30)
+    return static_cast<int64_t>(t);
   }
   char* end = nullptr;
   const double n = std::strtod(s.c_str(), &end);
@@ -141,7 +144,7 @@ int64_t parse_since(const std::string& s) {
                      : unit == "h" ? 3600
                      : unit == "d" ? 86400
                                    : 0;
-  if (end == s.c_str() || per == 0 || !(n >= 0)) return -1;
+  if (end == s.c_str() || per == 0 || !(n >= 0) || !(n * per < 1e11)) return -1;
   return static_cast<int64_t>(std::time(nullptr) - n * per);
 }
 

@@ -107,6 +107,10 @@ int cmd_run(const Args& a) {
     leases += (i ? "," : "") + control::lease_to_text(g.lease);
     ids.push_back(g.lease_id);
   }
+  // The shim writes its own count of each session here at exit (interpose/tally.h).
+  char tally_path[] = "/tmp/rgpu-tally-XXXXXX";
+  const int tally_fd = mkstemp(tally_path);
+  if (tally_fd >= 0) close(tally_fd);
   fflush(stderr);
   pid_t pid = fork();
   if (pid < 0) return error(std::string("fork failed: ") + strerror(errno));
@@ -116,6 +120,7 @@ int cmd_run(const Args& a) {
     setenv("LD_LIBRARY_PATH", lp.c_str(), 1);
     setenv("RGPU_SERVER", servers.c_str(), 1);
     setenv("RGPU_LEASE", leases.c_str(), 1);
+    if (tally_fd >= 0) setenv("RGPU_TALLY_FILE", tally_path, 1);
     std::vector<char*> argv;
     for (auto& s : a.command) argv.push_back(const_cast<char*>(s.c_str()));
     argv.push_back(nullptr);
@@ -129,6 +134,19 @@ int cmd_run(const Args& a) {
   signal(SIGHUP, forward);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  // The client's count of each session, for the pool to hold the receipts against.
+  if (tally_fd >= 0) {
+    if (FILE* f = fopen(tally_path, "r")) {
+      unsigned long long idx, wall, in, out;
+      while (fscanf(f, "%llu %llu %llu %llu", &idx, &wall, &in, &out) == 4)
+        if (idx < ids.size()) {
+          std::string e = control::report_tally(a.pool, a.token, ids[idx], wall, in, out);
+          if (!e.empty()) fprintf(stderr, "rgpu: note: could not report usage: %s\n", e.c_str());
+        }
+      fclose(f);
+    }
+    unlink(tally_path);
   }
   // Why the pool ended a session, as the last line, when it did (not a program's own exit).
   const bool failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;

@@ -1,5 +1,7 @@
 // interpose/client.cc — see client.h.
 #include "interpose/client.h"
+#include "interpose/tally.h"
+#include "protocol/counting_stream.h"
 
 #include <kj/exception.h>
 #include <pthread.h>
@@ -42,6 +44,7 @@ __attribute__((destructor)) void goodbye_at_exit() {
   if (g_forked.load(std::memory_order_relaxed) || g_client == nullptr) return;
   for (auto& d : g_client->devices)
     if (d->lane) d->lane->goodbye("the program exited");
+  write_tally_file();  // for `rgpu run`, which reports it to the pool (tally.h)
 }
 
 std::string program_name() {
@@ -63,7 +66,13 @@ struct Connected {
 CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
   try {
     net::Endpoint ep = net::Endpoint::parse(cfg.servers[i]);
-    out->stream = net::connect(ep, cfg.tls ? &cfg.tls_config : nullptr, cfg.connect_timeout_ms);
+    ServerTally& t = tally(i);
+    out->stream = std::make_unique<net::CountingStream>(
+        net::connect(ep, cfg.tls ? &cfg.tls_config : nullptr, cfg.connect_timeout_ms), &t.bytes_in,
+        &t.bytes_out);
+    int64_t unset = 0;
+    t.started_ns.compare_exchange_strong(
+        unset, std::chrono::steady_clock::now().time_since_epoch().count());
     HelloParams hp;
     if (i < cfg.leases.size()) hp.lease = cfg.leases[i];
     hp.secret = cfg.secret;
@@ -161,6 +170,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
   LaneSet::Join join;
+  join.tally = &tally(i);  // every lane of the session counts into the server's tally
   // Further lanes (one per thread) join this session (server/lane_handoff.h); over TLS only at
   // protocol 4 or later, each opening with the plaintext routing preamble.
   join.allowed = !acc.lane_key.empty() && !cfg.single_lane && (!cfg.tls || acc.version >= 4);

@@ -64,6 +64,7 @@
 #include "interpose/entry_class.h"
 #include "interpose/managed.h"
 #include "interpose/stats.h"
+#include "interpose/tally.h"
 #include "protocol/buffered_stream.h"
 #include "protocol/codec/compress_policy.h"
 #include "protocol/handshake.h"
@@ -186,7 +187,8 @@ class LaneSet {
     HelloParams hello;  // join_session / join_key filled
     bool tls = false;   // TLS session: a further lane sends `preamble`, then runs TLS
     net::TlsConfig tls_config;
-    std::string preamble;  // protocol/lane_preamble.h
+    std::string preamble;          // protocol/lane_preamble.h
+    ServerTally* tally = nullptr;  // further lanes count their bytes here too (tally.h)
   };
 
   LaneSet(std::unique_ptr<net::Stream> first, std::string server, Join join);

@@ -8,6 +8,7 @@
 #include "interpose/flusher.h"
 #include "interpose/lane.h"
 #include "interpose/log.h"
+#include "protocol/counting_stream.h"
 
 namespace rgpu {
 namespace {
@@ -118,6 +119,9 @@ Lane* LaneSet::open_lane() {
   try {
     s = net::connect(join_.endpoint, join_.tls ? &join_.tls_config : nullptr, join_.timeout_ms,
                      join_.tls ? join_.preamble : std::string());
+    if (join_.tally)
+      s = std::make_unique<net::CountingStream>(std::move(s), &join_.tally->bytes_in,
+                                                &join_.tally->bytes_out);
     client_handshake(*s, join_.hello);
   } catch (const std::exception& e) {
     RGPU_WARN("cannot open another lane to %s (threads will share lanes): %s", server_.c_str(),

@@ -158,6 +158,43 @@ std::string PoolState::set_credit_limit(const Caller& c, const std::string& id, 
   return "";
 }
 
+std::string PoolState::report_tally(const Caller& c, const std::string& lease_id, uint64_t wall_ms,
+                                    uint64_t bytes_in, uint64_t bytes_out) {
+  LeaseRecord* l = find_lease(lease_id);
+  if (!l) return "no lease " + lease_id;
+  if (c.role != Role::kAdmin && l->token_id != c.token_id)
+    return "permission denied: that lease belongs to another token";
+  if (l->tally_reported) return "";  // once: a repeat changes nothing
+  l->tally_reported = true;
+  l->tally_wall_ms = wall_ms, l->tally_bytes_in = bytes_in, l->tally_bytes_out = bytes_out;
+  store_.put_lease_tally(*l);
+  check_dispute(*l);
+  return "";
+}
+
+void PoolState::check_dispute(LeaseRecord& l) {
+  if (!l.tally_reported || !l.usage.final || !l.dispute.empty()) return;
+  auto off = [](uint64_t a, uint64_t b) {  // beyond 1 % and 16 KiB
+    const uint64_t d = a > b ? a - b : b - a;
+    return d > 16384 && d * 100 > std::max(a, b);
+  };
+  std::string why;
+  // The server's bytes in are the client's bytes out, and the other way round.
+  if (off(l.usage.bytes_in, l.tally_bytes_out) || off(l.usage.bytes_out, l.tally_bytes_in))
+    why = "bytes: receipts " + std::to_string(l.usage.bytes_in) + " in / " +
+          std::to_string(l.usage.bytes_out) + " out, client " + std::to_string(l.tally_bytes_out) +
+          " out / " + std::to_string(l.tally_bytes_in) + " in";
+  const uint64_t dw = l.usage.wall_ms > l.tally_wall_ms ? l.usage.wall_ms - l.tally_wall_ms
+                                                        : l.tally_wall_ms - l.usage.wall_ms;
+  if (dw > 2000)
+    why += std::string(why.empty() ? "" : "; ") + "wall time: receipts " +
+           std::to_string(l.usage.wall_ms) + " ms, client " + std::to_string(l.tally_wall_ms) +
+           " ms";
+  if (why.empty()) return;
+  l.dispute = why;
+  store_.put_lease_tally(l);
+}
+
 void PoolState::load_payouts() {
   for (const auto& e : ledger_.entries()) {
     if (e.kind != "payout") continue;

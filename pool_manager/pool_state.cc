@@ -322,6 +322,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
   for (const auto& r : receipts) {
     LeaseRecord* l = find_lease(r.lease_id);
     if (!l || l->provider_id != p->id) continue;
+    if (l->charge.settled_unix) continue;  // settled: its usage and ledger stay as charged
     const control::UsageReceipt before = l->usage;
     control::merge_receipt(&l->usage, bounded(*l, r, now_ms));
     l->usage.lease_id = l->id;
@@ -331,6 +332,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     if (lease_open(l->state)) l->last_seen_ms = now_ms;
     store_.put_lease_usage(*l);
     if (receipt_changed(before, l->usage)) ledger_receipt(*l);
+    if (l->usage.final) check_dispute(*l);
     if (!lease_open(l->state) && l->usage.final) settle(*l, false);
   }
   for (auto& id : active_leases)

@@ -140,6 +140,9 @@ class PoolState {
   // Admin only: what user token `id` (or a 6+ char prefix) may spend (0: no limit). Placement
   // refuses once its settled costs reach it.
   std::string set_credit_limit(const Caller& c, const std::string& id, int64_t limit);
+  // The lease's user (or an admin) reports the client's own count of its session, once.
+  std::string report_tally(const Caller& c, const std::string& lease_id, uint64_t wall_ms,
+                           uint64_t bytes_in, uint64_t bytes_out);
 
   std::string register_provider(const Caller& c, ProviderRecord info, std::string* id);
   HeartbeatOut heartbeat(const Caller& c, const std::string& provider_id,
@@ -216,7 +219,8 @@ class PoolState {
   void settle(LeaseRecord& l, bool provider_lost);
   // Settles ended sessions whose final receipt has not come within lost_after_ms.
   void settle_overdue();
-  void load_payouts();  // paid_ from the ledger's payout entries
+  void load_payouts();                 // paid_ from the ledger's payout entries
+  void check_dispute(LeaseRecord& l);  // receipts against the client's tally, once both are in
   static bool receipt_changed(const control::UsageReceipt& a, const control::UsageReceipt& b);
   void ledger_receipt(const LeaseRecord& l);  // the lease's merged totals, as a ledger entry
   // A provider's receipt held to what the pool saw: wall time at most the time the lease has

@@ -91,6 +91,11 @@ struct LeaseRecord {
   std::string gpu_model;        // its GPU's name when granted (billing is by it)
   uint64_t gpu_lent = 0;        // its GPU's lent memory when granted (a slice pays its share)
   Charge charge;                // settled once the session ended (billing.h)
+  // The client's own count (the shim's tally, reported by its user), and the disagreement with
+  // the receipts when there is one: bytes beyond 1 % (and 16 KiB), wall time beyond 2 s.
+  uint64_t tally_wall_ms = 0, tally_bytes_in = 0, tally_bytes_out = 0;
+  bool tally_reported = false;
+  std::string dispute;
 };
 
 }  // namespace rgpu::pool

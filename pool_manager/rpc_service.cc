@@ -93,6 +93,10 @@ void fill_lease(cp::LeaseRow::Builder b, const LeaseRecord& l) {
   u.setCalls(l.usage.calls);
   b.setReceipts(l.receipts);
   b.setRateVersion(l.rate_version);
+  b.setTallyWallMs(l.tally_wall_ms);
+  b.setTallyBytesIn(l.tally_bytes_in);
+  b.setTallyBytesOut(l.tally_bytes_out);
+  b.setDispute(l.dispute);
   auto ch = b.initCharge();
   ch.setRateVersion(l.charge.rate_version);
   ch.setBilledMs(l.charge.billed_ms);
@@ -254,6 +258,14 @@ class SessionImpl final : public cp::Session::Server {
     auto p = ctx.getParams();
     ctx.getResults().setError(
         s_.set_credit_limit(c_, p.getTokenId().cStr(), std::max<int64_t>(0, p.getLimit())));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> reportTally(ReportTallyContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    auto p = ctx.getParams();
+    ctx.getResults().setError(
+        s_.report_tally(c_, p.getLeaseId().cStr(), p.getWallMs(), p.getBytesIn(), p.getBytesOut()));
     return kj::READY_NOW;
   }
 

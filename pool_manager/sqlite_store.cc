@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, provider_id TEXT, provide
   endpoint TEXT, gpu_index INTEGER, vram INTEGER, whole INTEGER, state TEXT, session_id INTEGER,
   token_id TEXT, client_name TEXT, created INTEGER, expires INTEGER, started INTEGER,
   ended INTEGER, end_reason TEXT, kill_requested INTEGER, kill_reason TEXT);
+CREATE TABLE IF NOT EXISTS lease_tally(lease_id TEXT PRIMARY KEY, wall_ms INTEGER,
+  bytes_in INTEGER, bytes_out INTEGER, dispute TEXT);
 CREATE TABLE IF NOT EXISTS revoked_tokens(id TEXT PRIMARY KEY, at INTEGER);
 CREATE TABLE IF NOT EXISTS credit_limits(token_id TEXT PRIMARY KEY, credit_limit INTEGER);
 CREATE TABLE IF NOT EXISTS rates(version INTEGER PRIMARY KEY, set_unix INTEGER, set_by TEXT,
@@ -269,6 +271,15 @@ class SqliteStore : public Store {
       r.bytes_in = uint64_t(u.i(7)), r.bytes_out = uint64_t(u.i(8)), r.calls = uint64_t(u.i(9));
       l.receipts = uint32_t(u.i(10)), l.last_receipt_ms = u.i(11);
     }
+    Stmt ta(db_, "SELECT * FROM lease_tally", path_);
+    while (ta.step()) {
+      auto it = at.find(ta.t(0));
+      if (it == at.end()) continue;
+      LeaseRecord& l = out[it->second];
+      l.tally_reported = true;
+      l.tally_wall_ms = uint64_t(ta.i(1)), l.tally_bytes_in = uint64_t(ta.i(2));
+      l.tally_bytes_out = uint64_t(ta.i(3)), l.dispute = ta.t(4);
+    }
     Stmt ch(db_, "SELECT * FROM charges", path_);
     while (ch.step()) {
       auto it = at.find(ch.t(0));
@@ -280,6 +291,15 @@ class SqliteStore : public Store {
     return out;
   }
 
+  void put_lease_tally(const LeaseRecord& l) override {
+    Stmt(db_, "INSERT OR REPLACE INTO lease_tally VALUES(?,?,?,?,?)", path_)
+        .b(l.id)
+        .b(int64_t(l.tally_wall_ms))
+        .b(int64_t(l.tally_bytes_in))
+        .b(int64_t(l.tally_bytes_out))
+        .b(l.dispute)
+        .step();
+  }
   void put_charge(const std::string& lease_id, const Charge& c) override {
     // Plain INSERT: a settled charge is never rewritten (a second one is an error).
     Stmt(db_, "INSERT INTO charges VALUES(?,?,?,?,?,?,?)", path_)

@@ -35,6 +35,8 @@ class Store {
   virtual std::vector<LeaseRecord> load_leases() = 0;  // with their usage
   // A lease's usage (usage, receipts, last_receipt_ms), kept beside the lease.
   virtual void put_lease_usage(const LeaseRecord& l) = 0;
+  // The client's tally and the dispute, kept beside the lease.
+  virtual void put_lease_tally(const LeaseRecord& l) = 0;
   // A session's settled charge: written once; a second one for the lease throws.
   virtual void put_charge(const std::string& lease_id, const Charge& c) = 0;
   // A new rate version: written once; a version that exists throws.

@@ -122,6 +122,12 @@ SSL_CTX* context_for(const TlsConfig& cfg, bool server) {
   if (!ctx) throw NetError(NetError::kTls, ssl_error_text("SSL_CTX_new"));
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_AUTO_RETRY | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+  // A peer (or our own read-side shutdown, when a server ends a session and still sends its
+  // Goodbye) closing without close_notify reads as a close, not a fatal error that also stops
+  // writes. Frames carry their lengths, so a truncation is still caught by the framing.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
   if (!cfg.cert_file.empty() &&
       SSL_CTX_use_certificate_chain_file(ctx.get(), cfg.cert_file.c_str()) != 1)
     throw NetError(NetError::kTls,

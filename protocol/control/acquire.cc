@@ -131,6 +131,26 @@ std::string release_leases(const std::string& pool_endpoint, const std::string& 
   });
 }
 
+std::string report_tally(const std::string& pool_endpoint, const std::string& token,
+                         const std::string& lease_id, uint64_t wall_ms, uint64_t bytes_in,
+                         uint64_t bytes_out) {
+  return on_private_thread([&]() -> std::string {
+    PoolConnection c(pool_endpoint, token, "rgpu run");
+    std::string err = c.open();
+    if (!err.empty()) return err;
+    try {
+      auto req = c.session().reportTallyRequest();
+      req.setLeaseId(lease_id);
+      req.setWallMs(wall_ms);
+      req.setBytesIn(bytes_in);
+      req.setBytesOut(bytes_out);
+      return c.wait(req.send()).getError().cStr();
+    } catch (const kj::Exception& e) {
+      return explain_error(e, c.endpoint());
+    }
+  });
+}
+
 std::vector<std::string> why_sessions_ended(const std::string& pool_endpoint,
                                             const std::string& token,
                                             const std::vector<std::string>& lease_ids) {

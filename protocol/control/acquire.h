@@ -53,6 +53,12 @@ std::vector<std::string> why_sessions_ended(const std::string& pool_endpoint,
                                             const std::string& token,
                                             const std::vector<std::string>& lease_ids);
 
+// `rgpu run` at the end: the shim's own count of a lease's session (interpose/tally.h), for the
+// pool to hold the provider's receipts against. Returns "" or why not.
+std::string report_tally(const std::string& pool_endpoint, const std::string& token,
+                         const std::string& lease_id, uint64_t wall_ms, uint64_t bytes_in,
+                         uint64_t bytes_out);
+
 // Returns "" on success, else the reason.
 std::string release_leases(const std::string& pool_endpoint, const std::string& token,
                            const std::vector<std::string>& lease_ids);

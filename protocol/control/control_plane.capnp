@@ -146,6 +146,10 @@ struct LeaseRow {
   receipts @17 :UInt32;        # how many receipts arrived
   rateVersion @18 :Int64;      # the rates in force when its session started
   charge @19 :ChargeRow;       # settledUnix 0: not settled yet
+  tallyWallMs @20 :UInt64;     # the client's own count (0: none reported)
+  tallyBytesIn @21 :UInt64;
+  tallyBytesOut @22 :UInt64;
+  dispute @23 :Text;           # "" or how the receipts and the client's count disagree
 }
 
 # Money in micro-units (1 credit = 1,000,000), pool_manager/billing.h.
@@ -305,6 +309,10 @@ interface Session {
   recordPayout @20 (provider :Text, amount :Int64, ref :Text) -> (error :Text);
   balances @21 () -> (error :Text, rows :List(BalanceRow));
   setCreditLimit @22 (tokenId :Text, limit :Int64) -> (error :Text);
+  # The client's own count of a session (the shim's tally, interpose/tally.h), sent by the
+  # lease's user at its end; the pool flags a session whose receipts disagree with it.
+  reportTally @23 (leaseId :Text, wallMs :UInt64, bytesIn :UInt64, bytesOut :UInt64)
+      -> (error :Text);
 }
 
 # The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes

@@ -48,7 +48,6 @@ void JoinedLanes::start() {
 void JoinedLanes::wake_all(bool read_only) {
   std::lock_guard<std::mutex> g(mu_);
   stopping_ = true;
-  read_woken_ = read_woken_ || read_only;
   for (net::Stream* s : live_) {
     if (read_only)
       ::shutdown(s->fd(), SHUT_RD);
@@ -63,13 +62,6 @@ void JoinedLanes::stop() {
     std::lock_guard<std::mutex> g(mu_);
     if (stopping_ && !receiver_.joinable() && threads_.empty()) return;
   }
-  bool grace;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    grace = read_woken_;
-  }
-  // Lanes told to stop reading are sending their goodbyes: a moment for that, then close.
-  if (grace) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   wake_all();
   if (p_.lane_fd >= 0) ::shutdown(p_.lane_fd, SHUT_RDWR);
   if (receiver_.joinable()) receiver_.join();
@@ -177,7 +169,7 @@ void JoinedLanes::serve_one(int fd, int watch) {
     return;
   }
   SessionMeter lane_meter;
-  CountingStream s(*raw, lane_meter);
+  net::CountingStream s(*raw, &lane_meter.bytes_in, &lane_meter.bytes_out);
   s.set_read_deadline(deadline);
   bool accepted = false;
   std::string why;

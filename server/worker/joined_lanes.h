@@ -58,7 +58,7 @@ class JoinedLanes {
   // Wakes every lane (shuts its connection down) without waiting for any: safe from any thread,
   // e.g. a watchdog ending the session on a signal. stop() still joins them.
   // Wakes every lane's thread; read_only: they stop reading but may still send their Goodbye
-  // (stop() closes them fully after a short grace).
+  // (the caller wakes them fully a moment later, in case one is stuck writing).
   void wake_all(bool read_only = false);
 
  private:
@@ -74,7 +74,6 @@ class JoinedLanes {
   std::thread receiver_;
   std::mutex mu_;
   bool stopping_ = false;
-  bool read_woken_ = false;  // wake_all(true) ran: lanes are sending their goodbyes
   // Lane threads still running; a finished one puts its id in finished_ and is joined and
   // dropped by the receive loop, so refused or ended lanes do not use up kMaxLanes.
   struct LaneThread {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "protocol/buffered_stream.h"
+#include "protocol/counting_stream.h"
 #include "protocol/frame.h"
 #include "protocol/transport.h"
 #include "server/worker/gate.h"
@@ -39,41 +40,6 @@
 namespace rgpu::server {
 
 inline constexpr uint64_t kBulkChunkBytes = 8ull << 20;
-
-// A Stream that counts bytes into a meter, for bytes in/out.
-class CountingStream final : public net::Stream {
- public:
-  CountingStream(net::Stream& inner, SessionMeter& meter) : s_(inner), m_(meter) {}
-  void write_all(const void* d, size_t n) override {
-    s_.write_all(d, n);
-    m_.bytes_out += n;
-  }
-  void writev_all(const struct iovec* iov, int n) override {
-    s_.writev_all(iov, n);
-    for (int i = 0; i < n; ++i) m_.bytes_out += iov[i].iov_len;
-  }
-  void read_exact(void* d, size_t n) override {
-    s_.read_exact(d, n);
-    m_.bytes_in += n;
-  }
-  size_t read_some(void* d, size_t n) override {
-    size_t got = s_.read_some(d, n);
-    m_.bytes_in += got;
-    return got;
-  }
-  void set_read_deadline(std::chrono::steady_clock::time_point d) override {
-    s_.set_read_deadline(d);
-  }
-  void shutdown() override { s_.shutdown(); }
-  int fd() const override { return s_.fd(); }
-  std::string peer() const override { return s_.peer(); }
-  bool is_tls() const override { return s_.is_tls(); }
-  std::string peer_certificate_subject() const override { return s_.peer_certificate_subject(); }
-
- private:
-  net::Stream& s_;
-  SessionMeter& m_;
-};
 
 class Lane {
  public:

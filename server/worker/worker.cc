@@ -83,8 +83,8 @@ constexpr unsigned kStopGraceSeconds = 5;
 
 // SIGTERM (the supervisor shutting down, or gone: PR_SET_PDEATHSIG) and SIGUSR1 (the pool
 // killed this session, or its drain deadline passed: server/pool_membership.h): wake the first
-// lane by shutting its socket's reading side down, wake the stop watcher (it aborts the gate and wakes every
-// joined lane, which a signal handler cannot), and arm the hard deadline.
+// lane by shutting its socket's reading side down, wake the stop watcher (it aborts the gate and
+// wakes every joined lane, which a signal handler cannot), and arm the hard deadline.
 void on_stop(int sig) {
   if (sig == SIGTERM) g_terminated = 1;
   if (sig == SIGUSR1) g_killed = 1;
@@ -153,7 +153,7 @@ int run_worker(const ServerOptions& o) {
   SessionMeter meter;
   meter.session_id = o.session_id;
   meter.peer = raw->peer();
-  CountingStream s(*raw, meter);
+  net::CountingStream s(*raw, &meter.bytes_in, &meter.bytes_out);
   s.set_read_deadline(hello_deadline);  // lifted once the client has authenticated
   if (!o.tls_cert.empty()) log_info("TLS connection from %s", meter.peer.c_str());
 
@@ -306,6 +306,11 @@ int run_worker(const ServerOptions& o) {
           gate.abort();
           joined.wake_all(true);
           ::shutdown(o.worker_fd, SHUT_RD);
+          // A moment for the Goodbyes; then wake a lane stuck writing to a client that stopped
+          // reading (a Goodbye already written still goes out before the FIN).
+          ::poll(nullptr, 0, 300);
+          ::shutdown(o.worker_fd, SHUT_RDWR);
+          joined.wake_all();
           return;
         }
         gate.abort();
@@ -314,12 +319,14 @@ int run_worker(const ServerOptions& o) {
       });
     Lane lane(s, session, gate);
     std::string why = lane.serve();
+    // The signal handler woke this lane before the watcher wrote why: wait for it (briefly).
+    for (int i = 0; i < 200 && (g_killed || g_terminated) && session.ending().empty(); ++i)
+      ::poll(nullptr, 0, 5);
     lane.say_goodbye();  // when the server ends the session: why, to the client
     if (!session.ending().empty() && session.protocol_version() >= 7) {
       // Keep the connection a moment before closing it: a client still sending would otherwise
       // get a reset that can discard the Goodbye before it reads it (at its next sync call).
-      pollfd p{o.worker_fd, 0, 0};
-      ::poll(&p, 1, 1000);
+      ::poll(nullptr, 0, 1000);
     }
     gate.abort();
     joined.stop();

@@ -201,6 +201,18 @@ END_WALL=$(usage_of "$RL" wall_ms)
 [[ $END_WALL -ge $MID_WALL && $END_WALL -ge 4000 && $END_WALL -lt 60000 ]] ||
   fail "final wall time $END_WALL ms (mid-session $MID_WALL ms) is not the >= 4 s the job held"
 [[ $(usage_of "$RL" calls) -gt 0 && $(usage_of "$RL" bytes_out) -gt 0 ]] || fail "no calls or bytes out"
+# The shim's own count (reported by rgpu run) agrees with the provider's receipts: no dispute.
+wait_for 30 test "$(admin session list --all --json | python3 -c '
+import json, sys
+l = next(l for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1])
+print(l["client_tally"]["bytes_out"] > 0)' "$RL")" = True || fail "rgpu run did not report the shim's tally"
+admin session list --all --json | python3 -c '
+import json, sys
+l = next(l for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1])
+t, u = l["client_tally"], l["usage"]
+ok = l["dispute"] == "" and abs(t["bytes_out"] - u["bytes_in"]) <= max(16384, u["bytes_in"] // 100)
+sys.exit(0 if ok else "tally " + json.dumps(t) + " usage " + json.dumps(u) + " dispute " + l["dispute"])
+' "$RL" || fail "the shim's tally and the receipts disagree"
 # Priced by the rates it started under (version 1: 1 micro-unit per ms), not the mid-session
 # change; the pool keeps 10 %, the provider earns the rest.
 wait_for 30 test "$(admin session list --all --json | python3 -c '

@@ -435,10 +435,13 @@ TEST_F(PoolStateTest, SessionsArePricedByTheRatesTheyStartedUnderAndSettledOnce)
   EXPECT_EQ(ended.charge.fee, 500);
   EXPECT_EQ(ended.charge.earnings, 4500);
   EXPECT_GT(ended.charge.settled_unix, 0);
-  // A duplicated, larger late receipt: the usage shows it, the settled charge does not move.
+  // A larger late receipt after settlement changes neither the usage nor the charge (they stay
+  // what was charged, and the ledger with them).
+  const uint64_t entries = state_->ledger().size();
   state_->heartbeat(prov_, pid, {}, {}, {}, {receipt(l, 4, 9000, 100, true)});
-  EXPECT_EQ(state_->leases(admin_, true)[0].usage.wall_ms, 9000u);
+  EXPECT_EQ(state_->leases(admin_, true)[0].usage.wall_ms, 5000u);
   EXPECT_EQ(state_->leases(admin_, true)[0].charge.cost, 5000);
+  EXPECT_EQ(state_->ledger().size(), entries);
   reopen();
   ended = state_->leases(admin_, true)[0];
   EXPECT_EQ(ended.charge.cost, 5000);
@@ -588,4 +591,43 @@ TEST_F(PoolStateTest, ACreditLimitRefusesPlacementOnceSpent) {
   EXPECT_NE(state_->acquire(user_, AcquireIn{}).error.find("credit limit"), std::string::npos);
   ASSERT_EQ(state_->set_credit_limit(admin_, user_.token_id, 0), "");  // lifted
   EXPECT_EQ(state_->acquire(user_, AcquireIn{}).grants.size(), 1u);
+}
+
+// The client's own count is held against the receipts: agreeing counts raise nothing, counts
+// off by more than 1 % (and 16 KiB) or 2 s are flagged with both sides' numbers; only the
+// lease's own user may report, once.
+TEST_F(PoolStateTest, TheClientsTallyFlagsReceiptsThatDisagree) {
+  std::string pid = reg(prov_, info("gpu-a"));
+  auto session = [&](uint64_t wall_ms, uint64_t bytes) {
+    AcquireOut a = state_->acquire(user_, AcquireIn{});
+    EXPECT_EQ(a.grants.size(), 1u) << a.error;
+    const std::string l = a.grants[0].lease.id;
+    state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l});
+    auto r = receipt(l, 1, wall_ms, bytes, true);
+    r.bytes_out = bytes;
+    state_->heartbeat(prov_, pid, {}, {{l, 9, false, "done", 0}}, {}, {r});
+    return l;
+  };
+  auto lease = [&](const std::string& id) {
+    for (const auto& l : state_->leases(admin_, true))
+      if (l.id == id) return l;
+    return LeaseRecord{};
+  };
+  const std::string fair = session(10'000, 10'000'000);
+  EXPECT_NE(state_->report_tally(prov_, fair, 1, 1, 1).find("permission denied"),
+            std::string::npos);
+  ASSERT_EQ(state_->report_tally(user_, fair, 10'400, 10'050'000, 10'020'000), "");
+  EXPECT_EQ(lease(fair).dispute, "");
+  EXPECT_TRUE(lease(fair).tally_reported);
+  // Receipts claiming 3 % more bytes and 5 s more than the client saw.
+  const std::string inflated = session(15'000, 10'300'000);
+  ASSERT_EQ(state_->report_tally(user_, inflated, 10'000, 10'000'000, 10'000'000), "");
+  const std::string d = lease(inflated).dispute;
+  EXPECT_NE(d.find("bytes"), std::string::npos) << d;
+  EXPECT_NE(d.find("wall time: receipts 15000 ms, client 10000 ms"), std::string::npos) << d;
+  ASSERT_EQ(state_->report_tally(user_, inflated, 15'000, 10'300'000, 10'300'000), "");
+  EXPECT_EQ(lease(inflated).tally_wall_ms, 10'000u);  // once: a second report changes nothing
+  reopen();
+  EXPECT_EQ(lease(inflated).dispute, d);
+  EXPECT_EQ(lease(fair).tally_bytes_in, 10'050'000u);
 }
