@@ -1,7 +1,9 @@
-// pool_manager/pool_billing.cc — PoolState's billing (pool_state.h): rate versions and
-// settling ended sessions into charges (billing.h computes them).
+// pool_manager/pool_billing.cc — PoolState's billing (pool_state.h): rate versions, settling
+// ended sessions into charges (billing.h computes them), the ledger's entries, payouts,
+// balances, credit limits, the client's tally and usage reports.
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -255,6 +257,74 @@ void PoolState::settle_overdue() {
     if (!l.charge.settled_unix && l.started && !lease_open(l.state) &&
         now - l.ended > int64_t(cfg_.lost_after_ms / 1000))
       settle(l, false);  // its final receipt never came: bill what the receipts showed
+}
+
+std::vector<UsageOut> PoolState::usage(const Caller& c, int64_t since, const std::string& by,
+                                       std::string* error) const {
+  if (c.role == Role::kNone) {
+    *error = "permission denied: usage needs a token";
+    return {};
+  }
+  if (!by.empty() && by != "session" && by != "provider" && by != "user" && by != "day") {
+    *error = "usage --by wants session, provider, user or day";
+    return {};
+  }
+  std::vector<std::string> kinds;
+  if (!by.empty())
+    kinds = {by};
+  else if (c.role == Role::kAdmin)
+    kinds = {"provider", "user"};
+  else
+    kinds = {c.role == Role::kProvider ? "provider" : "session"};
+  std::map<std::string, std::string> token_names;
+  for (const auto& t : tokens_) token_names[t.id] = t.name;
+  std::set<std::string> mine;  // a provider token's providers
+  for (const auto& p : providers_)
+    if (p.owner_token == c.token_id) mine.insert(p.id);
+  std::map<std::pair<std::string, std::string>, UsageOut> acc;
+  const int64_t now = now_s();
+  for (const auto& l : leases_) {
+    if (!l.started) continue;
+    const int64_t end = l.ended ? l.ended : now;
+    if (end < since) continue;
+    const bool visible = c.role == Role::kAdmin ||
+                         (c.role == Role::kProvider && mine.count(l.provider_id)) ||
+                         l.token_id == c.token_id;
+    if (!visible) continue;
+    const double held = l.receipts ? l.usage.wall_ms / 1000.0
+                                   : static_cast<double>(std::max<int64_t>(0, end - l.started));
+    const std::string user = token_names.count(l.token_id) ? token_names[l.token_id] : l.token_id;
+    for (const auto& kind : kinds) {
+      std::string key, name;
+      if (kind == "session") {
+        key = l.id.substr(0, 12), name = l.provider_name + " / " + user;
+      } else if (kind == "provider") {
+        key = l.provider_id, name = l.provider_name;
+      } else if (kind == "user") {
+        key = l.token_id, name = user;
+      } else {
+        char day[16];
+        const time_t t = l.started;
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
+        key = name = day;
+      }
+      UsageOut& u = acc[{kind, key}];
+      u.kind = kind, u.key = key, u.name = name;
+      u.sessions++;
+      u.gpu_seconds += held;
+      u.gib_seconds += held * static_cast<double>(l.vram) / double(1ull << 30);
+      u.busy_seconds += l.usage.busy_ns / 1e9;
+      u.bytes += l.usage.bytes_in + l.usage.bytes_out;
+      u.cost += l.charge.cost;
+      u.earnings += l.charge.earnings;
+      if (kind == "session") u.started = l.started;
+    }
+  }
+  std::vector<UsageOut> out;
+  for (auto& [k, v] : acc) out.push_back(v);
+  return out;
 }
 
 }  // namespace rgpu::pool
