@@ -36,9 +36,6 @@ std::string PoolState::set_rates(const Caller& c, const RateChangeIn& ch, int64_
   if (ch.gb_moved) r.gb_moved = *ch.gb_moved;
   if (ch.bill_busy) r.bill_busy = *ch.bill_busy;
   if (ch.fee_ppm) r.fee_ppm = *ch.fee_ppm;
-  store_.put_rates(r);
-  rates_.push_back(r);
-  *version = r.version;
   nlohmann::json body = {{"version", r.version},
                          {"set_by", r.set_by},
                          {"gpu_hour", format_money(r.gpu_hour)},
@@ -48,7 +45,12 @@ std::string PoolState::set_rates(const Caller& c, const RateChangeIn& ch, int64_
                          {"fee_ppm", r.fee_ppm}};
   for (auto& [k, v] : r.gpu_hour_by_model) body["gpu_hour_by_model"][k] = format_money(v);
   for (auto& [k, v] : r.gpu_hour_by_provider) body["gpu_hour_by_provider"][k] = format_money(v);
-  ledger_.append(r.set_unix, "rate", body.dump(), "", "");
+  store_.atomically([&] {  // the version and its ledger entry, together
+    store_.put_rates(r);
+    ledger_.append(r.set_unix, "rate", body.dump(), "", "");
+  });
+  rates_.push_back(r);
+  *version = r.version;
   return "";
 }
 
@@ -73,8 +75,6 @@ void PoolState::settle(LeaseRecord& l, bool provider_lost) {
   f.receipts = l.receipts;
   Charge c = charge(rate_card(l.rate_version), f);
   c.settled_unix = std::max<int64_t>(now_s(), 1);
-  store_.put_charge(l.id, c);
-  l.charge = c;
   nlohmann::json body = {{"lease", l.id},
                          {"session", l.session_id},
                          {"provider", l.provider_name},
@@ -85,7 +85,11 @@ void PoolState::settle(LeaseRecord& l, bool provider_lost) {
                          {"fee", format_money(c.fee)},
                          {"earnings", format_money(c.earnings)},
                          {"provider_lost", provider_lost}};
-  ledger_.append(c.settled_unix, "charge", body.dump(), l.provider_id, l.token_id);
+  store_.atomically([&] {  // the charge and its ledger entry, together
+    store_.put_charge(l.id, c);
+    ledger_.append(c.settled_unix, "charge", body.dump(), l.provider_id, l.token_id);
+  });
+  l.charge = c;
 }
 
 bool PoolState::receipt_changed(const control::UsageReceipt& a, const control::UsageReceipt& b) {

@@ -330,8 +330,10 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     l->receipts++;
     l->last_receipt_ms = now_ms;
     if (lease_open(l->state)) l->last_seen_ms = now_ms;
-    store_.put_lease_usage(*l);
-    if (receipt_changed(before, l->usage)) ledger_receipt(*l);
+    store_.atomically([&] {  // the totals and their ledger entry, together
+      store_.put_lease_usage(*l);
+      if (receipt_changed(before, l->usage)) ledger_receipt(*l);
+    });
     if (l->usage.final) check_dispute(*l);
     if (!lease_open(l->state) && l->usage.final) settle(*l, false);
   }

@@ -421,6 +421,7 @@ class SqliteStore : public Store {
         .step();
   }
 
+  void atomically(const std::function<void()>& fn) override { tx(fn); }
   void put_meta(const std::string& key, const std::string& value) override {
     Stmt(db_, "INSERT OR REPLACE INTO meta VALUES(?,?)", path_).b(key).b(value).step();
   }
@@ -476,18 +477,33 @@ class SqliteStore : public Store {
     }
   }
   void tx(const std::function<void()>& fn) {
+    if (depth_ > 0) {  // inside an outer transaction: it commits or rolls back for us
+      ++depth_;
+      try {
+        fn();
+      } catch (...) {
+        --depth_;
+        throw;
+      }
+      --depth_;
+      return;
+    }
     exec("BEGIN IMMEDIATE");
+    depth_ = 1;
     try {
       fn();
     } catch (...) {
+      depth_ = 0;
       exec("ROLLBACK");
       throw;
     }
+    depth_ = 0;
     exec("COMMIT");
   }
 
   std::string path_;
   sqlite3* db_ = nullptr;
+  int depth_ = 0;  // tx() nesting
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 // StoreError on I/O failure with a message naming the file and the operation.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -48,6 +49,9 @@ class Store {
   virtual void put_ledger_head(const control::TreeHead& h) = 0;
   virtual std::vector<control::TreeHead> load_ledger_heads() = 0;  // by size
   virtual void put_meta(const std::string& key, const std::string& value) = 0;
+  // Everything `fn` writes is one transaction: all of it is durable, or (fn threw) none of it.
+  // Nests: an inner call joins the outer transaction. Money and its ledger entry go together.
+  virtual void atomically(const std::function<void()>& fn) = 0;
   virtual std::string get_meta(const std::string& key) = 0;  // "" if absent
 };
 

@@ -631,3 +631,23 @@ TEST_F(PoolStateTest, TheClientsTallyFlagsReceiptsThatDisagree) {
   EXPECT_EQ(lease(inflated).dispute, d);
   EXPECT_EQ(lease(fair).tally_bytes_in, 10'050'000u);
 }
+
+// Store::atomically: all of it or none of it, nested calls included (a charge and its ledger
+// entry are written this way).
+TEST_F(PoolStateTest, StoreWritesAtomicallyAllOrNothing) {
+  EXPECT_THROW(store_->atomically([&] {
+    store_->put_meta("t-a", "1");
+    store_->atomically([&] { store_->put_meta("t-b", "2"); });
+    throw std::runtime_error("a failure after both writes");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(store_->get_meta("t-a"), "");
+  EXPECT_EQ(store_->get_meta("t-b"), "");
+  store_->atomically([&] {
+    store_->put_meta("t-a", "1");
+    store_->atomically([&] { store_->put_meta("t-b", "2"); });
+  });
+  reopen();
+  EXPECT_EQ(store_->get_meta("t-a"), "1");
+  EXPECT_EQ(store_->get_meta("t-b"), "2");
+}
