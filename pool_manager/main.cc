@@ -45,7 +45,8 @@ const char* kUsage =
     "  --lease-ttl SECONDS     a lease must open its session within this (default 300)\n"
     "  --port-file FILE        write the port actually bound (for scripts)\n"
     "  --health-listen HOST:PORT  answer HTTP GETs there with 200 \"ok\" (a readiness probe\n"
-    "                          that touches nothing else)\n"
+    "                          that touches nothing else); GET /metrics: Prometheus text,\n"
+    "                          refreshed every second\n"
     "  --tls-cert F --tls-key F  serve the control plane over TLS with this certificate\n"
     "  --tls-ca F              and require client certificates signed by this CA (servers,\n"
     "                          the CLI and the shim then set RGPU_POOL_TLS_CA/_CERT/_KEY or\n"
@@ -249,6 +250,7 @@ int main(int argc, char** argv) {
     for (;;) {
       timer.afterDelay(1 * kj::SECONDS).wait(ws);
       state.sweep();
+      if (health) health->publish_metrics(state.metrics_text());
     }
   } catch (const rgpu::pool::StoreError& e) {
     return fail(e.what());

@@ -466,8 +466,10 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
   if (!pl.ok) {
     out.error = pl.reason;
     out.retryable = true;
+    refused_++;
     return out;
   }
+  placed_ += pl.slots.size();
   int64_t now = now_s();
   for (auto& s : pl.slots) {
     const ProviderRecord& p = providers_[s.provider];

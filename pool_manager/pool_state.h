@@ -198,6 +198,11 @@ class PoolState {
   };
   // Admins: everyone's; a provider: the providers its token registered; a user: its own.
   std::vector<Balance> balances(const Caller& c) const;
+  // The pool's state as Prometheus text (pool_metrics.cc): providers by state, GPUs' memory
+  // lent and leased, sessions, placements by result, and from receipts and charges the device
+  // busy time, bytes moved, earnings and spend; per provider only where bounded (no per-lease
+  // label). Called on the pool's thread; the health endpoint serves the text.
+  std::string metrics_text() const;
   int64_t spent_by(const std::string& token_id) const;  // settled costs
 
   // Expires granted leases past their expiry and ends the sessions of providers silent for
@@ -242,6 +247,7 @@ class PoolState {
   RateCard no_rates_;                    // version 0: everything free
   Ledger ledger_;                        // after store_ and key_, which it uses
   std::map<std::string, int64_t> paid_;  // provider id -> payouts recorded (from the ledger)
+  uint64_t placed_ = 0, refused_ = 0;    // acquire() results since start (metrics)
   std::map<std::string, bool> removed_;  // provider ids removed while their server may live
 };
 

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include "pool_manager/health.h"
 #include "pool_manager/pool_state.h"
 
 using namespace rgpu::pool;
@@ -650,4 +651,64 @@ TEST_F(PoolStateTest, StoreWritesAtomicallyAllOrNothing) {
   reopen();
   EXPECT_EQ(store_->get_meta("t-a"), "1");
   EXPECT_EQ(store_->get_meta("t-b"), "2");
+}
+
+// The pool's Prometheus text: conventional names and types, the numbers the state holds, no
+// per-lease label; the health endpoint serves what the pool published at GET /metrics.
+TEST_F(PoolStateTest, MetricsTextShowsTheStateAndTheEndpointServesIt) {
+  std::string pid = reg(prov_, info("gpu-a", 8 * GiB));
+  int64_t v = 0;
+  RateChangeIn r;
+  r.gpu_hour = 3'600'000;
+  r.fee_ppm = 500000;
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  AcquireIn in;
+  in.vram = 2 * GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u);
+  const std::string l = a.grants[0].lease.id;
+  in.vram = 64 * GiB;
+  EXPECT_TRUE(state_->acquire(user_, in).grants.empty());  // refused
+  state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l});
+  auto rc = receipt(l, 1, 4000, 1000, true);
+  rc.busy_ns = 1'500'000'000;
+  state_->heartbeat(prov_, pid, {}, {{l, 9, false, "done", 0}}, {}, {rc});
+  const std::string m = state_->metrics_text();
+  auto has = [&](const std::string& line) {
+    EXPECT_NE(m.find(line + "\n"), std::string::npos) << line << "\n" << m;
+  };
+  has("# TYPE rgpu_providers gauge");
+  has("rgpu_providers{state=\"active\"} 1");
+  has("rgpu_gpu_memory_lent_bytes 8589934592");
+  has("rgpu_gpu_memory_leased_bytes 0");
+  has("rgpu_vgpu_sessions 0");
+  has("# TYPE rgpu_placements_total counter");
+  has("rgpu_placements_total{result=\"placed\"} 1");
+  has("rgpu_placements_total{result=\"refused\"} 1");
+  has("rgpu_gpu_busy_seconds_total 1.5");
+  has("rgpu_transfer_bytes_total{direction=\"in\"} 1000");
+  // 4 s at 1 micro-unit per ms for a slice of 2 of 8 GiB: 0.001 charged, half to the pool.
+  has("rgpu_provider_earnings_total{provider=\"gpu-a\"} 0.000500");
+  has("rgpu_user_spend_total 0.001000");
+  EXPECT_EQ(m.find(l.substr(0, 12)), std::string::npos);  // no per-lease label
+  HealthEndpoint h("127.0.0.1:0");
+  h.publish_metrics(m);
+  auto get = [&](const char* path) {
+    std::unique_ptr<rgpu::net::Stream> s = rgpu::net::connect(
+        rgpu::net::Endpoint::parse("127.0.0.1:" + std::to_string(h.port())), nullptr, 2000);
+    const std::string req = std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    s->write_all(req.data(), req.size());
+    std::string resp;
+    char buf[4096];
+    try {
+      for (size_t n; (n = s->read_some(buf, sizeof buf)) > 0;) resp.append(buf, n);
+    } catch (const std::exception&) {
+    }
+    return resp;
+  };
+  const std::string resp = get("/metrics");
+  EXPECT_NE(resp.find("200 OK"), std::string::npos);
+  EXPECT_NE(resp.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(resp.find("rgpu_user_spend_total 0.001000\n"), std::string::npos) << resp;
+  EXPECT_NE(get("/healthz").find("\r\n\r\nok\n"), std::string::npos);
 }
