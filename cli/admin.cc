@@ -105,10 +105,6 @@ int cmd_server(const std::string& sub, const Args& a) {
     printf("%s", kServerUsage);
     return sub.empty() && !a.help ? 2 : 0;
   }
-  if (sub != "list" && sub != "info" && sub != "drain" && sub != "undrain" && sub != "remove")
-    return usage_error("unknown server verb '" + sub + "'", kServerUsage);
-  if (sub != "list" && a.pos.size() != 1)
-    return usage_error("name the server (NAME or ID from rgpu server list)", kServerUsage);
   if (sub == "drain" && a.get("--reason").empty())
     return usage_error("drain needs --reason TEXT", kServerUsage);
   int64_t deadline = 0;
@@ -301,10 +297,6 @@ int cmd_session(const std::string& sub, const Args& a) {
     return sub.empty() && !a.help ? 2 : 0;
   }
   if (sub == "list") return list_leases(a, true);
-  if (sub != "kill") return usage_error("unknown session verb '" + sub + "'", kSessionUsage);
-  if (a.pos.size() != 1)
-    return usage_error("name the session: a lease id (or 6+ char prefix) or session id",
-                       kSessionUsage);
   auto c = open_pool(a);
   if (!c) return 1;
   try {
@@ -326,7 +318,6 @@ int cmd_vgpu(const std::string& sub, const Args& a) {
     printf("%s", kVgpuUsage);
     return sub.empty() && !a.help ? 2 : 0;
   }
-  if (sub != "list") return usage_error("unknown vgpu verb '" + sub + "'", kVgpuUsage);
   return list_leases(a, false);
 }
 
@@ -335,8 +326,6 @@ int cmd_token(const std::string& sub, const Args& a) {
     printf("%s", kTokenUsage);
     return sub.empty() && !a.help ? 2 : 0;
   }
-  if (sub != "create" && sub != "list" && sub != "revoke" && sub != "limit")
-    return usage_error("unknown token verb '" + sub + "'", kTokenUsage);
   cp::Role role = cp::Role::NONE;
   if (sub == "create" && !control::parse_role(a.get("--role"), &role))
     return usage_error("--role wants admin, user or provider", kTokenUsage);

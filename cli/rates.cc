@@ -33,8 +33,6 @@ int cmd_rate(const std::string& sub, const Args& a) {
     printf("%s", kRateUsage);
     return sub.empty() && !a.help ? 2 : 0;
   }
-  if (sub != "set" && sub != "list")
-    return usage_error("unknown rate verb '" + sub + "'", kRateUsage);
   if (sub == "set") {  // bad input is a usage error before the pool is contacted
     int64_t v = 0;
     uint32_t ppm = 0;

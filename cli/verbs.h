@@ -5,7 +5,8 @@
 // positional arguments, offering the nearest spelling when there is one ("did you mean
 // --json?"); nothing the user typed is silently ignored. --pool, --token, --token-file and
 // --help go with every verb; --json with the verbs marked json. A new verb or flag is one
-// line in kVerbs (verbs.cc).
+// line in kVerbs (verbs.cc). The verbs themselves trust it: they do not check sub-verbs or
+// argument counts again.
 #pragma once
 
 #include <string>

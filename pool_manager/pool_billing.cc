@@ -150,14 +150,9 @@ std::string PoolState::set_credit_limit(const Caller& c, const std::string& id, 
   if (c.role != Role::kAdmin)
     return std::string("permission denied: credit limits need an admin token (this token is ") +
            role_text(c.role) + ")";
-  if (id.size() < 6) return "name the token by its id (6 or more characters; see rgpu token list)";
-  TokenRecord* hit = nullptr;
-  for (auto& t : tokens_) {
-    if (t.id.rfind(id, 0) != 0) continue;
-    if (hit) return "'" + id + "' matches more than one token; give more of its id";
-    hit = &t;
-  }
-  if (!hit) return "no token '" + id + "'; see rgpu token list";
+  std::string err;
+  TokenRecord* hit = find_token(id, &err);
+  if (!hit) return err;
   if (hit->role != Role::kUser) return "credit limits are for user tokens";
   hit->credit_limit = limit;
   store_.put_credit_limit(hit->id, limit);

@@ -113,6 +113,24 @@ std::optional<Caller> PoolState::authenticate(const std::string& token) const {
   return std::nullopt;
 }
 
+TokenRecord* PoolState::find_token(const std::string& id, std::string* error) {
+  if (id.size() < 6) {
+    *error = "name the token by its id (6 or more characters; see rgpu token list)";
+    return nullptr;
+  }
+  TokenRecord* hit = nullptr;
+  for (auto& t : tokens_) {
+    if (t.id.rfind(id, 0) != 0) continue;
+    if (hit) {
+      *error = "'" + id + "' matches more than one token; give more of its id";
+      return nullptr;
+    }
+    hit = &t;
+  }
+  if (!hit) *error = "no token '" + id + "'; see rgpu token list";
+  return hit;
+}
+
 bool PoolState::token_valid(const std::string& token_id) const {
   for (auto& t : tokens_)
     if (t.id == token_id) return !t.revoked;
@@ -121,14 +139,9 @@ bool PoolState::token_valid(const std::string& token_id) const {
 
 std::string PoolState::revoke_token(const Caller& c, const std::string& id, std::string* name) {
   if (c.role != Role::kAdmin) return need("revoking a token", c);
-  if (id.size() < 6) return "name the token by its id (6 or more characters; see rgpu token list)";
-  TokenRecord* hit = nullptr;
-  for (auto& t : tokens_) {
-    if (t.id.rfind(id, 0) != 0) continue;
-    if (hit) return "'" + id + "' matches more than one token; give more of its id";
-    hit = &t;
-  }
-  if (!hit) return "no token '" + id + "'; see rgpu token list";
+  std::string err;
+  TokenRecord* hit = find_token(id, &err);
+  if (!hit) return err;
   if (hit->id == c.token_id)
     return "that is the token you are using; revoke it with another admin token";
   *name = hit->name;

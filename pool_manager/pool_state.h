@@ -215,6 +215,8 @@ class PoolState {
 
  private:
   ProviderRecord* find_provider(const std::string& id_or_name);
+  // The token whose id is `id` or starts with it (6+ chars, unique); else nullptr and why.
+  TokenRecord* find_token(const std::string& id, std::string* error);
   LeaseRecord* find_lease(const std::string& id);
   std::vector<ProviderView> views() const;
   void end_lease(LeaseRecord& l, LeaseState s, const std::string& reason, int64_t at);

@@ -26,24 +26,24 @@ class CountingStream final : public Stream {
 
   void write_all(const void* d, size_t n) override {
     s_.write_all(d, n);
-    *out_ += n;
+    out_->fetch_add(n, std::memory_order_relaxed);
   }
   void writev_all(const struct iovec* iov, int n) override {
     s_.writev_all(iov, n);
-    for (int i = 0; i < n; ++i) *out_ += iov[i].iov_len;
+    for (int i = 0; i < n; ++i) out_->fetch_add(iov[i].iov_len, std::memory_order_relaxed);
   }
   void read_exact(void* d, size_t n) override {
     s_.read_exact(d, n);
-    *in_ += n;
+    in_->fetch_add(n, std::memory_order_relaxed);
   }
   size_t read_some(void* d, size_t n) override {
     const size_t got = s_.read_some(d, n);
-    *in_ += got;
+    in_->fetch_add(got, std::memory_order_relaxed);
     return got;
   }
   bool try_read_some(void* d, size_t n, size_t* got) override {
     const bool ok = s_.try_read_some(d, n, got);
-    if (ok) *in_ += *got;
+    if (ok) in_->fetch_add(*got, std::memory_order_relaxed);
     return ok;
   }
   void set_read_deadline(std::chrono::steady_clock::time_point d) override {
