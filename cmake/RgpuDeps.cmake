@@ -109,6 +109,18 @@ if(NOT TARGET nlohmann_json::nlohmann_json)
   message(FATAL_ERROR "rgpu: nlohmann-json3-dev was not found. Run scripts/install-deps.sh.")
 endif()
 
+# HTTP(S) for rgpu-pool's dashboard (pool_manager/dashboard_http.h): Debian's cpp-httplib, a
+# shared library built with OpenSSL, zlib and brotli; its header must see the same switches.
+find_library(RGPU_LIB_httplib NAMES cpp-httplib)
+find_path(RGPU_INC_httplib httplib.h)
+if(NOT RGPU_LIB_httplib OR NOT RGPU_INC_httplib)
+  message(FATAL_ERROR "rgpu: libcpp-httplib-dev was not found. Run scripts/install-deps.sh.")
+endif()
+add_library(rgpu::httplib UNKNOWN IMPORTED GLOBAL)
+set_target_properties(rgpu::httplib PROPERTIES IMPORTED_LOCATION ${RGPU_LIB_httplib}
+  INTERFACE_INCLUDE_DIRECTORIES ${RGPU_INC_httplib}
+  INTERFACE_COMPILE_DEFINITIONS "CPPHTTPLIB_OPENSSL_SUPPORT;CPPHTTPLIB_ZLIB_SUPPORT;CPPHTTPLIB_BROTLI_SUPPORT")
+
 find_program(RGPU_CAPNP capnp)
 find_program(RGPU_CAPNPC_CXX capnpc-c++)
 if(NOT RGPU_CAPNP OR NOT RGPU_CAPNPC_CXX)

@@ -11,29 +11,56 @@ std::string entry_bytes(const LedgerEntry& e) {
          e.body;
 }
 
-Ledger::Ledger(Store& store, const control::PoolKey& key) : store_(store), key_(key) {
-  entries_ = store_.load_ledger();
+namespace {
+
+// "" when entries are whole (indexed from 0, chained, each matching its hash), else why.
+std::string check_chain(const std::vector<LedgerEntry>& entries, control::MerkleTree* tree) {
   control::Hash prev(32, '\0');
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    const LedgerEntry& e = entries_[i];
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const LedgerEntry& e = entries[i];
     if (e.index != i)
-      throw StoreError("ledger entry " + std::to_string(i) + " is missing (found " +
-                       std::to_string(e.index) + "): the ledger was altered");
+      return "ledger entry " + std::to_string(i) + " is missing (found " + std::to_string(e.index) +
+             "): the ledger was altered";
     if (e.prev != prev)
-      throw StoreError("ledger entry " + std::to_string(i) +
-                       " does not chain to the one before it: the ledger was altered");
+      return "ledger entry " + std::to_string(i) +
+             " does not chain to the one before it: the ledger was altered";
     if (control::leaf_hash(entry_bytes(e)) != e.leaf)
-      throw StoreError("ledger entry " + std::to_string(i) +
-                       " does not match its hash: the ledger was altered");
-    tree_.append(e.leaf);
+      return "ledger entry " + std::to_string(i) +
+             " does not match its hash: the ledger was altered";
+    if (tree) tree->append(e.leaf);
     prev = e.leaf;
   }
+  return "";
+}
+
+std::string head_mismatch(uint64_t size) {
+  return "the ledger head signed at size " + std::to_string(size) +
+         " does not match the stored entries: the ledger was altered";
+}
+
+}  // namespace
+
+Ledger::Ledger(Store& store, const control::PoolKey& key) : store_(store), key_(key) {
+  entries_ = store_.load_ledger();
+  std::string bad = check_chain(entries_, &tree_);
+  if (!bad.empty()) throw StoreError(bad);
   for (auto& h : store_.load_ledger_heads()) {
     if (h.size > entries_.size() || tree_.root(h.size) != h.root)
-      throw StoreError("the ledger head signed at size " + std::to_string(h.size) +
-                       " does not match the stored entries: the ledger was altered");
+      throw StoreError(head_mismatch(h.size));
     heads_[h.size] = h;
   }
+}
+
+std::string Ledger::audit(std::string_view pool_public_raw) const {
+  std::string bad = check_chain(entries_, nullptr);
+  if (!bad.empty()) return bad;
+  for (const auto& [size, h] : heads_) {
+    if (size > entries_.size() || tree_.root(size) != h.root) return head_mismatch(size);
+    if (!control::verify_tree_head(h, pool_public_raw))
+      return "the ledger head signed at size " + std::to_string(size) +
+             " does not verify with the pool's public key";
+  }
+  return "";
 }
 
 uint64_t Ledger::append(int64_t time, const std::string& kind, const std::string& body,

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/control/merkle.h"
@@ -55,6 +56,10 @@ class Ledger {
     return tree_.consistency(m, n);
   }
   control::Hash root(uint64_t n) const { return tree_.root(n); }
+  // Checks again what load checked (every entry's index, chain and hash; every signed head's
+  // root) plus each head's signature with `pool_public_raw`: "" when all hold, else what is
+  // wrong, naming the first bad entry or head.
+  std::string audit(std::string_view pool_public_raw) const;
 
  private:
   Store& store_;

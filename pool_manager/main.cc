@@ -23,9 +23,11 @@
 #include <sstream>
 #include <string>
 
+#include "pool_manager/dashboard_http.h"
 #include "pool_manager/health.h"
 #include "pool_manager/pool_state.h"
 #include "pool_manager/rpc_service.h"
+#include "pool_manager/utilisation.h"
 #include "protocol/control/control_version.h"
 #include "protocol/control/rpc_tls.h"
 
@@ -47,6 +49,10 @@ const char* kUsage =
     "  --health-listen HOST:PORT  answer HTTP GETs there with 200 \"ok\" (a readiness probe\n"
     "                          that touches nothing else); GET /metrics: Prometheus text,\n"
     "                          refreshed every second\n"
+    "  --http HOST:PORT        serve the dashboard (a web UI, token login) and its JSON API\n"
+    "                          (/api/v1/...) there; off by default; over HTTPS with\n"
+    "                          --tls-cert/--tls-key when they are given\n"
+    "  --util-sample-s N       how often the dashboard samples each GPU's use (default 10)\n"
     "  --tls-cert F --tls-key F  serve the control plane over TLS with this certificate\n"
     "  --tls-ca F              and require client certificates signed by this CA (servers,\n"
     "                          the CLI and the shim then set RGPU_POOL_TLS_CA/_CERT/_KEY or\n"
@@ -78,7 +84,9 @@ int fail(const std::string& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file, health_listen;
+  std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file, health_listen,
+              http_listen;
+  long long util_sample_s = 10;
   rgpu::net::TlsConfig tls;
   rgpu::pool::PoolConfig cfg;
   bool missing_set = false, lost_set = false;
@@ -112,6 +120,10 @@ int main(int argc, char** argv) {
       port_file = val("--port-file");
     } else if (a == "--health-listen") {
       health_listen = val("--health-listen");
+    } else if (a == "--http") {
+      http_listen = val("--http");
+    } else if (a == "--util-sample-s") {
+      util_sample_s = std::max(1LL, num("--util-sample-s"));
     } else if (a == "--policy") {
       std::string p = val("--policy");
       if (!rgpu::pool::parse_policy(p, &cfg.policy))
@@ -234,6 +246,23 @@ int main(int argc, char** argv) {
         return fail("cannot serve --health-listen " + health_listen + ": " + e.what());
       }
     }
+    // The dashboard's HTTP threads ask the pool's thread (this one, in its event loop) for
+    // every answer: PoolState is only ever touched here.
+    rgpu::pool::UtilisationHistory history(util_sample_s);
+    std::unique_ptr<rgpu::pool::DashboardServer> dashboard;
+    if (!http_listen.empty()) {
+      const kj::Executor& pool_thread = kj::getCurrentThreadExecutor();
+      auto api = [&state, &history, &pool_thread](const std::string& token, const std::string& path,
+                                                  const std::map<std::string, std::string>& q) {
+        return pool_thread.executeSync(
+            [&] { return rgpu::pool::dashboard_get(state, history, token, path, q); });
+      };
+      try {
+        dashboard = std::make_unique<rgpu::pool::DashboardServer>(http_listen, tls, api);
+      } catch (const std::exception& e) {
+        return fail("cannot serve --http " + http_listen + ": " + e.what());
+      }
+    }
     auto& ws = server->getWaitScope();
     unsigned port = serve_tls ? front->port() : server->getPort().wait(ws);
     if (!port_file.empty()) std::ofstream(port_file) << port << "\n";
@@ -245,12 +274,16 @@ int main(int argc, char** argv) {
     if (!serve_tls && host != "127.0.0.1" && host != "localhost" && host != "[::1]")
       printf("rgpu-pool: serving without TLS on %s: tokens travel in clear text (see --tls-cert)\n",
              host.c_str());
+    if (dashboard)
+      printf("rgpu-pool: dashboard on %s://%s:%u/\n", dashboard->tls() ? "https" : "http",
+             dashboard->host().c_str(), dashboard->port());
     fflush(stdout);
     auto& timer = server->getIoProvider().getTimer();
     for (;;) {
       timer.afterDelay(1 * kj::SECONDS).wait(ws);
       state.sweep();
       if (health) health->publish_metrics(state.metrics_text());
+      history.sample(state, now_ms());
     }
   } catch (const rgpu::pool::StoreError& e) {
     return fail(e.what());

@@ -137,6 +137,12 @@ bool PoolState::token_valid(const std::string& token_id) const {
   return false;
 }
 
+std::string PoolState::token_name(const std::string& token_id) const {
+  for (auto& t : tokens_)
+    if (t.id == token_id) return t.name;
+  return "";
+}
+
 std::string PoolState::revoke_token(const Caller& c, const std::string& id, std::string* name) {
   if (c.role != Role::kAdmin) return need("revoking a token", c);
   std::string err;

@@ -137,6 +137,7 @@ class PoolState {
   // connections already open; *name gets its name. An admin cannot revoke its own token.
   std::string revoke_token(const Caller& c, const std::string& id, std::string* name);
   bool token_valid(const std::string& token_id) const;
+  std::string token_name(const std::string& token_id) const;  // "" when unknown
   // Admin only: what user token `id` (or a 6+ char prefix) may spend (0: no limit). Placement
   // refuses once its settled costs reach it.
   std::string set_credit_limit(const Caller& c, const std::string& id, int64_t limit);
@@ -164,6 +165,9 @@ class PoolState {
 
   std::vector<LeaseRecord> leases(const Caller& c, bool all) const;
   const std::vector<ProviderRecord>& providers() const { return providers_; }
+  // Every lease, any state, unfiltered: for the pool's own views (utilisation.h), never a
+  // caller's answer (leases() filters by role).
+  const std::vector<LeaseRecord>& all_leases() const { return leases_; }
   bool provider_active(const ProviderRecord& p) const;
   bool provider_in_schedule(const ProviderRecord& p) const;
   uint32_t open_leases_on(const std::string& provider_id) const;
