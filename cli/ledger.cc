@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "cli/cli.h"
@@ -15,6 +16,7 @@
 #include "pool_manager/ledger.h"
 #include "protocol/control/merkle.h"
 #include "protocol/control/money.h"
+#include "protocol/control/usage_receipt.h"
 
 namespace rgpu::cli {
 namespace {
@@ -26,9 +28,11 @@ const char* kLedgerUsage =
     "       rgpu ledger export [--since 24h|7d|YYYY-MM-DD] [--format json|csv] [--out FILE]\n"
     "         the entries this token may see (admins: all; providers: their own; users:\n"
     "         theirs; rates: everyone's), each with its inclusion proof in the signed head\n"
-    "       rgpu ledger verify FILE --pool-key HEX|FILE\n"
+    "       rgpu ledger verify FILE --pool-key HEX|FILE [--provider-key HEX|FILE]\n"
     "         offline: every entry's hash, the chain, every inclusion proof and the head's\n"
-    "         signature; names the first bad entry (exit 1)\n"
+    "         signature; names the first bad entry (exit 1). --provider-key (a provider's\n"
+    "         receipt-key-*.pub, in its --state-dir): every receipt entry must carry that\n"
+    "         provider's signature of exactly its totals (for a provider's own export)\n"
     "       rgpu ledger consistency FILE --pool-key HEX|FILE\n"
     "         asks the pool to prove that the ledger an earlier export saw is a prefix of\n"
     "         today's (a pool cannot rewrite history you have seen)\n";
@@ -91,11 +95,54 @@ bool load_export(const std::string& path, json* out, std::string* error) {
   return true;
 }
 
+// "" when a receipt entry's body carries a signature by `provider_key` of exactly its totals.
+std::string check_provider_signature(const std::string& body_text,
+                                     const std::string& provider_key) {
+  json b = json::parse(body_text, nullptr, false);
+  if (!b.is_object()) return "its body is not a JSON object";
+  if (!b.contains("provider_signature"))
+    return "a receipt without its provider's signature (the pool wrote totals the provider "
+           "did not sign: held to bounds, or from an unsigned receipt)";
+  control::UsageReceipt r;
+  std::string sig;
+  try {
+    r.lease_id = b.at("lease").get<std::string>();
+    r.session_id = b.at("session").get<uint64_t>();
+    r.seq = b.at("seq").get<uint64_t>();
+    r.final = b.at("final").get<bool>();
+    r.wall_ms = b.at("wall_ms").get<uint64_t>();
+    r.busy_ns = b.at("busy_ns").get<uint64_t>();
+    r.mem_gb_s = b.at("mem_gb_s").get<double>();
+    r.mem_peak = b.at("mem_peak").get<uint64_t>();
+    r.bytes_in = b.at("bytes_in").get<uint64_t>();
+    r.bytes_out = b.at("bytes_out").get<uint64_t>();
+    r.calls = b.at("calls").get<uint64_t>();
+    if (!control::from_hex(b.at("provider_signature").get<std::string>(), &sig))
+      return "its provider signature is not hex";
+  } catch (const json::exception&) {
+    return "a receipt with a missing or malformed total";
+  }
+  if (!control::ed25519_verify(control::receipt_message(r), sig, provider_key))
+    return "its totals are not the ones the provider key signed";
+  return "";
+}
+
 int verify(const Args& a) {
   json file;
   std::string err, key;
   if (!load_export(a.pos[0], &file, &err)) return error(err);
   if (!pool_key_from(a, file, &key, &err)) return error(err);
+  std::string provider_key;
+  if (a.has("--provider-key")) {
+    const std::string k = a.get("--provider-key");
+    if (!(access(k.c_str(), R_OK) == 0 ? control::read_public_key_file(k, &provider_key, &err)
+                                       : control::parse_public_key(k, &provider_key, &err)))
+      return error("--provider-key: " + err);
+  }
+  struct Receipt {
+    std::string where, provider_id, why;  // why: "" when the provider key signed it
+  };
+  std::vector<Receipt> receipts;
   control::TreeHead head;
   if (!file.contains("head") || !read_head(file["head"], &head))
     return error("the export's tree head is malformed");
@@ -148,6 +195,8 @@ int verify(const Args& a) {
     if (!control::verify_inclusion(leaf, e.index, head.size, proof, head.root))
       return error(where + ": not in the signed tree of " + std::to_string(head.size) +
                    " entries (its inclusion proof fails)");
+    if (!provider_key.empty() && e.kind == "receipt")
+      receipts.push_back({where, e.provider_id, check_provider_signature(e.body, provider_key)});
     last = static_cast<int64_t>(e.index);
     last_leaf = leaf;
     ++n;
@@ -156,6 +205,23 @@ int verify(const Args& a) {
       "ok: %zu entries: each matches its hash, the chain holds, each is in the tree of %llu "
       "entries whose head the pool key %.16s... signed\n",
       n, static_cast<unsigned long long>(head.size), control::to_hex(key).c_str());
+  if (provider_key.empty()) return 0;
+  // The key's provider: the one whose receipts it signed. Every receipt of that provider must
+  // carry its signature of exactly the totals written.
+  std::set<std::string> its;
+  for (const auto& r : receipts)
+    if (r.why.empty()) its.insert(r.provider_id);
+  if (its.empty())
+    return error("no receipt entry in the file is signed by provider key " +
+                 control::to_hex(provider_key).substr(0, 16) + "...");
+  size_t ok = 0;
+  for (const auto& r : receipts) {
+    if (!its.count(r.provider_id)) continue;
+    if (!r.why.empty()) return error(r.where + ": " + r.why);
+    ++ok;
+  }
+  printf("ok: all %zu receipt entries of provider %s carry its key's signature of their totals\n",
+         ok, its.begin()->c_str());
   return 0;
 }
 

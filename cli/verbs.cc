@@ -38,7 +38,7 @@ const std::vector<VerbSpec> kVerbs = {
     {"rate", "list", {}, 0, 0, true},
     {"ledger", "head", {}, 0, 0, true},
     {"ledger", "export", {"--since", "--format", "--out"}, 0, 0, false},
-    {"ledger", "verify", {"--pool-key"}, 1, 1, false},
+    {"ledger", "verify", {"--pool-key", "--provider-key"}, 1, 1, false},
     {"ledger", "consistency", {"--pool-key"}, 1, 1, false},
     {"payout", "record", {"--ref"}, 2, 2, false},
     {"earnings", "", {}, 0, 0, true},

@@ -98,13 +98,14 @@ bool PoolState::receipt_changed(const control::UsageReceipt& a, const control::U
          a.bytes_out != b.bytes_out || a.calls != b.calls;
 }
 
-void PoolState::ledger_receipt(const LeaseRecord& l) {
+void PoolState::ledger_receipt(const LeaseRecord& l, const std::string& provider_signature) {
   const control::UsageReceipt& u = l.usage;
   nlohmann::json body = {
       {"lease", l.id},          {"session", u.session_id},  {"provider", l.provider_name},
       {"seq", u.seq},           {"final", u.final},         {"wall_ms", u.wall_ms},
       {"busy_ns", u.busy_ns},   {"mem_gb_s", u.mem_gb_s},   {"mem_peak", u.mem_peak},
       {"bytes_in", u.bytes_in}, {"bytes_out", u.bytes_out}, {"calls", u.calls}};
+  if (!provider_signature.empty()) body["provider_signature"] = control::to_hex(provider_signature);
   ledger_.append(now_s(), "receipt", body.dump(), l.provider_id, l.token_id);
 }
 

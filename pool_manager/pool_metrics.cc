@@ -79,6 +79,10 @@ std::string PoolState::metrics_text() const {
   metric(&o, "rgpu_placements_total", "counter", "vGPUs placed and requests refused, since start.");
   sample(&o, "rgpu_placements_total{result=\"placed\"}", static_cast<double>(placed_));
   sample(&o, "rgpu_placements_total{result=\"refused\"}", static_cast<double>(refused_));
+  metric(&o, "rgpu_receipts_refused_total", "counter",
+         "Usage receipts refused since start: their signature did not verify under the key "
+         "their provider registered.");
+  sample(&o, "rgpu_receipts_refused_total", static_cast<double>(receipts_refused_));
   metric(&o, "rgpu_gpu_busy_seconds_total", "counter",
          "Device busy time of every session, from usage receipts.");
   sample(&o, "rgpu_gpu_busy_seconds_total", busy);

@@ -246,6 +246,9 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   if (info.name.empty()) return "a provider needs a name";
   if (info.endpoint.empty()) return "a provider needs the endpoint clients dial (host:port)";
   if (info.gpus.empty()) return "a provider must lend at least one GPU";
+  if (!info.receipt_key.empty() && info.receipt_key.size() != 32)
+    return "a receipt key is an Ed25519 public key of 32 bytes (got " +
+           std::to_string(info.receipt_key.size()) + ")";
   Schedule sched;
   std::string err;
   if (!Schedule::parse(info.schedule, &sched, &err)) return err;
@@ -342,8 +345,16 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     LeaseRecord* l = find_lease(r.lease_id);
     if (!l || l->provider_id != p->id) continue;
     if (l->charge.settled_unix) continue;  // settled: its usage and ledger stay as charged
+    // A provider that registered a receipt key vouches for every receipt: one that does not
+    // verify (forged, altered, or unsigned) counts for nothing.
+    if (!p->receipt_key.empty() &&
+        !control::ed25519_verify(control::receipt_message(r), r.signature, p->receipt_key)) {
+      receipts_refused_++;
+      continue;
+    }
     const control::UsageReceipt before = l->usage;
-    control::merge_receipt(&l->usage, bounded(*l, r, now_ms));
+    const control::UsageReceipt held = bounded(*l, r, now_ms);
+    control::merge_receipt(&l->usage, held);
     l->usage.lease_id = l->id;
     if (!l->usage.session_id) l->usage.session_id = r.session_id;
     l->receipts++;
@@ -351,7 +362,11 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     if (lease_open(l->state)) l->last_seen_ms = now_ms;
     store_.atomically([&] {  // the totals and their ledger entry, together
       store_.put_lease_usage(*l);
-      if (receipt_changed(before, l->usage)) ledger_receipt(*l);
+      // The provider's signature goes with the entry when the totals are exactly the ones
+      // it signed (not held to bounds, nothing merged from another receipt).
+      const bool as_signed = !r.signature.empty() && !receipt_changed(l->usage, r) &&
+                             !receipt_changed(held, r) && l->usage.final == r.final;
+      if (receipt_changed(before, l->usage)) ledger_receipt(*l, as_signed ? r.signature : "");
     });
     if (l->usage.final) check_dispute(*l);
     if (!lease_open(l->state) && l->usage.final) settle(*l, false);

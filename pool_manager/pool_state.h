@@ -233,7 +233,9 @@ class PoolState {
   void load_payouts();                 // paid_ from the ledger's payout entries
   void check_dispute(LeaseRecord& l);  // receipts against the client's tally, once both are in
   static bool receipt_changed(const control::UsageReceipt& a, const control::UsageReceipt& b);
-  void ledger_receipt(const LeaseRecord& l);  // the lease's merged totals, as a ledger entry
+  // The lease's merged totals, as a ledger entry, with the provider's signature of exactly
+  // those totals when there is one.
+  void ledger_receipt(const LeaseRecord& l, const std::string& provider_signature);
   // A provider's receipt held to what the pool saw: wall time at most the time the lease has
   // existed (plus a minute), busy time at most wall time, memory at most the lease's cap for
   // that time; non-finite memory counts as none.
@@ -254,6 +256,7 @@ class PoolState {
   Ledger ledger_;                        // after store_ and key_, which it uses
   std::map<std::string, int64_t> paid_;  // provider id -> payouts recorded (from the ledger)
   uint64_t placed_ = 0, refused_ = 0;    // acquire() results since start (metrics)
+  uint64_t receipts_refused_ = 0;        // receipts whose signature did not verify (metrics)
   std::map<std::string, bool> removed_;  // provider ids removed while their server may live
 };
 

@@ -53,6 +53,9 @@ struct ProviderRecord {
   std::string drain_reason;
   int64_t drain_deadline = 0;  // unix s; 0 = none
   int64_t min_price = 0;       // micro per GPU-hour it will lend for (rgpu-server --min-price)
+  // Ed25519 public key (32 bytes) its receipts must verify under; empty: it registered without
+  // one (control plane 2) and its receipts are taken unsigned. Set by each registration.
+  std::string receipt_key;
   int64_t registered = 0;
   int64_t last_heartbeat_ms = 0;  // (live) unix ms
 };

@@ -313,6 +313,8 @@ class SessionImpl final : public cp::Session::Server {
     p.schedule = in.getSchedule().cStr();
     p.server_version = in.getServerVersion().cStr();
     p.min_price = std::max<int64_t>(0, in.getMinPriceMicro());
+    auto key = in.getReceiptKey();
+    p.receipt_key.assign(reinterpret_cast<const char*>(key.begin()), key.size());
     for (auto g : in.getGpus()) {
       GpuRecord r;
       r.index = g.getIndex();
@@ -366,11 +368,13 @@ class SessionImpl final : public cp::Session::Server {
       r.final = u.getFinal();
       r.wall_ms = u.getWallMs();
       r.busy_ns = u.getBusyNs();
-      r.mem_gb_s = u.getMemGbS() >= 0 ? u.getMemGbS() : 0;  // NaN and negatives count as 0
+      r.mem_gb_s = u.getMemGbS();  // as signed; PoolState::bounded() counts NaN and < 0 as 0
       r.mem_peak = u.getMemPeak();
       r.bytes_in = u.getBytesIn();
       r.bytes_out = u.getBytesOut();
       r.calls = u.getCalls();
+      auto sig = u.getSignature();
+      r.signature.assign(reinterpret_cast<const char*>(sig.begin()), sig.size());
       receipts.push_back(std::move(r));
     }
     HeartbeatOut out = s_.heartbeat(c_, in.getProviderId().cStr(), use, events, active, receipts);

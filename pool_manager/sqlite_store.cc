@@ -6,6 +6,7 @@
 #include <map>
 
 #include "pool_manager/store.h"
+#include "protocol/control/lease.h"
 
 namespace rgpu::pool {
 namespace {
@@ -51,6 +52,8 @@ const char* kMigrations[] = {
     // 3: the GPU a lease was placed on, as it was then (model, lent memory): what it is billed by.
     "ALTER TABLE leases ADD COLUMN gpu_model TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE leases ADD COLUMN gpu_lent INTEGER NOT NULL DEFAULT 0;",
+    // 4: the key a provider's receipts are signed with (hex; '' : unsigned).
+    "ALTER TABLE providers ADD COLUMN receipt_key TEXT NOT NULL DEFAULT '';",
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -146,7 +149,7 @@ class SqliteStore : public Store {
 
   void put_provider(const ProviderRecord& p) override {
     tx([&] {
-      Stmt(db_, "INSERT OR REPLACE INTO providers VALUES(?,?,?,?,?,?,?,?,?,?,?)", path_)
+      Stmt(db_, "INSERT OR REPLACE INTO providers VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", path_)
           .b(p.id)
           .b(p.name)
           .b(p.endpoint)
@@ -158,6 +161,7 @@ class SqliteStore : public Store {
           .b(p.drain_deadline)
           .b(p.registered)
           .b(p.min_price)
+          .b(control::to_hex(p.receipt_key))
           .step();
       Stmt(db_, "DELETE FROM labels WHERE provider_id=?", path_).b(p.id).step();
       Stmt(db_, "DELETE FROM gpus WHERE provider_id=?", path_).b(p.id).step();
@@ -188,7 +192,7 @@ class SqliteStore : public Store {
     std::vector<ProviderRecord> out;
     Stmt s(db_,
            "SELECT id,name,endpoint,owner,schedule,server_version,drained,drain_reason,"
-           "drain_deadline,registered,min_price FROM providers ORDER BY registered, id",
+           "drain_deadline,registered,min_price,receipt_key FROM providers ORDER BY registered, id",
            path_);
     while (s.step()) {
       ProviderRecord p;
@@ -196,6 +200,8 @@ class SqliteStore : public Store {
       p.schedule = s.t(4), p.server_version = s.t(5), p.drained = s.i(6) != 0;
       p.drain_reason = s.t(7), p.drain_deadline = s.i(8), p.registered = s.i(9);
       p.min_price = s.i(10);
+      if (!control::from_hex(s.t(11), &p.receipt_key))
+        throw StoreError(path_ + ": provider " + p.id + " has a malformed receipt key");
       Stmt l(db_, "SELECT key,value FROM labels WHERE provider_id=?", path_);
       l.b(p.id);
       while (l.step()) p.labels[l.t(0)] = l.t(1);

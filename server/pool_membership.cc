@@ -74,6 +74,43 @@ bool make_dirs(const std::string& dir) {
   struct stat st;
   return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
+
+// The receipt key at `path` (PEM, private, 0600), made there on first use; its public half
+// goes to path with ".pub" (hex), for `rgpu ledger verify --provider-key`.
+bool load_receipt_key(const std::string& path, control::PoolKey* key, std::string* err) {
+  std::string pem;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[4096];
+    size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    pem.assign(buf, n);
+    if (!control::load_private_key(pem, key, err)) {
+      *err = path + ": " + *err + " (remove it to make a new receipt key)";
+      return false;
+    }
+  } else {
+    try {
+      *key = control::generate_pool_key();
+    } catch (const std::exception& e) {
+      *err = std::string("cannot make a receipt key: ") + e.what();
+      return false;
+    }
+    const std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && ::write(fd, key->private_pem.data(), key->private_pem.size()) ==
+                             static_cast<ssize_t>(key->private_pem.size());
+    if (fd >= 0) ok = ::fsync(fd) == 0 && ok, ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+      *err = "cannot write the receipt key " + path + ": " + strerror(errno) + " (set --state-dir)";
+      return false;
+    }
+  }
+  if (FILE* f = std::fopen((path + ".pub").c_str(), "w")) {
+    std::fprintf(f, "%s\n", control::to_hex(key->public_raw).c_str());
+    std::fclose(f);
+  }
+  return true;
+}
 }  // namespace
 
 std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& bound,
@@ -86,9 +123,9 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   receipt_interval_ms_ = o.receipt_interval_ms;
 
   std::string err;
+  std::string dir = o.state_dir;
   // Used lease ids outlive this process (a restart must not make a used lease good again).
   {
-    std::string dir = o.state_dir;
     if (dir.empty()) {
       const char* sd = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
       const char* xdg = std::getenv("XDG_STATE_HOME");
@@ -105,6 +142,12 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
     for (char& c : file)
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
     if (!guard_.open(dir + "/" + file, &err)) return err + " (set --state-dir)";
+    // The key this provider signs its usage receipts with, made once and kept beside them.
+    std::string key_file = file;
+    key_file.replace(0, std::string("used-leases-").size(), "receipt-key-");
+    if (!load_receipt_key(dir + "/" + key_file, &receipt_key_, &err)) return err;
+    log_info("usage receipts are signed with receipt key %s (%s/%s.pub)",
+             control::to_hex(receipt_key_.public_raw).c_str(), dir.c_str(), key_file.c_str());
   }
 
   DeviceProps props{};
@@ -128,6 +171,7 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   lo.info.schedule = o.schedule == "always" ? "" : o.schedule;
   lo.info.server_version = "rgpu-server (data plane v" + std::to_string(kProtocolVersion) + ")";
   lo.info.min_price_micro = o.min_price_micro;
+  lo.receipt_key = receipt_key_;
   control::GpuLend g;
   g.index = o.gpu;
   g.name = props.name;

@@ -85,6 +85,7 @@ class PoolMembership {
   uint32_t gpu_ = 0;
   std::unique_ptr<control::ProviderLink> link_;
   control::LeaseReplayGuard guard_;
+  control::PoolKey receipt_key_;  // signs this provider's usage receipts (kept in --state-dir)
   std::mutex mu_;
   std::map<pid_t, Member> members_;
   bool stopping_ = false;

@@ -45,6 +45,7 @@ struct ProviderInfo {
   gpus @4 :List(GpuOffer);
   serverVersion @5 :Text;
   minPriceMicro @6 :Int64;     # per GPU-hour it lends for (micro-units); 0: any
+  receiptKey @7 :Data;         # Ed25519 public key its receipts are signed with (control plane 3)
 }
 
 struct GpuUse {
@@ -76,6 +77,7 @@ struct UsageReceipt {
   bytesIn @8 :UInt64;
   bytesOut @9 :UInt64;
   calls @10 :UInt64;
+  signature @11 :Data;         # by the provider's receiptKey over receipt_message(); control plane 3
 }
 
 struct SessionKill {

@@ -14,7 +14,10 @@ namespace rgpu::control {
 
 // 2: heartbeats carry usage receipts; lease rows their merged usage (a version-1 peer sends and
 // sees none).
-inline constexpr uint32_t kControlVersion = 2;
+// 3: providers register a receipt key and sign their receipts with it; the pool refuses a
+// receipt that does not verify under the key its provider registered (a provider registered
+// without one, at version 2, sends unsigned receipts and its ledger entries say so).
+inline constexpr uint32_t kControlVersion = 3;
 inline constexpr uint32_t kMinControlVersion = 1;
 
 inline Negotiated negotiate_control(uint32_t peer_min, uint32_t peer_max) {

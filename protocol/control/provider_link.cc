@@ -58,6 +58,10 @@ struct ProviderLink::Impl {
     info.setSchedule(p.schedule);
     info.setServerVersion(p.server_version);
     info.setMinPriceMicro(p.min_price_micro);
+    if (!opts.receipt_key.private_pem.empty())
+      info.setReceiptKey(
+          kj::arrayPtr(reinterpret_cast<const kj::byte*>(opts.receipt_key.public_raw.data()),
+                       opts.receipt_key.public_raw.size()));
     auto ls = info.initLabels(static_cast<unsigned>(p.labels.size()));
     unsigned i = 0;
     for (auto& [k, v] : p.labels) {
@@ -135,6 +139,10 @@ struct ProviderLink::Impl {
       rs[i].setBytesIn(r.bytes_in);
       rs[i].setBytesOut(r.bytes_out);
       rs[i].setCalls(r.calls);
+      if (!opts.receipt_key.private_pem.empty()) {
+        const std::string sig = ed25519_sign(receipt_message(r), opts.receipt_key);
+        rs[i].setSignature(kj::arrayPtr(reinterpret_cast<const kj::byte*>(sig.data()), sig.size()));
+      }
     }
     auto as = req.initActiveLeases(static_cast<unsigned>(active.size()));
     for (unsigned i = 0; i < active.size(); i++) as.set(i, active[i]);

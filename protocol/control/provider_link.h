@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/control/lease.h"
 #include "protocol/control/usage_receipt.h"
 #include "protocol/transport.h"
 
@@ -75,6 +76,9 @@ class ProviderLink {
     std::function<std::vector<GpuUseSample>()> usage;  // live use, called per heartbeat
     std::function<void(const KillOrder&)> on_kill;
     std::function<void(const std::string&)> log;  // diagnostics; default stderr
+    // Signs every receipt sent and is registered with the pool (control plane 3); a key with
+    // no private half: receipts go unsigned.
+    PoolKey receipt_key;
   };
 
   explicit ProviderLink(Options opts);

@@ -8,6 +8,9 @@
 //   most 60 s) and a final one at session end (`final`), over its channel to the supervisor as
 //   one text line (receipt_line / parse_receipt_line); the supervisor forwards the latest per
 //   lease in its heartbeats (control_plane.capnp UsageReceipt), until the pool has it.
+// - The supervisor's link signs each receipt it sends with the provider's receipt key
+//   (receipt_message()); the pool checks it against the key the provider registered and refuses
+//   receipts that do not verify, so a receipt in the ledger is one the provider vouched for.
 // - The pool keeps the merged totals with the lease (pool_manager/records.h LeaseUsage).
 #pragma once
 
@@ -29,7 +32,26 @@ struct UsageReceipt {
   uint64_t mem_peak = 0;  // bytes
   uint64_t bytes_in = 0, bytes_out = 0;  // on the wire, framing included
   uint64_t calls = 0;                    // sync + async calls
+  // Ed25519 by the provider's receipt key (registered with the pool) over receipt_message();
+  // empty: unsigned (a control-plane-2 provider). Not part of the totals: merge_receipt()
+  // leaves it alone, and whoever sends a merged receipt signs it again.
+  std::string signature;
 };
+
+// The bytes a receipt's signature covers: a domain tag, then every field that is billed, one
+// per line, integers in decimal and memory as %.17g (exact for a double).
+inline std::string receipt_message(const UsageReceipt& r) {
+  char b[512];
+  std::snprintf(
+      b, sizeof b, "rgpu-receipt-1\n%s\n%llu\n%llu\n%d\n%llu\n%llu\n%.17g\n%llu\n%llu\n%llu\n%llu",
+      r.lease_id.substr(0, 128).c_str(), static_cast<unsigned long long>(r.session_id),
+      static_cast<unsigned long long>(r.seq), r.final ? 1 : 0,
+      static_cast<unsigned long long>(r.wall_ms), static_cast<unsigned long long>(r.busy_ns),
+      r.mem_gb_s, static_cast<unsigned long long>(r.mem_peak),
+      static_cast<unsigned long long>(r.bytes_in), static_cast<unsigned long long>(r.bytes_out),
+      static_cast<unsigned long long>(r.calls));
+  return b;
+}
 
 // Folds `r` into `into` (the same session's): each total its maximum; final sticks.
 inline void merge_receipt(UsageReceipt* into, const UsageReceipt& r) {

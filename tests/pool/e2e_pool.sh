@@ -14,7 +14,8 @@
 #             asks the pool with RGPU_POOL (RGPU_TOKEN, RGPU_VRAM, RGPU_LABELS)
 #   receipts  usage receipts reach the pool during a session and a final one at its end; the
 #             session is priced at the rates it started under; --max-price is honoured
-#   ledger    export + offline verify; a changed byte is named; payouts and balances;
+#   ledger    export + offline verify; a changed byte is named; receipts carry their
+#             provider's signature (verify --provider-key); payouts and balances;
 #             consistency with an earlier export; a user's export holds only its own entries
 #   binpack   with a slice running on sim1, binpack puts the next slices on the same GPU (one
 #             run, then two vGPUs of one run) and each slice's cap holds (the program checks it)
@@ -243,6 +244,17 @@ import json, sys
 kinds = [e["kind"] for e in json.load(open(sys.argv[1]))["entries"]]
 sys.exit(0 if kinds.count("rate") == 2 and "receipt" in kinds and "charge" in kinds else str(kinds))
 PY
+# Receipts are signed by their provider's receipt key: sim2's key vouches for every receipt
+# entry of sim2's (its receipts job ran there); another key vouches for none of them.
+SIM2_KEY="$XDG_STATE_HOME/rgpu/receipt-key-127.0.0.1_$(cat "$W/server2.port").pub"
+[[ -s "$SIM2_KEY" ]] || fail "sim2 has no receipt key at $SIM2_KEY: $(ls "$XDG_STATE_HOME/rgpu")"
+admin ledger verify "$W/ledger1.json" --pool-key "$W/pool/pool.pub" --provider-key "$SIM2_KEY" \
+  >"$W/verify_pk.out" 2>&1 || fail "the receipts are not signed by sim2's key: $(cat "$W/verify_pk.out")"
+file_has "$W/verify_pk.out" "receipt entries of provider" || fail "no provider-key check: $(cat "$W/verify_pk.out")"
+if admin ledger verify "$W/ledger1.json" --pool-key "$W/pool/pool.pub" --provider-key "$(cat "$W/pool/pool.pub")" \
+  >"$W/verify_pk_bad.out" 2>&1; then fail "the pool's own key passed as a provider's receipt key"; fi
+file_has "$W/verify_pk_bad.out" "no receipt entry in the file is signed by provider key" ||
+  fail "a foreign receipt key was not named: $(cat "$W/verify_pk_bad.out")"
 # One byte changed in one entry's body: verify fails naming that entry.
 python3 - "$W/ledger1.json" "$W/ledger_bad.json" <<'PY'
 import json, sys
@@ -298,7 +310,7 @@ admin token limit "$UID_" 0.000001 2>/dev/null || fail "token limit failed"
 if urun --label n=1 -- true 2>"$W/limit.err"; then fail "placed past the user's credit limit"; fi
 file_has "$W/limit.err" "credit limit reached" || fail "the credit refusal does not say why: $(cat "$W/limit.err")"
 admin token limit "$UID_" 0 2>/dev/null || fail "lifting the limit failed"
-ok "ledger (export verifies; one changed byte names entry $BAD; payout and balances; consistency with an earlier head; per-token exports; a credit limit refuses placement)"
+ok "ledger (export verifies; every sim2 receipt signed by its receipt key; one changed byte names entry $BAD; payout and balances; consistency with an earlier head; per-token exports; a credit limit refuses placement)"
 
 # --- binpack: slices fill the fullest GPU ------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB --label n=1 -- "$PROG" sleep >"$W/bg.out" 2>"$W/bg.err" &

@@ -392,3 +392,49 @@ TEST_F(PoolStateTest, MetricsTextShowsTheStateAndTheEndpointServesIt) {
   EXPECT_NE(resp.find("rgpu_user_spend_total 0.001000\n"), std::string::npos) << resp;
   EXPECT_NE(get("/healthz").find("\r\n\r\nok\n"), std::string::npos);
 }
+
+// A provider that registered a receipt key vouches for its receipts: only ones that verify
+// under that key count, and the ledger entry carries the signature of exactly its totals.
+TEST_F(PoolStateTest, ReceiptsMustVerifyUnderTheProvidersRegisteredKey) {
+  const PoolKey pkey = rgpu::control::generate_pool_key();
+  ProviderRecord p = info("gpu-signed");
+  p.receipt_key = pkey.public_raw;
+  std::string pid = reg(prov_, p);
+  ProviderRecord bad = info("gpu-badkey");
+  bad.receipt_key = "short";
+  std::string id;
+  EXPECT_NE(state_->register_provider(prov_, bad, &id).find("32 bytes"), std::string::npos);
+  AcquireIn in;
+  in.vram = 2 * GiB;
+  AcquireOut a = state_->acquire(user_, in);
+  ASSERT_EQ(a.grants.size(), 1u);
+  const std::string l = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l, 7, true, "", 0}}, {l});
+  auto usage = [&] { return state_->leases(admin_, true)[0].usage; };
+  auto signed_by = [&](rgpu::control::UsageReceipt r, const PoolKey& k) {
+    r.signature = rgpu::control::ed25519_sign(rgpu::control::receipt_message(r), k);
+    return r;
+  };
+  // Unsigned, signed by another key, and altered after signing: none counts.
+  state_->heartbeat(prov_, pid, {}, {}, {l}, {receipt(l, 1, 1000, 100)});
+  state_->heartbeat(prov_, pid, {}, {}, {l},
+                    {signed_by(receipt(l, 1, 1000, 100), rgpu::control::generate_pool_key())});
+  auto altered = signed_by(receipt(l, 1, 1000, 100), pkey);
+  altered.bytes_in *= 10;
+  state_->heartbeat(prov_, pid, {}, {}, {l}, {altered});
+  EXPECT_EQ(usage().wall_ms, 0u);
+  EXPECT_NE(state_->metrics_text().find("rgpu_receipts_refused_total 3"), std::string::npos);
+  // Signed by its key: counted, and its ledger entry carries that signature.
+  const auto good = signed_by(receipt(l, 2, 2000, 5000), pkey);
+  state_->heartbeat(prov_, pid, {}, {}, {l}, {good});
+  EXPECT_EQ(usage().wall_ms, 2000u);
+  const LedgerEntry& e = state_->ledger().entries().back();
+  ASSERT_EQ(e.kind, "receipt");
+  EXPECT_NE(e.body.find("\"provider_signature\":\"" + rgpu::control::to_hex(good.signature)),
+            std::string::npos)
+      << e.body;
+  // The key survives a restart.
+  reopen();
+  ASSERT_EQ(state_->providers().size(), 1u);
+  EXPECT_EQ(state_->providers()[0].receipt_key, pkey.public_raw);
+}
