@@ -16,11 +16,15 @@ namespace {
 using control::format_money;
 using nlohmann::json;
 
+// Names come from providers and users (any bytes): invalid UTF-8 is replaced, never fatal.
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 ApiReply error(int status, const std::string& why) {
-  return {status, json{{"error", why}}.dump()};
+  return {status, dump(json{{"error", why}})};
 }
 ApiReply ok(const json& j) {
-  return {200, j.dump()};
+  return {200, dump(j)};
 }
 
 // The providers `c` may see in full: all for admins, its own for a provider token.
@@ -70,14 +74,14 @@ json providers_json(const PoolState& s, const Caller& c) {
 }
 
 json utilisation_json(const PoolState& s, const UtilisationHistory& h, const Caller& c,
-                      const std::string& only) {
+                      const std::string& only, int64_t since) {
   json out = json::array();
   for (const ProviderRecord* p : visible_providers(s, c)) {
     if (!only.empty() && p->id != only && p->name != only) continue;
     for (const auto& g : p->gpus) {
       json pts = json::array();
       for (const auto& pt : h.series(p->id, g.index))
-        pts.push_back({pt.t, pt.busy, pt.memory_leased, pt.sessions});
+        if (pt.t >= since) pts.push_back({pt.t, pt.busy, pt.memory_leased, pt.sessions});
       out.push_back({{"provider", p->name},
                      {"provider_id", p->id},
                      {"gpu", g.index},
@@ -194,7 +198,9 @@ ApiReply dashboard_get(PoolState& s, const UtilisationHistory& h, const std::str
   if (path == "utilisation") {
     if (!sees_providers) return providers_only();
     auto it = query.find("provider");
-    return ok(utilisation_json(s, h, c, it == query.end() ? "" : it->second));
+    int64_t since = 0;
+    if (!parse_since(query, &since)) return error(400, "since wants unix seconds");
+    return ok(utilisation_json(s, h, c, it == query.end() ? "" : it->second, since));
   }
   if (path == "sessions") return ok(sessions_json(s, c));
   if (path == "usage") {
@@ -205,16 +211,19 @@ ApiReply dashboard_get(PoolState& s, const UtilisationHistory& h, const std::str
     auto rows = s.usage(c, since, it == query.end() ? "" : it->second, &why);
     if (!why.empty()) return error(why.rfind("permission", 0) == 0 ? 403 : 400, why);
     json out = json::array();
-    for (const auto& u : rows)
-      out.push_back({{"key", u.key},
-                     {"kind", u.kind},
-                     {"name", u.name},
-                     {"sessions", u.sessions},
-                     {"gpu_seconds", u.gpu_seconds},
-                     {"busy_seconds", u.busy_seconds},
-                     {"bytes", u.bytes},
-                     {"cost", format_money(u.cost)},
-                     {"earnings", format_money(u.earnings)}});
+    for (const auto& u : rows) {
+      json row = {{"key", u.key},
+                  {"kind", u.kind},
+                  {"name", u.name},
+                  {"sessions", u.sessions},
+                  {"gpu_seconds", u.gpu_seconds},
+                  {"busy_seconds", u.busy_seconds},
+                  {"bytes", u.bytes}};
+      // As in sessions: users see what they paid, providers what they earned.
+      if (c.role != Role::kProvider) row["cost"] = format_money(u.cost);
+      if (c.role != Role::kUser) row["earnings"] = format_money(u.earnings);
+      out.push_back(row);
+    }
     return ok(out);
   }
   if (path == "balances") return ok(balances_json(s, c));
@@ -226,8 +235,15 @@ ApiReply dashboard_get(PoolState& s, const UtilisationHistory& h, const std::str
               {"root", control::to_hex(head.root)},
               {"signature_ok", control::verify_tree_head(head, s.public_key())}};
     if (c.role == Role::kAdmin) {
-      std::string bad = s.ledger().audit(s.public_key());
-      j["audit"] = bad.empty() ? "ok" : bad;
+      // Audited once per ledger size (a tab refreshing every 10 s must not rehash it each time).
+      // Keyed by the signed root, which names the ledger's whole contents.
+      static std::string audited_root;
+      static std::string audit;
+      if (audited_root != head.root + head.signature) {
+        audit = s.ledger().audit(s.public_key());
+        audited_root = head.root + head.signature;
+      }
+      j["audit"] = audit.empty() ? "ok" : audit;
     }
     return ok(j);
   }

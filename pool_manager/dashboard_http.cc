@@ -3,8 +3,13 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 
 namespace rgpu::pool {
@@ -18,9 +23,57 @@ namespace {
 
 constexpr const char* kPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+    "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+// httplib's ThreadPool queues without limit, each queued connection holding a descriptor: a
+// flood of idle connections would use up the pool's descriptors (and then its control plane's
+// accept()). Here the accepting thread waits while kQueue connections are already waiting, so
+// the rest stay in the kernel's listen backlog. At shutdown, queued ones are dropped and
+// workers are not waited for (a peer may be trickling bytes).
+class BoundedPool : public httplib::TaskQueue {
+ public:
+  static constexpr size_t kWorkers = 8, kQueue = 32;
+  BoundedPool() {
+    for (size_t i = 0; i < kWorkers; i++) std::thread([this] { work(); }).detach();
+  }
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> l(mu_);
+    room_.wait(l, [&] { return stopping_ || jobs_.size() < kQueue; });
+    if (stopping_) return;
+    jobs_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+  void shutdown() override {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    jobs_.clear();
+    ready_.notify_all();
+    room_.notify_all();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        ready_.wait(l, [&] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+        room_.notify_one();
+      }
+      fn();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+};
 
 void secure(httplib::Response& res) {
+  if (res.has_header("Content-Security-Policy")) return;
   res.set_header("Content-Security-Policy", kPolicy);
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("Referrer-Policy", "no-referrer");
@@ -50,7 +103,8 @@ DashboardServer::DashboardServer(const std::string& listen, const net::TlsConfig
     http_ = std::make_unique<httplib::Server>();
   }
   httplib::Server& h = *http_;
-  h.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // Leaked at exit on purpose when a worker is stuck on a peer (see ~DashboardServer).
+  h.new_task_queue = [] { return new BoundedPool(); };
   h.set_read_timeout(5, 0);
   h.set_write_timeout(5, 0);
   h.set_keep_alive_timeout(5);
@@ -72,7 +126,9 @@ DashboardServer::DashboardServer(const std::string& listen, const net::TlsConfig
     try {
       r = api(bearer(req), req.matches[1], q);
     } catch (const std::exception& e) {
-      r = {503, std::string("{\"error\":\"the pool is not answering: ") + e.what() + "\"}"};
+      r = {503,
+           nlohmann::json{{"error", std::string("the pool is not answering: ") + e.what()}}.dump(
+               -1, ' ', false, nlohmann::json::error_handler_t::replace)};
     }
     res.status = r.status;
     if (r.status == 401) res.set_header("WWW-Authenticate", "Bearer");
@@ -87,7 +143,10 @@ DashboardServer::DashboardServer(const std::string& listen, const net::TlsConfig
   int port = ep.port ? (h.bind_to_port(host_, ep.port) ? ep.port : -1) : h.bind_to_any_port(host_);
   if (port <= 0) throw std::runtime_error("cannot listen on " + listen + ": " + strerror(errno));
   port_ = static_cast<uint16_t>(port);
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    http_->listen_after_bind();
+    done_ = true;
+  });
 }
 
 DashboardServer::~DashboardServer() {
@@ -95,7 +154,15 @@ DashboardServer::~DashboardServer() {
   for (int i = 0; i < 200 && !http_->is_running(); i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   http_->stop();
-  if (thread_.joinable()) thread_.join();
+  // The listening thread returns once its task queue has shut down (BoundedPool does not wait
+  // for its workers); should it still not, the process is ending: leave it rather than hang.
+  for (int i = 0; i < 400 && !done_; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (done_) {
+    thread_.join();
+  } else {
+    thread_.detach();
+    (void)http_.release();
+  }
 }
 
 }  // namespace rgpu::pool

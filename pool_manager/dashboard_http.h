@@ -1,19 +1,23 @@
 // pool_manager/dashboard_http.h — rgpu-pool's web UI and its JSON API over HTTP(S).
 //
 // Contract:
-// - Serves on `listen` (HOST:PORT; port 0 picks one) from its own threads (at most 4 requests
-//   at once), over TLS with `tls`'s certificate and key when they are set (the pool's own; no
-//   client certificate is asked for: the dashboard logs in with a token).
+// - Serves on `listen` (HOST:PORT; port 0 picks one) from its own threads (8 requests at once,
+//   32 more accepted and waiting; beyond that connections wait in the listen backlog), over TLS
+//   with `tls`'s certificate and key when they are set (the pool's own; no client certificate is
+//   asked for: the dashboard logs in with a token).
 // - GET / (the page), /app.js, /style.css: the UI, built into the binary (pool_manager/web/).
 //   GET /api/v1/PATH: `api` answers it (dashboard_api.h) with the token of the request's
 //   "Authorization: Bearer TOKEN" header; `api` is called from the HTTP threads and must itself
 //   run the work on the pool's thread.
-// - Bounded: requests over 8 KiB are refused, a peer silent for 5 s is dropped, answers are
+// - Bounded: requests over 8 KiB are refused, a peer silent for 5 s is dropped (one that
+//   trickles bytes is not: expose the dashboard beyond a trusted network through a proxy that
+//   bounds whole requests), answers are
 //   never cached, and every page forbids scripts, styles and frames from anywhere but itself
 //   (Content-Security-Policy), so data shown is never run.
 // - Throws std::runtime_error when it cannot listen, saying why.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,6 +53,7 @@ class DashboardServer {
   std::string host_;
   uint16_t port_ = 0;
   bool tls_ = false;
+  std::atomic<bool> done_{false};  // the listening thread has returned
 };
 
 }  // namespace rgpu::pool

@@ -277,6 +277,12 @@ int main(int argc, char** argv) {
     if (dashboard)
       printf("rgpu-pool: dashboard on %s://%s:%u/\n", dashboard->tls() ? "https" : "http",
              dashboard->host().c_str(), dashboard->port());
+    if (dashboard && !dashboard->tls() && dashboard->host() != "127.0.0.1" &&
+        dashboard->host() != "localhost" && dashboard->host() != "::1")
+      printf(
+          "rgpu-pool: the dashboard on %s is plain HTTP: tokens typed into it travel in clear "
+          "text (see --tls-cert)\n",
+          dashboard->host().c_str());
     fflush(stdout);
     auto& timer = server->getIoProvider().getTimer();
     for (;;) {

@@ -121,20 +121,30 @@ function utilChart(container, s) {
   label(svg, W - 8, H - 8, when(t1).slice(11), 'end');
 }
 
+// Exact sums of money strings ("12.345678", six decimals) in integer micro-units.
+function sumMoney(rows, field) {
+  const micro = rows.reduce((a, r) => {
+    const [whole, frac = ''] = String(r[field]).replace('-', '').split('.');
+    const v = BigInt(whole) * 1000000n + BigInt((frac + '000000').slice(0, 6));
+    return a + (String(r[field]).startsWith('-') ? -v : v);
+  }, 0n);
+  const neg = micro < 0n, m = neg ? -micro : micro;
+  return (neg ? '-' : '') + String(m / 1000000n) + '.' + String(m % 1000000n).padStart(6, '0');
+}
+
 function byDay(rows, field) {
   return rows.filter((r) => r.kind === 'day').sort((a, b) => (a.key < b.key ? -1 : 1))
-    .map((r) => ({ label: r.key.slice(5), value: Number(r[field]), text: r[field] }));
+    .map((r) => ({ label: r.key.slice(5), value: Number(r[field] || 0), text: r[field] || '0.000000' }));
 }
 
 async function showProvider(me) {
   const [balances, usage, payouts] = await Promise.all([api('balances'), api('usage?by=day'), api('payouts')]);
   const mine = balances.filter((b) => b.kind === 'provider');
-  const sum = (f) => mine.reduce((a, b) => a + Number(b[f]), 0);
   // One provider (the usual case): its exact figures; several: their sum.
   const one = mine.length === 1 ? mine[0] : null;
-  text('balance-earned', one ? one.earned : sum('earned').toFixed(6));
-  text('balance-paid', one ? one.paid : sum('paid').toFixed(6));
-  text('balance-pending', one ? one.pending : sum('pending').toFixed(6));
+  text('balance-earned', one ? one.earned : sumMoney(mine, 'earned'));
+  text('balance-paid', one ? one.paid : sumMoney(mine, 'paid'));
+  text('balance-pending', one ? one.pending : sumMoney(mine, 'pending'));
   text('balance-sessions', mine.reduce((a, b) => a + b.sessions, 0));
   barChart($('earnings-chart'), byDay(usage, 'earnings'), 'credits');
   fillTable($('payouts'), null, payouts.map((p) => ({ key: String(p.index), cells: [when(p.time), p.provider, p.amount, p.ref] })));
@@ -158,7 +168,7 @@ async function showAdmin() {
 }
 
 async function showGpus() {
-  const [providers, util] = await Promise.all([api('providers'), api('utilisation')]);
+  const [providers, util] = await Promise.all([api('providers'), api('utilisation?since=' + Math.floor(Date.now() / 1000 - 6 * 3600))]);
   const rows = [];
   for (const p of providers)
     for (const g of p.gpus)

@@ -1,6 +1,7 @@
 // tests/pool/dashboard_api_test.cc — the dashboard's JSON API (pool_manager/dashboard_api.h)
 // and the utilisation history behind its charts (pool_manager/utilisation.h): who sees what,
 // the errors a browser gets, and busy time sampled from receipts.
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include "pool_fixture.h"
@@ -90,6 +91,7 @@ TEST_F(DashboardApiTest, RefusesWithoutAValidTokenAndNamesBadRequests) {
   EXPECT_NE(get("", "whoami", 401)["error"].get<std::string>().find("log in"), std::string::npos);
   get("rgpu_not-a-token", "sessions", 401);
   std::string name;
+  get(user_token_, "whoami", 200);  // valid until revoked
   std::string id = state_->authenticate(user_token_)->token_id;
   ASSERT_EQ(state_->revoke_token(admin_, id, &name), "");
   EXPECT_NE(get(user_token_, "whoami", 401)["error"].get<std::string>().find("revoked"),
@@ -141,6 +143,22 @@ TEST_F(DashboardApiTest, TheLedgerHeadIsSignedAndAdminsGetItAudited) {
   EXPECT_GT(l["size"].get<uint64_t>(), 0u);  // the receipt above is an entry
   json lu = get(user_token_, "ledger", 200);
   EXPECT_FALSE(lu.contains("audit"));
+  // A head whose signature was changed in the database: the audit names it.
+  const uint64_t size = l["size"].get<uint64_t>();
+  state_.reset();
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/pool.db").c_str(), &db), SQLITE_OK);
+  const std::string sql = "UPDATE ledger_heads SET sig='" + std::string(128, '0') +
+                          "' WHERE size=" + std::to_string(size);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  reopen();
+  const std::string audit = get(admin_token_, "ledger", 200)["audit"];
+  EXPECT_NE(audit.find("head signed at size " + std::to_string(size) + " does not verify"),
+            std::string::npos)
+      << audit;
 }
 
 }  // namespace
