@@ -345,6 +345,14 @@ CUresult Lane::read_reply(Op op, void* result, size_t result_len, void* into, si
       std::fwrite(out.begin(), 1, out.size(), stdout);
       std::fflush(stdout);
     }
+    if (rep.hasNotice()) {  // protocol 8: a warning for the program's user (a drain deadline)
+      std::string n = rep.getNotice().cStr();
+      if (n.size() > 400) n.resize(400);
+      for (char& ch : n)
+        if (ch == '\n' || ch == '\r' || static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+      std::fprintf(stderr, "rgpu: %s\n", n.c_str());
+      std::fflush(stderr);
+    }
     auto res = rep.getResults();
     if (res.size() == result_len) {
       if (result_len) memcpy(result, res.begin(), result_len);

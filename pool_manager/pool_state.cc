@@ -430,6 +430,8 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
       out.kills.push_back({l.id, l.session_id, l.kill_reason});
   }
   out.drained = p->drained;
+  out.drain_reason = p->drained ? p->drain_reason : "";
+  out.drain_deadline = p->drained ? p->drain_deadline : 0;
   return out;
 }
 

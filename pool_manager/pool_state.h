@@ -75,6 +75,8 @@ struct HeartbeatOut {
   std::string error;
   bool reregister = false;
   bool drained = false;
+  std::string drain_reason;
+  int64_t drain_deadline = 0;  // unix s; 0: none
   std::vector<KillOut> kills;
 };
 

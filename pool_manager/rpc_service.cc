@@ -382,6 +382,8 @@ class SessionImpl final : public cp::Session::Server {
     r.setError(out.error);
     r.setReregister(out.reregister);
     r.setDrained(out.drained);
+    r.setDrainReason(out.drain_reason);
+    r.setDrainDeadlineUnix(out.drain_deadline);
     auto ks = r.initKill(static_cast<unsigned>(out.kills.size()));
     for (unsigned i = 0; i < out.kills.size(); i++) {
       ks[i].setLeaseId(out.kills[i].lease_id);

@@ -27,7 +27,9 @@ namespace rgpu {
 // a Goodbye whose reason completes "session ended ..." (an admin's kill, a drain deadline, a
 // revoked token, a shutdown); a 6 client would take the frame for a framing error, so it is
 // sent only to a 7 client.
-inline constexpr uint32_t kProtocolVersion = 7;
+// 8 = Reply.notice: the server warns a running program, on its stderr, that its session will end
+// (a drain deadline ahead); a 7 client would drop the field unread, so it is logged instead.
+inline constexpr uint32_t kProtocolVersion = 8;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {

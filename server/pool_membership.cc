@@ -210,6 +210,18 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
         ::kill(pid, SIGUSR1);
       }
   };
+  lo.on_drain = [this](bool drained, int64_t deadline, const std::string& reason) {
+    std::lock_guard<std::mutex> lk(mu_);
+    const int64_t d = drained ? deadline : 0;
+    if (d == drain_deadline_ && reason == drain_reason_) return;
+    drain_deadline_ = d;
+    drain_reason_ = reason;
+    if (!d) return;
+    log_info("the pool drains this server (%s) with a deadline in %lld s: warning %zu session(s)",
+             reason.c_str(), static_cast<long long>(d - std::time(nullptr)), members_.size());
+    for (auto& [pid, m] : members_)
+      if (!m.lease_id.empty()) warn_of_deadline(m);
+  };
   lo.log = [](const std::string& line) { log_info("pool link: %s", line.c_str()); };
 
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) return std::string("pipe: ") + strerror(errno);
@@ -239,6 +251,19 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
            props.name, static_cast<unsigned long long>(props.total_mem),
            o.lend_mem ? (", lending " + std::to_string(o.lend_mem)).c_str() : "");
   return "";
+}
+
+void PoolMembership::warn_of_deadline(Member& m) {
+  const long long left = std::max<long long>(0, drain_deadline_ - std::time(nullptr));
+  char when[32] = "?";
+  time_t t = static_cast<time_t>(drain_deadline_);
+  struct tm tm_utc;
+  if (gmtime_r(&t, &tm_utc)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm_utc);
+  const std::string msg = "W this GPU's provider is draining its server (" +
+                          drain_reason_.substr(0, 300) + "): the session will be ended at " + when +
+                          ", in " + std::to_string(left / 60) + " min " +
+                          std::to_string(left % 60) + " s; save your work before then";
+  ::send(m.fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void PoolMembership::stop() {
@@ -333,6 +358,7 @@ bool PoolMembership::drain(Member& m, std::vector<Event>* events) {
       m.lease_id = msg.substr(2, sp == std::string::npos ? std::string::npos : sp - 2);
       m.cap = sp == std::string::npos ? 0 : std::strtoull(msg.c_str() + sp + 1, nullptr, 10);
       events->push_back({true, m.lease_id, m.session_id, ""});
+      if (drain_deadline_) warn_of_deadline(m);
     } else if (msg.size() > 2 && msg[0] == 'E' && msg[1] == ' ') {
       m.end_reason = msg.substr(2);
     } else if (msg.size() > 2 && msg[0] == 'U' && msg[1] == ' ') {

@@ -78,6 +78,8 @@ class PoolMembership {
   // Reads what the worker sent (non-blocking); mu_ held. Returns false at EOF.
   bool drain(Member& m, std::vector<Event>* events);
   void send_events(const std::vector<Event>& events);
+  // Tells a member's worker (for its program's stderr) when the drain deadline ends it. mu_ held.
+  void warn_of_deadline(Member& m);
   void wake();
 
   std::string endpoint_, name_, pubkey_hex_;
@@ -85,7 +87,9 @@ class PoolMembership {
   uint32_t gpu_ = 0;
   std::unique_ptr<control::ProviderLink> link_;
   control::LeaseReplayGuard guard_;
-  control::PoolKey receipt_key_;  // signs this provider's usage receipts (kept in --state-dir)
+  control::PoolKey receipt_key_;
+  int64_t drain_deadline_ = 0;  // the pool's drain deadline for this server (unix s; 0: none)
+  std::string drain_reason_;    // signs this provider's usage receipts (kept in --state-dir)
   std::mutex mu_;
   std::map<pid_t, Member> members_;
   bool stopping_ = false;

@@ -278,7 +278,8 @@ interface Session {
       -> (error :Text, providerId :Text, poolPublicKey :Data, heartbeatMs :UInt32);
   heartbeat @1 (providerId :Text, use :List(GpuUse), events :List(SessionEvent),
                 activeLeases :List(Text), receipts :List(UsageReceipt))
-      -> (error :Text, kill :List(SessionKill), drained :Bool, reregister :Bool);
+      -> (error :Text, kill :List(SessionKill), drained :Bool, reregister :Bool,
+          drainReason :Text, drainDeadlineUnix :Int64);  # control plane 3: its sessions are warned
 
   # --- users (role user or admin) ---
   acquire @2 (req :AcquireRequest) -> (error :Text, grants :List(Grant), retryable :Bool);

@@ -164,6 +164,8 @@ struct ProviderLink::Impl {
     }
     drained = resp.getDrained();
     connected = true;
+    if (opts.on_drain)
+      opts.on_drain(resp.getDrained(), resp.getDrainDeadlineUnix(), resp.getDrainReason().cStr());
     for (auto k : resp.getKill()) {
       KillOrder o{k.getLeaseId().cStr(), k.getSessionId(), k.getReason().cStr()};
       log("pool asks to end session " + std::to_string(o.session_id) + " (lease " + o.lease_id +

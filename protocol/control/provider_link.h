@@ -75,6 +75,8 @@ class ProviderLink {
     uint32_t rpc_timeout_ms = 5000;
     std::function<std::vector<GpuUseSample>()> usage;  // live use, called per heartbeat
     std::function<void(const KillOrder&)> on_kill;
+    // After each heartbeat: the drain the pool asks for (deadline unix s, 0: none; reason).
+    std::function<void(bool drained, int64_t deadline, const std::string& reason)> on_drain;
     std::function<void(const std::string&)> log;  // diagnostics; default stderr
     // Signs every receipt sent and is registered with the pool (control plane 3); a key with
     // no private half: receipts go unsigned.

@@ -47,6 +47,8 @@ struct Reply {
   errorText @2 :Text;             # what went wrong, for logs and RGPU_STATS
   deviceOutput @3 :Data;          # protocol 5+: device printf text made since the last reply;
                                   # the client writes it to the program's stdout before returning
+  notice @4 :Text;                # protocol 8+: one line for the program's stderr (a drain
+                                  # deadline ahead); said once
 }
 
 # Asynchronous calls, fire-and-forget. records holds `count` packed records, each

@@ -113,6 +113,13 @@ void build_reply(const OpReply& r, Session& session, capnp::MessageBuilder* m) {
   rep.setStatus(static_cast<uint32_t>(r.status.code));
   if (!r.result.empty()) rep.setResults(capnp::Data::Reader(r.result.data(), r.result.size()));
   if (!r.status.text.empty()) rep.setErrorText(r.status.text);
+  if (std::string notice = session.take_notice(); !notice.empty()) {
+    if (session.protocol_version() >= 8)
+      rep.setNotice(notice);
+    else
+      log_warn("not told to the client (protocol %u; 8 carries it): %s", session.protocol_version(),
+               notice.c_str());
+  }
   const std::string out = session.backend().take_device_output();
   if (out.empty()) return;
   if (session.protocol_version() >= 5) {

@@ -67,8 +67,21 @@ void SupervisorChannel::session_ended(const std::string& reason) {
   send_msg(fd_, "E " + reason.substr(0, 900));
 }
 
+bool SupervisorChannel::read_messages(std::string* notice) {
+  for (;;) {
+    char buf[1024];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (n == 0) return false;
+    if (n > 2 && buf[0] == 'K' && buf[1] == ' ') kill_.assign(buf + 2, static_cast<size_t>(n - 2));
+    if (n > 2 && buf[0] == 'W' && buf[1] == ' ')
+      notice->assign(buf + 2, static_cast<size_t>(n - 2));
+  }
+}
+
 std::string SupervisorChannel::kill_reason() {
-  std::string why;
+  std::string why = kill_;
   for (;;) {
     char buf[1024];
     ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);

@@ -42,9 +42,15 @@ class SupervisorChannel {
   // Why the pool ends the session, as the supervisor sent it ("K reason") before SIGUSR1;
   // "" if it sent none. Non-blocking.
   std::string kill_reason();
+  // Reads what the supervisor sent, without blocking: a kill reason is kept for
+  // kill_reason(); a warning for the program ("W text", a drain deadline ahead) goes to
+  // *notice. Returns false once the supervisor is gone. One thread reads (the stop watcher).
+  bool read_messages(std::string* notice);
+  int fd() const { return fd_; }
 
  private:
   int fd_;
+  std::string kill_;  // a "K" read by read_messages()
 };
 
 class LeaseAuthenticator final : public Authenticator {

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "protocol/ops.h"
@@ -91,6 +92,15 @@ class Session {
     std::lock_guard<std::mutex> g(ending_mu_);
     return ending_;
   }
+  // A line for the program's stderr, carried by the next reply on any lane, once (protocol 8).
+  void set_notice(std::string text) {
+    std::lock_guard<std::mutex> g(ending_mu_);
+    notice_ = std::move(text);
+  }
+  std::string take_notice() {
+    std::lock_guard<std::mutex> g(ending_mu_);
+    return std::exchange(notice_, std::string());
+  }
 
  private:
   OpReply execute(uint16_t op, const uint8_t* args, size_t args_len, const uint8_t* payload,
@@ -150,6 +160,7 @@ class Session {
   uint32_t protocol_version_ = kProtocolVersion;
   mutable std::mutex ending_mu_;
   std::string ending_;  // set_ending()
+  std::string notice_;  // set_notice(), until a reply takes it
 };
 
 bool is_sticky(CUresult r);

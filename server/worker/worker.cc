@@ -293,8 +293,18 @@ int run_worker(const ServerOptions& o) {
     std::thread watcher;
     if (g_stop_pipe[0] >= 0)
       watcher = std::thread([&] {
-        pollfd p{g_stop_pipe[0], POLLIN, 0};
-        while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+        // Also the supervisor's messages: a warning (a drain deadline ahead) for the program,
+        // carried by the session's next reply.
+        pollfd p[2] = {{g_stop_pipe[0], POLLIN, 0}, {receipts ? channel.fd() : -1, POLLIN, 0}};
+        for (;;) {
+          int r = ::poll(p, 2, -1);
+          if (r < 0 && errno == EINTR) continue;
+          if (r < 0 || p[0].revents) break;
+          if (p[1].revents) {
+            std::string notice;
+            if (!channel.read_messages(&notice)) p[1].fd = -1;  // the supervisor is gone
+            if (!notice.empty()) session.set_notice(notice);
+          }
         }
         if (g_killed || g_terminated) {
           // The server ends the session: each lane stops reading, then tells its client why

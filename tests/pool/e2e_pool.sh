@@ -22,7 +22,8 @@
 #   spread    spread puts slices on the providers with fewest leases
 #   roles     a user token cannot run admin verbs
 #   leases    a forged, a replayed and a wrong-server lease are refused by the server
-#   drain     a drained server lets its running session finish and gets nothing new
+#   drain     a drained server lets its running session finish and gets nothing new; with a
+#             deadline, a running program is warned on its stderr and ended at the deadline
 #   kill      `rgpu session kill` ends a running session; its program fails; the lease is killed
 #   missing   a server killed with SIGKILL turns missing; its session's program fails; the
 #             session ends (after --lost-after-ms) dated when the server was last seen
@@ -427,7 +428,22 @@ wait "$DJ" || fail "the session running on sim1 did not finish cleanly after the
 file_has "$W/drainjob.out" '^PASS' || fail "the drained server's running job did not pass"
 admin server undrain sim1 >/dev/null || fail "undrain sim1"
 urun --label n=1 -- "$PROG" >"$W/undrained.out" 2>"$W/undrained.err" || fail "undrained sim1 refused"
-ok "drain (running session finished, new ones refused with the reason, undrain restores)"
+# A drain with a deadline: the running program is warned on its stderr (by the shim) before
+# the deadline, then its session ends at the deadline, saying so.
+RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=1 -- "$PROG" sleep >"$W/deadjob.out" 2>"$W/deadjob.err" &
+DLJ=$!
+JOB_PIDS+=($DLJ)
+wait_for 60 file_has "$W/deadjob.out" '^running' || fail "the deadline job on sim1 did not start"
+admin server drain sim1 --reason e2e-maintenance --deadline 5 >/dev/null || fail "drain sim1 --deadline"
+wait_for 4 file_has "$W/deadjob.err" "rgpu: this GPU's provider is draining its server (e2e-maintenance): the session will be ended at" ||
+  fail "the running program was not warned of the drain deadline: $(cat "$W/deadjob.err")"
+kill -0 "$DLJ" 2>/dev/null || fail "the warned program ended before the deadline: $(cat "$W/deadjob.err")"
+for _ in $(seq 300); do kill -0 "$DLJ" 2>/dev/null || break; sleep 0.1; done
+if wait "$DLJ"; then fail "the session past its drain deadline went on"; fi
+file_has "$W/deadjob.err" "drain deadline" || fail "the end at the deadline does not say why: $(cat "$W/deadjob.err")"
+[[ $(grep -c "is draining its server" "$W/deadjob.err") -eq 1 ]] || fail "the warning was not said once"
+admin server undrain sim1 >/dev/null || fail "undrain sim1"
+ok "drain (running session finished, new ones refused with the reason, undrain restores; with a deadline the program is warned on stderr, then ended at it)"
 
 # --- kill: through the pool -------------------------------------------------------------------
 RGPU_JOB_SLEEP_S=120 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --label n=2 -- "$PROG" sleep >"$W/killjob.out" 2>"$W/killjob.err" &
