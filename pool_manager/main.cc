@@ -24,12 +24,12 @@
 #include <string>
 
 #include "pool_manager/dashboard_http.h"
-#include "pool_manager/health.h"
 #include "pool_manager/pool_state.h"
 #include "pool_manager/rpc_service.h"
 #include "pool_manager/utilisation.h"
 #include "protocol/control/control_version.h"
 #include "protocol/control/rpc_tls.h"
+#include "protocol/health_endpoint.h"
 
 namespace {
 
@@ -238,10 +238,10 @@ int main(int argc, char** argv) {
       server =
           std::make_unique<capnp::EzRpcServer>(rgpu::pool::make_pool_service(state), listen, 7070);
     }
-    std::unique_ptr<rgpu::pool::HealthEndpoint> health;
+    std::unique_ptr<rgpu::net::HealthEndpoint> health;
     if (!health_listen.empty()) {
       try {
-        health = std::make_unique<rgpu::pool::HealthEndpoint>(health_listen);
+        health = std::make_unique<rgpu::net::HealthEndpoint>(health_listen);
       } catch (const std::exception& e) {
         return fail("cannot serve --health-listen " + health_listen + ": " + e.what());
       }

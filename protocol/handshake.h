@@ -57,8 +57,8 @@ struct HelloReceived {
 // HandshakeError when the first frame is a well-framed frame that is not a Hello, or a malformed
 // Hello (its payload has been read: answer it with refuse_hello(e.what())), and net::NetError
 // when the bytes are not a frame at all, the first frame's meta or payload is over
-// kMaxHelloBytes, or the connection fails (answer nothing). The Hello comes from a peer not yet authenticated: the
-// caller sets a read deadline on `s` first (Stream::set_read_deadline).
+// kMaxHelloBytes, or the connection fails (answer nothing). The Hello comes from a peer not yet
+// authenticated: the caller sets a read deadline on `s` first (Stream::set_read_deadline).
 HelloReceived read_hello(net::Stream& s, uint32_t our_min = kMinProtocolVersion,
                          uint32_t our_max = kProtocolVersion);
 void send_hello_reply(net::Stream& s, const HelloAccepted& a);

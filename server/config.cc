@@ -81,6 +81,9 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
                                  least PRICE credits (e.g. 0.40; default: any rate)
   --receipt-interval SECONDS     how often each session's usage receipt (cumulative totals)
                                  goes to the pool, 0.1 to 60 (default 30; one more at the end)
+  --metrics-listen HOST:PORT     serve Prometheus text at GET /metrics there (e.g.
+                                 127.0.0.1:9400): sessions, memory leased, device busy time
+                                 and bytes moved, from the sessions' usage receipts
   --pool-key FILE                the pool's public key (PEM or hex) to check leases with
                                  (default: the key the pool sends at registration)
   --advertise HOST[:PORT]        the address clients dial (default: the --listen address;
@@ -299,6 +302,8 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
       if (!need(&o->name)) return false;
     } else if (a == "--pool-key") {
       if (!need(&o->pool_key_file)) return false;
+    } else if (a == "--metrics-listen") {
+      if (!need(&o->metrics_listen)) return false;
     } else if (a == "--state-dir") {
       if (!need(&o->state_dir)) return false;
     } else if (a == "--advertise") {
@@ -386,11 +391,12 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
   }
   if (o->pool.empty() &&
       (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() || !o->schedule.empty() ||
-       o->lend_mem || !o->pool_key_file.empty() || !o->advertise.empty() || o->min_price_micro) &&
+       o->lend_mem || !o->pool_key_file.empty() || !o->advertise.empty() || o->min_price_micro ||
+       !o->metrics_listen.empty()) &&
       o->worker_fd < 0 && !o->describe_gpu) {
     *error =
-        "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise/--min-price "
-        "need --pool";
+        "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise/--min-price/"
+        "--metrics-listen need --pool";
     return false;
   }
   if (const char* s = std::getenv("RGPU_JOIN_TOKEN");

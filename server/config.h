@@ -57,6 +57,7 @@ struct ServerOptions {
   // --receipt-interval: a session's usage receipt goes to the pool this often (workers get it
   // from the supervisor; protocol/control/usage_receipt.h).
   uint32_t receipt_interval_ms = 30000;
+  std::string metrics_listen;   // --metrics-listen: Prometheus text at GET /metrics (pool members)
   int64_t min_price_micro = 0;  // --min-price: per GPU-hour it lends for (protocol/control/money.h)
   // Worker mode (internal).
   int worker_fd = -1;

@@ -183,6 +183,9 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
                      std::to_string(props.driver_version % 1000 / 10);
   g.uuid = hex_of(props.uuid, sizeof props.uuid);
   lo.info.gpus.push_back(g);
+  gpu_name_ = props.name;
+  gpu_total_ = props.total_mem;
+  gpu_lent_ = o.lend_mem ? o.lend_mem : props.total_mem;
   lo.usage = [this] {
     control::GpuUseSample s;
     s.index = gpu_;
@@ -251,6 +254,53 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
            props.name, static_cast<unsigned long long>(props.total_mem),
            o.lend_mem ? (", lending " + std::to_string(o.lend_mem)).c_str() : "");
   return "";
+}
+
+std::string PoolMembership::metrics_text() {
+  uint64_t busy, in, out, calls, leased = 0, started;
+  unsigned running = 0;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    busy = ended_busy_ns_, in = ended_bytes_in_, out = ended_bytes_out_, calls = ended_calls_;
+    started = sessions_started_;
+    for (const auto& [pid, m] : members_) {
+      if (m.lease_id.empty()) continue;
+      running++;
+      leased += m.cap;
+      busy += m.usage.busy_ns, in += m.usage.bytes_in, out += m.usage.bytes_out;
+      calls += m.usage.calls;
+    }
+  }
+  std::string name;
+  for (char c : gpu_name_) name += (c == '"' || c == '\\' || c == '\n') ? '_' : c;
+  const std::string gpu = "gpu=\"" + std::to_string(gpu_) + "\",model=\"" + name + "\"";
+  std::string o;
+  auto metric = [&](const char* n, const char* type, const char* help) {
+    o += std::string("# HELP ") + n + " " + help + "\n# TYPE " + n + " " + type + "\n";
+  };
+  auto sample = [&](const std::string& n, uint64_t v) { o += n + " " + std::to_string(v) + "\n"; };
+  metric("rgpu_gpu_memory_total_bytes", "gauge", "The GPU's memory.");
+  sample("rgpu_gpu_memory_total_bytes{" + gpu + "}", gpu_total_);
+  metric("rgpu_gpu_memory_lent_bytes", "gauge", "Memory lent to the pool (--lend-mem).");
+  sample("rgpu_gpu_memory_lent_bytes{" + gpu + "}", gpu_lent_);
+  metric("rgpu_gpu_memory_leased_bytes", "gauge", "Memory held by running sessions' leases.");
+  sample("rgpu_gpu_memory_leased_bytes{" + gpu + "}", leased);
+  metric("rgpu_vgpu_sessions", "gauge", "Sessions running on this server.");
+  sample("rgpu_vgpu_sessions{" + gpu + "}", running);
+  metric("rgpu_vgpu_sessions_started_total", "counter", "Sessions opened since start.");
+  sample("rgpu_vgpu_sessions_started_total{" + gpu + "}", started);
+  metric("rgpu_gpu_busy_seconds_total", "counter",
+         "Device busy time (kernels and copies) of the sessions, from their usage receipts.");
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6f", static_cast<double>(busy) / 1e9);
+  o += "rgpu_gpu_busy_seconds_total{" + gpu + "} " + b + "\n";
+  metric("rgpu_transfer_bytes_total", "counter",
+         "Bytes on the wire with clients (framing included), from the sessions' receipts.");
+  sample("rgpu_transfer_bytes_total{direction=\"in\"}", in);
+  sample("rgpu_transfer_bytes_total{direction=\"out\"}", out);
+  metric("rgpu_calls_total", "counter", "Driver calls served (sync and async).");
+  sample("rgpu_calls_total", calls);
+  return o;
 }
 
 void PoolMembership::warn_of_deadline(Member& m) {
@@ -327,6 +377,10 @@ void PoolMembership::worker_exited(pid_t pid, const std::string& how) {
                                                 : how;
       events.push_back({false, m.lease_id, m.session_id, why});
     }
+    ended_busy_ns_ += m.usage.busy_ns;
+    ended_bytes_in_ += m.usage.bytes_in;
+    ended_bytes_out_ += m.usage.bytes_out;
+    ended_calls_ += m.usage.calls;
     members_.erase(it);
   }
   wake();
@@ -358,6 +412,7 @@ bool PoolMembership::drain(Member& m, std::vector<Event>* events) {
       m.lease_id = msg.substr(2, sp == std::string::npos ? std::string::npos : sp - 2);
       m.cap = sp == std::string::npos ? 0 : std::strtoull(msg.c_str() + sp + 1, nullptr, 10);
       events->push_back({true, m.lease_id, m.session_id, ""});
+      sessions_started_++;
       if (drain_deadline_) warn_of_deadline(m);
     } else if (msg.size() > 2 && msg[0] == 'E' && msg[1] == ' ') {
       m.end_reason = msg.substr(2);
@@ -370,6 +425,7 @@ bool PoolMembership::drain(Member& m, std::vector<Event>* events) {
       } else if (link_) {
         r.lease_id = m.lease_id;
         r.session_id = m.session_id;
+        control::merge_receipt(&m.usage, r);
         link_->receipt(r);
       }
     } else {

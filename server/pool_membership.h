@@ -59,6 +59,10 @@ class PoolMembership {
   int open_channel(int* parent_end);
   void worker_started(pid_t pid, uint64_t session_id, int parent_end);
   void worker_exited(pid_t pid, const std::string& how);
+  // Prometheus text (--metrics-listen): this GPU's memory total, lent and leased, running
+  // sessions, and from the sessions' receipts device busy time, bytes each way and calls since
+  // start. No per-session label. Thread-safe.
+  std::string metrics_text();
 
  private:
   struct Member {
@@ -67,6 +71,7 @@ class PoolMembership {
     std::string lease_id;
     uint64_t cap = 0;
     std::string end_reason, kill_reason;
+    control::UsageReceipt usage;  // its latest receipt (cumulative)
   };
   struct Event {
     bool started;
@@ -88,6 +93,11 @@ class PoolMembership {
   std::unique_ptr<control::ProviderLink> link_;
   control::LeaseReplayGuard guard_;
   control::PoolKey receipt_key_;
+  // Totals of the sessions that ended, from their last receipts (under mu_).
+  uint64_t ended_busy_ns_ = 0, ended_bytes_in_ = 0, ended_bytes_out_ = 0, ended_calls_ = 0;
+  uint64_t sessions_started_ = 0;
+  std::string gpu_name_;
+  uint64_t gpu_total_ = 0, gpu_lent_ = 0;
   int64_t drain_deadline_ = 0;  // the pool's drain deadline for this server (unix s; 0: none)
   std::string drain_reason_;    // signs this provider's usage receipts (kept in --state-dir)
   std::mutex mu_;

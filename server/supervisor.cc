@@ -22,6 +22,7 @@
 
 #include "protocol/data_plane.capnp.h"
 #include "protocol/frame.h"
+#include "protocol/health_endpoint.h"
 #include "protocol/transport.h"
 #include "protocol/version.h"
 #include "server/admission.h"
@@ -303,6 +304,19 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       log_error("%s", perr.c_str());
       return 2;
     }
+  }
+  std::unique_ptr<net::HealthEndpoint> metrics;
+  if (pool && !o.metrics_listen.empty()) {
+    try {
+      PoolMembership* p = pool.get();
+      metrics = std::make_unique<net::HealthEndpoint>(o.metrics_listen,
+                                                      [p] { return p->metrics_text(); });
+    } catch (const std::exception& e) {
+      log_error("cannot serve --metrics-listen %s: %s", o.metrics_listen.c_str(), e.what());
+      return 2;
+    }
+    const std::string host = o.metrics_listen.substr(0, o.metrics_listen.rfind(':'));
+    log_info("Prometheus metrics at http://%s:%u/metrics", host.c_str(), metrics->port());
   }
 
   std::map<pid_t, Worker> workers;

@@ -12,7 +12,8 @@
 # Steps, in order (each prints "e2e_pool: ok <step>"):
 #   run       rgpu run places and runs the program; --label picks the provider; the shim alone
 #             asks the pool with RGPU_POOL (RGPU_TOKEN, RGPU_VRAM, RGPU_LABELS)
-#   receipts  usage receipts reach the pool during a session and a final one at its end; the
+#   receipts  usage receipts reach the pool during a session and a final one at its end (and the
+#             provider's own /metrics count them); the
 #             session is priced at the rates it started under; --max-price is honoured
 #   ledger    export + offline verify; a changed byte is named; receipts carry their
 #             provider's signature (verify --provider-key); payouts and balances;
@@ -152,7 +153,7 @@ unset RGPU_TOKEN
 for i in 1 2 3; do
   "$BIN/rgpu-server" --backend sim --listen 127.0.0.1:0 --port-file "$W/server$i.port" \
     --pool "$RGPU_POOL" --join-token "$PTOK" --name "sim$i" --label "n=$i" --vram 4GiB \
-    --receipt-interval 0.5 \
+    --receipt-interval 0.5 --metrics-listen 127.0.0.1:0 \
     --sim-plugin "$PLUGIN" >"$W/server$i.log" 2>&1 &
   SERVER_PIDS+=($!)
 done
@@ -234,6 +235,22 @@ sys.exit(0 if ok else "charge " + json.dumps(c) + " for usage " + json.dumps(l["
 if urun --max-price 1 --label n=1 -- true 2>"$W/maxprice.err"; then fail "placed above --max-price"; fi
 file_has "$W/maxprice.err" "above your --max-price 1.000000" ||
   fail "the --max-price refusal does not say why: $(cat "$W/maxprice.err")"
+# The provider's own /metrics (rgpu-server --metrics-listen) counts what its receipts said.
+MURL=$(sed -n 's/.*Prometheus metrics at \(http:[^ ]*\)$/\1/p' "$W/server2.log" | head -1)
+[[ -n "$MURL" ]] || fail "sim2 did not say where its metrics are"
+python3 - "$MURL" "$(usage_of "$RL" busy_ns)" <<'PY' || fail "sim2's /metrics do not show its sessions"
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+m = {}
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        k, v = line.rsplit(" ", 1); m[k.split("{")[0] + ("{" + k.split("{")[1] if "direction" in k else "")] = float(v)
+need = [m["rgpu_vgpu_sessions_started_total"] >= 2, m["rgpu_gpu_memory_lent_bytes"] == 4 * 2**30,
+        m["rgpu_gpu_busy_seconds_total"] >= int(sys.argv[2]) / 1e9 > 0,
+        m['rgpu_transfer_bytes_total{direction="in"}'] > 0, m["rgpu_calls_total"] > 0,
+        m["rgpu_vgpu_sessions"] == 0]
+sys.exit(0 if all(need) else "metrics: %s\n%s" % (need, text))
+PY
 ok "receipts ($(usage_of "$RL" receipts) receipts; mid-session wall ${MID_WALL} ms, final ${END_WALL} ms; priced at the rates it started under; --max-price honoured)"
 
 # --- ledger: receipts, charges, rates and payouts, signed and provable ---------------------------

@@ -2,7 +2,7 @@
 // limits, the client's tally and metrics, on a PoolState (pool_billing.cc, pool_metrics.cc).
 #include <sqlite3.h>
 
-#include "pool_manager/health.h"
+#include "protocol/health_endpoint.h"
 #include "tests/pool/pool_fixture.h"
 // Receipts hold cumulative totals: a duplicated, a late (older) or a lost one changes nothing,
 // totals never go down, another provider's receipt for the lease is ignored, and the merged
@@ -371,7 +371,7 @@ TEST_F(PoolStateTest, MetricsTextShowsTheStateAndTheEndpointServesIt) {
   has("rgpu_provider_earnings_total{provider=\"gpu-a\"} 0.000500");
   has("rgpu_user_spend_total 0.001000");
   EXPECT_EQ(m.find(l.substr(0, 12)), std::string::npos);  // no per-lease label
-  HealthEndpoint h("127.0.0.1:0");
+  rgpu::net::HealthEndpoint h("127.0.0.1:0");
   h.publish_metrics(m);
   auto get = [&](const char* path) {
     std::unique_ptr<rgpu::net::Stream> s = rgpu::net::connect(

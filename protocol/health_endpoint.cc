@@ -1,5 +1,5 @@
-// pool_manager/health.cc — see health.h.
-#include "pool_manager/health.h"
+// protocol/health_endpoint.cc — see health_endpoint.h.
+#include "protocol/health_endpoint.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -7,10 +7,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-namespace rgpu::pool {
+namespace rgpu::net {
 
-HealthEndpoint::HealthEndpoint(const std::string& listen) {
-  listener_ = net::Listener::listen(net::Endpoint::parse(listen));
+HealthEndpoint::HealthEndpoint(const std::string& listen, std::function<std::string()> render)
+    : render_(std::move(render)) {
+  listener_ = Listener::listen(Endpoint::parse(listen));
   ::fcntl(listener_->fd(), F_SETFL, ::fcntl(listener_->fd(), F_GETFL, 0) | O_NONBLOCK);
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
   thread_ = std::thread([this] {
@@ -19,7 +20,9 @@ HealthEndpoint::HealthEndpoint(const std::string& listen) {
         "Connection: close\r\n\r\nok\n";
     auto metrics_reply = [this] {
       std::string body;
-      {
+      if (render_) {
+        body = render_();
+      } else {
         std::lock_guard<std::mutex> g(metrics_mu_);
         body = metrics_;
       }
@@ -88,4 +91,4 @@ void HealthEndpoint::stop() {
     }
 }
 
-}  // namespace rgpu::pool
+}  // namespace rgpu::net

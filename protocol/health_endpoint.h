@@ -1,15 +1,18 @@
-// pool_manager/health.h — rgpu-pool's readiness endpoint (--health-listen).
+// protocol/health_endpoint.h — a daemon's readiness and metrics endpoint (rgpu-pool
+// --health-listen, rgpu-server --metrics-listen).
 //
 // Contract: HealthEndpoint listens on its own TCP address and answers every connection with
 // "HTTP/1.0 200 OK" and a one-line body ("ok") from one thread, then closes it: a Kubernetes
 // httpGet probe (or curl) learns that the pool is up without touching the control plane.
 // It waits at most 200 ms for a prober's request (a silent one costs that, on this thread
 // only), never blocks the pool, and stops with stop() or the destructor.
-// GET /metrics answers the Prometheus text the pool last published (publish_metrics(), called
-// from the pool's own thread: this thread never touches PoolState).
+// GET /metrics answers Prometheus text: what `render` returns, called on this thread (it must
+// be thread-safe), or without one the text last published (publish_metrics(), which rgpu-pool
+// calls from its own thread: this thread never touches PoolState).
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,18 +20,19 @@
 
 #include "protocol/transport.h"
 
-namespace rgpu::pool {
+namespace rgpu::net {
 
 class HealthEndpoint {
  public:
   // Throws net::NetError when the address cannot be bound.
-  explicit HealthEndpoint(const std::string& listen);
+  explicit HealthEndpoint(const std::string& listen, std::function<std::string()> render = nullptr);
   ~HealthEndpoint();
   uint16_t port() const;
   void stop();
   void publish_metrics(std::string text);
 
  private:
+  std::function<std::string()> render_;
   std::unique_ptr<net::Listener> listener_;
   int wake_[2] = {-1, -1};
   std::thread thread_;
@@ -36,4 +40,4 @@ class HealthEndpoint {
   std::string metrics_;  // under metrics_mu_
 };
 
-}  // namespace rgpu::pool
+}  // namespace rgpu::net
