@@ -145,6 +145,30 @@ PY
 SHOT_OUT=${SHOT:-$W/dashboard.png}
 python3 "$(dirname "$0")/dashboard_browser.py" --url "$URL" --expect "$W/expect.json" \
   --shot "$SHOT_OUT" || fail "the browser checks failed"
+# Over HTTPS: a pool with a certificate serves its dashboard with it; plain HTTP is not spoken.
+MK="$(dirname "$0")/../../scripts/make-certs.sh"
+bash "$MK" --dir "$W/certs" ca >/dev/null 2>&1 && bash "$MK" --dir "$W/certs" pool tpool --san IP:127.0.0.1 >/dev/null 2>&1 ||
+  fail "make-certs failed"
+"$BIN/rgpu-pool" --listen 127.0.0.1:0 --data-dir "$W/tpool" --http 127.0.0.1:0 \
+  --tls-cert "$W/certs/tpool.pem" --tls-key "$W/certs/tpool.key" >"$W/tpool.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 grep -q "dashboard on" "$W/tpool.log" || fail "the TLS pool did not start its dashboard"
+TURL=$(sed -n 's/^rgpu-pool: dashboard on \(https[^ ]*\)$/\1/p' "$W/tpool.log")
+[[ -n "$TURL" ]] || fail "the TLS pool's dashboard is not https: $(cat "$W/tpool.log")"
+python3 - "$TURL" "$W/certs/ca.pem" "$(cat "$W/tpool/admin.token")" <<'PY' || fail "the dashboard over HTTPS"
+import json, ssl, sys, urllib.request
+url, ca, tok = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)
+req = urllib.request.Request(url + "api/v1/whoami", headers={"Authorization": "Bearer " + tok})
+me = json.load(urllib.request.urlopen(req, context=ctx, timeout=10))
+assert me["role"] == "admin", me
+try:
+    urllib.request.urlopen(url.replace("https:", "http:") + "api/v1/whoami", timeout=5)
+    sys.exit("plain HTTP was answered")
+except Exception as e:
+    pass
+print("dashboard_browser: ok https (the pool's certificate; plain HTTP refused)")
+PY
 if [[ $ASAN -eq 1 ]] && grep -l "ERROR: AddressSanitizer\|runtime error:" "$W"/*.log "$W"/*.err 2>/dev/null; then
   fail "sanitizer reports"
 fi
