@@ -227,6 +227,11 @@ CUresult do_init() {
   auto c = std::make_unique<Client>();
   for (size_t i = 0; i < conns.size(); ++i) add_device(*c, cfg, i, std::move(conns[i]));
   g_client = c.release();
+  // Leases from RGPU_POOL without `rgpu run` (which reports RGPU_TALLY_FILE): the shim reports
+  // its own count of each session to the pool at exit (tally.h).
+  const char* tf = std::getenv("RGPU_TALLY_FILE");
+  if (!cfg.pool_lease_ids.empty() && !(tf && *tf))
+    report_tally_at_exit(cfg.pool, cfg.pool_token, cfg.pool_lease_ids, &g_forked);
   return CUDA_SUCCESS;
 }
 

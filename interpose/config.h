@@ -36,6 +36,8 @@ struct Config {
   std::string secret;
   std::vector<std::string> leases;  // decoded bytes, one per server (may be empty)
   std::string pool;
+  std::vector<std::string> pool_lease_ids;  // when the leases came from RGPU_POOL (pool_hook.h)
+  std::string pool_token;
   bool tls = false;
   net::TlsConfig tls_config;
   int connect_timeout_ms = 10000;

@@ -80,7 +80,9 @@ bool acquire_from_pool(Config* config, std::string* error) {
               static_cast<unsigned long long>(g.vram_bytes), g.lease_id.c_str());
     config->servers.push_back(g.endpoint);
     config->leases.push_back(g.lease);
+    config->pool_lease_ids.push_back(g.lease_id);
   }
+  config->pool_token = token;
   return true;
 }
 

@@ -7,12 +7,18 @@
 // line per server that was used to the file RGPU_TALLY_FILE names, if it is set:
 //   "<server index> <wall ms> <bytes in> <bytes out>"
 // `rgpu run` sets RGPU_TALLY_FILE and reports the lines to the pool with the user's token.
+// A program given its vGPUs by RGPU_POOL alone (no `rgpu run`) reports its tally itself:
+// report_tally_at_exit() registers an atexit handler that sends each session's line to the pool
+// with RGPU_TOKEN (before cudart's teardown calls, a few KiB under the server's count, well
+// inside the pool's tolerance); each report waits at most the pool client's RPC timeout.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace rgpu {
 
@@ -23,7 +29,16 @@ struct ServerTally {
   std::atomic<int64_t> started_ns{0};  // steady clock, at connect; 0: never used
 };
 
+struct TallyLine {
+  size_t server = 0;
+  uint64_t wall_ms = 0, bytes_in = 0, bytes_out = 0;
+};
+
 ServerTally& tally(size_t server_index);
+std::vector<TallyLine> tally_lines();  // the servers used, now
 void write_tally_file();
+// `lease_ids[i]`: server i's lease. `skip`: true in a forked child (its parent reports).
+void report_tally_at_exit(std::string pool, std::string token, std::vector<std::string> lease_ids,
+                          const std::atomic<bool>* skip);
 
 }  // namespace rgpu

@@ -172,7 +172,18 @@ env LD_PRELOAD="$PRELOAD" LD_LIBRARY_PATH="$SHIM" RGPU_TOKEN="$UTOK" RGPU_VRAM=1
 file_has "$W/shimpool.out" '^PASS' || fail "the program did not pass with RGPU_POOL"
 wait_for 30 has_lease_where provider=sim3 client^="libcuda.so.1 pid" ||
   fail "the shim's lease is not on sim3: $(admin session list --all)"
-ok "run (rgpu run, --label, and RGPU_POOL in the shim)"
+# Without `rgpu run` the shim reports its own count to the pool itself, at exit.
+SL=$(lease_id_where provider=sim3 client^="libcuda.so.1 pid")
+shim_tally_in() {
+  admin session list --all --json | python3 -c '
+import json, sys
+l = next(l for l in json.load(sys.stdin) if l["lease_id"] == sys.argv[1])
+t, u = l["client_tally"], l["usage"]
+sys.exit(0 if t["bytes_out"] > 0 and u["final"] and l["dispute"] == "" and
+         abs(t["bytes_out"] - u["bytes_in"]) <= max(16384, u["bytes_in"] // 100) else 1)' "$SL"
+}
+wait_for 30 shim_tally_in || fail "the shim (RGPU_POOL) did not report its tally, or it disagrees: $(admin session list --all --json)"
+ok "run (rgpu run, --label, and RGPU_POOL in the shim, which reports its own tally)"
 
 # --- receipts: measured usage reaches the pool during the session and at its end --------------
 # usage_of LEASE FIELD: a field of the lease's merged usage ("receipts" for their count).
