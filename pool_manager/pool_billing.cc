@@ -129,14 +129,20 @@ std::string PoolState::record_payout(const Caller& c, const std::string& provide
            role_text(c.role) + ")";
   if (amount <= 0) return "a payout is more than 0";
   if (ref.empty()) return "a payout needs --ref: the transfer's reference on the payment rail";
-  const ProviderRecord* p = nullptr;
+  std::string id, name;
   for (const auto& q : providers_)
-    if (q.id == provider || q.name == provider) p = &q;
-  if (!p) return "no provider '" + provider + "'; see rgpu server list";
+    if (q.id == provider || q.name == provider) id = q.id, name = q.name;
+  if (id.empty())  // a removed provider is still owed what it earned: by its id
+    for (const auto& l : leases_)
+      if (l.provider_id == provider && l.charge.settled_unix)
+        id = l.provider_id, name = l.provider_name;
+  if (id.empty())
+    return "no provider '" + provider +
+           "'; see rgpu server list (a removed one: its id, from rgpu earnings)";
   nlohmann::json body = {
-      {"provider", p->name}, {"amount", format_money(amount)}, {"ref", ref}, {"by", c.token_id}};
-  ledger_.append(now_s(), "payout", body.dump(), p->id, "");
-  paid_[p->id] += amount;
+      {"provider", name}, {"amount", format_money(amount)}, {"ref", ref}, {"by", c.token_id}};
+  ledger_.append(now_s(), "payout", body.dump(), id, "");
+  paid_[id] += amount;
   return "";
 }
 
@@ -221,6 +227,30 @@ std::vector<PoolState::Balance> PoolState::balances(const Caller& c) const {
         b.sessions++, b.earned += l.charge.earnings;
     if (auto it = paid_.find(p.id); it != paid_.end()) b.paid = it->second;
     out.push_back(b);
+  }
+  // Providers an admin removed keep what they earned and were paid (money is never dropped):
+  // admins see them, named from their sessions, until their balance is paid out.
+  if (c.role == Role::kAdmin) {
+    std::map<std::string, Balance> gone;
+    auto known = [&](const std::string& id) {
+      for (const auto& p : providers_)
+        if (p.id == id) return true;
+      return false;
+    };
+    for (const auto& l : leases_)
+      if (l.charge.settled_unix && !known(l.provider_id)) {
+        Balance& b = gone[l.provider_id];
+        b.kind = "provider", b.id = l.provider_id, b.name = l.provider_name + " (removed)";
+        b.sessions++, b.earned += l.charge.earnings;
+      }
+    for (const auto& [id, amount] : paid_)
+      if (!known(id)) {
+        Balance& b = gone[id];
+        b.kind = "provider", b.id = id;
+        if (b.name.empty()) b.name = id + " (removed)";
+        b.paid = amount;
+      }
+    for (auto& [id, b] : gone) out.push_back(b);
   }
   for (const auto& t : tokens_) {
     if (t.role != Role::kUser && t.role != Role::kAdmin) continue;

@@ -438,3 +438,35 @@ TEST_F(PoolStateTest, ReceiptsMustVerifyUnderTheProvidersRegisteredKey) {
   ASSERT_EQ(state_->providers().size(), 1u);
   EXPECT_EQ(state_->providers()[0].receipt_key, pkey.public_raw);
 }
+
+// A provider an admin removes is still owed what it earned: its balance stays (admins see it)
+// and a payout can be recorded to it by id, also after a restart.
+TEST_F(PoolStateTest, ARemovedProvidersEarningsStayOwedAndPayable) {
+  std::string pid = reg(prov_, info("gpu-gone"));
+  int64_t v = 0;
+  RateChangeIn r;
+  r.gpu_hour = 3'600'000;  // 1 micro-unit per ms
+  ASSERT_EQ(state_->set_rates(admin_, r, &v), "");
+  AcquireOut a = state_->acquire(user_, AcquireIn{});
+  ASSERT_EQ(a.grants.size(), 1u) << a.error;
+  const std::string l = a.grants[0].lease.id;
+  state_->heartbeat(prov_, pid, {}, {{l, 9, true, "", 0}}, {l});
+  state_->heartbeat(prov_, pid, {}, {{l, 9, false, "client exited", 0}}, {},
+                    {receipt(l, 2, 5000, 100, true)});
+  ASSERT_EQ(state_->remove(admin_, "gpu-gone", false), "");
+  auto owed = [&]() -> PoolState::Balance {
+    for (const auto& b : state_->balances(admin_))
+      if (b.kind == "provider" && b.id == pid) return b;
+    return {};
+  };
+  EXPECT_EQ(owed().earned, 5000);
+  EXPECT_EQ(owed().name, "gpu-gone (removed)");
+  EXPECT_TRUE(state_->balances(prov2_).empty());  // another provider token sees nothing of it
+  ASSERT_EQ(state_->record_payout(admin_, pid, 3000, "wire-9"), "");
+  EXPECT_EQ(owed().paid, 3000);
+  reopen();
+  EXPECT_EQ(owed().earned, 5000);
+  EXPECT_EQ(owed().paid, 3000);
+  EXPECT_NE(state_->record_payout(admin_, "no-such", 1, "x").find("no provider"),
+            std::string::npos);
+}
