@@ -136,6 +136,9 @@ TEST_F(PoolStateTest, LeaseLifecycleKillAndDrainDeadline) {
   hb = state_->heartbeat(prov_, pid, {}, {}, {l3});
   EXPECT_TRUE(hb.drained);
   EXPECT_TRUE(hb.kills.empty());
+  // The server is told the reason and the deadline, to warn its running programs.
+  EXPECT_EQ(hb.drain_reason, "maintenance");
+  EXPECT_EQ(hb.drain_deadline, now_ms_ / 1000 + 60);
   now_ms_ += 61000;
   hb = state_->heartbeat(prov_, pid, {}, {}, {l3});
   ASSERT_EQ(hb.kills.size(), 1u);
@@ -144,6 +147,9 @@ TEST_F(PoolStateTest, LeaseLifecycleKillAndDrainDeadline) {
   state_->heartbeat(prov_, pid, {}, {}, {});
   EXPECT_TRUE(state_->leases(admin_, false).empty());
   EXPECT_EQ(state_->undrain(admin_, "gpu-a"), "");
+  hb = state_->heartbeat(prov_, pid, {}, {}, {});
+  EXPECT_FALSE(hb.drained);
+  EXPECT_EQ(hb.drain_deadline, 0);
   EXPECT_TRUE(state_->acquire(user_, in).error.empty());
 }
 
