@@ -44,22 +44,18 @@ std::string provider_state(const PoolState& s, const ProviderRecord& p) {
 
 json providers_json(const PoolState& s, const Caller& c) {
   json out = json::array();
+  const auto use = gpu_leases(s);
   for (const ProviderRecord* p : visible_providers(s, c)) {
     json gpus = json::array();
     for (const auto& g : p->gpus) {
-      uint64_t leased = 0;
-      uint32_t sessions = 0;
-      for (const auto& l : s.all_leases())
-        if (l.provider_id == p->id && l.gpu_index == g.index && lease_open(l.state)) {
-          leased += l.vram;
-          sessions += l.state == LeaseState::kActive;
-        }
+      auto it = use.find({p->id, g.index});
+      const GpuLeases u = it == use.end() ? GpuLeases{} : it->second;
       gpus.push_back({{"index", g.index},
                       {"name", g.name},
                       {"memory_total", g.memory_total},
                       {"memory_lent", g.memory_lent},
-                      {"memory_leased", std::min(leased, g.memory_lent)},
-                      {"sessions", sessions}});
+                      {"memory_leased", std::min(u.leased, g.memory_lent)},
+                      {"sessions", u.sessions}});
     }
     out.push_back({{"id", p->id},
                    {"name", p->name},

@@ -232,19 +232,16 @@ std::vector<PoolState::Balance> PoolState::balances(const Caller& c) const {
   // admins see them, named from their sessions, until their balance is paid out.
   if (c.role == Role::kAdmin) {
     std::map<std::string, Balance> gone;
-    auto known = [&](const std::string& id) {
-      for (const auto& p : providers_)
-        if (p.id == id) return true;
-      return false;
-    };
+    std::set<std::string> known;
+    for (const auto& p : providers_) known.insert(p.id);
     for (const auto& l : leases_)
-      if (l.charge.settled_unix && !known(l.provider_id)) {
+      if (l.charge.settled_unix && !known.count(l.provider_id)) {
         Balance& b = gone[l.provider_id];
         b.kind = "provider", b.id = l.provider_id, b.name = l.provider_name + " (removed)";
         b.sessions++, b.earned += l.charge.earnings;
       }
     for (const auto& [id, amount] : paid_)
-      if (!known(id)) {
+      if (!known.count(id)) {
         Balance& b = gone[id];
         b.kind = "provider", b.id = id;
         if (b.name.empty()) b.name = id + " (removed)";

@@ -7,25 +7,26 @@
 
 namespace rgpu::pool {
 
-void UtilisationHistory::sample(const PoolState& s, int64_t now_ms) {
-  if (last_sample_ms_ && now_ms - last_sample_ms_ < period_ms_) return;
-  last_sample_ms_ = now_ms;
-  struct Sum {
-    uint64_t busy_ns = 0, leased = 0;
-    uint32_t sessions = 0;
-  };
-  std::map<std::pair<std::string, uint32_t>, Sum> sums;
+std::map<std::pair<std::string, uint32_t>, GpuLeases> gpu_leases(const PoolState& s) {
+  std::map<std::pair<std::string, uint32_t>, GpuLeases> sums;
   for (const auto& l : s.all_leases()) {
-    Sum& u = sums[{l.provider_id, l.gpu_index}];
+    GpuLeases& u = sums[{l.provider_id, l.gpu_index}];
     u.busy_ns += l.usage.busy_ns;
     if (lease_open(l.state)) u.leased += l.vram;
     if (l.state == LeaseState::kActive) u.sessions++;
   }
+  return sums;
+}
+
+void UtilisationHistory::sample(const PoolState& s, int64_t now_ms) {
+  if (last_sample_ms_ && now_ms - last_sample_ms_ < period_ms_) return;
+  last_sample_ms_ = now_ms;
+  auto sums = gpu_leases(s);
   for (const auto& p : s.providers())
     for (const auto& g : p.gpus) {
       auto key = std::make_pair(p.id, g.index);
       Series& ser = series_[key];
-      const Sum& u = sums[key];
+      const GpuLeases& u = sums[key];
       UtilPoint pt;
       pt.t = now_ms / 1000;
       if (ser.last_ms && now_ms > ser.last_ms && u.busy_ns >= ser.busy_ns)

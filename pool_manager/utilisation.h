@@ -30,6 +30,14 @@ struct UtilPoint {
   uint32_t sessions = 0;  // active leases
 };
 
+// What the leases placed on each GPU add up to now, by (provider id, GPU index): receipted busy
+// time of every lease ever placed there, memory of its open leases, its active sessions.
+struct GpuLeases {
+  uint64_t busy_ns = 0, leased = 0;
+  uint32_t sessions = 0;
+};
+std::map<std::pair<std::string, uint32_t>, GpuLeases> gpu_leases(const PoolState& s);
+
 class UtilisationHistory {
  public:
   explicit UtilisationHistory(int64_t period_s = 10, size_t keep = 8640)

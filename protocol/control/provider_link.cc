@@ -139,10 +139,9 @@ struct ProviderLink::Impl {
       rs[i].setBytesIn(r.bytes_in);
       rs[i].setBytesOut(r.bytes_out);
       rs[i].setCalls(r.calls);
-      if (!opts.receipt_key.private_pem.empty()) {
-        const std::string sig = ed25519_sign(receipt_message(r), opts.receipt_key);
-        rs[i].setSignature(kj::arrayPtr(reinterpret_cast<const kj::byte*>(sig.data()), sig.size()));
-      }
+      if (!r.signature.empty())  // signed once in receipt(), as merged
+        rs[i].setSignature(kj::arrayPtr(reinterpret_cast<const kj::byte*>(r.signature.data()),
+                                        r.signature.size()));
     }
     auto as = req.initActiveLeases(static_cast<unsigned>(active.size()));
     for (unsigned i = 0; i < active.size(); i++) as.set(i, active[i]);
@@ -298,9 +297,13 @@ void ProviderLink::receipt(const UsageReceipt& r) {
   std::lock_guard<std::mutex> l(impl_->mu);
   auto it = impl_->receipts.find(r.lease_id);
   if (it == impl_->receipts.end())
-    impl_->receipts.emplace(r.lease_id, r);
+    it = impl_->receipts.emplace(r.lease_id, r).first;
   else
     merge_receipt(&it->second, r);
+  // Signed once, as merged; heartbeats resend it unchanged until the pool has it.
+  it->second.signature = impl_->opts.receipt_key.private_pem.empty()
+                             ? std::string()
+                             : ed25519_sign(receipt_message(it->second), impl_->opts.receipt_key);
 }
 
 void ProviderLink::session_started(const std::string& lease_id, uint64_t session_id) {

@@ -22,6 +22,7 @@
 //   HandleTable lookups (handles.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -93,12 +94,16 @@ class Session {
     return ending_;
   }
   // A line for the program's stderr, carried by the next reply on any lane, once (protocol 8).
+  // Every reply asks; only one with a notice pending takes the lock.
   void set_notice(std::string text) {
     std::lock_guard<std::mutex> g(ending_mu_);
     notice_ = std::move(text);
+    has_notice_.store(true, std::memory_order_release);
   }
   std::string take_notice() {
+    if (!has_notice_.load(std::memory_order_acquire)) return {};
     std::lock_guard<std::mutex> g(ending_mu_);
+    has_notice_.store(false, std::memory_order_relaxed);
     return std::exchange(notice_, std::string());
   }
 
@@ -161,6 +166,7 @@ class Session {
   mutable std::mutex ending_mu_;
   std::string ending_;  // set_ending()
   std::string notice_;  // set_notice(), until a reply takes it
+  std::atomic<bool> has_notice_{false};
 };
 
 bool is_sticky(CUresult r);

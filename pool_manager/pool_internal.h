@@ -1,0 +1,28 @@
+// pool_manager/pool_internal.h — helpers the PoolState source files share (pool_state.cc,
+// pool_tokens.cc); not part of PoolState's interface.
+#pragma once
+
+#include <openssl/rand.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "pool_manager/pool_state.h"
+
+namespace rgpu::pool::internal {
+
+// `bytes` random bytes as hex (ids, token secrets). Throws std::runtime_error if the RNG fails.
+inline std::string random_hex(size_t bytes) {
+  std::string b(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(b.data()), static_cast<int>(bytes)) != 1)
+    throw std::runtime_error("RNG failed");
+  return control::to_hex(b);
+}
+
+// The refusal of an admin-only action to caller `c`.
+inline std::string need(const char* what, const Caller& c) {
+  return std::string("permission denied: ") + what + " needs an admin token (this token is " +
+         role_text(c.role) + "); pass one with --token or RGPU_TOKEN";
+}
+
+}  // namespace rgpu::pool::internal
