@@ -103,6 +103,17 @@ set_property(TARGET rgpu::crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES Thread
 set_property(TARGET rgpu::uv APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS})
 set_property(TARGET rgpu::sqlite3 APPEND PROPERTY INTERFACE_LINK_LIBRARIES Threads::Threads ${CMAKE_DL_LIBS} m)
 
+# PostgreSQL's client (pool_manager/pg_store.cc), from libpq-dev: always the shared library
+# (its static archive needs libpgcommon, libpgport and Kerberos besides).
+find_library(RGPU_LIB_pq NAMES libpq.so.5 pq)
+find_path(RGPU_INC_pq libpq-fe.h PATH_SUFFIXES postgresql)
+if(NOT RGPU_LIB_pq OR NOT RGPU_INC_pq)
+  message(FATAL_ERROR "rgpu: libpq-dev was not found. Run scripts/install-deps.sh.")
+endif()
+add_library(rgpu::pq UNKNOWN IMPORTED GLOBAL)
+set_target_properties(rgpu::pq PROPERTIES IMPORTED_LOCATION ${RGPU_LIB_pq}
+  INTERFACE_INCLUDE_DIRECTORIES ${RGPU_INC_pq})
+
 # JSON (header-only): ledger entry bodies in the pool, `rgpu ledger verify` reading an export.
 find_package(nlohmann_json 3.2 QUIET)
 if(NOT TARGET nlohmann_json::nlohmann_json)

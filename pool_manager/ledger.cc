@@ -41,7 +41,13 @@ std::string head_mismatch(uint64_t size) {
 }  // namespace
 
 Ledger::Ledger(Store& store, const control::PoolKey& key) : store_(store), key_(key) {
+  reload();
+}
+
+void Ledger::reload() {
   entries_ = store_.load_ledger();
+  tree_ = control::MerkleTree();
+  heads_.clear();
   std::string bad = check_chain(entries_, &tree_);
   if (!bad.empty()) throw StoreError(bad);
   for (auto& h : store_.load_ledger_heads()) {
@@ -49,6 +55,33 @@ Ledger::Ledger(Store& store, const control::PoolKey& key) : store_(store), key_(
       throw StoreError(head_mismatch(h.size));
     heads_[h.size] = h;
   }
+}
+
+std::vector<const LedgerEntry*> Ledger::adopt(std::vector<LedgerEntry> entries,
+                                              const std::vector<control::TreeHead>& heads) {
+  const size_t first = entries_.size();
+  for (auto& e : entries) {
+    if (e.index < entries_.size()) continue;  // held already (appended here)
+    if (e.index != entries_.size())
+      throw StoreError("ledger entry " + std::to_string(entries_.size()) +
+                       " is missing from the shared store: the ledger was altered");
+    const control::Hash prev = entries_.empty() ? control::Hash(32, '\0') : entries_.back().leaf;
+    if (e.prev != prev || control::leaf_hash(entry_bytes(e)) != e.leaf)
+      throw StoreError("ledger entry " + std::to_string(e.index) +
+                       " from the shared store does not chain or match its hash: the ledger "
+                       "was altered");
+    tree_.append(e.leaf);
+    entries_.push_back(std::move(e));
+  }
+  for (const auto& h : heads) {
+    if (heads_.count(h.size)) continue;
+    if (h.size > entries_.size() || tree_.root(h.size) != h.root)
+      throw StoreError(head_mismatch(h.size));
+    heads_[h.size] = h;
+  }
+  std::vector<const LedgerEntry*> added;
+  for (size_t i = first; i < entries_.size(); ++i) added.push_back(&entries_[i]);
+  return added;
 }
 
 std::string Ledger::audit(std::string_view pool_public_raw) const {

@@ -47,6 +47,13 @@ class Ledger {
   const std::vector<LedgerEntry>& entries() const { return entries_; }
   uint64_t size() const { return entries_.size(); }
   control::TreeHead head(int64_t now);  // the current size, signed (a new head when it grew)
+  bool has_head(uint64_t size) const { return heads_.count(size) != 0; }
+  // Entries and heads another replica appended (Store::changes_since), checked as load checks
+  // them: each must chain onto the last one held. Returns the entries that were new.
+  std::vector<const LedgerEntry*> adopt(std::vector<LedgerEntry> entries,
+                                        const std::vector<control::TreeHead>& heads);
+  uint64_t last_head_size() const { return heads_.empty() ? 0 : heads_.rbegin()->first; }
+  void reload();  // everything from the store again
   // The head signed for `size`, if one was (size 0 in the result when not).
   control::TreeHead head_at(uint64_t size) const;
   std::vector<control::Hash> inclusion(uint64_t index, uint64_t size) const {

@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "pool_manager/pool_internal.h"
 #include "pool_manager/pool_state.h"
 
 namespace rgpu::pool {
 
 std::string PoolState::set_rates(const Caller& c, const RateChangeIn& ch, int64_t* version) {
+  Writing w(*this);
   if (c.role != Role::kAdmin)
     return std::string("permission denied: setting rates needs an admin token (this token is ") +
            role_text(c.role) + ")";
@@ -123,6 +125,7 @@ control::UsageReceipt PoolState::bounded(const LeaseRecord& l, control::UsageRec
 
 std::string PoolState::record_payout(const Caller& c, const std::string& provider, int64_t amount,
                                      const std::string& ref) {
+  Writing w(*this);
   if (c.role != Role::kAdmin)
     return std::string(
                "permission denied: recording a payout needs an admin token (this token is ") +
@@ -154,6 +157,7 @@ int64_t PoolState::spent_by(const std::string& token_id) const {
 }
 
 std::string PoolState::set_credit_limit(const Caller& c, const std::string& id, int64_t limit) {
+  Writing w(*this);
   if (c.role != Role::kAdmin)
     return std::string("permission denied: credit limits need an admin token (this token is ") +
            role_text(c.role) + ")";
@@ -168,6 +172,7 @@ std::string PoolState::set_credit_limit(const Caller& c, const std::string& id, 
 
 std::string PoolState::report_tally(const Caller& c, const std::string& lease_id, uint64_t wall_ms,
                                     uint64_t bytes_in, uint64_t bytes_out) {
+  Writing w(*this);
   LeaseRecord* l = find_lease(lease_id);
   if (!l) return "no lease " + lease_id;
   if (c.role != Role::kAdmin && l->token_id != c.token_id)
@@ -203,17 +208,21 @@ void PoolState::check_dispute(LeaseRecord& l) {
   store_.put_lease_tally(l);
 }
 
-void PoolState::load_payouts() {
-  for (const auto& e : ledger_.entries()) {
-    if (e.kind != "payout") continue;
-    int64_t amount = 0;
-    auto j = nlohmann::json::parse(e.body, nullptr, false);
-    if (j.is_object() && j.contains("amount") && j["amount"].is_string() &&
-        parse_money(j["amount"].get<std::string>(), &amount))
-      paid_[e.provider_id] += amount;
-    else
-      throw StoreError("ledger entry " + std::to_string(e.index) + " is a malformed payout");
-  }
+control::TreeHead PoolState::ledger_head() {
+  if (ledger_.has_head(ledger_.size())) return ledger_.head(now_s());
+  Writing w(*this);  // a head to sign: one replica at a time, on the ledger as it is now
+  return ledger_.head(now_s());
+}
+
+void PoolState::count_payout(const LedgerEntry& e) {
+  if (e.kind != "payout") return;
+  int64_t amount = 0;
+  auto j = nlohmann::json::parse(e.body, nullptr, false);
+  if (j.is_object() && j.contains("amount") && j["amount"].is_string() &&
+      parse_money(j["amount"].get<std::string>(), &amount))
+    paid_[e.provider_id] += amount;
+  else
+    throw StoreError("ledger entry " + std::to_string(e.index) + " is a malformed payout");
 }
 
 std::vector<PoolState::Balance> PoolState::balances(const Caller& c) const {

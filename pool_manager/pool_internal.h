@@ -4,10 +4,61 @@
 
 #include <openssl/rand.h>
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
 #include "pool_manager/pool_state.h"
+
+namespace rgpu::pool {
+
+class PoolState::Writing {
+ public:
+  explicit Writing(PoolState& s)
+      : s_(s), outer_(s.write_depth_ == 0), uncaught_(std::uncaught_exceptions()) {
+    if (outer_) {
+      s_.store_.begin();
+      try {
+        s_.catch_up();
+      } catch (...) {
+        s_.store_.rollback();
+        throw;
+      }
+    }
+    s_.write_depth_++;
+  }
+  Writing(const Writing&) = delete;
+  Writing& operator=(const Writing&) = delete;
+  ~Writing() noexcept(false) {
+    s_.write_depth_--;
+    if (!outer_) return;
+    if (std::uncaught_exceptions() > uncaught_) {  // the change failed: none of it stays
+      try {
+        s_.store_.rollback();
+        s_.load_all();
+      } catch (...) {
+      }
+      return;
+    }
+    try {
+      s_.store_.commit();
+    } catch (...) {
+      try {
+        s_.store_.rollback();
+        s_.load_all();
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+
+ private:
+  PoolState& s_;
+  bool outer_;
+  int uncaught_;
+};
+
+}  // namespace rgpu::pool
 
 namespace rgpu::pool::internal {
 

@@ -64,25 +64,7 @@ PoolState::PoolState(Store& store, control::PoolKey key, PoolConfig cfg, Clock n
       now_ms_(std::move(now_ms)),
       ledger_(store_, key_) {
   started_ms_ = now_ms_();
-  tokens_ = store_.load_tokens();
-  providers_ = store_.load_providers();
-  leases_ = store_.load_leases();
-  for (auto& p : providers_) p.last_heartbeat_ms = started_ms_;  // grace after a restart
-  for (auto& l : leases_) l.last_seen_ms = std::max(l.last_receipt_ms, l.started * 1000);
-  rates_ = store_.load_rates();
-  load_payouts();
-}
-
-ProviderRecord* PoolState::find_provider(const std::string& key) {
-  for (auto& p : providers_)
-    if (p.id == key || p.name == key) return &p;
-  return nullptr;
-}
-
-LeaseRecord* PoolState::find_lease(const std::string& id) {
-  for (auto& l : leases_)
-    if (l.id == id) return &l;
-  return nullptr;
+  load_all(false);  // the ledger loaded itself
 }
 
 bool PoolState::provider_active(const ProviderRecord& p) const {
@@ -97,8 +79,8 @@ bool PoolState::provider_in_schedule(const ProviderRecord& p) const {
 
 uint32_t PoolState::open_leases_on(const std::string& provider_id) const {
   uint32_t n = 0;
-  for (auto& l : leases_)
-    if (l.provider_id == provider_id && lease_open(l.state)) n++;
+  if (auto it = open_on_.find(provider_id); it != open_on_.end())
+    for (size_t i : it->second) n += lease_open(leases_[i].state);
   return n;
 }
 
@@ -117,6 +99,7 @@ bool same_endpoint(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::string PoolState::register_provider(const Caller& c, ProviderRecord info, std::string* id) {
+  Writing w(*this);
   if (c.role != Role::kProvider && c.role != Role::kAdmin)
     return std::string(
                "permission denied: registering a server needs a provider token (this "
@@ -167,10 +150,13 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   }
   info.last_heartbeat_ms = now_ms_();
   store_.put_provider(info);
-  if (p)
+  if (p) {
     *p = info;
-  else
+  } else {
+    provider_at_[info.id] = providers_.size();
+    provider_named_[info.name] = providers_.size();
     providers_.push_back(info);
+  }
   removed_.erase(info.id);
   *id = info.id;
   return "";
@@ -182,6 +168,18 @@ void PoolState::end_lease(LeaseRecord& l, LeaseState s, const std::string& reaso
   l.end_reason = reason;
   store_.put_lease(l);
   if (l.usage.final) settle(l, false);
+}
+
+bool PoolState::heartbeat_ends_something(const ProviderRecord& p,
+                                         const std::vector<std::string>& listed) {
+  const bool deadline_passed = p.drained && p.drain_deadline && now_s() >= p.drain_deadline;
+  for (size_t i : open_on(p.id)) {
+    const LeaseRecord& l = leases_[i];
+    if (l.state != LeaseState::kActive) continue;
+    if (deadline_passed && !l.kill_requested) return true;
+    if (std::find(listed.begin(), listed.end(), l.id) == listed.end()) return true;
+  }
+  return false;
 }
 
 HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_id,
@@ -198,9 +196,22 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     out.error = "this provider was removed from the pool by an admin";
     return out;
   }
-  ProviderRecord* p = nullptr;
-  for (auto& q : providers_)
-    if (q.id == provider_id) p = &q;
+  ProviderRecord* p = find_provider(provider_id);
+  if (p && p->id != provider_id) p = nullptr;  // a name, not this id
+  // Most heartbeats change nothing durable (no event, no receipt, every session it runs still
+  // listed): those are answered from memory, without a store transaction, however many
+  // replicas share the store. The others catch up first (a provider or lease another replica
+  // made) and are one transaction.
+  std::optional<Writing> w;
+  if (!events.empty() || !receipts.empty() || !p || heartbeat_ends_something(*p, active_leases)) {
+    w.emplace(*this);
+    p = find_provider(provider_id);
+    if (p && p->id != provider_id) p = nullptr;
+    if (removed_.count(provider_id)) {
+      out.error = "this provider was removed from the pool by an admin";
+      return out;
+    }
+  }
   if (!p) {
     out.reregister = true;
     return out;
@@ -210,6 +221,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     return out;
   }
   p->last_heartbeat_ms = now_ms_();
+  if (store_.shared()) seen_.push_back({p->id, p->last_heartbeat_ms});
   for (auto& u : use)
     for (auto& g : p->gpus)
       if (g.index == u.index) {
@@ -282,8 +294,10 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
   }
   // Sessions the pool thinks run but the server no longer reports have ended.
   std::set<std::string> listed(active_leases.begin(), active_leases.end());
-  for (auto& l : leases_) {
-    if (l.provider_id != p->id || l.state != LeaseState::kActive || listed.count(l.id)) continue;
+  const std::vector<size_t> open = open_on(p->id);
+  for (size_t i : open) {
+    LeaseRecord& l = leases_[i];
+    if (l.state != LeaseState::kActive || listed.count(l.id)) continue;
     end_lease(l, l.kill_requested ? LeaseState::kKilled : LeaseState::kEnded,
               l.kill_requested ? l.kill_reason : "server no longer reports the session", now);
   }
@@ -297,8 +311,9 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
   }
   // Drain deadline passed: end what still runs.
   bool deadline_passed = p->drained && p->drain_deadline && now >= p->drain_deadline;
-  for (auto& l : leases_) {
-    if (l.provider_id != p->id || l.state != LeaseState::kActive) continue;
+  for (size_t i : open) {
+    LeaseRecord& l = leases_[i];
+    if (l.state != LeaseState::kActive) continue;
     if (deadline_passed && !l.kill_requested) {
       l.kill_requested = true;
       l.kill_reason =
@@ -331,12 +346,15 @@ std::vector<ProviderView> PoolState::views() const {
       gv.index = g.index;
       gv.name = g.name;
       gv.lent = g.memory_lent;
-      for (auto& l : leases_) {
-        if (l.provider_id != p.id || l.gpu_index != g.index || !lease_open(l.state)) continue;
-        gv.leased += l.vram;
-        gv.leases++;
-        gv.whole = gv.whole || l.whole_gpu;
-      }
+      auto open = open_on_.find(p.id);
+      if (open != open_on_.end())
+        for (size_t i : open->second) {
+          const LeaseRecord& l = leases_[i];
+          if (l.gpu_index != g.index || !lease_open(l.state)) continue;
+          gv.leased += l.vram;
+          gv.leases++;
+          gv.whole = gv.whole || l.whole_gpu;
+        }
       v.gpus.push_back(gv);
     }
     vs.push_back(std::move(v));
@@ -344,7 +362,25 @@ std::vector<ProviderView> PoolState::views() const {
   return vs;
 }
 
+GrantOut PoolState::grant_of(const LeaseRecord& l) const {
+  control::LeaseClaims claims;
+  claims.lease_id = l.id;
+  claims.endpoint = l.endpoint;
+  claims.provider_id = l.provider_id;
+  claims.gpu_index = l.gpu_index;
+  claims.vram_bytes = l.vram;
+  claims.whole_gpu = l.whole_gpu;
+  claims.issued_unix = l.created;
+  claims.expires_unix = l.expires;
+  GrantOut g;
+  g.signed_lease = control::sign_lease(claims, key_);
+  g.gpu_name = l.gpu_model;
+  g.lease = l;
+  return g;
+}
+
 AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
+  Writing w(*this);
   AcquireOut out;
   if (c.role != Role::kUser && c.role != Role::kAdmin) {
     out.error =
@@ -355,6 +391,17 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
   if (in.count == 0 || in.count > 64) {
     out.error = "ask for 1 to 64 vGPUs";
     return out;
+  }
+  if (in.request_id.size() > 64) {
+    out.error = "a request id has at most 64 characters";
+    return out;
+  }
+  if (!in.request_id.empty()) {  // a retry: the leases the first try was granted, whatever since
+    auto it = requested_.find(c.token_id + "\n" + in.request_id);
+    if (it != requested_.end()) {
+      for (size_t i : it->second) out.grants.push_back(grant_of(leases_[i]));
+      return out;
+    }
   }
   for (const auto& t : tokens_)
     if (t.id == c.token_id && t.credit_limit > 0) {
@@ -398,33 +445,21 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     l.whole_gpu = s.whole;
     l.token_id = c.token_id;
     l.client_name = in.client_name;
+    l.request_id = in.request_id;
     l.created = now;
     l.expires = now + cfg_.lease_ttl_s;
     l.rate_version = current_rates().version;
     for (auto& gr : p.gpus)
       if (gr.index == s.gpu_index) l.gpu_model = gr.name, l.gpu_lent = gr.memory_lent;
-    control::LeaseClaims claims;
-    claims.lease_id = l.id;
-    claims.endpoint = l.endpoint;
-    claims.provider_id = l.provider_id;
-    claims.gpu_index = l.gpu_index;
-    claims.vram_bytes = l.vram;
-    claims.whole_gpu = l.whole_gpu;
-    claims.issued_unix = now;
-    claims.expires_unix = l.expires;
-    GrantOut g;
-    g.signed_lease = control::sign_lease(claims, key_);
-    for (auto& gr : p.gpus)
-      if (gr.index == s.gpu_index) g.gpu_name = gr.name;
     store_.put_lease(l);
-    leases_.push_back(l);
-    g.lease = l;
-    out.grants.push_back(std::move(g));
+    out.grants.push_back(grant_of(l));
+    add_lease(std::move(l));
   }
   return out;
 }
 
 std::string PoolState::release(const Caller& c, const std::vector<std::string>& ids) {
+  Writing w(*this);
   if (c.role != Role::kUser && c.role != Role::kAdmin)
     return "permission denied: releasing leases needs a user token";
   int64_t now = now_s();
@@ -440,6 +475,7 @@ std::string PoolState::release(const Caller& c, const std::vector<std::string>& 
 
 std::string PoolState::drain(const Caller& c, const std::string& provider,
                              const std::string& reason, int64_t deadline) {
+  Writing w(*this);
   if (c.role != Role::kAdmin) return need("drain", c);
   if (reason.empty()) return "drain needs a --reason (shown to users and in server list)";
   ProviderRecord* p = find_provider(provider);
@@ -452,6 +488,7 @@ std::string PoolState::drain(const Caller& c, const std::string& provider,
 }
 
 std::string PoolState::undrain(const Caller& c, const std::string& provider) {
+  Writing w(*this);
   if (c.role != Role::kAdmin) return need("undrain", c);
   ProviderRecord* p = find_provider(provider);
   if (!p) return "no provider '" + provider + "'; see: rgpu server list";
@@ -463,6 +500,7 @@ std::string PoolState::undrain(const Caller& c, const std::string& provider) {
 }
 
 std::string PoolState::remove(const Caller& c, const std::string& provider, bool force) {
+  Writing w(*this);
   if (c.role != Role::kAdmin) return need("remove", c);
   ProviderRecord* p = find_provider(provider);
   if (!p) return "no provider '" + provider + "'; see: rgpu server list";
@@ -471,20 +509,21 @@ std::string PoolState::remove(const Caller& c, const std::string& provider, bool
     return "provider " + p->name + " has " + std::to_string(open) +
            " open lease(s); drain it first and wait, or pass --force";
   int64_t now = now_s();
-  for (auto& l : leases_)
-    if (l.provider_id == p->id && lease_open(l.state))
-      end_lease(l, LeaseState::kKilled, "provider removed", now);
+  for (size_t i : std::vector<size_t>(open_on(p->id)))
+    end_lease(leases_[i], LeaseState::kKilled, "provider removed", now);
   std::string id = p->id;
   store_.delete_provider(id);
   providers_.erase(std::remove_if(providers_.begin(), providers_.end(),
                                   [&](const ProviderRecord& r) { return r.id == id; }),
                    providers_.end());
   removed_[id] = true;
+  index();
   return "";
 }
 
 std::string PoolState::kill(const Caller& c, const std::string& id, const std::string& reason,
                             std::string* lease_id) {
+  Writing w(*this);
   if (c.role != Role::kAdmin && c.role != Role::kUser)
     return "permission denied: killing a session needs an admin or user token";
   LeaseRecord* l = nullptr;
@@ -536,24 +575,28 @@ std::vector<LeaseRecord> PoolState::leases(const Caller& c, bool all) const {
 }
 
 void PoolState::sweep() {
+  Writing w(*this);
   int64_t now = now_s();
   const int64_t now_ms = now_ms_();
-  for (auto& l : leases_)
-    if (l.state == LeaseState::kGranted && now >= l.expires)
-      end_lease(l, LeaseState::kExpired, "no session started before the lease expired", now);
-  // Sessions on a provider silent past lost_after_ms end when they were last seen running.
-  for (const auto& p : providers_) {
-    const int64_t silent_ms = now_ms - p.last_heartbeat_ms;
-    if (silent_ms <= int64_t(cfg_.lost_after_ms)) continue;
-    for (auto& l : leases_) {
-      if (l.provider_id != p.id || l.state != LeaseState::kActive) continue;
-      const int64_t at = std::max(l.started, std::max(l.last_seen_ms, l.last_receipt_ms) / 1000);
-      end_lease(l, LeaseState::kEnded,
-                "provider lost: no heartbeat from " + p.name + " for " +
-                    std::to_string(silent_ms / 1000) + " s",
-                at);
-      settle(l, true);
+  for (auto& [provider, open] : open_on_) {
+    // Sessions on a provider silent past lost_after_ms end when they were last seen running.
+    const ProviderRecord* p = find_provider(provider);
+    const int64_t silent_ms = p ? now_ms - p->last_heartbeat_ms : 0;
+    const bool lost = p && silent_ms > int64_t(cfg_.lost_after_ms);
+    for (size_t i : std::vector<size_t>(open)) {
+      LeaseRecord& l = leases_[i];
+      if (l.state == LeaseState::kGranted && now >= l.expires) {
+        end_lease(l, LeaseState::kExpired, "no session started before the lease expired", now);
+      } else if (lost && l.state == LeaseState::kActive) {
+        const int64_t at = std::max(l.started, std::max(l.last_seen_ms, l.last_receipt_ms) / 1000);
+        end_lease(l, LeaseState::kEnded,
+                  "provider lost: no heartbeat from " + p->name + " for " +
+                      std::to_string(silent_ms / 1000) + " s",
+                  at);
+        settle(l, true);
+      }
     }
+    open_on(provider);
   }
   settle_overdue();
 }

@@ -30,6 +30,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pool_manager/ledger.h"
@@ -99,6 +100,9 @@ struct AcquireIn {
   std::string policy;  // "" = pool default
   std::string client_name;
   int64_t max_price = 0;  // micro per GPU-hour the user will pay; 0: no limit
+  // The client's id for this request (up to 64 chars; "" : none). A second acquire with the same
+  // id and token, through any replica, is answered with the first one's leases, never new ones.
+  std::string request_id;
 };
 
 // A change to the rates (billing.h); unset fields keep the current version's values.
@@ -191,7 +195,7 @@ class PoolState {
   // The ledger (ledger.h): the signed head now, and the entries `c` may see from `since`
   // (unix s): admins all, a provider those of the providers its token registered, a user those
   // of its token; rate versions are everyone's.
-  control::TreeHead ledger_head() { return ledger_.head(now_s()); }
+  control::TreeHead ledger_head();
   std::string ledger_entries(const Caller& c, int64_t since,
                              std::vector<const LedgerEntry*>* out) const;
   const Ledger& ledger() const { return ledger_; }
@@ -215,11 +219,35 @@ class PoolState {
   // lost_after_ms (at their last sighting); call periodically.
   void sweep();
 
+  // Replicas (store.h): what other pools sharing the store wrote, caught up now, and the
+  // heartbeats this pool saw exchanged with theirs. Call periodically (the pool does each
+  // second); every change also catches up first, so reads are at most one period behind.
+  void refresh();
+  // Whether this pool does the once-only periodic work (the store's leader lock).
+  bool leads() { return store_.lead(); }
+
   const std::string& public_key() const { return key_.public_raw; }
   const PoolConfig& config() const { return cfg_; }
   int64_t started_unix() const { return started_ms_ / 1000; }
 
  private:
+  // One store transaction around a change (pool_internal.h): the outermost one begins it and
+  // first catches up with what other replicas wrote, so the change is decided on the whole
+  // truth; a throw rolls it back and reloads memory from the store.
+  class Writing;
+  friend class Writing;
+  // Memory from the store (at start, and after a failed transaction).
+  void load_all(bool ledger_too = true);
+  // Whether a heartbeat listing `listed` ends a session or passes a drain deadline (so writes).
+  bool heartbeat_ends_something(const ProviderRecord& p, const std::vector<std::string>& listed);
+  void catch_up();  // applies changes_since(rev_) (shared stores)
+  void index();     // rebuilds the maps below from providers_ and leases_
+  void add_lease(LeaseRecord l);
+  // The leases open on provider `id` (indexes into leases_); closed ones are dropped as found.
+  std::vector<size_t>& open_on(const std::string& id);
+  void count_payout(const LedgerEntry& e);  // into paid_
+  GrantOut grant_of(const LeaseRecord& l) const;
+
   ProviderRecord* find_provider(const std::string& id_or_name);
   // The token whose id is `id` or starts with it (6+ chars, unique); else nullptr and why.
   TokenRecord* find_token(const std::string& id, std::string* error);
@@ -232,7 +260,6 @@ class PoolState {
   void settle(LeaseRecord& l, bool provider_lost);
   // Settles ended sessions whose final receipt has not come within lost_after_ms.
   void settle_overdue();
-  void load_payouts();                 // paid_ from the ledger's payout entries
   void check_dispute(LeaseRecord& l);  // receipts against the client's tally, once both are in
   static bool receipt_changed(const control::UsageReceipt& a, const control::UsageReceipt& b);
   // The lease's merged totals, as a ledger entry, with the provider's signature of exactly
@@ -260,6 +287,16 @@ class PoolState {
   uint64_t placed_ = 0, refused_ = 0;    // acquire() results since start (metrics)
   uint64_t receipts_refused_ = 0;        // receipts whose signature did not verify (metrics)
   std::map<std::string, bool> removed_;  // provider ids removed while their server may live
+
+  // Indexes over providers_ and leases_ (rebuilt by index(), kept by every push): what keeps a
+  // heartbeat and a placement from scanning every lease the pool ever granted.
+  std::unordered_map<std::string, size_t> provider_at_, provider_named_, lease_at_;
+  std::unordered_map<std::string, std::vector<size_t>> open_on_;    // provider id -> leases
+  std::unordered_map<std::string, std::vector<size_t>> requested_;  // token + request id
+  int write_depth_ = 0;                                             // Writing nesting
+  uint64_t rev_ = 0;            // the store's change feed, applied up to here
+  std::vector<Liveness> seen_;  // heartbeats seen since the last refresh (shared stores)
+  int64_t liveness_since_ = 0;  // the newest heartbeat another replica reported
 };
 
 std::string hash_token(const std::string& secret);

@@ -20,6 +20,7 @@ std::string hash_token(const std::string& secret) {
 }
 
 std::string PoolState::bootstrap_admin() {
+  Writing w(*this);
   if (!tokens_.empty()) return "";
   std::string secret = "rgpu_" + random_hex(20);
   TokenRecord t{hash_token(secret).substr(0, 12), hash_token(secret), Role::kAdmin,
@@ -68,6 +69,7 @@ std::string PoolState::token_name(const std::string& token_id) const {
 }
 
 std::string PoolState::revoke_token(const Caller& c, const std::string& id, std::string* name) {
+  Writing w(*this);
   if (c.role != Role::kAdmin) return need("revoking a token", c);
   std::string err;
   TokenRecord* hit = find_token(id, &err);
@@ -94,6 +96,7 @@ std::string PoolState::revoke_token(const Caller& c, const std::string& id, std:
 
 std::string PoolState::create_token(const Caller& c, Role role, const std::string& name,
                                     std::string* id, std::string* error) {
+  Writing w(*this);
   if (c.role != Role::kAdmin) {
     *error = need("creating tokens", c);
     return "";

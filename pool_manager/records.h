@@ -80,6 +80,9 @@ struct LeaseRecord {
   uint64_t session_id = 0;
   std::string token_id;
   std::string client_name;
+  // The id the client gave its acquire ("" : none): a retried acquire with the same id and token
+  // gets these leases again instead of new ones.
+  std::string request_id;
   int64_t created = 0, expires = 0, started = 0, ended = 0;  // unix s
   std::string end_reason;
   bool kill_requested = false;

@@ -54,6 +54,8 @@ const char* kMigrations[] = {
     "ALTER TABLE leases ADD COLUMN gpu_lent INTEGER NOT NULL DEFAULT 0;",
     // 4: the key a provider's receipts are signed with (hex; '' : unsigned).
     "ALTER TABLE providers ADD COLUMN receipt_key TEXT NOT NULL DEFAULT '';",
+    // 5: the client's request id an acquire carried (a retry gets the same leases).
+    "ALTER TABLE leases ADD COLUMN request_id TEXT NOT NULL DEFAULT '';",
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -223,7 +225,7 @@ class SqliteStore : public Store {
   }
 
   void put_lease(const LeaseRecord& l) override {
-    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
          path_)
         .b(l.id)
         .b(l.provider_id)
@@ -246,6 +248,7 @@ class SqliteStore : public Store {
         .b(l.rate_version)
         .b(l.gpu_model)
         .b(int64_t(l.gpu_lent))
+        .b(l.request_id)
         .step();
   }
   std::vector<LeaseRecord> load_leases() override {
@@ -261,6 +264,7 @@ class SqliteStore : public Store {
       l.created = s.i(11), l.expires = s.i(12), l.started = s.i(13), l.ended = s.i(14);
       l.end_reason = s.t(15), l.kill_requested = s.i(16) != 0, l.kill_reason = s.t(17);
       l.rate_version = s.i(18), l.gpu_model = s.t(19), l.gpu_lent = uint64_t(s.i(20));
+      l.request_id = s.t(21);
       out.push_back(std::move(l));
     }
     Stmt u(db_, "SELECT * FROM lease_usage", path_);
@@ -427,7 +431,23 @@ class SqliteStore : public Store {
         .step();
   }
 
-  void atomically(const std::function<void()>& fn) override { tx(fn); }
+  void begin() override {
+    if (depth_++ == 0) try {
+        exec("BEGIN IMMEDIATE");
+      } catch (...) {
+        depth_ = 0;
+        throw;
+      }
+  }
+  void commit() override {
+    if (depth_ == 0) throw StoreError(path_ + ": commit without a transaction");
+    if (--depth_ == 0) exec("COMMIT");
+  }
+  void rollback() override {
+    if (depth_ == 0) return;
+    depth_ = 0;
+    exec("ROLLBACK");
+  }
   void put_meta(const std::string& key, const std::string& value) override {
     Stmt(db_, "INSERT OR REPLACE INTO meta VALUES(?,?)", path_).b(key).b(value).step();
   }
@@ -482,34 +502,11 @@ class SqliteStore : public Store {
       throw StoreError(path_ + ": " + e);
     }
   }
-  void tx(const std::function<void()>& fn) {
-    if (depth_ > 0) {  // inside an outer transaction: it commits or rolls back for us
-      ++depth_;
-      try {
-        fn();
-      } catch (...) {
-        --depth_;
-        throw;
-      }
-      --depth_;
-      return;
-    }
-    exec("BEGIN IMMEDIATE");
-    depth_ = 1;
-    try {
-      fn();
-    } catch (...) {
-      depth_ = 0;
-      exec("ROLLBACK");
-      throw;
-    }
-    depth_ = 0;
-    exec("COMMIT");
-  }
+  void tx(const std::function<void()>& fn) { atomically(fn); }
 
   std::string path_;
   sqlite3* db_ = nullptr;
-  int depth_ = 0;  // tx() nesting
+  int depth_ = 0;  // begin() nesting
 };
 
 }  // namespace

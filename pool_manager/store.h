@@ -1,9 +1,17 @@
 // pool_manager/store.h — where the pool keeps its state.
 //
-// Contract: every put_* is durable when it returns (a restart's load_* sees it). The pool holds
-// the working copy in memory and writes through; a Store never decides anything. SqliteStore is
-// the default (one file, WAL); a clustered store implements the same interface. Methods throw
-// StoreError on I/O failure with a message naming the file and the operation.
+// Contract: every put_* is durable when it returns, or when the transaction it is part of
+// commits (a restart's load_* sees it). The pool holds the working copy in memory and writes
+// through; a Store never decides anything. Methods throw StoreError on I/O failure with a
+// message naming the database and the operation.
+// - SqliteStore (open_sqlite_store): one file in WAL mode, one pool process (the data
+//   directory's lock says so). The default, and the demo's.
+// - PgStore (open_pg_store, pg_store.cc): a PostgreSQL database that any number of pools
+//   (replicas) serve at once. Every transaction holds one cluster-wide write lock
+//   (pg_advisory_xact_lock) from begin() to commit, and every row it writes is named in a change
+//   feed numbered in commit order; changes_since() hands a replica what the others wrote, so a
+//   replica that begins a transaction and catches up decides on the whole truth (placement never
+//   over-commits a GPU, a ledger index is never taken twice).
 #pragma once
 
 #include <functional>
@@ -20,6 +28,28 @@ namespace rgpu::pool {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// What other pools sharing the store wrote since a replica last looked (changes_since).
+struct StoreChanges {
+  uint64_t rev = 0;  // the newest change included: pass it next time
+  std::vector<TokenRecord> tokens;
+  std::vector<ProviderRecord> providers;
+  std::vector<std::string> removed_providers;  // ids
+  std::vector<LeaseRecord> leases;             // with their usage, tally and charge
+  std::vector<LedgerEntry> ledger;             // from the asked size on, by index
+  std::vector<control::TreeHead> heads;        // larger than the asked size, by size
+  std::vector<RateCard> rates;                 // newer than the asked version
+  bool empty() const {
+    return tokens.empty() && providers.empty() && removed_providers.empty() && leases.empty() &&
+           ledger.empty() && heads.empty() && rates.empty();
+  }
+};
+
+// A provider's last heartbeat as one replica saw it (unix ms).
+struct Liveness {
+  std::string provider_id;
+  int64_t ms = 0;
 };
 
 class Store {
@@ -49,13 +79,55 @@ class Store {
   virtual void put_ledger_head(const control::TreeHead& h) = 0;
   virtual std::vector<control::TreeHead> load_ledger_heads() = 0;  // by size
   virtual void put_meta(const std::string& key, const std::string& value) = 0;
-  // Everything `fn` writes is one transaction: all of it is durable, or (fn threw) none of it.
-  // Nests: an inner call joins the outer transaction. Money and its ledger entry go together.
-  virtual void atomically(const std::function<void()>& fn) = 0;
   virtual std::string get_meta(const std::string& key) = 0;  // "" if absent
+
+  // Transactions. Everything written between begin() and commit() is durable together, or
+  // (rollback()) none of it is. They nest: only the outermost commit() commits; rollback() at
+  // any depth rolls the whole transaction back and leaves no transaction open. A write outside
+  // one is its own transaction.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+  // Everything `fn` writes is one transaction (joining an open one). Money and its ledger
+  // entry go together.
+  void atomically(const std::function<void()>& fn) {
+    begin();
+    try {
+      fn();
+    } catch (...) {
+      rollback();
+      throw;
+    }
+    commit();
+  }
+
+  // Replicas. A store several pools share says so; the rest answer as a store one pool owns.
+  virtual bool shared() const { return false; }
+  // What was written since change `rev`, plus ledger entries from `ledger_size`, heads above
+  // `head_size`, rate versions above `rate_version`. False (and *out untouched) when nothing
+  // but this pool writes the store.
+  virtual bool changes_since(uint64_t /*rev*/, uint64_t /*ledger_size*/, uint64_t /*head_size*/,
+                             int64_t /*rate_version*/, StoreChanges* /*out*/) {
+    return false;
+  }
+  virtual uint64_t current_rev() { return 0; }  // the change feed's newest number
+  // Heartbeats seen here, and those other replicas saw after `since_ms` (none when unshared).
+  // Liveness is not money: it is written without the write lock and may lose its last second
+  // in a crash.
+  virtual void put_liveness(const std::vector<Liveness>& /*seen*/) {}
+  virtual std::vector<Liveness> load_liveness(int64_t /*since_ms*/) { return {}; }
+  // Whether this pool is the one that does the once-only periodic work (sweeps, expiry): true
+  // for an unshared store; for a shared one, the replica holding the leader lock, which passes
+  // to another replica when its holder's connection ends.
+  virtual bool lead() { return true; }
 };
 
 // Opens (creating if needed) `path` as an SQLite database in WAL mode.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path);
+// Connects to a PostgreSQL database (a libpq URL, postgresql://…), creating or migrating its
+// schema. `replica` names this pool in the database (liveness rows, logs).
+std::unique_ptr<Store> open_pg_store(const std::string& url, const std::string& replica);
+// The store `spec` names: a postgresql:// or postgres:// URL, else an SQLite file path.
+std::unique_ptr<Store> open_store(const std::string& spec, const std::string& replica);
 
 }  // namespace rgpu::pool

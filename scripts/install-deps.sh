@@ -6,7 +6,8 @@ PKGS=(build-essential cmake ninja-build pkg-config python3 git
       capnproto libcapnp-dev libuv1-dev liblz4-dev libzstd-dev libssl-dev openssl
       googletest libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
       clang-format clang-14 libclang-rt-14-dev nlohmann-json3-dev libcpp-httplib-dev
-      chromium chromium-driver)  # chromium: the dashboard's browser test (tests/pool)
+      chromium chromium-driver  # chromium: the dashboard's browser test (tests/pool)
+      postgresql libpq-dev)     # the pool's shared store; tests start private clusters
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
