@@ -5,7 +5,10 @@
 //             [--tls-cert F --tls-key F [--tls-ca F]]
 //
 // First start in DIR: creates the Ed25519 key pair (pool.key 0600, pool.pub) and an admin token
-// (printed once, written to DIR/admin.token 0600). State lives in DIR/pool.db (SQLite, WAL).
+// (printed once, written to DIR/admin.token 0600). State lives in DIR/pool.db (SQLite, WAL), or
+// in the PostgreSQL database --store (or RGPU_POOL_STORE) names, which any number of rgpu-pool
+// replicas serve at once: each with its own DIR, all with the same signing key (--key-file); the
+// database remembers the key's public half and a replica holding another key refuses to start.
 // Everything in DIR is private to the pool's user (umask 077; pool.db and its -wal/-shm are
 // made 0600 at every start), and DIR/pool.lock (flock) keeps a second rgpu-pool off the same
 // DIR: it refuses to start and names the running one.
@@ -39,6 +42,15 @@ const char* kUsage =
     "                          port 0 picks a free one)\n"
     "  --data-dir DIR          state: pool.db, pool.key, pool.pub, admin.token (default\n"
     "                          ./rgpu-pool-data)\n"
+    "  --store URL             keep the state in PostgreSQL (postgresql://USER@HOST:PORT/DB;\n"
+    "                          or set RGPU_POOL_STORE, which keeps a password off the\n"
+    "                          command line); any number of replicas may serve one database\n"
+    "                          (default: SQLite, DIR/pool.db, one pool)\n"
+    "  --key-file FILE         the lease signing key (Ed25519 PEM; default DIR/pool.key, made\n"
+    "                          at first start); replicas of one database share one\n"
+    "  --new-key               this key replaces the one the database knows (key rotation:\n"
+    "                          see docs/deploy.md)\n"
+    "  --replica NAME          this replica's name in the database (default HOST-PID)\n"
     "  --policy binpack|spread default placement policy (default binpack)\n"
     "  --heartbeat-ms N        how often providers heartbeat (default 2000)\n"
     "  --missing-after-ms N    a provider silent this long is missing (default 3 heartbeats)\n"
@@ -87,6 +99,9 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7070", dir = "rgpu-pool-data", port_file, health_listen,
               http_listen;
   long long util_sample_s = 10;
+  std::string store_spec, key_file, replica;
+  bool new_key = false;
+  if (const char* e = getenv("RGPU_POOL_STORE")) store_spec = e;
   rgpu::net::TlsConfig tls;
   rgpu::pool::PoolConfig cfg;
   bool missing_set = false, lost_set = false;
@@ -116,6 +131,14 @@ int main(int argc, char** argv) {
       listen = val("--listen");
     } else if (a == "--data-dir") {
       dir = val("--data-dir");
+    } else if (a == "--store") {
+      store_spec = val("--store");
+    } else if (a == "--key-file") {
+      key_file = val("--key-file");
+    } else if (a == "--new-key") {
+      new_key = true;
+    } else if (a == "--replica") {
+      replica = val("--replica");
     } else if (a == "--port-file") {
       port_file = val("--port-file");
     } else if (a == "--health-listen") {
@@ -187,10 +210,13 @@ int main(int argc, char** argv) {
   // Key pair: made once, kept.
   rgpu::control::PoolKey key;
   std::string pem, err;
-  const std::string key_path = dir + "/pool.key", pub_path = dir + "/pool.pub";
+  const std::string key_path = key_file.empty() ? dir + "/pool.key" : key_file,
+                    pub_path = dir + "/pool.pub";
   try {
     if (read_file(key_path, &pem)) {
       if (!rgpu::control::load_private_key(pem, &key, &err)) return fail(key_path + ": " + err);
+    } else if (!key_file.empty()) {
+      return fail("cannot read --key-file " + key_file + ": " + strerror(errno));
     } else {
       key = rgpu::control::generate_pool_key();
       if (!write_private(key_path, key.private_pem)) return fail("cannot write " + key_path);
@@ -202,7 +228,33 @@ int main(int argc, char** argv) {
   }
 
   try {
-    auto store = rgpu::pool::open_sqlite_store(dir + "/pool.db");
+    if (replica.empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof host - 1);
+      replica = std::string(host) + "-" + std::to_string(getpid());
+    }
+    auto store =
+        rgpu::pool::open_store(store_spec.empty() ? dir + "/pool.db" : store_spec, replica);
+    // Replicas sign leases with one key: the store keeps its public half, and a replica started
+    // with another one is refused (servers would reject its leases) unless it is the new key.
+    {
+      const std::string mine = rgpu::control::to_hex(key.public_raw);
+      const std::string known = store->get_meta("pool_public_key");
+      if (known.empty() || new_key) {
+        if (known != mine) store->put_meta("pool_public_key", mine);
+        if (!known.empty() && known != mine)
+          printf(
+              "rgpu-pool: the database's signing key is now this one (%s…); replicas still on "
+              "the old key keep signing with it until restarted with --key-file %s\n",
+              mine.substr(0, 16).c_str(), key_path.c_str());
+      } else if (known != mine) {
+        return fail("the key in " + key_path + " (" + mine.substr(0, 16) +
+                    "…) is not the one the other replicas of this database sign leases with (" +
+                    known.substr(0, 16) +
+                    "…): give every replica the same --key-file, or pass --new-key to rotate "
+                    "to this one");
+      }
+    }
     auto now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -267,10 +319,12 @@ int main(int argc, char** argv) {
     unsigned port = serve_tls ? front->port() : server->getPort().wait(ws);
     if (!port_file.empty()) std::ofstream(port_file) << port << "\n";
     std::string host = listen.substr(0, listen.rfind(':'));
-    printf("rgpu-pool: listening on %s:%u (control plane v%u%s, policy %s, data %s)\n",
+    printf("rgpu-pool: listening on %s:%u (control plane v%u%s, policy %s, data %s%s%s)\n",
            host.c_str(), port, rgpu::control::kControlVersion,
            serve_tls ? (tls.ca_file.empty() ? ", TLS" : ", mutual TLS") : "",
-           rgpu::pool::policy_text(cfg.policy), dir.c_str());
+           rgpu::pool::policy_text(cfg.policy), dir.c_str(),
+           store->shared() ? ", store PostgreSQL, replica " : "",
+           store->shared() ? replica.c_str() : "");
     if (!serve_tls && host != "127.0.0.1" && host != "localhost" && host != "[::1]")
       printf("rgpu-pool: serving without TLS on %s: tokens travel in clear text (see --tls-cert)\n",
              host.c_str());
@@ -285,11 +339,27 @@ int main(int argc, char** argv) {
           dashboard->host().c_str());
     fflush(stdout);
     auto& timer = server->getIoProvider().getTimer();
-    for (;;) {
-      timer.afterDelay(1 * kj::SECONDS).wait(ws);
-      state.sweep();
-      if (health) health->publish_metrics(state.metrics_text());
-      history.sample(state, now_ms());
+    // Each period: catch up with the other replicas (a shared store), sweep when this pool is
+    // the one that does (the leader lock), publish metrics. A store error is reported and
+    // retried at the next period; the pool keeps answering what it can.
+    const bool shared = store->shared();
+    int64_t last_error_ms = 0;
+    for (unsigned tick = 0;; ++tick) {
+      timer.afterDelay((shared ? 500 : 1000) * kj::MILLISECONDS).wait(ws);
+      try {
+        state.refresh();
+        if ((!shared || tick % 2 == 0) && state.leads()) state.sweep();
+      } catch (const rgpu::pool::StoreError& e) {
+        if (now_ms() - last_error_ms > 10000) {
+          fprintf(stderr, "rgpu-pool: the store failed (retrying): %s\n", e.what());
+          last_error_ms = now_ms();
+        }
+        continue;
+      }
+      if (!shared || tick % 2 == 0) {
+        if (health) health->publish_metrics(state.metrics_text());
+        history.sample(state, now_ms());
+      }
     }
   } catch (const rgpu::pool::StoreError& e) {
     return fail(e.what());

@@ -362,6 +362,15 @@ std::vector<ProviderView> PoolState::views() const {
   return vs;
 }
 
+namespace {
+// By lease id: a repeated request (any replica, which loads them in another order) answers in the
+// order the first answer had.
+void sort_grants(AcquireOut* out) {
+  std::sort(out->grants.begin(), out->grants.end(),
+            [](const GrantOut& a, const GrantOut& b) { return a.lease.id < b.lease.id; });
+}
+}  // namespace
+
 GrantOut PoolState::grant_of(const LeaseRecord& l) const {
   control::LeaseClaims claims;
   claims.lease_id = l.id;
@@ -400,6 +409,7 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     auto it = requested_.find(c.token_id + "\n" + in.request_id);
     if (it != requested_.end()) {
       for (size_t i : it->second) out.grants.push_back(grant_of(leases_[i]));
+      sort_grants(&out);
       return out;
     }
   }
@@ -455,6 +465,7 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     out.grants.push_back(grant_of(l));
     add_lease(std::move(l));
   }
+  sort_grants(&out);
   return out;
 }
 

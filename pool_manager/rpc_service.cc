@@ -403,6 +403,7 @@ class SessionImpl final : public cp::Session::Server {
     in.policy = q.getPolicy().cStr();
     in.client_name = q.getClientName().cStr();
     in.max_price = std::max<int64_t>(0, q.getMaxPriceMicro());
+    in.request_id = q.getRequestId().cStr();
     AcquireOut out = s_.acquire(c_, in);
     auto r = ctx.getResults();
     r.setError(out.error);
@@ -608,6 +609,10 @@ class PoolImpl final : public cp::Pool::Server {
     }
     r.setControlVersion(n.version);
     auto caller = s_.authenticate(p.getToken().cStr());
+    if (!caller && p.getToken().size()) {  // made through another replica a moment ago?
+      s_.refresh();
+      caller = s_.authenticate(p.getToken().cStr());
+    }
     if (!caller) {
       r.setError(p.getToken().size() == 0
                      ? "no token given; pass --token or set RGPU_TOKEN"

@@ -4,8 +4,10 @@
 #include <algorithm>
 
 #include <chrono>
+#include <random>
 #include <thread>
 
+#include "protocol/control/control_version.h"
 #include "protocol/control/pool_client.h"
 
 namespace rgpu::control {
@@ -20,13 +22,36 @@ auto on_private_thread(F fn) {
   return result;
 }
 
+// Runs `call(c)`; when it fails (connection lost, no answer in time, a replica's error), runs it
+// again through each other replica in turn. Only for calls that may run twice.
+template <typename F>
+auto with_failover(PoolConnection& c, F call) -> decltype(call(c)) {
+  for (size_t tries = 1;; ++tries) {
+    try {
+      return call(c);
+    } catch (const kj::Exception&) {
+      if (tries >= c.endpoints() || !c.reopen().empty()) throw;
+    }
+  }
+}
+
+std::string new_request_id() {
+  std::random_device rd;
+  static const char* hex = "0123456789abcdef";
+  std::string id = "rq-";
+  for (int i = 0; i < 24; ++i) id += hex[rd() % 16];
+  return id;
+}
+
 AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
                            const std::map<std::string, std::string>& labels,
                            const std::string& policy, const std::string& client_name,
-                           int64_t max_price_micro, bool* retryable) {
+                           int64_t max_price_micro, const std::string& request_id,
+                           bool* retryable) {
   AcquireResult r;
   auto req = c.session().acquireRequest();
   auto q = req.initReq();
+  q.setRequestId(request_id);
   q.setCount(count);
   q.setVramBytes(vram);
   q.setPolicy(policy);
@@ -70,6 +95,22 @@ std::string normalize_pool_endpoint(const std::string& text) {
   return text;
 }
 
+std::vector<std::string> split_pool_endpoints(const std::string& text) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    std::string one = text.substr(at, comma - at);
+    while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+    while (!one.empty() && one.back() == ' ') one.pop_back();
+    if (!one.empty()) out.push_back(normalize_pool_endpoint(one));
+    at = comma + 1;
+  }
+  if (out.empty()) out.push_back(kDefaultPoolEndpoint);
+  return out;
+}
+
 AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string& token,
                              uint32_t count, uint64_t vram_bytes,
                              const std::map<std::string, std::string>& labels, double wait_seconds,
@@ -94,11 +135,18 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                 ", which has no prices: --max-price cannot be honoured (upgrade rgpu-pool)";
       return r;
     }
+    // One id for every try: a try whose answer was lost, repeated through another replica,
+    // gets the leases it was granted. Before control plane 4 a pool ignores the id, so a lost
+    // answer is not retried there.
+    const std::string request_id = new_request_id();
     for (;;) {
       bool retryable = false;
       try {
-        r = acquire_once(c, count, vram_bytes, labels, policy, client_name, max_price_micro,
-                         &retryable);
+        auto once = [&](PoolConnection& pc) {
+          return acquire_once(pc, count, vram_bytes, labels, policy, client_name, max_price_micro,
+                              request_id, &retryable);
+        };
+        r = c.control_version() >= 4 ? with_failover(c, once) : once(c);
       } catch (const kj::Exception& e) {
         r.ok = false;
         r.error = explain_error(e, c.endpoint());
@@ -120,11 +168,13 @@ std::string release_leases(const std::string& pool_endpoint, const std::string& 
     std::string err = c.open();
     if (!err.empty()) return err;
     try {
-      auto req = c.session().releaseRequest();
-      auto ids = req.initLeaseIds(static_cast<unsigned>(lease_ids.size()));
-      for (unsigned i = 0; i < lease_ids.size(); i++) ids.set(i, lease_ids[i]);
-      auto resp = c.wait(req.send());
-      return resp.getError().cStr();
+      return with_failover(c, [&](PoolConnection& pc) -> std::string {  // releasing twice is once
+        auto req = pc.session().releaseRequest();
+        auto ids = req.initLeaseIds(static_cast<unsigned>(lease_ids.size()));
+        for (unsigned i = 0; i < lease_ids.size(); i++) ids.set(i, lease_ids[i]);
+        auto resp = pc.wait(req.send());
+        return resp.getError().cStr();
+      });
     } catch (const kj::Exception& e) {
       return explain_error(e, c.endpoint());
     }
@@ -159,9 +209,11 @@ std::vector<std::string> why_sessions_ended(const std::string& pool_endpoint,
     PoolConnection c(pool_endpoint, token, "rgpu run");
     if (!c.open().empty()) return out;
     try {
-      auto req = c.session().listLeasesRequest();
-      req.setAll(true);
-      auto resp = c.wait(req.send());
+      auto resp = with_failover(c, [&](PoolConnection& pc) {
+        auto req = pc.session().listLeasesRequest();
+        req.setAll(true);
+        return pc.wait(req.send());
+      });
       for (auto l : resp.getLeases()) {
         const std::string id = l.getLeaseId().cStr(), state = l.getState().cStr();
         std::string why = l.getEndReason().cStr();

@@ -10,7 +10,10 @@
 //   RGPU_LEASE is given), including one that already runs a kj event loop.
 // - release_leases() tells the pool that leases that never opened a session may be freed
 //   (`rgpu run` calls it after the command exits).
-// - Endpoints are "host:port"; a pool endpoint without a port gets 7070.
+// - Endpoints are "host:port"; a pool endpoint without a port gets 7070. A list ("a,b") names
+//   replicas of one pool: a call whose connection is lost or times out moves to the next one.
+//   acquire carries a request id made once per call, so a retry through another replica gets
+//   the leases the first try was granted, never a second set.
 #pragma once
 
 #include <cstdint>
@@ -65,5 +68,7 @@ std::string release_leases(const std::string& pool_endpoint, const std::string& 
 
 // "host" -> "host:7070"; "" -> kDefaultPoolEndpoint.
 std::string normalize_pool_endpoint(const std::string& text);
+// "a,b:7071" -> {"a:7070", "b:7071"}: the replicas of one pool, in order; never empty.
+std::vector<std::string> split_pool_endpoints(const std::string& text);
 
 }  // namespace rgpu::control

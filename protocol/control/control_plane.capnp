@@ -105,6 +105,7 @@ struct AcquireRequest {
   policy @3 :Text;             # "" (pool default), "binpack" or "spread"
   clientName @4 :Text;
   maxPriceMicro @5 :Int64;     # per GPU-hour the user will pay (micro-units); 0: no limit
+  requestId @6 :Text;          # control plane 4: the client's id; a repeat gets the same leases
 }
 
 struct ProviderRow {

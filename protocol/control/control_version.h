@@ -17,7 +17,9 @@ namespace rgpu::control {
 // 3: providers register a receipt key and sign their receipts with it; the pool refuses a
 // receipt that does not verify under the key its provider registered (a provider registered
 // without one, at version 2, sends unsigned receipts and its ledger entries say so).
-inline constexpr uint32_t kControlVersion = 3;
+// 4: acquire carries the client's request id; a pool at 4 answers a repeated id with the first
+// answer's leases, so a client retries an acquire through another replica only at 4.
+inline constexpr uint32_t kControlVersion = 4;
 inline constexpr uint32_t kMinControlVersion = 1;
 
 inline Negotiated negotiate_control(uint32_t peer_min, uint32_t peer_max) {

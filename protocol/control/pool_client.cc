@@ -1,26 +1,72 @@
 // protocol/control/pool_client.cc — see pool_client.h.
 #include "protocol/control/pool_client.h"
 
+#include <map>
+#include <mutex>
+
 #include "protocol/control/acquire.h"
 #include "protocol/control/control_version.h"
 
 namespace rgpu::control {
+namespace {
+// The endpoint of each list that last answered, process-wide: a new connection starts there.
+std::mutex g_good_mu;
+std::map<std::string, size_t> g_good;
+}  // namespace
 
 PoolConnection::PoolConnection(std::string endpoint, std::string token, std::string client_name,
                                uint32_t timeout_ms, const net::TlsConfig* tls)
-    : endpoint_(normalize_pool_endpoint(endpoint)),
+    : endpoints_(split_pool_endpoints(endpoint)),
+      list_(endpoint),
       token_(std::move(token)),
       client_name_(std::move(client_name)),
       timeout_ms_(timeout_ms),
-      tls_(tls ? *tls : control_tls_from_env()) {}
+      tls_(tls ? *tls : control_tls_from_env()) {
+  std::lock_guard<std::mutex> l(g_good_mu);
+  if (auto it = g_good.find(list_); it != g_good.end() && it->second < endpoints_.size())
+    at_ = it->second;
+  endpoint_ = endpoints_[at_];
+}
 
 PoolConnection::~PoolConnection() {
+  close();
+}
+
+void PoolConnection::close() {
   session_.reset();
   client_.reset();
   pipe_.reset();
 }
 
 std::string PoolConnection::open() {
+  std::string errors;
+  for (size_t k = 0; k < endpoints_.size(); ++k) {
+    endpoint_ = endpoints_[at_];
+    bool answered = false;
+    std::string err = open_one();
+    answered = err.empty() || err.rfind("cannot reach", 0) != 0;
+    if (err.find("did not answer in time") != std::string::npos) answered = false;
+    if (answered) {
+      if (err.empty()) {
+        std::lock_guard<std::mutex> l(g_good_mu);
+        g_good[list_] = at_;
+      }
+      return err;
+    }
+    close();
+    errors += (errors.empty() ? "" : "; then ") + err;
+    at_ = (at_ + 1) % endpoints_.size();
+  }
+  return errors;
+}
+
+std::string PoolConnection::reopen() {
+  close();
+  at_ = (at_ + 1) % endpoints_.size();
+  return open();
+}
+
+std::string PoolConnection::open_one() {
   if (tls_.ca_file.empty() && (!tls_.cert_file.empty() || !tls_.key_file.empty()))
     return "a client certificate is set for the pool at " + endpoint_ +
            " but no CA: TLS that checks no pool would trust anyone; set RGPU_POOL_TLS_CA (or "

@@ -8,6 +8,10 @@
 // transport failure into a kj::Exception whose description explain_error() makes readable.
 // TLS: with `tls` (or, when it is null, RGPU_POOL_TLS_CA / _CERT / _KEY in the environment) the
 // connection runs over mutual TLS (rpc_tls.h); a TLS failure says so and names the variables.
+// Replicas: `endpoint` may list several pools serving one store ("a:7070,b:7070"). open() dials
+// them in turn, starting with the one that last answered in this process, until one answers;
+// a pool that answers with a refusal (token, version) is not passed over, since every replica
+// would say the same. reopen() drops the connection and dials the next one.
 #pragma once
 
 #include <capnp/ez-rpc.h>
@@ -18,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "protocol/control/control_plane.capnp.h"
 #include "protocol/control/rpc_tls.h"
@@ -31,6 +36,8 @@ class PoolConnection {
   ~PoolConnection();
 
   std::string open();
+  std::string reopen();  // after a transport failure: the next endpoint (then the others)
+  size_t endpoints() const { return endpoints_.size(); }
   cp::Session::Client& session() { return *session_; }
   cp::Role role() const { return role_; }
   uint32_t control_version() const { return version_; }  // negotiated at open()
@@ -51,6 +58,11 @@ class PoolConnection {
   kj::WaitScope& wait_scope() { return client_->getWaitScope(); }
 
  private:
+  std::string open_one();  // endpoint_
+  void close();
+  std::vector<std::string> endpoints_;  // normalized, in the order given
+  std::string list_;                    // as given: the key of the last-good memo
+  size_t at_ = 0;                       // endpoints_[at_] is endpoint_
   std::string endpoint_, token_, client_name_;
   uint32_t timeout_ms_;
   net::TlsConfig tls_;             // ca_file empty: plain TCP

@@ -147,13 +147,9 @@ TEST_F(DashboardApiTest, TheLedgerHeadIsSignedAndAdminsGetItAudited) {
   const uint64_t size = l["size"].get<uint64_t>();
   state_.reset();
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/pool.db").c_str(), &db), SQLITE_OK);
-  const std::string sql = "UPDATE ledger_heads SET sig='" + std::string(128, '0') +
-                          "' WHERE size=" + std::to_string(size);
-  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-  EXPECT_EQ(sqlite3_changes(db), 1);
-  sqlite3_close(db);
+  EXPECT_EQ(exec_sql("UPDATE ledger_heads SET sig='" + std::string(128, '0') +
+                     "' WHERE size=" + std::to_string(size)),
+            1);
   reopen();
   const std::string audit = get(admin_token_, "ledger", 200)["audit"];
   EXPECT_NE(audit.find("head signed at size " + std::to_string(size) + " does not verify"),

@@ -233,12 +233,7 @@ TEST_F(PoolStateTest, LedgerRecordsMoneyEventsAndRefusesAnAlteredHistory) {
   // Someone edits the database: the pool refuses to start on it, naming the entry.
   state_.reset();
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/pool.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE ledger SET body=replace(body,'3000','30') WHERE idx=3",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  EXPECT_EQ(exec_sql("UPDATE ledger SET body=replace(body,'3000','30') WHERE idx=3"), 1);
   try {
     reopen();
     FAIL() << "an altered ledger was accepted";
