@@ -60,6 +60,11 @@ class PoolState::Writing {
 
 }  // namespace rgpu::pool
 
+namespace rgpu::pool {
+// The key of PoolState's request index: the lease's token and its acquire's request id.
+std::string request_key(const LeaseRecord& l);
+}  // namespace rgpu::pool
+
 namespace rgpu::pool::internal {
 
 // `bytes` random bytes as hex (ids, token secrets). Throws std::runtime_error if the RNG fails.

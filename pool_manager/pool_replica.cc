@@ -8,6 +8,10 @@
 
 namespace rgpu::pool {
 
+std::string request_key(const LeaseRecord& l) {  // token + the request id without its "#k"
+  return l.token_id + "\n" + l.request_id.substr(0, l.request_id.rfind('#'));
+}
+
 void PoolState::load_all(bool ledger_too) {
   rev_ = store_.current_rev();  // first: what is loaded below is at least this new
   tokens_ = store_.load_tokens();
@@ -38,7 +42,7 @@ void PoolState::index() {
     const LeaseRecord& l = leases_[i];
     lease_at_[l.id] = i;
     if (lease_open(l.state)) open_on_[l.provider_id].push_back(i);
-    if (!l.request_id.empty()) requested_[l.token_id + "\n" + l.request_id].push_back(i);
+    if (!l.request_id.empty()) requested_[request_key(l)].push_back(i);
   }
 }
 
@@ -58,7 +62,7 @@ void PoolState::add_lease(LeaseRecord l) {
   const size_t i = leases_.size();
   lease_at_[l.id] = i;
   if (lease_open(l.state)) open_on_[l.provider_id].push_back(i);
-  if (!l.request_id.empty()) requested_[l.token_id + "\n" + l.request_id].push_back(i);
+  if (!l.request_id.empty()) requested_[request_key(l)].push_back(i);
   leases_.push_back(std::move(l));
 }
 

@@ -363,11 +363,14 @@ std::vector<ProviderView> PoolState::views() const {
 }
 
 namespace {
-// By lease id: a repeated request (any replica, which loads them in another order) answers in the
-// order the first answer had.
+// In the order the first answer had (request_id "ID#k"; any replica may have loaded them in
+// another order).
 void sort_grants(AcquireOut* out) {
+  auto slot = [](const GrantOut& g) {
+    return std::stoul(g.lease.request_id.substr(g.lease.request_id.rfind('#') + 1));
+  };
   std::sort(out->grants.begin(), out->grants.end(),
-            [](const GrantOut& a, const GrantOut& b) { return a.lease.id < b.lease.id; });
+            [&](const GrantOut& a, const GrantOut& b) { return slot(a) < slot(b); });
 }
 }  // namespace
 
@@ -455,7 +458,9 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     l.whole_gpu = s.whole;
     l.token_id = c.token_id;
     l.client_name = in.client_name;
-    l.request_id = in.request_id;
+    // "ID#k": the k-th vGPU of request ID, so a repeat answers in the first answer's order.
+    if (!in.request_id.empty())
+      l.request_id = in.request_id + "#" + std::to_string(out.grants.size());
     l.created = now;
     l.expires = now + cfg_.lease_ttl_s;
     l.rate_version = current_rates().version;
@@ -465,7 +470,6 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     out.grants.push_back(grant_of(l));
     add_lease(std::move(l));
   }
-  sort_grants(&out);
   return out;
 }
 

@@ -80,8 +80,8 @@ struct LeaseRecord {
   uint64_t session_id = 0;
   std::string token_id;
   std::string client_name;
-  // The id the client gave its acquire ("" : none): a retried acquire with the same id and token
-  // gets these leases again instead of new ones.
+  // The id the client gave its acquire and this lease's place in the answer, "ID#k" ("" : no
+  // id): a retried acquire with the same id and token gets these leases again, in that order.
   std::string request_id;
   int64_t created = 0, expires = 0, started = 0, ended = 0;  // unix s
   std::string end_reason;
