@@ -29,6 +29,7 @@
 #include "pool_manager/dashboard_http.h"
 #include "pool_manager/pool_state.h"
 #include "pool_manager/rpc_service.h"
+#include "pool_manager/signing_keys.h"
 #include "pool_manager/utilisation.h"
 #include "protocol/control/control_version.h"
 #include "protocol/control/rpc_tls.h"
@@ -235,31 +236,19 @@ int main(int argc, char** argv) {
     }
     auto store =
         rgpu::pool::open_store(store_spec.empty() ? dir + "/pool.db" : store_spec, replica);
-    // Replicas sign leases with one key: the store keeps its public half, and a replica started
-    // with another one is refused (servers would reject its leases) unless it is the new key.
-    {
-      const std::string mine = rgpu::control::to_hex(key.public_raw);
-      const std::string known = store->get_meta("pool_public_key");
-      if (known.empty() || new_key) {
-        if (known != mine) store->put_meta("pool_public_key", mine);
-        if (!known.empty() && known != mine)
-          printf(
-              "rgpu-pool: the database's signing key is now this one (%s…); replicas still on "
-              "the old key keep signing with it until restarted with --key-file %s\n",
-              mine.substr(0, 16).c_str(), key_path.c_str());
-      } else if (known != mine) {
-        return fail("the key in " + key_path + " (" + mine.substr(0, 16) +
-                    "…) is not the one the other replicas of this database sign leases with (" +
-                    known.substr(0, 16) +
-                    "…): give every replica the same --key-file, or pass --new-key to rotate "
-                    "to this one");
-      }
-    }
     auto now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
+    // Replicas sign leases with one key: the store keeps its public half (signing_keys.h).
+    {
+      std::string note;
+      const std::string refusal = rgpu::pool::adopt_signing_key(
+          *store, key.public_raw, new_key, now_ms() / 1000, cfg.lease_ttl_s, &note);
+      if (!refusal.empty()) return fail("the key in " + key_path + ": " + refusal);
+      if (!note.empty()) printf("rgpu-pool: %s\n", note.c_str());
+    }
     rgpu::pool::PoolState state(*store, key, cfg, now_ms);
     std::string admin = state.bootstrap_admin();
     if (!admin.empty()) {

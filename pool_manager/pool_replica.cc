@@ -5,6 +5,7 @@
 
 #include "pool_manager/pool_internal.h"
 #include "pool_manager/pool_state.h"
+#include "pool_manager/signing_keys.h"
 
 namespace rgpu::pool {
 
@@ -25,6 +26,7 @@ void PoolState::load_all(bool ledger_too) {
   leases_ = store_.load_leases();
   for (auto& l : leases_) l.last_seen_ms = std::max(l.last_receipt_ms, l.started * 1000);
   rates_ = store_.load_rates();
+  published_keys_ = rgpu::pool::published_keys(store_, key_.public_raw, now_s());
   if (ledger_too) ledger_.reload();
   paid_.clear();
   for (const auto& e : ledger_.entries()) count_payout(e);
@@ -136,8 +138,17 @@ void PoolState::catch_up() {
 
 void PoolState::refresh() {
   if (!store_.shared()) return;
-  store_.put_liveness(seen_);
+  // One row per provider (its newest heartbeat); dropped even if the write fails: liveness is
+  // not money, and the next heartbeats bring it again.
+  std::unordered_map<std::string, int64_t> newest_seen;
+  for (const Liveness& l : seen_) {
+    int64_t& ms = newest_seen[l.provider_id];
+    ms = std::max(ms, l.ms);
+  }
   seen_.clear();
+  std::vector<Liveness> rows;
+  for (auto& [id, ms] : newest_seen) rows.push_back({id, ms});
+  store_.put_liveness(rows);
   int64_t newest = liveness_since_;
   // Heartbeats other replicas took reach the store within their refresh period: look back 3 s
   // so one flushed late is still seen.
@@ -149,6 +160,7 @@ void PoolState::refresh() {
           std::max(providers_[it->second].last_heartbeat_ms, l.ms);
   }
   liveness_since_ = newest;
+  published_keys_ = rgpu::pool::published_keys(store_, key_.public_raw, now_s());
   if (write_depth_ == 0) catch_up();
 }
 

@@ -227,6 +227,8 @@ class PoolState {
   bool leads() { return store_.lead(); }
 
   const std::string& public_key() const { return key_.public_raw; }
+  // The keys servers accept leases under (signing_keys.h), read at start and at each refresh.
+  const std::vector<std::string>& published_keys() const { return published_keys_; }
   const PoolConfig& config() const { return cfg_; }
   int64_t started_unix() const { return started_ms_ / 1000; }
 
@@ -297,6 +299,7 @@ class PoolState {
   uint64_t rev_ = 0;            // the store's change feed, applied up to here
   std::vector<Liveness> seen_;  // heartbeats seen since the last refresh (shared stores)
   int64_t liveness_since_ = 0;  // the newest heartbeat another replica reported
+  std::vector<std::string> published_keys_;
 };
 
 std::string hash_token(const std::string& secret);

@@ -382,6 +382,9 @@ class SessionImpl final : public cp::Session::Server {
     r.setError(out.error);
     r.setReregister(out.reregister);
     r.setDrained(out.drained);
+    const auto& keys = s_.published_keys();
+    auto pk = r.initPoolKeys(static_cast<unsigned>(keys.size()));
+    for (unsigned i = 0; i < keys.size(); i++) pk.set(i, bytes(keys[i]));
     r.setDrainReason(out.drain_reason);
     r.setDrainDeadlineUnix(out.drain_deadline);
     auto ks = r.initKill(static_cast<unsigned>(out.kills.size()));

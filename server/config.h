@@ -66,7 +66,7 @@ struct ServerOptions {
   std::string worker_cgroup_leaf;  // the cgroup v2 leaf the supervisor placed this worker in
   // Worker mode with a pool (internal, set by the supervisor; server/worker/lease_auth.h).
   int control_fd = -1;          // SOCK_SEQPACKET to the supervisor: lease claims, session events
-  std::string pool_pubkey_hex;  // the pool's Ed25519 public key (64 hex chars)
+  std::string pool_pubkey_hex;  // the pool's Ed25519 public keys (64 hex chars each, "A,B")
   std::string lease_endpoint;   // the endpoint leases must name (what the pool tells clients)
   std::string lease_provider;   // the provider id leases must name (this server's, from the pool)
   bool describe_gpu = false;    // --describe-gpu: write the device's DeviceProps to stdout, exit

@@ -234,7 +234,7 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
     link_.reset();
     return "cannot join the pool at " + o.pool + ": " + err;
   }
-  std::string key = link_->pool_public_key();
+  const std::string key = link_->pool_public_key();
   if (!o.pool_key_file.empty()) {
     std::string pinned;
     if (!control::read_public_key_file(o.pool_key_file, &pinned, &err)) {
@@ -245,9 +245,8 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
     if (pinned != key)
       log_warn("the pool's key differs from --pool-key %s: leases are checked with --pool-key",
                o.pool_key_file.c_str());
-    key = pinned;
+    pinned_hex_ = control::to_hex(pinned);
   }
-  pubkey_hex_ = control::to_hex(key);
   thread_ = std::thread([this] { serve_channels(); });
   log_info("joined pool %s as provider %s (%s), endpoint %s, GPU %u \"%s\" %llu bytes%s",
            o.pool.c_str(), name_.c_str(), link_->provider_id().c_str(), endpoint_.c_str(), o.gpu,
@@ -334,8 +333,14 @@ void PoolMembership::stop() {
 }
 
 std::vector<std::string> PoolMembership::worker_args(int child_fd) const {
+  // The keys the pool signs with now (during a rotation, the old and the new), as its last
+  // heartbeat said; a session's worker checks its lease against each.
+  std::string keys = pinned_hex_;
+  if (keys.empty())
+    for (const std::string& k : link_->pool_public_keys())
+      keys += (keys.empty() ? "" : ",") + control::to_hex(k);
   return {"--control-fd",       std::to_string(child_fd),
-          "--pool-pubkey",      pubkey_hex_,
+          "--pool-pubkey",      keys,
           "--lease-endpoint",   endpoint_,
           "--lease-provider",   link_->provider_id(),
           "--receipt-interval", std::to_string(receipt_interval_ms_ / 1000.0)};

@@ -87,7 +87,8 @@ class PoolMembership {
   void warn_of_deadline(Member& m);
   void wake();
 
-  std::string endpoint_, name_, pubkey_hex_;
+  std::string endpoint_, name_;
+  std::string pinned_hex_;  // --pool-key: the one key leases are checked with; "": the pool's
   uint32_t receipt_interval_ms_ = 30000;  // --receipt-interval, passed on to workers
   uint32_t gpu_ = 0;
   std::unique_ptr<control::ProviderLink> link_;

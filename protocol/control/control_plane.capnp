@@ -280,7 +280,8 @@ interface Session {
   heartbeat @1 (providerId :Text, use :List(GpuUse), events :List(SessionEvent),
                 activeLeases :List(Text), receipts :List(UsageReceipt))
       -> (error :Text, kill :List(SessionKill), drained :Bool, reregister :Bool,
-          drainReason :Text, drainDeadlineUnix :Int64);  # control plane 3: its sessions are warned
+          drainReason :Text, drainDeadlineUnix :Int64,  # control plane 3: its sessions are warned
+          poolKeys :List(Data));  # control plane 4: every key leases may be signed with now
 
   # --- users (role user or admin) ---
   acquire @2 (req :AcquireRequest) -> (error :Text, grants :List(Grant), retryable :Bool);

@@ -265,6 +265,7 @@ LeaseCheck verify_lease(std::string_view bytes, std::string_view pool_public_raw
     r.error = "lease refused: bad signature (forged, altered, or signed by another pool)";
     return r;
   }
+  r.signed_by_key = true;
   if (!decode_claims(bytes.substr(8, len), &r.claims)) {
     r.error = "lease refused: malformed claims";
     return r;

@@ -36,8 +36,9 @@ struct LeaseClaims {
 
 struct LeaseCheck {
   bool ok = false;
-  LeaseClaims claims;  // valid when ok
-  std::string error;   // why refused when !ok
+  LeaseClaims claims;          // valid when ok
+  std::string error;           // why refused when !ok
+  bool signed_by_key = false;  // the signature verified under the key given (whatever came after)
 };
 
 // An Ed25519 key pair. private_pem is empty for a verify-only key.

@@ -36,6 +36,7 @@ struct ProviderLink::Impl {
   std::map<std::string, uint64_t> running;       // lease id -> session id
   std::map<std::string, UsageReceipt> receipts;  // lease id -> latest, until the pool has it
   std::string pubkey, provider_id;
+  std::vector<std::string> pool_keys;  // the last heartbeat's (control plane 4); empty: pubkey
   uint32_t heartbeat_ms = 2000;
   std::atomic<bool> connected{false}, drained{false};
 
@@ -161,6 +162,13 @@ struct ProviderLink::Impl {
           receipts.erase(it);
       }
     }
+    if (resp.hasPoolKeys()) {
+      std::vector<std::string> keys;
+      for (auto k : resp.getPoolKeys())
+        if (k.size() == 32) keys.emplace_back(reinterpret_cast<const char*>(k.begin()), k.size());
+      std::lock_guard<std::mutex> l(mu);
+      pool_keys = std::move(keys);
+    }
     drained = resp.getDrained();
     connected = true;
     if (opts.on_drain)
@@ -279,6 +287,12 @@ void ProviderLink::stop() {
 std::string ProviderLink::pool_public_key() const {
   std::lock_guard<std::mutex> l(impl_->mu);
   return impl_->pubkey;
+}
+
+std::vector<std::string> ProviderLink::pool_public_keys() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  if (impl_->pool_keys.empty()) return {impl_->pubkey};
+  return impl_->pool_keys;
 }
 
 std::string ProviderLink::provider_id() const {

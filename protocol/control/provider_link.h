@@ -93,6 +93,10 @@ class ProviderLink {
   void stop();
 
   std::string pool_public_key() const;  // raw 32 bytes, valid after start() succeeded
+  // Every key the pool signs leases with now (its replicas' during a key rotation), as its last
+  // heartbeat answer listed them (control plane 4); before one, or from an older pool, the key
+  // registration gave.
+  std::vector<std::string> pool_public_keys() const;
   std::string provider_id() const;
   bool connected() const;  // the last heartbeat reached the pool
   bool drained() const;    // the pool says: no new sessions will be placed here

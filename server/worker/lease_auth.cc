@@ -105,7 +105,15 @@ AuthResult LeaseAuthenticator::check(const HelloCredentials& c) const {
         "set RGPU_POOL (a lease is required)";
     return r;
   }
-  control::LeaseCheck lc = control::verify_lease(c.lease, key_, std::time(nullptr), endpoint_);
+  // Each key the pool signs with now. The key that signed it says whether it is good (or why
+  // not: expired, another server); when none did, the current key (the first) says why.
+  control::LeaseCheck lc;
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    control::LeaseCheck k = control::verify_lease(c.lease, keys_[i], std::time(nullptr), endpoint_);
+    const bool signer = k.signed_by_key;
+    if (i == 0 || signer) lc = std::move(k);
+    if (signer) break;
+  }
   if (!lc.ok) {
     r.error = lc.error;
     return r;
@@ -139,13 +147,22 @@ AuthResult LeaseAuthenticator::check(const HelloCredentials& c) const {
 std::unique_ptr<Authenticator> make_authenticator(const ServerOptions& o,
                                                   SupervisorChannel* channel, std::string* error) {
   if (o.pool_pubkey_hex.empty()) return std::make_unique<SecretAuthenticator>(o.secret, o.insecure);
-  std::string raw;
-  if (!control::parse_public_key(o.pool_pubkey_hex, &raw, error)) return nullptr;
+  std::vector<std::string> keys;  // "HEX,HEX": the pool's keys during a rotation
+  size_t at = 0;
+  while (at <= o.pool_pubkey_hex.size()) {
+    size_t comma = o.pool_pubkey_hex.find(',', at);
+    if (comma == std::string::npos) comma = o.pool_pubkey_hex.size();
+    std::string raw;
+    if (!control::parse_public_key(o.pool_pubkey_hex.substr(at, comma - at), &raw, error))
+      return nullptr;
+    keys.push_back(std::move(raw));
+    at = comma + 1;
+  }
   std::unique_ptr<Authenticator> fallback;
   if (o.insecure || !o.secret.empty())
     fallback = std::make_unique<SecretAuthenticator>(o.secret, o.insecure);
-  return std::make_unique<LeaseAuthenticator>(raw, o.lease_endpoint, o.lease_provider, o.gpu,
-                                              channel, std::move(fallback));
+  return std::make_unique<LeaseAuthenticator>(std::move(keys), o.lease_endpoint, o.lease_provider,
+                                              o.gpu, channel, std::move(fallback));
 }
 
 }  // namespace rgpu::server

@@ -55,10 +55,11 @@ class SupervisorChannel {
 
 class LeaseAuthenticator final : public Authenticator {
  public:
-  LeaseAuthenticator(std::string pool_public_raw, std::string endpoint, std::string provider,
+  // `pool_keys`: the raw Ed25519 keys the pool signs leases with now, its current one first.
+  LeaseAuthenticator(std::vector<std::string> pool_keys, std::string endpoint, std::string provider,
                      uint32_t gpu, SupervisorChannel* channel,
                      std::unique_ptr<Authenticator> fallback)
-      : key_(std::move(pool_public_raw)),
+      : keys_(std::move(pool_keys)),
         endpoint_(std::move(endpoint)),
         provider_(std::move(provider)),
         gpu_(gpu),
@@ -67,7 +68,7 @@ class LeaseAuthenticator final : public Authenticator {
   AuthResult check(const HelloCredentials& c) const override;
 
  private:
-  std::string key_;
+  std::vector<std::string> keys_;
   std::string endpoint_;
   // This server's provider id at the pool: a lease placed on another provider is refused, even
   // one that names this endpoint (a provider cannot spend its leases on someone else's GPU).

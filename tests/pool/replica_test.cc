@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "pool_manager/signing_keys.h"
 #include "tests/pool/pool_fixture.h"
 
 namespace {
@@ -154,7 +155,9 @@ TEST_F(ReplicaTest, HeartbeatsThroughOneReplicaKeepTheProviderActiveOnTheOthers)
   const std::string pid = reg(prov_, info("gpu-a"));
   Replica b = replica("b");
   for (int i = 0; i < 5; ++i) {  // 10 s of heartbeats, all to the fixture's replica
-    now_ms_ += 2000;
+    now_ms_ += 1000;
+    state_->heartbeat(prov_, pid, {}, {}, {});
+    now_ms_ += 1000;  // two between refreshes: written as one row, the newest
     state_->heartbeat(prov_, pid, {}, {}, {});
     state_->refresh();
     b.state->refresh();
@@ -166,6 +169,41 @@ TEST_F(ReplicaTest, HeartbeatsThroughOneReplicaKeepTheProviderActiveOnTheOthers)
   now_ms_ += 10000;  // then silence: missing on both
   b.state->refresh();
   EXPECT_FALSE(b.state->provider_active(b.state->providers()[0]));
+}
+
+}  // namespace
+
+namespace {
+
+// Signing keys (pool_manager/signing_keys.h), on either store: the first replica's key becomes
+// the store's, another is refused unless it rotates, and a rotation publishes the old key until
+// the last lease it could have signed expired.
+TEST_F(PoolStateTest, ARotationPublishesTheOldKeyUntilItsLeasesExpire) {
+  const PoolKey old_key = key_, new_key = rgpu::control::generate_pool_key();
+  std::string note;
+  const int64_t now = now_ms_ / 1000;
+  EXPECT_EQ(adopt_signing_key(*store_, old_key.public_raw, false, now, 300, &note), "");
+  EXPECT_EQ(adopt_signing_key(*store_, old_key.public_raw, false, now, 300, &note), "");
+  EXPECT_EQ(note, "");
+  const std::string refused =
+      adopt_signing_key(*store_, new_key.public_raw, false, now, 300, &note);
+  EXPECT_NE(refused.find("not the one the other replicas"), std::string::npos) << refused;
+  EXPECT_EQ(published_keys(*store_, old_key.public_raw, now),
+            std::vector<std::string>{old_key.public_raw});
+  ASSERT_EQ(adopt_signing_key(*store_, new_key.public_raw, true, now, 300, &note), "");
+  EXPECT_NE(note.find("stays published"), std::string::npos) << note;
+  // A replica on the new key and one still on the old publish both, each its own first.
+  EXPECT_EQ(published_keys(*store_, new_key.public_raw, now),
+            (std::vector<std::string>{new_key.public_raw, old_key.public_raw}));
+  EXPECT_EQ(published_keys(*store_, old_key.public_raw, now),
+            (std::vector<std::string>{old_key.public_raw, new_key.public_raw}));
+  EXPECT_EQ(published_keys(*store_, new_key.public_raw, now + 360),
+            (std::vector<std::string>{new_key.public_raw, old_key.public_raw}));
+  // Past the TTL and a minute, the old key is no longer published by the new key's replicas.
+  EXPECT_EQ(published_keys(*store_, new_key.public_raw, now + 361),
+            std::vector<std::string>{new_key.public_raw});
+  // The new key is the store's now: the old one, without --new-key, is refused.
+  EXPECT_NE(adopt_signing_key(*store_, old_key.public_raw, false, now, 300, &note), "");
 }
 
 }  // namespace

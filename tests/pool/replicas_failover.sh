@@ -42,7 +42,7 @@ cleanup() {
   sleep 0.5
   for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
-  rm -rf "$W"
+  [[ -n "${KEEP_W:-}" ]] || rm -rf "$W"
 }
 trap cleanup EXIT
 fail() {
@@ -155,4 +155,24 @@ sys.exit(0 if ok else 1)' "$good" "$runs"
 }
 wait_for 30 settled || fail "leases after the storm: $(settled)"
 ok "$(settled)"
+
+# Key rotation: replica b restarts on a new key (--new-key); c still signs with the old one.
+# The servers, never restarted, learn both keys from heartbeat answers and take leases of each.
+PB=$(cat "$W/b.port") PC=$(cat "$W/c.port")
+openssl genpkey -algorithm ed25519 -out "$W/new.key" 2>/dev/null || fail "openssl genpkey"
+kill -TERM "${PID[b]}"
+wait "${PID[b]}" 2>/dev/null
+"$BIN/rgpu-pool" --listen "127.0.0.1:$PB" --data-dir "$W/b" --store "$RGPU_TEST_PG_URL" \
+  --replica b --heartbeat-ms 300 --missing-after-ms 5000 --lost-after-ms 20000 \
+  --key-file "$W/new.key" --new-key >>"$W/b2.log" 2>&1 &
+PID[b]=$!
+wait_for 30 grep -q "listening on" "$W/b2.log" || fail "replica b did not restart on the new key"
+grep -q "stays published" "$W/b2.log" || fail "the rotation was not announced: $(cat "$W/b2.log")"
+sleep 2  # a heartbeat answer (0.3 s) from a replica that caught up (0.5 s)
+for via in "$PB" "$PC"; do
+  RGPU_POOL=127.0.0.1:$via LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB -- \
+    "$PROG" >"$W/rot$via.out" 2>"$W/rot$via.err" ||
+    fail "a lease from the replica on :$via was refused after the rotation: $(cat "$W/rot$via.err")"
+done
+ok "after a key rotation leases of the new key (b) and the old (c) both run, servers untouched"
 echo "replicas_failover: PASS"

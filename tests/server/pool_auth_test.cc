@@ -92,7 +92,7 @@ struct PoolAuth : ::testing::Test {
   control::PoolKey key = control::generate_pool_key();
   FakeSupervisor sup;
   SupervisorChannel channel{sup.worker_fd()};
-  LeaseAuthenticator auth{key.public_raw, kEndpoint, "p-test", 0, &channel, nullptr};
+  LeaseAuthenticator auth{{key.public_raw}, kEndpoint, "p-test", 0, &channel, nullptr};
 };
 
 TEST_F(PoolAuth, AcceptsAValidLeaseWithItsCapAndId) {
@@ -116,6 +116,29 @@ TEST_F(PoolAuth, RefusesALeaseSignedByAnotherPool) {
   AuthResult r = auth.check(with_lease(control::sign_lease(claims_for(kEndpoint), other)));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("bad signature"), std::string::npos) << r.error;
+}
+
+// During a key rotation the pool publishes the old key and the new: a lease signed with either
+// is accepted, one signed with neither is refused with the reason the current key gives.
+TEST_F(PoolAuth, DuringARotationLeasesOfTheOldAndTheNewKeyAreAccepted) {
+  control::PoolKey next = control::generate_pool_key();
+  LeaseAuthenticator both({next.public_raw, key.public_raw}, kEndpoint, "p-test", 0, &channel,
+                          nullptr);
+  AuthResult old_one = both.check(with_lease(control::sign_lease(claims_for(kEndpoint), key)));
+  EXPECT_TRUE(old_one.ok) << old_one.error;
+  AuthResult new_one = both.check(with_lease(control::sign_lease(claims_for(kEndpoint), next)));
+  EXPECT_TRUE(new_one.ok) << new_one.error;
+  control::PoolKey stranger = control::generate_pool_key();
+  AuthResult foreign = both.check(with_lease(control::sign_lease(claims_for(kEndpoint), stranger)));
+  EXPECT_FALSE(foreign.ok);
+  EXPECT_NE(foreign.error.find("bad signature"), std::string::npos) << foreign.error;
+  // An expired lease of the old key says it expired, not that its signature is bad.
+  auto c = claims_for(kEndpoint);
+  c.issued_unix -= 7200;
+  c.expires_unix = c.issued_unix + 60;
+  AuthResult expired = both.check(with_lease(control::sign_lease(c, key)));
+  EXPECT_FALSE(expired.ok);
+  EXPECT_EQ(expired.error.find("bad signature"), std::string::npos) << expired.error;
 }
 
 TEST_F(PoolAuth, RefusesAnAlteredLease) {
@@ -156,7 +179,7 @@ TEST_F(PoolAuth, RefusesALeasePlacedOnAnotherProviderForThisEndpoint) {
   EXPECT_NE(r.error.find("placed on provider p-evil, this server is provider p-test"),
             std::string::npos)
       << r.error;
-  LeaseAuthenticator unregistered{key.public_raw, kEndpoint, "", 0, &channel, nullptr};
+  LeaseAuthenticator unregistered{{key.public_raw}, kEndpoint, "", 0, &channel, nullptr};
   r = unregistered.check(with_lease(control::sign_lease(claims_for(kEndpoint), key)));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("not registered"), std::string::npos) << r.error;
@@ -172,7 +195,7 @@ TEST_F(PoolAuth, RefusesGarbageAndAMissingLease) {
 }
 
 TEST_F(PoolAuth, ALeaselessHelloGoesToTheFallback) {
-  LeaseAuthenticator with_secret(key.public_raw, kEndpoint, "p-test", 0, &channel,
+  LeaseAuthenticator with_secret({key.public_raw}, kEndpoint, "p-test", 0, &channel,
                                  std::make_unique<SecretAuthenticator>("s3cret", false));
   HelloCredentials h;
   h.secret = "s3cret";
@@ -194,7 +217,7 @@ TEST_F(PoolAuth, ReportsSessionStartAndEnd) {
 TEST(PoolAuthNoSupervisor, ClaimsFailWithoutAChannel) {
   control::PoolKey key = control::generate_pool_key();
   SupervisorChannel none(-1);
-  LeaseAuthenticator auth(key.public_raw, kEndpoint, "p-test", 0, &none, nullptr);
+  LeaseAuthenticator auth({key.public_raw}, kEndpoint, "p-test", 0, &none, nullptr);
   AuthResult r = auth.check(with_lease(control::sign_lease(claims_for(kEndpoint), key)));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("supervisor"), std::string::npos) << r.error;

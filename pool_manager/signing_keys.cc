@@ -1,0 +1,83 @@
+// pool_manager/signing_keys.cc — see signing_keys.h.
+#include "pool_manager/signing_keys.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "protocol/control/lease.h"
+
+namespace rgpu::pool {
+namespace {
+
+struct Retired {
+  std::string hex;
+  int64_t until = 0;
+};
+
+std::vector<Retired> parse_retired(const std::string& text) {
+  std::vector<Retired> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string one = text.substr(at, comma - at);
+    const size_t colon = one.find(':');
+    if (colon != std::string::npos)
+      out.push_back({one.substr(0, colon), std::strtoll(one.c_str() + colon + 1, nullptr, 10)});
+    at = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string adopt_signing_key(Store& store, const std::string& public_raw, bool rotate, int64_t now,
+                              int64_t lease_ttl_s, std::string* note) {
+  const std::string mine = control::to_hex(public_raw);
+  std::string refusal;
+  store.atomically([&] {  // two replicas starting at once: one of them is first
+    const std::string known = store.get_meta("pool_public_key");
+    if (known == mine) return;
+    if (known.empty()) {
+      store.put_meta("pool_public_key", mine);
+      return;
+    }
+    if (!rotate) {
+      refusal = "this key (" + mine.substr(0, 16) +
+                "…) is not the one the other replicas of this database sign leases with (" +
+                known.substr(0, 16) +
+                "…): give every replica the same --key-file, or pass --new-key to rotate to it";
+      return;
+    }
+    std::vector<Retired> retired = parse_retired(store.get_meta("pool_retired_keys"));
+    retired.erase(std::remove_if(retired.begin(), retired.end(),
+                                 [&](const Retired& r) { return r.until < now || r.hex == mine; }),
+                  retired.end());
+    retired.push_back({known, now + lease_ttl_s + 60});
+    std::string text;
+    for (auto& r : retired)
+      text += (text.empty() ? "" : ",") + r.hex + ":" + std::to_string(r.until);
+    store.put_meta("pool_retired_keys", text);
+    store.put_meta("pool_public_key", mine);
+    *note = "the database's signing key is now this one (" + mine.substr(0, 16) + "…); the old " +
+            "one (" + known.substr(0, 16) + "…) stays published to servers until its leases " +
+            "have expired, and replicas still on it keep signing with it until restarted with " +
+            "the new --key-file";
+  });
+  return refusal;
+}
+
+std::vector<std::string> published_keys(Store& store, const std::string& public_raw, int64_t now) {
+  std::vector<std::string> out{public_raw};
+  auto add = [&](const std::string& hex) {
+    std::string raw;
+    if (!control::from_hex(hex, &raw) || raw.size() != 32) return;
+    if (std::find(out.begin(), out.end(), raw) == out.end()) out.push_back(raw);
+  };
+  add(store.get_meta("pool_public_key"));
+  for (const Retired& r : parse_retired(store.get_meta("pool_retired_keys")))
+    if (r.until >= now) add(r.hex);
+  return out;
+}
+
+}  // namespace rgpu::pool
