@@ -7,8 +7,8 @@
 # Run under tests/pool/pg_cluster.sh (RGPU_TEST_PG_URL). Replicas a, b, c share one signing key
 # (--key-file); two sim rgpu-servers and every `rgpu run` are given all three
 # (--pool a,b,c / RGPU_POOL). Two loops of `rgpu run` run the program while replica a, the one
-# every client tries first, is killed. Asserts: every run succeeds or fails with a clear
-# "rgpu:" line; both providers stay registered and active; every lease the database holds was
+# every client tries first, is killed, and one session runs across the kill. Asserts: every run
+# succeeds or fails with a clear "rgpu:" line; the long session passes; both providers stay registered and active; every lease the database holds was
 # printed by exactly one run (none doubled, none lost) and none is left open; every session has
 # its final usage receipt; a fourth replica started with another key is refused.
 set -uo pipefail
@@ -102,6 +102,11 @@ storm() {  # LOOP: runs until $W/stop appears (3 s after the kill)
     fi
   done
 }
+# A session running across the kill: its program sleeps 8 s on its vGPU, then checks its data.
+RGPU_JOB_SLEEP_S=8 LD_PRELOAD="$PRELOAD" "$BIN/rgpu" --token "$UTOK" run --vram 1GiB -- "$PROG" sleep \
+  >"$W/long.out" 2>"$W/long.err" &
+LONG=$!
+wait_for 60 grep -q '^running' "$W/long.out" || fail "the long session did not start"
 storm 1 &
 L1=$!
 storm 2 &
@@ -114,6 +119,8 @@ ok "replica a SIGKILLed during the storm, after $before runs"
 sleep 3
 touch "$W/stop"
 wait $L1 $L2
+wait $LONG || fail "the session running across the kill failed: $(cat "$W/long.err")"
+grep -q '^PASS' "$W/long.out" || fail "the session running across the kill did not pass"
 after=$(( $(ls "$W"/run*.rc | wc -l) - before ))
 ((before >= 2 && after >= 2)) || fail "the storm did not span the kill ($before runs before, $after after)"
 runs=0 good=0
@@ -127,7 +134,7 @@ for f in "$W"/run*.rc; do
   fi
 done
 ((good >= runs - 2)) || fail "only $good of $runs runs succeeded across the failover"
-ok "$good of $runs runs succeeded, the rest failed saying why"
+ok "$good of $runs runs succeeded, the rest failed saying why; the session running across the kill passed"
 wait_for 30 active || fail "a provider was lost in the failover: $(admin server list)"
 ok "both providers stay registered and active"
 
@@ -151,7 +158,7 @@ for l in ls:
 # One lease per run that got one: none doubled by a retried acquire, none lost.
 ok = not opened and good <= len(ls) <= runs and len(ran) >= good and len(finals) == len(ran)
 print(len(ls), "leases", states, len(ran), "sessions,", len(finals), "with a final receipt")
-sys.exit(0 if ok else 1)' "$good" "$runs"
+sys.exit(0 if ok else 1)' "$((good + 1))" "$((runs + 1))"  # and the long session
 }
 wait_for 30 settled || fail "leases after the storm: $(settled)"
 ok "$(settled)"
