@@ -1,14 +1,17 @@
 // bench/pool_load.cc — a load generator for rgpu-pool: N light fake providers and M users.
 //
 //   rgpu_pool_load --pools A[,B,...] --provider-token T --user-token T --providers N
-//                  [--users M] [--seconds S] [--heartbeat-s 5] [--pids P[,P...]] [--tag TEXT]
+//                  [--users M] [--rate R] [--seconds S] [--heartbeat-s 5] [--pids P[,P...]]
+//                  [--tag TEXT]
 //
 // The providers speak the control plane as rgpu-server does: each registers (one GPU lending
 // 16 GiB, an endpoint of its own) and heartbeats every --heartbeat-s, staggered, through
 // connections spread over the pools (a provider's heartbeats are not tied to a connection, so a
 // few connections carry them all: this measures the pool's work per heartbeat, not its cost per
-// connection). M users loop: acquire one 1 GiB vGPU through the next pool, release it. All of it
-// is asynchronous on one kj event loop; latencies are measured from send to answer.
+// connection). M users loop: acquire one 1 GiB vGPU through the next pool, release it, at R
+// placements per second in all (--rate, default 20; 0: as fast as the pool answers, which
+// measures saturation rather than latency). All of it is asynchronous on one kj event loop;
+// latencies are measured from send to answer.
 //
 // Prints one line: N, M, pools, placements/s, heartbeats/s, p50/p99 of each, the RPC baseline
 // (p50 of listRates through the same connections, measured in the same run) and the p99s as
@@ -96,6 +99,7 @@ Link open_link(const std::string& endpoint, const std::string& token, capnp::EzR
 int main(int argc, char** argv) {
   std::string pools, ptok, utok, tag, pid_list;
   long providers = 100, users = 4;
+  double rate = 20;
   double seconds = 20, heartbeat_s = 5;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -118,6 +122,8 @@ int main(int argc, char** argv) {
       users = std::atol(val().c_str());
     else if (a == "--seconds")
       seconds = std::atof(val().c_str());
+    else if (a == "--rate")
+      rate = std::atof(val().c_str());
     else if (a == "--heartbeat-s")
       heartbeat_s = std::atof(val().c_str());
     else if (a == "--pids")
@@ -232,7 +238,13 @@ int main(int argc, char** argv) {
       }
       auto rel = ulinks[(k + 1) % ulinks.size()].session->releaseRequest();
       rel.initLeaseIds(1).set(0, r.getGrants()[0].getLeaseId());
-      return rel.send().then([&, k](auto&&) { return user(k + 1); });
+      // Paced: each user starts its next placement 1 / (R / M) s after this one started.
+      const double gap_ms = rate > 0 ? 1000.0 * static_cast<double>(users) / rate : 0;
+      const double wait_ms = std::max(0.0, gap_ms - ms_since(t));
+      return rel.send().then([&, k, wait_ms](auto&&) {
+        return timer.afterDelay(static_cast<uint64_t>(wait_ms * 1000) * kj::MICROSECONDS)
+            .then([&, k] { return user(k + 1); });
+      });
     });
   };
   for (long u = 0; u < users; ++u) tasks.add(user(static_cast<size_t>(u)));

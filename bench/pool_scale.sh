@@ -3,20 +3,22 @@
 # 5 s while M users place and release vGPUs (bench/pool_load.cc), with 1 replica on SQLite and 1
 # and 3 replicas on PostgreSQL (a private cluster, tests/pool/pg_cluster.sh).
 #
-#   bench/pool_scale.sh [--bin build/bin] [--seconds 20] [--users 4] [--sizes "100 1000 10000"]
+#   bench/pool_scale.sh [--bin build/bin] [--seconds 20] [--users 4] [--rate 20]
+#                       [--sizes "100 1000 10000"]
 #                       [--stores "sqlite pg1 pg3"]
 #
 # One line per run (pool_load.cc says what each figure is); the goal is 10,000 providers with a
-# placement p99 under 50 ms on a 2-core machine. Every pool and the generator share this
+# placement p99 under 50 ms on a 2-core machine, at --rate placements/s (0: saturation). Every pool and the generator share this
 # machine's cores, so the CPU figures include their contention.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=$HERE/../build/bin SECONDS_EACH=20 USERS=4 SIZES="100 1000 10000" STORES="sqlite pg1 pg3"
+BIN=$HERE/../build/bin SECONDS_EACH=20 USERS=4 RATE=20 SIZES="100 1000 10000" STORES="sqlite pg1 pg3"
 while (($#)); do
   case "$1" in
     --bin) BIN=$2; shift 2 ;;
     --seconds) SECONDS_EACH=$2; shift 2 ;;
     --users) USERS=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
     --sizes) SIZES=$2; shift 2 ;;
     --stores) STORES=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
@@ -28,7 +30,7 @@ for b in rgpu-pool rgpu rgpu_pool_load; do
 done
 if [[ -z "${RGPU_TEST_PG_URL:-}" && "$STORES" == *pg* ]]; then
   exec bash "$HERE/../tests/pool/pg_cluster.sh" -- bash "$0" --bin "$BIN" --seconds "$SECONDS_EACH" \
-    --users "$USERS" --sizes "$SIZES" --stores "$STORES"
+    --users "$USERS" --rate "$RATE" --sizes "$SIZES" --stores "$STORES"
 fi
 W=$(mktemp -d /tmp/rgpu-pool-scale.XXXXXX)
 PIDS=()
@@ -63,7 +65,7 @@ run() {  # STORE N
   ptok=$("$BIN/rgpu" --pool "$eps" --token "$admin" token create --role provider --name load)
   utok=$("$BIN/rgpu" --pool "$eps" --token "$admin" token create --role user --name load)
   "$BIN/rgpu_pool_load" --pools "$eps" --provider-token "$ptok" --user-token "$utok" \
-    --providers "$n" --users "$USERS" --seconds "$SECONDS_EACH" --pids "$pids" --tag "$store"
+    --providers "$n" --users "$USERS" --rate "$RATE" --seconds "$SECONDS_EACH" --pids "$pids" --tag "$store"
 }
 for store in $STORES; do
   for n in $SIZES; do run "$store" "$n"; done

@@ -58,7 +58,13 @@ bool fits(const GpuView& g, uint64_t vram) {
 
 Placement place(const std::vector<ProviderView>& providers, const PlacementRequest& req) {
   Placement out;
-  std::vector<ProviderView> views = providers;  // working copy, updated as slots are taken
+  // Providers whose GPUs took a slot, copied once and updated as slots are taken (the rest are
+  // read where they are: a pool of 10,000 is not copied per placement).
+  std::vector<int32_t> copy_of(providers.size(), -1);
+  std::vector<ProviderView> copies;
+  auto view = [&](size_t pi) -> const ProviderView& {
+    return copy_of[pi] < 0 ? providers[pi] : copies[static_cast<size_t>(copy_of[pi])];
+  };
   const std::string what = std::to_string(req.count) + " x " +
                            (req.vram ? format_bytes(req.vram) : std::string("whole GPU"));
   if (req.count == 0) {
@@ -69,8 +75,8 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     bool found = false;
     size_t best_p = 0, best_g = 0;
     std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> best_key{};
-    for (size_t pi = 0; pi < views.size(); pi++) {
-      const ProviderView& p = views[pi];
+    for (size_t pi = 0; pi < providers.size(); pi++) {
+      const ProviderView& p = view(pi);
       if (!p.active || p.drained || !p.in_schedule || !labels_match(p, req.labels) ||
           !price_fits(p, req))
         continue;
@@ -97,7 +103,11 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
       }
     }
     if (!found) break;
-    GpuView& g = views[best_p].gpus[best_g];
+    if (copy_of[best_p] < 0) {
+      copy_of[best_p] = static_cast<int32_t>(copies.size());
+      copies.push_back(providers[best_p]);
+    }
+    GpuView& g = copies[static_cast<size_t>(copy_of[best_p])].gpus[best_g];
     Slot s{best_p, g.index, req.vram ? req.vram : g.lent, req.vram == 0};
     g.leased += s.vram;
     g.leases++;

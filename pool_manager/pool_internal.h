@@ -75,6 +75,15 @@ inline std::string random_hex(size_t bytes) {
   return control::to_hex(b);
 }
 
+// host:port with the host lowercased (DNS names compare without case).
+inline std::string lowercase_host(const std::string& endpoint) {
+  std::string e = endpoint;
+  const size_t colon = e.rfind(':');
+  for (size_t i = 0; i < (colon == std::string::npos ? e.size() : colon); ++i)
+    if (e[i] >= 'A' && e[i] <= 'Z') e[i] = static_cast<char>(e[i] - 'A' + 'a');
+  return e;
+}
+
 // The refusal of an admin-only action to caller `c`.
 inline std::string need(const char* what, const Caller& c) {
   return std::string("permission denied: ") + what + " needs an admin token (this token is " +

@@ -34,16 +34,21 @@ void PoolState::load_all(bool ledger_too) {
 }
 
 void PoolState::index() {
+  providers_gen_++;
+  granted_by_expiry_.clear();
   provider_at_.clear(), provider_named_.clear(), lease_at_.clear();
+  provider_at_endpoint_.clear();
   open_on_.clear(), requested_.clear();
   for (size_t i = 0; i < providers_.size(); ++i) {
     provider_at_[providers_[i].id] = i;
     provider_named_[providers_[i].name] = i;
+    provider_at_endpoint_.emplace(internal::lowercase_host(providers_[i].endpoint), i);
   }
   for (size_t i = 0; i < leases_.size(); ++i) {
     const LeaseRecord& l = leases_[i];
     lease_at_[l.id] = i;
     if (lease_open(l.state)) open_on_[l.provider_id].push_back(i);
+    if (l.state == LeaseState::kGranted) granted_by_expiry_.emplace(l.expires, i);
     if (!l.request_id.empty()) requested_[request_key(l)].push_back(i);
   }
 }
@@ -64,12 +69,18 @@ void PoolState::add_lease(LeaseRecord l) {
   const size_t i = leases_.size();
   lease_at_[l.id] = i;
   if (lease_open(l.state)) open_on_[l.provider_id].push_back(i);
+  if (l.state == LeaseState::kGranted) granted_by_expiry_.emplace(l.expires, i);
   if (!l.request_id.empty()) requested_[request_key(l)].push_back(i);
   leases_.push_back(std::move(l));
 }
 
 std::vector<size_t>& PoolState::open_on(const std::string& id) {
-  std::vector<size_t>& v = open_on_[id];
+  auto it = open_on_.find(id);
+  if (it == open_on_.end()) {  // none: not an entry (heartbeats of idle providers add nothing)
+    no_leases_.clear();
+    return no_leases_;
+  }
+  std::vector<size_t>& v = it->second;
   v.erase(
       std::remove_if(v.begin(), v.end(), [&](size_t i) { return !lease_open(leases_[i].state); }),
       v.end());
@@ -98,6 +109,7 @@ void PoolState::catch_up() {
       p.last_heartbeat_ms = now_ms_();
       provider_at_[p.id] = providers_.size();
       provider_named_[p.name] = providers_.size();
+      provider_at_endpoint_.emplace(internal::lowercase_host(p.endpoint), providers_.size());
       providers_.push_back(std::move(p));
       continue;
     }
@@ -107,7 +119,7 @@ void PoolState::catch_up() {
       for (auto& h : mine.gpus)
         if (h.index == g.index)
           g.memory_used = h.memory_used, g.sessions = h.sessions, g.utilization = h.utilization;
-    if (p.name != mine.name) reindex = true;
+    if (p.name != mine.name || p.endpoint != mine.endpoint) reindex = true;
     mine = std::move(p);
   }
   for (auto& id : ch.removed_providers) {
@@ -130,10 +142,15 @@ void PoolState::catch_up() {
     const bool was_open = lease_open(mine.state);
     mine = std::move(l);
     if (!was_open && lease_open(mine.state)) open_on_[mine.provider_id].push_back(it->second);
+    if (!was_open && mine.state == LeaseState::kGranted)
+      granted_by_expiry_.emplace(mine.expires, it->second);
   }
   for (auto& r : ch.rates) rates_.push_back(std::move(r));
   for (const LedgerEntry* e : ledger_.adopt(std::move(ch.ledger), ch.heads)) count_payout(*e);
-  if (reindex) index();
+  if (reindex)
+    index();
+  else if (!ch.providers.empty())
+    providers_gen_++;
 }
 
 void PoolState::refresh() {

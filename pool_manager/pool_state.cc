@@ -84,19 +84,7 @@ uint32_t PoolState::open_leases_on(const std::string& provider_id) const {
   return n;
 }
 
-namespace {
-// host:port with the host lowercased (DNS names compare without case).
-std::string lowercase_host(const std::string& endpoint) {
-  std::string e = endpoint;
-  const size_t colon = e.rfind(':');
-  for (size_t i = 0; i < (colon == std::string::npos ? e.size() : colon); ++i)
-    e[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[i])));
-  return e;
-}
-bool same_endpoint(const std::string& a, const std::string& b) {
-  return lowercase_host(a) == lowercase_host(b);
-}
-}  // namespace
+using internal::lowercase_host;
 
 std::string PoolState::register_provider(const Caller& c, ProviderRecord info, std::string* id) {
   Writing w(*this);
@@ -125,8 +113,10 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   // leases would land on someone else's GPU, past their limits and the pool's metering; two
   // of one token's would hand out one GPU twice). Servers also refuse leases naming another
   // provider (server/worker/lease_auth.h), whatever endpoint they name.
-  for (const ProviderRecord& q : providers_) {
-    if (q.name == info.name || !same_endpoint(q.endpoint, info.endpoint)) continue;
+  const auto [first, last] = provider_at_endpoint_.equal_range(lowercase_host(info.endpoint));
+  for (auto it = first; it != last; ++it) {
+    const ProviderRecord& q = providers_[it->second];
+    if (q.name == info.name) continue;
     return "endpoint " + lowercase_host(info.endpoint) + " is served by provider " + q.name +
            (q.owner_token != c.token_id ? " (another token's)" : "") +
            "; advertise this server's own address (--advertise), keep its --name, or have an "
@@ -150,11 +140,15 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   }
   info.last_heartbeat_ms = now_ms_();
   store_.put_provider(info);
+  providers_gen_++;
   if (p) {
+    const bool moved = lowercase_host(p->endpoint) != lowercase_host(info.endpoint);
     *p = info;
+    if (moved) index();
   } else {
     provider_at_[info.id] = providers_.size();
     provider_named_[info.name] = providers_.size();
+    provider_at_endpoint_.emplace(lowercase_host(info.endpoint), providers_.size());
     providers_.push_back(info);
   }
   removed_.erase(info.id);
@@ -329,37 +323,75 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
   return out;
 }
 
-std::vector<ProviderView> PoolState::views() const {
-  std::vector<ProviderView> vs;
-  for (auto& p : providers_) {
-    ProviderView v;
-    v.id = p.id;
-    v.name = p.name;
-    v.labels = p.labels;
+const std::vector<ProviderView>& PoolState::views() {
+  // What changes only with the provider records or the rates is rebuilt only then; what moves
+  // with time and leases (liveness, drain, schedule, memory leased) is refreshed every call.
+  const int64_t rates = current_rates().version;
+  if (view_gen_ != providers_gen_ || view_rates_ != rates) {
+    view_cache_.clear();
+    view_schedules_.clear();
+    for (auto& p : providers_) {
+      ProviderView v;
+      v.id = p.id;
+      v.name = p.name;
+      v.labels = p.labels;
+      v.min_price = p.min_price;
+      v.price = current_rates().gpu_hour_rate(p.name, p.gpus.empty() ? "" : p.gpus[0].name);
+      for (auto& g : p.gpus) {
+        GpuView gv;
+        gv.index = g.index;
+        gv.name = g.name;
+        gv.lent = g.memory_lent;
+        v.gpus.push_back(gv);
+      }
+      view_cache_.push_back(std::move(v));
+      Schedule sched;
+      const bool ok = Schedule::parse(p.schedule, &sched, nullptr);
+      view_schedules_.push_back(ok ? (sched.always() ? 1 : 2) : 0);
+    }
+    view_gen_ = providers_gen_;
+    view_rates_ = rates;
+  }
+  const int minute = Schedule::local_minute(now_s());
+  for (size_t i = 0; i < providers_.size(); ++i) {
+    const ProviderRecord& p = providers_[i];
+    ProviderView& v = view_cache_[i];
     v.active = provider_active(p);
     v.drained = p.drained;
-    v.in_schedule = provider_in_schedule(p);
-    v.min_price = p.min_price;
-    v.price = current_rates().gpu_hour_rate(p.name, p.gpus.empty() ? "" : p.gpus[0].name);
-    for (auto& g : p.gpus) {
-      GpuView gv;
-      gv.index = g.index;
-      gv.name = g.name;
-      gv.lent = g.memory_lent;
-      auto open = open_on_.find(p.id);
-      if (open != open_on_.end())
-        for (size_t i : open->second) {
-          const LeaseRecord& l = leases_[i];
-          if (l.gpu_index != g.index || !lease_open(l.state)) continue;
-          gv.leased += l.vram;
-          gv.leases++;
-          gv.whole = gv.whole || l.whole_gpu;
-        }
-      v.gpus.push_back(gv);
-    }
-    vs.push_back(std::move(v));
+    v.in_schedule = view_schedules_[i] == 1 || (view_schedules_[i] == 2 && [&] {
+                      Schedule sched;
+                      return Schedule::parse(p.schedule, &sched, nullptr) && sched.allows(minute);
+                    }());
+    for (auto& g : v.gpus) g.leased = 0, g.leases = 0, g.whole = false;
   }
-  return vs;
+  for (auto& [provider, open] : open_on_) {
+    if (open.empty()) continue;
+    auto at = provider_at_.find(provider);
+    if (at == provider_at_.end()) continue;
+    ProviderView& v = view_cache_[at->second];
+    for (size_t i : open) {
+      const LeaseRecord& l = leases_[i];
+      if (!lease_open(l.state)) continue;
+      for (auto& g : v.gpus)
+        if (g.index == l.gpu_index) {
+          g.leased += l.vram;
+          g.leases++;
+          g.whole = g.whole || l.whole_gpu;
+        }
+    }
+  }
+  return view_cache_;
+}
+
+void PoolState::expire_granted() {
+  const int64_t now = now_s();
+  while (!granted_by_expiry_.empty() && granted_by_expiry_.begin()->first <= now) {
+    const size_t i = granted_by_expiry_.begin()->second;
+    granted_by_expiry_.erase(granted_by_expiry_.begin());
+    LeaseRecord& l = leases_[i];
+    if (l.state == LeaseState::kGranted && now >= l.expires)
+      end_lease(l, LeaseState::kExpired, "no session started before the lease expired", now);
+  }
 }
 
 namespace {
@@ -435,8 +467,8 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     out.error = "unknown placement policy '" + in.policy + "'; use binpack or spread";
     return out;
   }
-  sweep();
-  auto vs = views();
+  expire_granted();  // their memory is free for this placement
+  const std::vector<ProviderView>& vs = views();
   Placement pl = place(vs, req);
   if (!pl.ok) {
     out.error = pl.reason;
@@ -591,18 +623,16 @@ std::vector<LeaseRecord> PoolState::leases(const Caller& c, bool all) const {
 
 void PoolState::sweep() {
   Writing w(*this);
-  int64_t now = now_s();
+  expire_granted();
   const int64_t now_ms = now_ms_();
-  for (auto& [provider, open] : open_on_) {
-    // Sessions on a provider silent past lost_after_ms end when they were last seen running.
-    const ProviderRecord* p = find_provider(provider);
+  // Sessions on a provider silent past lost_after_ms end when they were last seen running.
+  for (auto it = open_on_.begin(); it != open_on_.end();) {
+    const ProviderRecord* p = find_provider(it->first);
     const int64_t silent_ms = p ? now_ms - p->last_heartbeat_ms : 0;
-    const bool lost = p && silent_ms > int64_t(cfg_.lost_after_ms);
-    for (size_t i : std::vector<size_t>(open)) {
-      LeaseRecord& l = leases_[i];
-      if (l.state == LeaseState::kGranted && now >= l.expires) {
-        end_lease(l, LeaseState::kExpired, "no session started before the lease expired", now);
-      } else if (lost && l.state == LeaseState::kActive) {
+    if (p && silent_ms > int64_t(cfg_.lost_after_ms))
+      for (size_t i : std::vector<size_t>(it->second)) {
+        LeaseRecord& l = leases_[i];
+        if (l.state != LeaseState::kActive) continue;
         const int64_t at = std::max(l.started, std::max(l.last_seen_ms, l.last_receipt_ms) / 1000);
         end_lease(l, LeaseState::kEnded,
                   "provider lost: no heartbeat from " + p->name + " for " +
@@ -610,8 +640,10 @@ void PoolState::sweep() {
                   at);
         settle(l, true);
       }
-    }
-    open_on(provider);
+    if (open_on(it->first).empty())
+      it = open_on_.erase(it);  // the index holds only providers with open leases
+    else
+      ++it;
   }
   settle_overdue();
 }

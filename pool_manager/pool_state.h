@@ -254,7 +254,10 @@ class PoolState {
   // The token whose id is `id` or starts with it (6+ chars, unique); else nullptr and why.
   TokenRecord* find_token(const std::string& id, std::string* error);
   LeaseRecord* find_lease(const std::string& id);
-  std::vector<ProviderView> views() const;
+  // Every provider as placement sees it (placement.h), kept between calls (view_cache_).
+  const std::vector<ProviderView>& views();
+  // Ends granted leases past their expiry, in expiry order (granted_by_expiry_).
+  void expire_granted();
   void end_lease(LeaseRecord& l, LeaseState s, const std::string& reason, int64_t at);
   const RateCard& rate_card(int64_t version) const;
   // Prices an ended session once, from its receipts and the rates it started under; written
@@ -293,9 +296,18 @@ class PoolState {
   // Indexes over providers_ and leases_ (rebuilt by index(), kept by every push): what keeps a
   // heartbeat and a placement from scanning every lease the pool ever granted.
   std::unordered_map<std::string, size_t> provider_at_, provider_named_, lease_at_;
-  std::unordered_map<std::string, std::vector<size_t>> open_on_;    // provider id -> leases
-  std::unordered_map<std::string, std::vector<size_t>> requested_;  // token + request id
-  int write_depth_ = 0;                                             // Writing nesting
+  std::unordered_multimap<std::string, size_t> provider_at_endpoint_;  // lowercased host:port
+  std::unordered_map<std::string, std::vector<size_t>> open_on_;       // provider id -> leases
+  std::unordered_map<std::string, std::vector<size_t>> requested_;     // token + request id
+  std::vector<size_t> no_leases_;                                      // open_on() of none
+  std::multimap<int64_t, size_t> granted_by_expiry_;  // granted leases (some since opened)
+  // views()' cache: rebuilt when providers_gen_ (bumped by every change to a provider record)
+  // or the rate version moved; schedules: 0 unparsable, 1 always, 2 windows.
+  std::vector<ProviderView> view_cache_;
+  std::vector<uint8_t> view_schedules_;
+  uint64_t providers_gen_ = 0, view_gen_ = ~0ull;
+  int64_t view_rates_ = -1;
+  int write_depth_ = 0;         // Writing nesting
   uint64_t rev_ = 0;            // the store's change feed, applied up to here
   std::vector<Liveness> seen_;  // heartbeats seen since the last refresh (shared stores)
   int64_t liveness_since_ = 0;  // the newest heartbeat another replica reported
