@@ -2,7 +2,7 @@
 //
 //   rgpu_pool_load --pools A[,B,...] --provider-token T --user-token T --providers N
 //                  [--users M] [--rate R] [--seconds S] [--heartbeat-s 5] [--pids P[,P...]]
-//                  [--tag TEXT]
+//                  [--tag TEXT] [--budget-ms B]
 //
 // The providers speak the control plane as rgpu-server does: each registers (one GPU lending
 // 16 GiB, an endpoint of its own) and heartbeats every --heartbeat-s, staggered, through
@@ -16,7 +16,8 @@
 // Prints one line: N, M, pools, placements/s, heartbeats/s, p50/p99 of each, the RPC baseline
 // (p50 of listRates through the same connections, measured in the same run) and the p99s as
 // ratios of it, and the pools' CPU (utime + stime of --pids, from /proc) per wall second and per
-// 1,000 providers. Exit 1 when a registration or a heartbeat failed.
+// 1,000 providers. Exit 1 when a registration or a heartbeat failed, or (--budget-ms) when the
+// placement p99 is over B ms.
 #include <capnp/ez-rpc.h>
 #include <kj/async-io.h>
 #include <unistd.h>
@@ -99,7 +100,7 @@ Link open_link(const std::string& endpoint, const std::string& token, capnp::EzR
 int main(int argc, char** argv) {
   std::string pools, ptok, utok, tag, pid_list;
   long providers = 100, users = 4;
-  double rate = 20;
+  double rate = 20, budget_ms = 0;
   double seconds = 20, heartbeat_s = 5;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -124,6 +125,8 @@ int main(int argc, char** argv) {
       seconds = std::atof(val().c_str());
     else if (a == "--rate")
       rate = std::atof(val().c_str());
+    else if (a == "--budget-ms")
+      budget_ms = std::atof(val().c_str());
     else if (a == "--heartbeat-s")
       heartbeat_s = std::atof(val().c_str());
     else if (a == "--pids")
@@ -270,6 +273,11 @@ int main(int argc, char** argv) {
       b50 > 0 ? h99 / b50 : 0, b50, cpu / wall,
       cpu / wall / (static_cast<double>(providers) / 1000.0), refused);
   fflush(stdout);
+  if (budget_ms > 0) {
+    printf("%-6s N=%-6ld placement p99 %.2f ms: %s the %.0f ms budget\n", tag.c_str(), providers,
+           p99, p99 <= budget_ms ? "within" : "OVER", budget_ms);
+    if (p99 > budget_ms) return 1;
+  }
   if (hb_failed) {
     fprintf(stderr, "rgpu_pool_load: %ld heartbeats failed or were told to re-register\n",
             hb_failed);

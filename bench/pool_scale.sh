@@ -65,7 +65,8 @@ run() {  # STORE N
   ptok=$("$BIN/rgpu" --pool "$eps" --token "$admin" token create --role provider --name load)
   utok=$("$BIN/rgpu" --pool "$eps" --token "$admin" token create --role user --name load)
   "$BIN/rgpu_pool_load" --pools "$eps" --provider-token "$ptok" --user-token "$utok" \
-    --providers "$n" --users "$USERS" --rate "$RATE" --seconds "$SECONDS_EACH" --pids "$pids" --tag "$store"
+    --providers "$n" --users "$USERS" --rate "$RATE" --seconds "$SECONDS_EACH" --pids "$pids" \
+    --tag "$store" $([[ $n -ge 10000 && "$RATE" != 0 ]] && echo --budget-ms 50)
 }
 for store in $STORES; do
   for n in $SIZES; do run "$store" "$n"; done
