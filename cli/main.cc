@@ -41,8 +41,9 @@ const char* kUsage =
     "  status                       pool summary\n"
     "  usage [--since] [--by]       sessions, time, bytes, cost (yours; admins: everyone's)\n"
     "  smi [--json]                 an nvidia-smi-like view of this environment's vGPUs\n"
-    "Common: --pool (or RGPU_POOL, default 127.0.0.1:7070), --token (or RGPU_TOKEN,\n"
-    "        --token-file FILE), --json on every list, --help on every verb.\n"
+    "Common: --pool (or RGPU_POOL, default 127.0.0.1:7070; a list a:7070,b:7070 names the\n"
+    "        replicas of one pool, tried in turn), --token (or RGPU_TOKEN, --token-file FILE),\n"
+    "        --json on every list, --help on every verb.\n"
     "TLS to a pool that serves it: RGPU_POOL_TLS_CA, RGPU_POOL_TLS_CERT, RGPU_POOL_TLS_KEY\n"
     "        (`rgpu run` passes them and RGPU_TLS_CA/_CERT/_KEY on to the program's shim).\n";
 

@@ -68,7 +68,8 @@ Before a client authenticates (see docs/security.md):
 A plain HTTP request ("GET /healthz") is answered "ok" by the supervisor: a readiness probe
 that starts no worker.
 Pool membership (a provider; leases from the pool replace --secret/--insecure):
-  --pool HOST:PORT               the pool manager to join (rgpu-pool)
+  --pool HOST:PORT[,HOST:PORT]   the pool manager to join (rgpu-pool); a list names its
+                                 replicas: on a lost link the server moves to the next
   --join-token-file F            a provider (or admin) token from `rgpu token create`, read
                                  from a file (also RGPU_JOIN_TOKEN; --join-token T works but
                                  shows it in `ps`)
