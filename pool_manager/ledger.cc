@@ -61,7 +61,12 @@ std::vector<const LedgerEntry*> Ledger::adopt(std::vector<LedgerEntry> entries,
                                               const std::vector<control::TreeHead>& heads) {
   const size_t first = entries_.size();
   for (auto& e : entries) {
-    if (e.index < entries_.size()) continue;  // held already (appended here)
+    if (e.index < entries_.size()) {  // held already (appended here): the same entry
+      if (entries_[e.index].leaf != e.leaf)
+        throw StoreError("ledger entry " + std::to_string(e.index) +
+                         " held here differs from the shared store's");
+      continue;
+    }
     if (e.index != entries_.size())
       throw StoreError("ledger entry " + std::to_string(entries_.size()) +
                        " is missing from the shared store: the ledger was altered");

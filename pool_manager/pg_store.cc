@@ -66,6 +66,10 @@ const char* kMigrations[] = {
     "CREATE INDEX IF NOT EXISTS leases_by_provider ON leases(provider_id);"
     "CREATE INDEX IF NOT EXISTS liveness_by_ms ON liveness(ms);"
     "CREATE INDEX IF NOT EXISTS changes_by_at ON changes(at);",
+    // 3: liveness dated by the database's clock, which every replica shares.
+    "ALTER TABLE liveness ADD COLUMN IF NOT EXISTS at TIMESTAMPTZ NOT NULL DEFAULT "
+    "clock_timestamp();"
+    "CREATE INDEX IF NOT EXISTS liveness_by_at ON liveness(at);",
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -140,12 +144,7 @@ class PgStore : public Store {
       ++depth_;
       return;
     }
-    if (PQstatus(conn_) != CONNECTION_OK) {  // lost between transactions: one reconnect
-      PQreset(conn_);
-      leader_ = false;  // a session lock does not survive its connection
-      if (PQstatus(conn_) != CONNECTION_OK)
-        throw StoreError(name_ + ": connection lost: " + PQerrorMessage(conn_));
-    }
+    ensure_connected();
     q("BEGIN");
     depth_ = 1;
     try {
@@ -324,6 +323,24 @@ class PgStore : public Store {
 
   bool changes_since(uint64_t rev, uint64_t ledger_size, uint64_t head_size, int64_t rate_version,
                      StoreChanges* out) override {
+    // Outside a write transaction the reads below are one snapshot (a head committed between
+    // two of them would look like an altered ledger).
+    const bool own_snapshot = depth_ == 0;
+    if (own_snapshot) {
+      ensure_connected();
+      q("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    }
+    try {
+      read_changes(rev, ledger_size, head_size, rate_version, out);
+    } catch (...) {
+      if (own_snapshot) PQclear(PQexec(conn_, "ROLLBACK"));
+      throw;
+    }
+    if (own_snapshot) q("COMMIT");
+    return true;
+  }
+  void read_changes(uint64_t rev, uint64_t ledger_size, uint64_t head_size, int64_t rate_version,
+                    StoreChanges* out) {
     Res c =
         q("SELECT kind, key, rev FROM changes WHERE rev > $1 ORDER BY rev", {num(int64_t(rev))});
     std::set<std::string> tokens, providers, leases;
@@ -350,7 +367,6 @@ class PgStore : public Store {
     out->ledger = ledger_from(ledger_size);
     out->heads = heads_above(int64_t(head_size));
     out->rates = rates_after(rate_version);
-    return true;
   }
   uint64_t current_rev() override {
     Res r = q("SELECT coalesce(max(rev), 0) FROM changes");
@@ -359,6 +375,7 @@ class PgStore : public Store {
 
   void put_liveness(const std::vector<Liveness>& seen) override {
     if (seen.empty()) return;
+    ensure_connected();
     std::vector<std::string> ids, ms;
     for (auto& l : seen) ids.push_back(l.provider_id), ms.push_back(num(l.ms));
     // Its own transaction without the write lock: heartbeats never wait for placements.
@@ -367,7 +384,7 @@ class PgStore : public Store {
       q("SET LOCAL synchronous_commit = off");
       q("INSERT INTO liveness SELECT u.id, u.ms, $3 FROM unnest($1::text[], $2::bigint[]) AS "
         "u(id, ms) ON CONFLICT(provider_id) DO UPDATE SET ms = GREATEST(liveness.ms, "
-        "EXCLUDED.ms), replica = EXCLUDED.replica",
+        "EXCLUDED.ms), replica = EXCLUDED.replica, at = clock_timestamp()",
         {text_array(ids), text_array(ms), replica_});
       q("COMMIT");
     } catch (...) {
@@ -375,11 +392,22 @@ class PgStore : public Store {
       throw;
     }
   }
-  std::vector<Liveness> load_liveness(int64_t since_ms) override {
-    Res r = q("SELECT provider_id, ms FROM liveness WHERE ms > $1 AND replica <> $2",
-              {num(since_ms), replica_});
+  std::vector<Liveness> load_liveness(std::string* watermark) override {
+    // Rows written since the last read (less 3 s: a flush that began before it committed
+    // after), with their age by the database's clock; the next read starts from now.
+    Res now = q("SELECT clock_timestamp()::text");
+    Res r =
+        q("SELECT provider_id, (extract(epoch FROM clock_timestamp() - at) * 1000)::bigint "
+          "FROM liveness WHERE at > $1::timestamptz - interval '3 s' AND replica <> $2",
+          {watermark->empty() ? "-infinity" : *watermark, replica_});
+    *watermark = now.t(0, 0);
     std::vector<Liveness> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back({r.t(i, 0), r.i(i, 1)});
+    for (int i = 0; i < r.rows(); ++i) {
+      Liveness l;
+      l.provider_id = r.t(i, 0);
+      l.age_ms = std::max<int64_t>(0, r.i(i, 1));
+      out.push_back(std::move(l));
+    }
     return out;
   }
   bool lead() override {
@@ -407,6 +435,27 @@ class PgStore : public Store {
       throw StoreError(name_ + ": " + e + " (in: " + what + ")");
     }
     return Res(r);
+  }
+  // Bounds on what one replica can do to the others: a lock waited for 15 s at most, a
+  // statement 30 s, a transaction left idle (a stopped or partitioned replica) ended after 30 s,
+  // and the server probing a silent client's TCP connection after 10 s (dead after ~25 s), so
+  // the write lock of a replica that vanished is freed.
+  void configure_session() {
+    q("SET lock_timeout = '15s'");
+    q("SET statement_timeout = '30s'");
+    q("SET idle_in_transaction_session_timeout = '30s'");
+    q("SET tcp_keepalives_idle = 10");
+    q("SET tcp_keepalives_interval = 5");
+    q("SET tcp_keepalives_count = 3");
+  }
+  // Between transactions: a lost connection is made again, once.
+  void ensure_connected() {
+    if (PQstatus(conn_) == CONNECTION_OK) return;
+    PQreset(conn_);
+    leader_ = false;  // a session lock does not survive its connection
+    if (PQstatus(conn_) != CONNECTION_OK)
+      throw StoreError(name_ + ": connection lost: " + PQerrorMessage(conn_));
+    configure_session();
   }
   void feed(const char* kind, const std::string& key) {
     q("INSERT INTO changes(kind, key) VALUES($1,$2)", {kind, key});

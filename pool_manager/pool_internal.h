@@ -12,6 +12,10 @@
 
 namespace rgpu::pool {
 
+// The outermost one begins the store's transaction, reloads memory first if an earlier one
+// failed unreloaded, then catches up; commit() (or leaving scope without an exception) commits.
+// A failure anywhere rolls back and reloads memory from the store; a reload that fails leaves
+// needs_reload_ for the next transaction, which refuses to go on until one succeeds.
 class PoolState::Writing {
  public:
   explicit Writing(PoolState& s)
@@ -19,9 +23,13 @@ class PoolState::Writing {
     if (outer_) {
       s_.store_.begin();
       try {
+        if (s_.needs_reload_) {
+          s_.load_all();
+          s_.needs_reload_ = false;
+        }
         s_.catch_up();
       } catch (...) {
-        s_.store_.rollback();
+        fail();
         throw;
       }
     }
@@ -29,33 +37,52 @@ class PoolState::Writing {
   }
   Writing(const Writing&) = delete;
   Writing& operator=(const Writing&) = delete;
-  ~Writing() noexcept(false) {
+  // Commits now (the outermost); throws StoreError when the store cannot, memory reloaded.
+  void commit() {
+    if (done_) return;
+    done_ = true;
     s_.write_depth_--;
     if (!outer_) return;
-    if (std::uncaught_exceptions() > uncaught_) {  // the change failed: none of it stays
-      try {
-        s_.store_.rollback();
-        s_.load_all();
-      } catch (...) {
-      }
-      return;
-    }
     try {
       s_.store_.commit();
     } catch (...) {
-      try {
-        s_.store_.rollback();
-        s_.load_all();
-      } catch (...) {
-      }
+      fail();
       throw;
     }
   }
+  // Never held in a std::optional or a smart pointer: a commit failing here throws, which only a
+  // plain local's destructor may.
+  ~Writing() noexcept(false) {
+    if (done_) return;
+    if (std::uncaught_exceptions() > uncaught_) {  // the change failed: none of it stays
+      done_ = true;
+      s_.write_depth_--;
+      if (outer_) fail();
+      return;
+    }
+    commit();
+  }
 
  private:
+  void fail() {
+    try {
+      s_.store_.rollback();
+    } catch (...) {  // e.g. SQLite rolled back itself; the connection is gone
+    }
+    try {
+      s_.load_all();
+    } catch (...) {
+      s_.needs_reload_ = true;
+      try {
+        s_.index();  // indexes that at least match the vectors as they are
+      } catch (...) {
+      }
+    }
+  }
   PoolState& s_;
   bool outer_;
   int uncaught_;
+  bool done_ = false;
 };
 
 }  // namespace rgpu::pool

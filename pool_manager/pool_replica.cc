@@ -166,19 +166,28 @@ void PoolState::refresh() {
   std::vector<Liveness> rows;
   for (auto& [id, ms] : newest_seen) rows.push_back({id, ms});
   store_.put_liveness(rows);
-  int64_t newest = liveness_since_;
-  // Heartbeats other replicas took reach the store within their refresh period: look back 3 s
-  // so one flushed late is still seen.
-  for (const Liveness& l : store_.load_liveness(liveness_since_ - 3000)) {
-    newest = std::max(newest, l.ms);
+  const int64_t now = now_ms_();
+  for (const Liveness& l : store_.load_liveness(&liveness_mark_)) {
     auto it = provider_at_.find(l.provider_id);
     if (it != provider_at_.end())
       providers_[it->second].last_heartbeat_ms =
-          std::max(providers_[it->second].last_heartbeat_ms, l.ms);
+          std::max(providers_[it->second].last_heartbeat_ms, now - l.age_ms);
   }
-  liveness_since_ = newest;
   published_keys_ = rgpu::pool::published_keys(store_, key_.public_raw, now_s());
   if (write_depth_ == 0) catch_up();
+}
+
+bool PoolState::refresh_for_unknown_token() {
+  if (!store_.shared() || write_depth_ > 0) return false;
+  const int64_t now = now_ms_();
+  if (now - unknown_token_refresh_ms_ < 250) return false;
+  unknown_token_refresh_ms_ = now;
+  try {
+    catch_up();
+  } catch (const std::exception&) {  // the store's trouble is not told to an unknown caller
+    return false;
+  }
+  return true;
 }
 
 }  // namespace rgpu::pool

@@ -165,8 +165,8 @@ void PoolState::end_lease(LeaseRecord& l, LeaseState s, const std::string& reaso
 }
 
 bool PoolState::heartbeat_ends_something(const ProviderRecord& p,
-                                         const std::vector<std::string>& listed) {
-  const bool deadline_passed = p.drained && p.drain_deadline && now_s() >= p.drain_deadline;
+                                         const std::vector<std::string>& listed, int64_t now) {
+  const bool deadline_passed = p.drained && p.drain_deadline && now >= p.drain_deadline;
   for (size_t i : open_on(p.id)) {
     const LeaseRecord& l = leases_[i];
     if (l.state != LeaseState::kActive) continue;
@@ -190,22 +190,40 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     out.error = "this provider was removed from the pool by an admin";
     return out;
   }
-  ProviderRecord* p = find_provider(provider_id);
-  if (p && p->id != provider_id) p = nullptr;  // a name, not this id
+  const ProviderRecord* known = find_provider(provider_id);
+  if (known && known->id != provider_id) known = nullptr;  // a name, not this id
+  if (known && c.role != Role::kAdmin && known->owner_token != c.token_id) {
+    out.error = "permission denied: provider " + provider_id + " belongs to another token";
+    return out;
+  }
   // Most heartbeats change nothing durable (no event, no receipt, every session it runs still
   // listed): those are answered from memory, without a store transaction, however many
   // replicas share the store. The others catch up first (a provider or lease another replica
-  // made) and are one transaction.
-  std::optional<Writing> w;
-  if (!events.empty() || !receipts.empty() || !p || heartbeat_ends_something(*p, active_leases)) {
-    w.emplace(*this);
-    p = find_provider(provider_id);
-    if (p && p->id != provider_id) p = nullptr;
-    if (removed_.count(provider_id)) {
-      out.error = "this provider was removed from the pool by an admin";
-      return out;
-    }
+  // made) and are one transaction. One clock reading decides both.
+  const int64_t now_ms = now_ms_();
+  if (!events.empty() || !receipts.empty() || !known ||
+      heartbeat_ends_something(*known, active_leases, now_ms / 1000)) {
+    Writing w(*this);
+    out = heartbeat_at(c, provider_id, use, events, active_leases, receipts, now_ms);
+    w.commit();
+    return out;
   }
+  return heartbeat_at(c, provider_id, use, events, active_leases, receipts, now_ms);
+}
+
+HeartbeatOut PoolState::heartbeat_at(const Caller& c, const std::string& provider_id,
+                                     const std::vector<GpuRecord>& use,
+                                     const std::vector<SessionEventIn>& events,
+                                     const std::vector<std::string>& active_leases,
+                                     const std::vector<control::UsageReceipt>& receipts,
+                                     const int64_t now_ms) {
+  HeartbeatOut out;
+  if (removed_.count(provider_id)) {
+    out.error = "this provider was removed from the pool by an admin";
+    return out;
+  }
+  ProviderRecord* p = find_provider(provider_id);
+  if (p && p->id != provider_id) p = nullptr;
   if (!p) {
     out.reregister = true;
     return out;
@@ -214,7 +232,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
     out.error = "permission denied: provider " + provider_id + " belongs to another token";
     return out;
   }
-  p->last_heartbeat_ms = now_ms_();
+  p->last_heartbeat_ms = now_ms;
   if (store_.shared()) seen_.push_back({p->id, p->last_heartbeat_ms});
   for (auto& u : use)
     for (auto& g : p->gpus)
@@ -223,8 +241,7 @@ HeartbeatOut PoolState::heartbeat(const Caller& c, const std::string& provider_i
         g.sessions = u.sessions;
         g.utilization = u.utilization;
       }
-  int64_t now = now_s();
-  const int64_t now_ms = now_ms_();
+  const int64_t now = now_ms / 1000;
   // Receipts first, so a session's final totals are in before its end is recorded.
   for (const auto& r : receipts) {
     LeaseRecord* l = find_lease(r.lease_id);
@@ -424,7 +441,6 @@ GrantOut PoolState::grant_of(const LeaseRecord& l) const {
 }
 
 AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
-  Writing w(*this);
   AcquireOut out;
   if (c.role != Role::kUser && c.role != Role::kAdmin) {
     out.error =
@@ -438,6 +454,15 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
   }
   if (in.request_id.size() > 64) {
     out.error = "a request id has at most 64 characters";
+    return out;
+  }
+  Writing w(*this);  // checks first: a refused call takes no cluster-wide lock
+  if (published_keys_.empty() || published_keys_.front() != key_.public_raw) {
+    out.error =
+        "this pool replica's signing key was retired (key rotation) and servers no longer "
+        "accept its leases; try another replica, and have an admin restart this one "
+        "with the current --key-file";
+    out.retryable = false;
     return out;
   }
   if (!in.request_id.empty()) {  // a retry: the leases the first try was granted, whatever since

@@ -223,6 +223,9 @@ class PoolState {
   // heartbeats this pool saw exchanged with theirs. Call periodically (the pool does each
   // second); every change also catches up first, so reads are at most one period behind.
   void refresh();
+  // A connect whose token is unknown here: catches up (at most every 250 ms, whoever asks, so
+  // strangers' attempts cost the store little) and says whether it did. Never throws.
+  bool refresh_for_unknown_token();
   // Whether this pool does the once-only periodic work (the store's leader lock).
   bool leads() { return store_.lead(); }
 
@@ -241,7 +244,14 @@ class PoolState {
   // Memory from the store (at start, and after a failed transaction).
   void load_all(bool ledger_too = true);
   // Whether a heartbeat listing `listed` ends a session or passes a drain deadline (so writes).
-  bool heartbeat_ends_something(const ProviderRecord& p, const std::vector<std::string>& listed);
+  bool heartbeat_ends_something(const ProviderRecord& p, const std::vector<std::string>& listed,
+                                int64_t now_unix);
+  // heartbeat() past its checks, at one clock reading (inside its transaction when it writes).
+  HeartbeatOut heartbeat_at(const Caller& c, const std::string& provider_id,
+                            const std::vector<GpuRecord>& use,
+                            const std::vector<SessionEventIn>& events,
+                            const std::vector<std::string>& active_leases,
+                            const std::vector<control::UsageReceipt>& receipts, int64_t now_ms);
   void catch_up();  // applies changes_since(rev_) (shared stores)
   void index();     // rebuilds the maps below from providers_ and leases_
   void add_lease(LeaseRecord l);
@@ -307,10 +317,14 @@ class PoolState {
   std::vector<uint8_t> view_schedules_;
   uint64_t providers_gen_ = 0, view_gen_ = ~0ull;
   int64_t view_rates_ = -1;
-  int write_depth_ = 0;         // Writing nesting
+  int write_depth_ = 0;  // Writing nesting
+  // A transaction failed and memory could not be reloaded from the store then: the next
+  // transaction reloads first (and refuses to go on if it cannot).
+  bool needs_reload_ = false;
   uint64_t rev_ = 0;            // the store's change feed, applied up to here
   std::vector<Liveness> seen_;  // heartbeats seen since the last refresh (shared stores)
-  int64_t liveness_since_ = 0;  // the newest heartbeat another replica reported
+  std::string liveness_mark_;   // load_liveness()'s watermark
+  int64_t unknown_token_refresh_ms_ = 0;
   std::vector<std::string> published_keys_;
 };
 

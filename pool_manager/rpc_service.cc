@@ -612,9 +612,8 @@ class PoolImpl final : public cp::Pool::Server {
     }
     r.setControlVersion(n.version);
     auto caller = s_.authenticate(p.getToken().cStr());
-    if (!caller && p.getToken().size()) {  // made through another replica a moment ago?
-      s_.refresh();
-      caller = s_.authenticate(p.getToken().cStr());
+    if (!caller && p.getToken().size() && s_.refresh_for_unknown_token()) {
+      caller = s_.authenticate(p.getToken().cStr());  // made through another replica just now?
     }
     if (!caller) {
       r.setError(p.getToken().size() == 0

@@ -68,14 +68,23 @@ std::string adopt_signing_key(Store& store, const std::string& public_raw, bool 
 }
 
 std::vector<std::string> published_keys(Store& store, const std::string& public_raw, int64_t now) {
-  std::vector<std::string> out{public_raw};
+  std::vector<std::string> out;
+  const std::string mine = control::to_hex(public_raw);
+  const std::string current = store.get_meta("pool_public_key");
+  const std::vector<Retired> retired = parse_retired(store.get_meta("pool_retired_keys"));
+  // This replica's key, unless it was retired and its window has passed (it must not sign
+  // then: its leases would be refused, and a retired key may be a leaked one).
+  bool mine_valid = current.empty() || current == mine;
+  for (const Retired& r : retired)
+    if (r.hex == mine && r.until >= now) mine_valid = true;
+  if (mine_valid) out.push_back(public_raw);
   auto add = [&](const std::string& hex) {
     std::string raw;
     if (!control::from_hex(hex, &raw) || raw.size() != 32) return;
     if (std::find(out.begin(), out.end(), raw) == out.end()) out.push_back(raw);
   };
-  add(store.get_meta("pool_public_key"));
-  for (const Retired& r : parse_retired(store.get_meta("pool_retired_keys")))
+  add(current);
+  for (const Retired& r : retired)
     if (r.until >= now) add(r.hex);
   return out;
 }

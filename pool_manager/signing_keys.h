@@ -11,6 +11,8 @@
 // - published_keys() is what servers are told to accept (heartbeat answers, control plane 4):
 //   this replica's key, the store's, and every retired key not yet past its UNTIL, each once,
 //   this replica's first. A server checks a lease against each (server/worker/lease_auth.h).
+//   A replica whose own key is retired and past its UNTIL is not in the list: it must not sign
+//   (PoolState::acquire refuses until it restarts with the current key).
 #pragma once
 
 #include <string>

@@ -46,10 +46,13 @@ struct StoreChanges {
   }
 };
 
-// A provider's last heartbeat as one replica saw it (unix ms).
+// A provider's last heartbeat as one replica saw it: `ms` (unix ms, that replica's clock) when
+// written; when read, `age_ms`: how long ago, by the database's clock (replicas' clocks may
+// disagree; the database's is one).
 struct Liveness {
   std::string provider_id;
   int64_t ms = 0;
+  int64_t age_ms = 0;
 };
 
 class Store {
@@ -111,11 +114,12 @@ class Store {
     return false;
   }
   virtual uint64_t current_rev() { return 0; }  // the change feed's newest number
-  // Heartbeats seen here, and those other replicas saw after `since_ms` (none when unshared).
+  // Heartbeats seen here, and those other replicas wrote since *watermark (an opaque position,
+  // "" at first, advanced by each call; none when unshared).
   // Liveness is not money: it is written without the write lock and may lose its last second
   // in a crash.
   virtual void put_liveness(const std::vector<Liveness>& /*seen*/) {}
-  virtual std::vector<Liveness> load_liveness(int64_t /*since_ms*/) { return {}; }
+  virtual std::vector<Liveness> load_liveness(std::string* /*watermark*/) { return {}; }
   // Whether this pool is the one that does the once-only periodic work (sweeps, expiry): true
   // for an unshared store; for a shared one, the replica holding the leader lock, which passes
   // to another replica when its holder's connection ends.

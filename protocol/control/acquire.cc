@@ -139,14 +139,18 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
     // gets the leases it was granted. Before control plane 4 a pool ignores the id, so a lost
     // answer is not retried there.
     const std::string request_id = new_request_id();
+    const bool retries = c.control_version() >= 4;
     for (;;) {
       bool retryable = false;
       try {
         auto once = [&](PoolConnection& pc) {
+          // A replica reached by failover that ignores request ids could grant a second set.
+          KJ_REQUIRE(!retries || pc.control_version() >= 4,
+                     "a pool replica older than control plane 4 cannot take a retried acquire");
           return acquire_once(pc, count, vram_bytes, labels, policy, client_name, max_price_micro,
                               request_id, &retryable);
         };
-        r = c.control_version() >= 4 ? with_failover(c, once) : once(c);
+        r = retries ? with_failover(c, once) : once(c);
       } catch (const kj::Exception& e) {
         r.ok = false;
         r.error = explain_error(e, c.endpoint());

@@ -42,11 +42,9 @@ std::string PoolConnection::open() {
   std::string errors;
   for (size_t k = 0; k < endpoints_.size(); ++k) {
     endpoint_ = endpoints_[at_];
-    bool answered = false;
-    std::string err = open_one();
-    answered = err.empty() || err.rfind("cannot reach", 0) != 0;
-    if (err.find("did not answer in time") != std::string::npos) answered = false;
-    if (answered) {
+    bool answered = false;  // the pool itself said yes or no (every replica would say the same)
+    std::string err = open_one(&answered);
+    if (err.empty() || answered) {
       if (err.empty()) {
         std::lock_guard<std::mutex> l(g_good_mu);
         g_good[list_] = at_;
@@ -66,7 +64,7 @@ std::string PoolConnection::reopen() {
   return open();
 }
 
-std::string PoolConnection::open_one() {
+std::string PoolConnection::open_one(bool* answered) {
   if (tls_.ca_file.empty() && (!tls_.cert_file.empty() || !tls_.key_file.empty()))
     return "a client certificate is set for the pool at " + endpoint_ +
            " but no CA: TLS that checks no pool would trust anyone; set RGPU_POOL_TLS_CA (or "
@@ -90,6 +88,7 @@ std::string PoolConnection::open_one() {
     req.setMinControlVersion(kMinControlVersion);
     req.setClientName(client_name_);
     auto resp = wait(req.send());
+    *answered = true;
     if (resp.getError().size() != 0) return resp.getError().cStr();
     role_ = resp.getRole();
     version_ = resp.getControlVersion();

@@ -58,7 +58,7 @@ class PoolConnection {
   kj::WaitScope& wait_scope() { return client_->getWaitScope(); }
 
  private:
-  std::string open_one();  // endpoint_
+  std::string open_one(bool* answered);  // endpoint_; *answered: the pool replied (yes or no)
   void close();
   std::vector<std::string> endpoints_;  // normalized, in the order given
   std::string list_;                    // as given: the key of the last-good memo

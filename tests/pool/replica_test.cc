@@ -173,7 +173,12 @@ TEST_F(ReplicaTest, HeartbeatsThroughOneReplicaKeepTheProviderActiveOnTheOthers)
   EXPECT_TRUE(b.state->provider_active(b.state->providers()[0]));
   AcquireOut out = b.state->acquire(user_, {});
   EXPECT_EQ(out.error, "");
-  now_ms_ += 10000;  // then silence: missing on both
+  // Then silence: missing on both. A refresh re-reads the rows written up to 3 s before the
+  // last one (by the database's clock, which this test cannot advance: wait those out); a row
+  // read again says how old it really is.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  b.state->refresh();
+  now_ms_ += 10000;
   b.state->refresh();
   EXPECT_FALSE(b.state->provider_active(b.state->providers()[0]));
 }
@@ -208,6 +213,9 @@ TEST_F(PoolStateTest, ARotationPublishesTheOldKeyUntilItsLeasesExpire) {
             (std::vector<std::string>{new_key.public_raw, old_key.public_raw}));
   // Past the TTL and a minute, the old key is no longer published by the new key's replicas.
   EXPECT_EQ(published_keys(*store_, new_key.public_raw, now + 361),
+            std::vector<std::string>{new_key.public_raw});
+  // A replica still on the old key past the window publishes only the new one, not its own.
+  EXPECT_EQ(published_keys(*store_, old_key.public_raw, now + 361),
             std::vector<std::string>{new_key.public_raw});
   // The new key is the store's now: the old one, without --new-key, is refused.
   EXPECT_NE(adopt_signing_key(*store_, old_key.public_raw, false, now, 300, &note), "");
