@@ -8,10 +8,12 @@
 // 16 GiB, an endpoint of its own) and heartbeats every --heartbeat-s, staggered, through
 // connections spread over the pools (a provider's heartbeats are not tied to a connection, so a
 // few connections carry them all: this measures the pool's work per heartbeat, not its cost per
-// connection). M users loop: acquire one 1 GiB vGPU through the next pool, release it, at R
-// placements per second in all (--rate, default 20; 0: as fast as the pool answers, which
-// measures saturation rather than latency). All of it is asynchronous on one kj event loop;
-// latencies are measured from send to answer.
+// connection); each lease a user is granted becomes a session on its provider, reported started
+// by its next heartbeat and ended, with a final usage receipt, by the one after (so sessions
+// last one to two heartbeat periods and settle). M users loop: acquire one 1 GiB vGPU through
+// the next pool, at R placements per second in all (--rate, default 20; 0: as fast as the pool
+// answers, which measures saturation rather than latency). All of it is asynchronous on one kj
+// event loop; latencies are measured from send to answer.
 //
 // Prints one line: N, M, pools, placements/s, heartbeats/s, p50/p99 of each, the RPC baseline
 // (p50 of listRates through the same connections, measured in the same run) and the p99s as
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -213,19 +216,60 @@ int main(int argc, char** argv) {
   kj::TaskSet tasks(errors);
   const long ticks = std::max(1L, static_cast<long>(heartbeat_s * 100));
   long next = 0;
+  // Each granted lease becomes a session on its provider: its next heartbeat reports it
+  // started (and lists it), the one after reports it ended with its final usage receipt.
+  struct FakeSession {
+    std::string lease;
+    uint64_t id = 0;
+    bool running = false;
+  };
+  std::vector<std::vector<FakeSession>> sessions(static_cast<size_t>(providers));
+  uint64_t next_session = 1;
   auto beat = [&](long i) {
     auto req = plinks[static_cast<size_t>(i) % plinks.size()].session->heartbeatRequest();
     req.setProviderId(ids[static_cast<size_t>(i)]);
     auto u = req.initUse(1);
     u[0].setIndex(0);
     u[0].setUtilization(-1);
+    auto& mine = sessions[static_cast<size_t>(i)];
+    if (!mine.empty()) {
+      size_t running = 0, ended = 0;
+      for (auto& f : mine) (f.running ? ended : running)++;  // running now: reported started
+      auto ev = req.initEvents(static_cast<unsigned>(mine.size()));
+      auto act = req.initActiveLeases(static_cast<unsigned>(running));
+      auto rc = req.initReceipts(static_cast<unsigned>(ended));
+      unsigned e = 0, a = 0, k = 0;
+      const int64_t now_unix = std::time(nullptr);
+      for (auto& f : mine) {
+        ev[e].setLeaseId(f.lease);
+        ev[e].setSessionId(f.id);
+        ev[e].setStarted(!f.running);
+        ev[e].setReason(f.running ? "done" : "");
+        ev[e++].setAtUnix(now_unix);
+        if (!f.running) {
+          act.set(a++, f.lease);
+        } else {
+          rc[k].setLeaseId(f.lease);
+          rc[k].setSessionId(f.id);
+          rc[k].setSeq(1);
+          rc[k].setFinal(true);
+          rc[k].setWallMs(static_cast<uint64_t>(heartbeat_s * 1000));
+          rc[k].setBytesIn(1 << 20);
+          rc[k++].setCalls(100);
+        }
+      }
+      std::vector<FakeSession> still;
+      for (auto& f : mine)
+        if (!f.running) still.push_back({f.lease, f.id, true});
+      mine = std::move(still);
+    }
     auto t = Clock::now();
     tasks.add(req.send().then([&, t](auto&& r) {
       hb_ms.push_back(ms_since(t));
       if (r.getError().size() || r.getReregister()) hb_failed++;
     }));
   };
-  // Users: acquire through the next pool, release, again.
+  // Users: acquire through the next pool, again at the pace.
   std::function<kj::Promise<void>(size_t)> user = [&](size_t k) -> kj::Promise<void> {
     if (!running) return kj::READY_NOW;
     auto& link = ulinks[k % ulinks.size()];
@@ -239,15 +283,17 @@ int main(int argc, char** argv) {
         refused++;
         return timer.afterDelay(10 * kj::MILLISECONDS).then([&, k] { return user(k + 1); });
       }
-      auto rel = ulinks[(k + 1) % ulinks.size()].session->releaseRequest();
-      rel.initLeaseIds(1).set(0, r.getGrants()[0].getLeaseId());
+      // The session runs on its provider (reported by its heartbeats, above) and ends there.
+      const std::string provider = r.getGrants()[0].getProviderName().cStr();
+      const long at = std::atol(provider.c_str() + provider.find('-') + 1);
+      if (at >= 0 && at < providers)
+        sessions[static_cast<size_t>(at)].push_back(
+            {r.getGrants()[0].getLeaseId().cStr(), next_session++, false});
       // Paced: each user starts its next placement 1 / (R / M) s after this one started.
       const double gap_ms = rate > 0 ? 1000.0 * static_cast<double>(users) / rate : 0;
       const double wait_ms = std::max(0.0, gap_ms - ms_since(t));
-      return rel.send().then([&, k, wait_ms](auto&&) {
-        return timer.afterDelay(static_cast<uint64_t>(wait_ms * 1000) * kj::MICROSECONDS)
-            .then([&, k] { return user(k + 1); });
-      });
+      return timer.afterDelay(static_cast<uint64_t>(wait_ms * 1000) * kj::MICROSECONDS)
+          .then([&, k] { return user(k + 1); });
     });
   };
   for (long u = 0; u < users; ++u) tasks.add(user(static_cast<size_t>(u)));
