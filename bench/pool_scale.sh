@@ -68,6 +68,8 @@ run() {  # STORE N
     --providers "$n" --users "$USERS" --rate "$RATE" --seconds "$SECONDS_EACH" --pids "$pids" \
     --tag "$store" $([[ $n -ge 10000 && "$RATE" != 0 ]] && echo --budget-ms 50)
 }
+over=0
 for store in $STORES; do
-  for n in $SIZES; do run "$store" "$n"; done
+  for n in $SIZES; do run "$store" "$n" || over=1; done
 done
+((over == 0)) || { echo "pool_scale.sh: a run failed or missed its budget (above)" >&2; exit 1; }
