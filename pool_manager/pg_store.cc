@@ -147,6 +147,7 @@ class PgStore : public Store {
     ensure_connected();
     q("BEGIN");
     depth_ = 1;
+    own_rev_ = 0;
     try {
       q("SELECT pg_advisory_xact_lock($1)", {num(kWriteLock)});
     } catch (...) {
@@ -368,6 +369,7 @@ class PgStore : public Store {
     out->heads = heads_above(int64_t(head_size));
     out->rates = rates_after(rate_version);
   }
+  uint64_t last_own_rev() override { return own_rev_; }
   uint64_t current_rev() override {
     Res r = q("SELECT coalesce(max(rev), 0) FROM changes");
     return uint64_t(r.i(0, 0));
@@ -458,7 +460,8 @@ class PgStore : public Store {
     configure_session();
   }
   void feed(const char* kind, const std::string& key) {
-    q("INSERT INTO changes(kind, key) VALUES($1,$2)", {kind, key});
+    Res r = q("INSERT INTO changes(kind, key) VALUES($1,$2) RETURNING rev", {kind, key});
+    own_rev_ = std::max(own_rev_, uint64_t(r.i(0, 0)));
   }
 
   void check_and_migrate() {
@@ -667,10 +670,11 @@ class PgStore : public Store {
   }
 
   PGconn* conn_ = nullptr;
-  std::string name_;     // "postgresql DB on HOST:PORT", for messages (never the password)
-  std::string replica_;  // this pool's name in liveness rows
-  int depth_ = 0;        // begin() nesting
-  bool leader_ = false;  // holds kLeaderLock on this connection
+  std::string name_;      // "postgresql DB on HOST:PORT", for messages (never the password)
+  std::string replica_;   // this pool's name in liveness rows
+  int depth_ = 0;         // begin() nesting
+  bool leader_ = false;   // holds kLeaderLock on this connection
+  uint64_t own_rev_ = 0;  // the newest change feed row this transaction wrote
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,7 @@ class PoolState::Writing {
       fail();
       throw;
     }
+    s_.rev_ = std::max(s_.rev_, s_.store_.last_own_rev());  // its own writes are in memory
   }
   // Never held in a std::optional or a smart pointer: a commit failing here throws, which only a
   // plain local's destructor may.

@@ -114,6 +114,10 @@ class Store {
     return false;
   }
   virtual uint64_t current_rev() { return 0; }  // the change feed's newest number
+  // The newest change feed row the last transaction wrote (0: none). Once it committed, every
+  // row up to it is either its own or was caught up before it began (writers hold the lock),
+  // so the replica need not read its own writes back.
+  virtual uint64_t last_own_rev() { return 0; }
   // Heartbeats seen here, and those other replicas wrote since *watermark (an opaque position,
   // "" at first, advanced by each call; none when unshared).
   // Liveness is not money: it is written without the write lock and may lose its last second
