@@ -149,8 +149,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<int> pids;
-  for (const std::string& p : rgpu::control::split_pool_endpoints(pid_list.empty() ? "" : pid_list))
-    if (!pid_list.empty()) pids.push_back(std::atoi(p.c_str()));
+  for (const char* p = pid_list.c_str(); *p;) {  // "P,P,...": the pools' pids
+    char* end = nullptr;
+    const long pid = std::strtol(p, &end, 10);
+    if (end == p) break;
+    pids.push_back(static_cast<int>(pid));
+    p = *end == ',' ? end + 1 : end;
+  }
   const std::vector<std::string> eps = rgpu::control::split_pool_endpoints(pools);
 
   // Connections: 4 provider links and one user link per pool, on the first client's loop.
