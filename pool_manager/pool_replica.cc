@@ -166,13 +166,15 @@ void PoolState::refresh() {
   std::vector<Liveness> rows;
   for (auto& [id, ms] : newest_seen) rows.push_back({id, ms});
   store_.put_liveness(rows);
+  // The rows read at the previous refresh, their ages as of then.
   const int64_t now = now_ms_();
   for (const Liveness& l : store_.load_liveness(&liveness_mark_)) {
     auto it = provider_at_.find(l.provider_id);
     if (it != provider_at_.end())
       providers_[it->second].last_heartbeat_ms =
-          std::max(providers_[it->second].last_heartbeat_ms, now - l.age_ms);
+          std::max(providers_[it->second].last_heartbeat_ms, liveness_asked_ms_ - l.age_ms);
   }
+  liveness_asked_ms_ = now;
   published_keys_ = rgpu::pool::published_keys(store_, key_.public_raw, now_s());
   if (write_depth_ == 0) catch_up();
 }

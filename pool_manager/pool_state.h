@@ -321,9 +321,10 @@ class PoolState {
   // A transaction failed and memory could not be reloaded from the store then: the next
   // transaction reloads first (and refuses to go on if it cannot).
   bool needs_reload_ = false;
-  uint64_t rev_ = 0;            // the store's change feed, applied up to here
-  std::vector<Liveness> seen_;  // heartbeats seen since the last refresh (shared stores)
-  std::string liveness_mark_;   // load_liveness()'s watermark
+  uint64_t rev_ = 0;               // the store's change feed, applied up to here
+  std::vector<Liveness> seen_;     // heartbeats seen since the last refresh (shared stores)
+  std::string liveness_mark_;      // load_liveness()'s watermark
+  int64_t liveness_asked_ms_ = 0;  // when the read load_liveness() answers next was asked for
   int64_t unknown_token_refresh_ms_ = 0;
   std::vector<std::string> published_keys_;
 };

@@ -119,7 +119,10 @@ class Store {
   // so the replica need not read its own writes back.
   virtual uint64_t last_own_rev() { return 0; }
   // Heartbeats seen here, and those other replicas wrote since *watermark (an opaque position,
-  // "" at first, advanced by each call; none when unshared).
+  // "" at first, advanced by each call; none when unshared). Neither waits for the database:
+  // a write is sent and its failure reported by the next call; load_liveness() answers what
+  // the previous call asked for (ages as of then; nothing at the first call) and sends the
+  // next read.
   // Liveness is not money: it is written without the write lock and may lose its last second
   // in a crash.
   virtual void put_liveness(const std::vector<Liveness>& /*seen*/) {}

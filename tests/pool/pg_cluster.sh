@@ -7,7 +7,8 @@
 # as root: PostgreSQL refuses to run as root), starts it on a free loopback port with its socket
 # in that directory, creates database `rgpu`, exports RGPU_TEST_PG_URL
 # (postgresql://rgpu@127.0.0.1:PORT/rgpu) and RGPU_TEST_PG_DIR, runs CMD, then stops the cluster
-# and removes the directory (--keep leaves it, for a look). Exits with CMD's status. Needs
+# and removes the directory (--keep leaves it, for a look; RGPU_TEST_PG_OPTS adds server options,
+# e.g. "-c log_min_duration_statement=5"). Exits with CMD's status. Needs
 # Debian's postgresql-15 (scripts/install-deps.sh); nothing needs to run beforehand.
 set -euo pipefail
 keep=0
@@ -39,7 +40,7 @@ trap cleanup EXIT
   { cat "$dir/initdb.log" >&2; exit 1; }
 # Tests measure rgpu, not the disk: fsync off (a crash loses the test's database, nothing else).
 "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${RGPU_TEST_PG_OPTS:-}" start >/dev/null ||
   { cat "$dir/server.log" >&2; exit 1; }
 "${as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -q -c "CREATE ROLE rgpu LOGIN" -c "CREATE DATABASE rgpu OWNER rgpu" >/dev/null
 export RGPU_TEST_PG_URL="postgresql://rgpu@127.0.0.1:$port/rgpu"
