@@ -40,7 +40,7 @@ Pair connect_pair(const std::string& where, const net::TlsConfig* s = nullptr,
 }
 }  // namespace
 
-double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters) {
+double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters, bool poll) {
   std::string where =
       unix_socket ? "unix:/tmp/rgpu-bench-" + std::to_string(getpid()) + ".sock" : "127.0.0.1:0";
   Pair p = connect_pair(where);
@@ -56,10 +56,17 @@ double raw_pingpong_ns(bool unix_socket, size_t bytes, int iters) {
     p.a->write_all(buf.data(), bytes);
     p.a->read_exact(back.data(), bytes);
   }
+  // Polling: the reply is read without blocking, retried until it is all in (the caller's
+  // thread never sleeps, as the shim's sync wait while it spins).
+  auto read_reply = [&] {
+    if (!poll) return p.a->read_exact(back.data(), bytes);
+    for (size_t have = 0, got = 0; have < bytes; have += got)
+      if (!p.a->try_read_some(back.data() + have, bytes - have, &got)) got = 0;
+  };
   auto t0 = Clock::now();
   for (int i = 0; i < iters; ++i) {
     p.a->write_all(buf.data(), bytes);
-    p.a->read_exact(back.data(), bytes);
+    read_reply();
   }
   auto t1 = Clock::now();
   echo.join();

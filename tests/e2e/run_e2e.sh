@@ -5,7 +5,7 @@
 # Usage: run_e2e.sh --server BIN --shim-dir DIR [--plugin SO]... [--servers N] [--asan]
 #                   [--expect REGEX]... [--expect-stderr REGEX]... [--expect-server-log REGEX]...
 #                   [--env K=V]... [--server-arg ARG]... [--timeout SEC] [--chain]
-#                   -- PROGRAM [ARGS...]
+#                   [--link "RGPU_LINK ARGS"] -- PROGRAM [ARGS...]
 # Starts N servers (default 1) on 127.0.0.1 with random ports (--port-file), runs PROGRAM with
 # LD_LIBRARY_PATH=DIR RGPU_SERVER=127.0.0.1:P1[,127.0.0.1:P2...] under `timeout`, then stops the
 # servers. Passes (exit 0) only if the program exits 0, prints a line starting with "PASS", its
@@ -15,13 +15,16 @@
 # whose cuda backend drives rgpu's own shim onto a sim server behind it (program -> shim ->
 # cuda backend -> shim -> sim): the cuda backend's code runs without a GPU. --server-arg and
 # --plugin go to the sim servers.
+# --link: the program reaches each server through the link emulator (bench/link_emulator.cc,
+# rgpu_link beside the server binary) started with those arguments, e.g. "--delay-ms 5
+# --rate-mbit 100".
 # --asan: the shim was built with RGPU_SANITIZE=ON; nvcc-built programs are not instrumented, so
 # the ASan runtime is preloaded (it must come first in the process's library list).
 set -u
 
 die() { echo "run_e2e: $*" >&2; exit 2; }
 
-server="" shim_dir="" nservers=1 asan=0 timeout_s=60 chain=0
+server="" shim_dir="" nservers=1 asan=0 timeout_s=60 chain=0 link_args=""
 plugins=() expects=() err_expects=() log_expects=() envs=() server_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -37,6 +40,7 @@ while [[ $# -gt 0 ]]; do
     --server-arg) server_args+=("$2"); shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --chain) chain=1; shift ;;
+    --link) link_args="$2"; shift 2 ;;
     --) shift; break ;;
     *) die "unknown argument: $1" ;;
   esac
@@ -119,6 +123,15 @@ for ((i = 0; i < nservers; i++)); do
     start_server "$i" -- "${sim_args[@]}"
   fi
   if ! port=$(wait_port "$i" "${pids[-1]}"); then print_server_logs; exit 1; fi
+  if [[ -n "$link_args" ]]; then
+    link_bin="$(dirname "$server")/rgpu_link"
+    [[ -x "$link_bin" ]] || die "--link: no link emulator at $link_bin"
+    # shellcheck disable=SC2086  # the arguments are words
+    setsid "$link_bin" --to "127.0.0.1:$port" --port-file "$work/port-link$i" $link_args \
+      >"$work/server-link$i.log" 2>&1 &
+    pids+=($!)
+    if ! port=$(wait_port "-link$i" "${pids[-1]}"); then print_server_logs; exit 1; fi
+  fi
   endpoints+="${endpoints:+,}127.0.0.1:$port"
 done
 
