@@ -1,6 +1,8 @@
 // pool_manager/ledger.cc — see ledger.h.
 #include "pool_manager/ledger.h"
 
+#include <algorithm>
+
 #include "pool_manager/store.h"
 
 namespace rgpu::pool {
@@ -89,14 +91,15 @@ std::vector<const LedgerEntry*> Ledger::adopt(std::vector<LedgerEntry> entries,
   return added;
 }
 
-std::string Ledger::audit(std::string_view pool_public_raw) const {
+std::string Ledger::audit(const std::vector<std::string>& pool_keys) const {
   std::string bad = check_chain(entries_, nullptr);
   if (!bad.empty()) return bad;
   for (const auto& [size, h] : heads_) {
     if (size > entries_.size() || tree_.root(size) != h.root) return head_mismatch(size);
-    if (!control::verify_tree_head(h, pool_public_raw))
+    if (std::none_of(pool_keys.begin(), pool_keys.end(),
+                     [&](const std::string& k) { return control::verify_tree_head(h, k); }))
       return "the ledger head signed at size " + std::to_string(size) +
-             " does not verify with the pool's public key";
+             " does not verify with any key the pool has signed with";
   }
   return "";
 }

@@ -64,9 +64,10 @@ class Ledger {
   }
   control::Hash root(uint64_t n) const { return tree_.root(n); }
   // Checks again what load checked (every entry's index, chain and hash; every signed head's
-  // root) plus each head's signature with `pool_public_raw`: "" when all hold, else what is
-  // wrong, naming the first bad entry or head.
-  std::string audit(std::string_view pool_public_raw) const;
+  // root) plus each head's signature with one of `pool_keys` (raw public keys: every key the
+  // pool signed with, signing_keys.h ledger_keys()): "" when all hold, else what is wrong,
+  // naming the first bad entry or head.
+  std::string audit(const std::vector<std::string>& pool_keys) const;
 
  private:
   Store& store_;

@@ -179,6 +179,10 @@ void PoolState::refresh() {
   if (write_depth_ == 0) catch_up();
 }
 
+std::vector<std::string> PoolState::ledger_keys() {
+  return rgpu::pool::ledger_keys(store_, key_.public_raw);
+}
+
 bool PoolState::refresh_for_unknown_token() {
   if (!store_.shared() || write_depth_ > 0) return false;
   const int64_t now = now_ms_();

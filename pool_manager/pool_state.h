@@ -230,6 +230,8 @@ class PoolState {
   bool leads() { return store_.lead(); }
 
   const std::string& public_key() const { return key_.public_raw; }
+  // Every key this pool's store has signed with (signing_keys.h), for auditing the ledger.
+  std::vector<std::string> ledger_keys();
   // The keys servers accept leases under (signing_keys.h), read at start and at each refresh.
   const std::vector<std::string>& published_keys() const { return published_keys_; }
   const PoolConfig& config() const { return cfg_; }

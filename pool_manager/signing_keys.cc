@@ -29,6 +29,13 @@ std::vector<Retired> parse_retired(const std::string& text) {
   return out;
 }
 
+// Adds `hex` to the store's list of every key it has signed with (pool_ledger_keys).
+void remember_ledger_key(Store& store, const std::string& hex) {
+  const std::string list = store.get_meta("pool_ledger_keys");
+  if (("," + list + ",").find("," + hex + ",") != std::string::npos) return;
+  store.put_meta("pool_ledger_keys", list.empty() ? hex : list + "," + hex);
+}
+
 }  // namespace
 
 std::string adopt_signing_key(Store& store, const std::string& public_raw, bool rotate, int64_t now,
@@ -37,9 +44,13 @@ std::string adopt_signing_key(Store& store, const std::string& public_raw, bool 
   std::string refusal;
   store.atomically([&] {  // two replicas starting at once: one of them is first
     const std::string known = store.get_meta("pool_public_key");
-    if (known == mine) return;
+    if (known == mine) {
+      remember_ledger_key(store, mine);  // (a store from before the list was kept)
+      return;
+    }
     if (known.empty()) {
       store.put_meta("pool_public_key", mine);
+      remember_ledger_key(store, mine);
       return;
     }
     if (!rotate) {
@@ -59,6 +70,8 @@ std::string adopt_signing_key(Store& store, const std::string& public_raw, bool 
       text += (text.empty() ? "" : ",") + r.hex + ":" + std::to_string(r.until);
     store.put_meta("pool_retired_keys", text);
     store.put_meta("pool_public_key", mine);
+    remember_ledger_key(store, known);
+    remember_ledger_key(store, mine);
     *note = "the database's signing key is now this one (" + mine.substr(0, 16) + "…); the old " +
             "one (" + known.substr(0, 16) + "…) stays published to servers until its leases " +
             "have expired, and replicas still on it keep signing with it until restarted with " +
@@ -86,6 +99,21 @@ std::vector<std::string> published_keys(Store& store, const std::string& public_
   add(current);
   for (const Retired& r : retired)
     if (r.until >= now) add(r.hex);
+  return out;
+}
+
+std::vector<std::string> ledger_keys(Store& store, const std::string& public_raw) {
+  std::vector<std::string> out{public_raw};
+  const std::string list = store.get_meta("pool_ledger_keys");
+  for (size_t at = 0; at < list.size();) {
+    size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    std::string raw;
+    if (control::from_hex(list.substr(at, comma - at), &raw) && raw.size() == 32 &&
+        std::find(out.begin(), out.end(), raw) == out.end())
+      out.push_back(raw);
+    at = comma + 1;
+  }
   return out;
 }
 

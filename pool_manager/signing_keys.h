@@ -13,6 +13,10 @@
 //   this replica's first. A server checks a lease against each (server/worker/lease_auth.h).
 //   A replica whose own key is retired and past its UNTIL is not in the list: it must not sign
 //   (PoolState::acquire refuses until it restarts with the current key).
+// - `pool_ledger_keys` lists every key that was ever the store's (hex, comma-separated, oldest
+//   first; never pruned): the ledger's heads are signed by whichever was in use, and stay the
+//   pool's after any number of rotations. adopt_signing_key() adds to it; ledger_keys() reads
+//   it (raw keys, plus `public_raw`) for Ledger::audit.
 #pragma once
 
 #include <string>
@@ -27,5 +31,7 @@ std::string adopt_signing_key(Store& store, const std::string& public_raw, bool 
 
 std::vector<std::string> published_keys(Store& store, const std::string& public_raw,
                                         int64_t now_unix);
+
+std::vector<std::string> ledger_keys(Store& store, const std::string& public_raw);
 
 }  // namespace rgpu::pool

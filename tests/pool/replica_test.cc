@@ -106,8 +106,8 @@ TEST_F(ReplicaTest, EachReplicaSeesWhatTheOthersWrote) {
   EXPECT_EQ(ls[0].usage.bytes_in, 20u);
   EXPECT_NE(ls[0].charge.settled_unix, 0);
   EXPECT_EQ(state_->ledger().size(), b.state->ledger().size());
-  EXPECT_EQ(state_->ledger().audit(key_.public_raw), "");
-  EXPECT_EQ(b.state->ledger().audit(key_.public_raw), "");
+  EXPECT_EQ(state_->ledger().audit({key_.public_raw}), "");
+  EXPECT_EQ(b.state->ledger().audit({key_.public_raw}), "");
   EXPECT_EQ(state_->ledger_head().root, b.state->ledger_head().root);
 }
 
@@ -219,6 +219,42 @@ TEST_F(PoolStateTest, ARotationPublishesTheOldKeyUntilItsLeasesExpire) {
             std::vector<std::string>{new_key.public_raw});
   // The new key is the store's now: the old one, without --new-key, is refused.
   EXPECT_NE(adopt_signing_key(*store_, old_key.public_raw, false, now, 300, &note), "");
+}
+
+}  // namespace
+
+namespace {
+
+// Heads signed before two rotations still audit as the pool's (pool_ledger_keys), though the
+// first key left the published set long ago; a head signed by a key the pool never used does not.
+TEST_F(PoolStateTest, TheLedgerAuditsAcrossRotations) {
+  const PoolKey a = key_, b = rgpu::control::generate_pool_key(),
+                c = rgpu::control::generate_pool_key(),
+                stranger = rgpu::control::generate_pool_key();
+  std::string note;
+  const int64_t now = now_ms_ / 1000;
+  ASSERT_EQ(adopt_signing_key(*store_, a.public_raw, false, now, 300, &note), "");
+  Ledger la(*store_, a);
+  la.append(now, "test", "one", "", "");
+  la.head(now);
+  ASSERT_EQ(adopt_signing_key(*store_, b.public_raw, true, now, 300, &note), "");
+  Ledger lb(*store_, b);
+  lb.append(now, "test", "two", "", "");
+  lb.head(now);
+  // a's window passed before the next rotation: it is no longer published, nor retired.
+  ASSERT_EQ(adopt_signing_key(*store_, c.public_raw, true, now + 1000, 300, &note), "");
+  EXPECT_EQ(published_keys(*store_, c.public_raw, now + 1000).size(), 2u);  // c and b
+  Ledger lc(*store_, c);
+  lc.append(now + 1000, "test", "three", "", "");
+  lc.head(now + 1000);
+  const std::vector<std::string> keys = ledger_keys(*store_, c.public_raw);
+  EXPECT_EQ(keys.size(), 3u);
+  EXPECT_EQ(lc.audit(keys), "");
+  EXPECT_NE(lc.audit({c.public_raw}), "");  // the heads before c are not c's
+  Ledger ls(*store_, stranger);
+  ls.append(now + 1000, "test", "four", "", "");
+  ls.head(now + 1000);
+  EXPECT_NE(Ledger(*store_, c).audit(keys).find("size 4"), std::string::npos);
 }
 
 }  // namespace
