@@ -7,6 +7,7 @@
 
 #include "interpose/log.h"
 #include "protocol/image/image_span.h"
+#include "protocol/image_digest.h"
 
 namespace rgpu {
 namespace {
@@ -48,6 +49,21 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
   {
     std::shared_lock<std::shared_mutex> g(c->mu);
     sent = c->images_on_device.count(key) > 0;
+  }
+  // An image this process has not sent, large enough that its transfer costs more than a round
+  // trip: its digest first, in case the provider keeps it from an earlier session (protocol 9).
+  constexpr size_t kOfferDigestFrom = 16 << 10;
+  if (!sent && size >= kOfferDigestFrom && d->protocol >= 9) {
+    const std::string digest = image_sha256(data, size);
+    op::ModuleLoadCached::Result cres{};
+    CUresult r = d->lane->call<op::ModuleLoadCached>(
+        {wire, hash}, &cres, reinterpret_cast<const uint8_t*>(digest.data()), digest.size());
+    if (r != CUDA_SUCCESS) return r;
+    if (!cres.image_missing) {
+      std::lock_guard<std::shared_mutex> g(c->mu);
+      c->images_on_device.insert(key);
+      return CUDA_SUCCESS;
+    }
   }
   op::ModuleLoad::Args a{wire, hash};
   op::ModuleLoad::Result res{};

@@ -165,10 +165,12 @@ void PgConn::rollback_quietly() {
     return;
   }
   try {
+    post();  // what is queued goes first: a failure in it must not skip the ROLLBACK
     send("ROLLBACK");
   } catch (const StoreError&) {
   }
   round_trip();
+  results_.clear();  // nothing of the abandoned transaction is read any more
 }
 
 void PgConn::reset() {

@@ -11,6 +11,7 @@
 // every catch-up read, then every write + its feed rows (one statement, each record once) +
 // COMMIT. Liveness has a connection of its own whose answers are read a period later, so a
 // heartbeat flush never holds up a placement.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -337,9 +338,9 @@ class PgStore : public Store {
     return r.rows() ? r.t(0, 0) : "";
   }
 
-  // One round trip when nothing changed: the feed and every append-only table are asked at once
-  // (with BEGIN and the lock, when a transaction has just begun); a second one only for the
-  // records the feed names.
+  // Inside a transaction, one round trip when nothing changed: the feed and every append-only
+  // table are asked at once, with BEGIN and the lock; a second one only for the records the feed
+  // names. Outside one, the snapshot's COMMIT is one more.
   bool changes_since(uint64_t rev, uint64_t ledger_size, uint64_t head_size, int64_t rate_version,
                      StoreChanges* out) override {
     // Outside a write transaction the reads below are one snapshot (a head committed between
@@ -408,8 +409,13 @@ class PgStore : public Store {
   void put_liveness(const std::vector<Liveness>& seen) override {
     settle_liveness();
     if (seen.empty()) return;
+    // In id order: two replicas upserting the same providers lock their rows in one order.
+    std::vector<const Liveness*> order;
+    for (auto& l : seen) order.push_back(&l);
+    std::sort(order.begin(), order.end(),
+              [](const Liveness* a, const Liveness* b) { return a->provider_id < b->provider_id; });
     std::vector<std::string> ids, ms;
-    for (auto& l : seen) ids.push_back(l.provider_id), ms.push_back(num(l.ms));
+    for (const Liveness* l : order) ids.push_back(l->provider_id), ms.push_back(num(l->ms));
     // Without the write lock, in a transaction of its own (a sync point ends it), committed
     // without waiting for the disk (the session says so): heartbeats never wait for placements.
     live_.send(
@@ -462,6 +468,7 @@ class PgStore : public Store {
     leader_ = false;  // a session lock does not survive its connection
     c_.reset();
     configure_session(c_);
+    c_.sync();  // on their own: queued with the next BEGIN, a rollback would undo them
   }
   // Reads the answers of what the last period posted on the liveness connection (usually in
   // already), keeping the rows read for load_liveness; a lost connection is made again.

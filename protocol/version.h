@@ -29,7 +29,9 @@ namespace rgpu {
 // sent only to a 7 client.
 // 8 = Reply.notice: the server warns a running program, on its stderr, that its session will end
 // (a drain deadline ahead); a 7 client would drop the field unread, so it is logged instead.
-inline constexpr uint32_t kProtocolVersion = 8;
+// 9 = ModuleLoadCached: a client offers an image's SHA-256 before its bytes (the provider's
+// image cache); an 8 server would answer the unknown op with an error, so it is sent only to 9.
+inline constexpr uint32_t kProtocolVersion = 9;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {

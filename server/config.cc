@@ -93,6 +93,10 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
                                  opens one session even across restarts (default:
                                  $STATE_DIRECTORY, else $XDG_STATE_HOME/rgpu, else
                                  ~/.local/state/rgpu)
+  --image-cache DIR|off          where module images are kept across sessions and restarts,
+                                 so a program sends a digest instead of an image this server
+                                 has seen (default: <state dir>/images)
+  --image-cache-size SIZE        the most it keeps, least recently used evicted (default 2GiB)
   --pool-tls-ca F                talk to a pool that serves TLS: its CA (also RGPU_POOL_TLS_CA)
   --pool-tls-cert F --pool-tls-key F
                                  this provider's certificate and key for the pool (also
@@ -219,6 +223,14 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         return false;
       }
       (a == "--secret-file" ? o->secret : o->join_token) = text;
+    } else if (a == "--image-cache") {
+      if (!need(&o->image_cache)) return false;
+    } else if (a == "--image-cache-size") {
+      if (!need(&v)) return false;
+      if (!parse_size(v, &o->image_cache_bytes) || o->image_cache_bytes < (1ull << 20)) {
+        *error = "--image-cache-size: '" + v + "' is not a size of at least 1MiB";
+        return false;
+      }
     } else if (a == "--worker-mem-allowance") {
       if (!need(&v)) return false;
       if (v == "0") {
@@ -412,6 +424,23 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
     return false;
   }
   return true;
+}
+
+std::string default_state_dir() {
+  const char* sd = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
+  const char* xdg = std::getenv("XDG_STATE_HOME");
+  const char* home = std::getenv("HOME");
+  return sd && *sd       ? std::string(sd)
+         : xdg && *xdg   ? std::string(xdg) + "/rgpu"
+         : home && *home ? std::string(home) + "/.local/state/rgpu"
+                         : std::string();
+}
+
+std::string image_cache_dir(const ServerOptions& o) {
+  if (o.image_cache == "off") return "";
+  if (!o.image_cache.empty()) return o.image_cache;
+  const std::string state = o.state_dir.empty() ? default_state_dir() : o.state_dir;
+  return state.empty() ? "" : state + "/images";
 }
 
 }  // namespace rgpu::server

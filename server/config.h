@@ -51,6 +51,10 @@ struct ServerOptions {
   // --schedule, --lend-mem, --pool-key, --advertise.
   std::string pool, join_token, schedule, name, pool_key_file, advertise;
   std::string state_dir;  // --state-dir: the used-lease list (pool members); empty: the default
+  // --image-cache: where module images are kept across sessions (server/worker/image_cache.h);
+  // "" = <state dir>/images, "off" = none. --image-cache-size bounds it.
+  std::string image_cache;
+  uint64_t image_cache_bytes = 2ull << 30;
   std::string pool_tls_ca, pool_tls_cert, pool_tls_key;  // --pool-tls-*: TLS to the pool
   std::vector<std::string> labels;
   uint64_t lend_mem = 0;  // 0: all of the GPU's memory
@@ -77,5 +81,11 @@ inline constexpr uint64_t kDefaultSimVram = 16ull << 30;
 
 bool parse_options(int argc, char** argv, ServerOptions* out, std::string* error);
 const char* usage_text();
+
+// The state directory when --state-dir is not given: $STATE_DIRECTORY (systemd), else
+// $XDG_STATE_HOME/rgpu, else ~/.local/state/rgpu; "" when none of them is set.
+std::string default_state_dir();
+// Where this server keeps module images (--image-cache), "" when it keeps none.
+std::string image_cache_dir(const ServerOptions& o);
 
 }  // namespace rgpu::server

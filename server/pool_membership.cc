@@ -126,15 +126,7 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   std::string dir = o.state_dir;
   // Used lease ids outlive this process (a restart must not make a used lease good again).
   {
-    if (dir.empty()) {
-      const char* sd = std::getenv("STATE_DIRECTORY");  // systemd's StateDirectory=
-      const char* xdg = std::getenv("XDG_STATE_HOME");
-      const char* home = std::getenv("HOME");
-      dir = sd && *sd       ? std::string(sd)
-            : xdg && *xdg   ? std::string(xdg) + "/rgpu"
-            : home && *home ? std::string(home) + "/.local/state/rgpu"
-                            : std::string();
-    }
+    if (dir.empty()) dir = default_state_dir();
     if (dir.empty()) return "no place to keep used leases: set --state-dir";
     if (!make_dirs(dir))
       return "cannot create --state-dir " + dir + ": " + strerror(errno) + " (set --state-dir)";

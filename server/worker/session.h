@@ -83,6 +83,8 @@ class Session {
   Backend& backend() { return backend_; }
   // The protocol version the client negotiated (protocol/version.h).
   void set_protocol_version(uint32_t v) { protocol_version_ = v; }
+  // The provider's image cache (ModuleLoadCached), or none; not owned.
+  void set_image_cache(class ImageCache* c) { image_cache_ = c; }
   uint32_t protocol_version() const { return protocol_version_; }
   // Why the server ends the session, for its lanes' Goodbye (protocol 7); "" until it does.
   void set_ending(const std::string& reason) {
@@ -161,6 +163,8 @@ class Session {
   // Module images by the client's hash, so a repeated ModuleLoad needs no bytes.
   std::map<uint64_t, std::vector<uint8_t>> images_;
   uint64_t image_bytes_ = 0;
+  void keep_image(uint64_t hash, const uint8_t* data, uint64_t len);  // in images_, bounded
+  class ImageCache* image_cache_ = nullptr;
   Status pending_, sticky_;
   uint32_t protocol_version_ = kProtocolVersion;
   mutable std::mutex ending_mu_;

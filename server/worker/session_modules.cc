@@ -5,6 +5,8 @@
 
 #include "protocol/image/param_layout.h"
 #include "protocol/launch_record.h"
+#include "server/log.h"
+#include "server/worker/image_cache.h"
 #include "server/worker/session.h"
 #include "server/worker/session_internal.h"
 
@@ -22,15 +24,41 @@ Status Session::on_ModuleLoad(const op::ModuleLoad::Args& a, OpPayload in,
     RGPU_TRY(backend_.module_load(a.module, it->second.data(), it->second.size()));
   } else {
     RGPU_TRY(backend_.module_load(a.module, in.data, in.len));
-    constexpr uint64_t kMaxKeptImageBytes = 256ull << 20;
-    if (a.image_hash != 0 && !images_.count(a.image_hash) &&
-        image_bytes_ + in.len <= kMaxKeptImageBytes) {
-      images_[a.image_hash].assign(in.data, in.data + in.len);
-      image_bytes_ += in.len;
-    }
+    keep_image(a.image_hash, in.data, in.len);
+    if (image_cache_) image_cache_->put(in.data, in.len);  // loaded: a valid image
   }
   modules_.add(a.module);
   meter_.mem_changed(backend_.mem_used());  // its variables are device memory
+  return Status::Ok();
+}
+
+void Session::keep_image(uint64_t hash, const uint8_t* data, uint64_t len) {
+  constexpr uint64_t kMaxKeptImageBytes = 256ull << 20;
+  if (hash != 0 && !images_.count(hash) && image_bytes_ + len <= kMaxKeptImageBytes) {
+    images_[hash].assign(data, data + len);
+    image_bytes_ += len;
+  }
+}
+
+Status Session::on_ModuleLoadCached(const op::ModuleLoadCached::Args& a, OpPayload in,
+                                    op::ModuleLoadCached::Result& res, OpReply&) {
+  RGPU_TRY(modules_.fresh(a.module));
+  if (in.len != 32)
+    return bad(CUDA_ERROR_INVALID_VALUE,
+               "ModuleLoadCached with a digest of " + std::to_string(in.len) + " bytes, not 32");
+  std::string image;
+  if (!image_cache_ ||
+      !image_cache_->get(std::string(reinterpret_cast<const char*>(in.data), 32), &image)) {
+    res.image_missing = 1;  // not an error: the client sends the bytes (ops.def)
+    return Status::Ok();
+  }
+  const auto* bytes = reinterpret_cast<const uint8_t*>(image.data());
+  RGPU_TRY(backend_.module_load(a.module, bytes, image.size()));
+  keep_image(a.image_hash, bytes, image.size());
+  modules_.add(a.module);
+  meter_.mem_changed(backend_.mem_used());
+  log_info("module %llu: %zu bytes from the image cache", static_cast<unsigned long long>(a.module),
+           image.size());
   return Status::Ok();
 }
 

@@ -25,6 +25,7 @@
 #include "server/worker/auth.h"
 #include "server/worker/gate.h"
 #include "server/worker/host_memory.h"
+#include "server/worker/image_cache.h"
 #include "server/worker/joined_lanes.h"
 #include "server/worker/lane.h"
 #include "server/worker/lease_auth.h"
@@ -269,6 +270,9 @@ int run_worker(const ServerOptions& o) {
     // --- serve -----------------------------------------------------------------------------
     Session session(*backend, meter);
     session.set_protocol_version(n.version);
+    const std::string cache_dir = image_cache_dir(o);
+    ImageCache image_cache(cache_dir, o.image_cache_bytes);
+    if (!cache_dir.empty()) session.set_image_cache(&image_cache);
     Gate gate;
     JoinedLanes::Params jp;
     jp.lane_fd = lanes_join ? o.lane_fd : -1;

@@ -89,6 +89,7 @@ start_server() {
   while [[ "$1" != "--" ]]; do env_kv+=("$1"); shift; done
   shift
   env "${env_kv[@]}" setsid "$server" --listen 127.0.0.1:0 --port-file "$work/port$tag" \
+    --image-cache "$work/images$tag" \
     --insecure "$@" >"$work/server$tag.log" 2>&1 &
   pids+=($!)
 }
