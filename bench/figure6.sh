@@ -41,7 +41,7 @@ wait_port() {  # FILE: prints the port once written
   for _ in $(seq 200); do [[ -s "$1" ]] && { tr -d ' \n' <"$1" | sed 's/.*://'; return; }; sleep 0.05; done
   echo "figure6.sh: nothing listened (see $W)" >&2; exit 1
 }
-"$SERVER" --backend sim --sim-plugin "$PLUGIN" --listen 127.0.0.1:0 --port-file "$W/server.port" \
+"$SERVER" --backend sim --sim-plugin "$PLUGIN" --image-cache off --listen 127.0.0.1:0 --port-file "$W/server.port" \
   --insecure >"$W/server.log" 2>&1 &
 PIDS+=($!)
 SERVER_PORT=$(wait_port "$W/server.port")

@@ -8,7 +8,9 @@
 // Each connection accepted on --listen (default 127.0.0.1:0) is relayed to --to, both ways.
 // Each direction is modelled as its own link: bytes are serialised at R Mbit/s (0: no limit),
 // then arrive D ms later, ± up to J ms (uniform), never out of order (TCP does not reorder: a
-// byte never overtakes one sent before it). So a round trip costs 2·D and a transfer of B bytes
+// byte never overtakes one sent before it, so under a steady stream the delays cluster towards
+// D + J). Setting up a connection costs no round trip here (accepted at once; the relay dials
+// the target then). So a round trip costs 2·D and a transfer of B bytes
 // B·8/R s more. At most max(1 MiB, 4 · R · (D + J)) bytes are in flight per direction; past
 // that the relay stops reading and TCP's flow control pushes back on the sender, as a full
 // bottleneck queue would. A half-close (EOF) is passed on once everything before it has
@@ -235,7 +237,7 @@ int main(int argc, char** argv) {
   }
   const int ls = socket(res->ai_family, SOCK_STREAM, 0);
   int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ls >= 0) setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (ls < 0 || bind(ls, res->ai_addr, res->ai_addrlen) != 0 || ::listen(ls, 128) != 0) {
     fprintf(stderr, "rgpu_link: cannot listen on %s: %s\n", listen.c_str(), strerror(errno));
     return 1;

@@ -50,6 +50,8 @@ struct Device {
   DeviceProps props{};
   uint64_t vram_limit = 0;
   uint32_t protocol = 0;  // the version negotiated with this device's server (protocol/version.h)
+  // Whether to offer module images by digest (protocol 9): until the server says it keeps none.
+  std::atomic<bool> image_cache_seen{true};
   std::string server;
   std::unique_ptr<LaneSet> lane;  // this device's lanes (one per thread; interpose/lane.h)
   Context* primary = nullptr;

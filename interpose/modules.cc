@@ -52,13 +52,16 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
   }
   // An image this process has not sent, large enough that its transfer costs more than a round
   // trip: its digest first, in case the provider keeps it from an earlier session (protocol 9).
-  constexpr size_t kOfferDigestFrom = 16 << 10;
-  if (!sent && size >= kOfferDigestFrom && d->protocol >= 9) {
-    const std::string digest = image_sha256(data, size);
+  const std::string digest = !sent && size >= kImageOfferBytes && d->protocol >= 9 &&
+                                     d->image_cache_seen.load(std::memory_order_relaxed)
+                                 ? image_sha256(data, size)
+                                 : std::string();
+  if (digest.size() == 32) {
     op::ModuleLoadCached::Result cres{};
     CUresult r = d->lane->call<op::ModuleLoadCached>(
         {wire, hash}, &cres, reinterpret_cast<const uint8_t*>(digest.data()), digest.size());
     if (r != CUDA_SUCCESS) return r;
+    if (cres.no_cache) d->image_cache_seen.store(false, std::memory_order_relaxed);
     if (!cres.image_missing) {
       std::lock_guard<std::shared_mutex> g(c->mu);
       c->images_on_device.insert(key);

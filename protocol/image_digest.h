@@ -11,6 +11,10 @@
 
 namespace rgpu {
 
+// The shim offers an image by digest from this size on (smaller ones cost less to send than the
+// round trip of a miss on most links); the provider's cache keeps only these.
+inline constexpr size_t kImageOfferBytes = 16 << 10;
+
 inline std::string image_sha256(const uint8_t* data, size_t n) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -95,7 +95,8 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
                                  ~/.local/state/rgpu)
   --image-cache DIR|off          where module images are kept across sessions and restarts,
                                  so a program sends a digest instead of an image this server
-                                 has seen (default: <state dir>/images)
+                                 has seen (default: <--state-dir>/images, or
+                                 $STATE_DIRECTORY/images under systemd; else off)
   --image-cache-size SIZE        the most it keeps, least recently used evicted (default 2GiB)
   --pool-tls-ca F                talk to a pool that serves TLS: its CA (also RGPU_POOL_TLS_CA)
   --pool-tls-cert F --pool-tls-key F
@@ -439,8 +440,9 @@ std::string default_state_dir() {
 std::string image_cache_dir(const ServerOptions& o) {
   if (o.image_cache == "off") return "";
   if (!o.image_cache.empty()) return o.image_cache;
-  const std::string state = o.state_dir.empty() ? default_state_dir() : o.state_dir;
-  return state.empty() ? "" : state + "/images";
+  if (!o.state_dir.empty()) return o.state_dir + "/images";
+  const char* sd = std::getenv("STATE_DIRECTORY");  // a deployed server (systemd)
+  return sd && *sd ? std::string(sd) + "/images" : "";
 }
 
 }  // namespace rgpu::server

@@ -52,7 +52,8 @@ struct ServerOptions {
   std::string pool, join_token, schedule, name, pool_key_file, advertise;
   std::string state_dir;  // --state-dir: the used-lease list (pool members); empty: the default
   // --image-cache: where module images are kept across sessions (server/worker/image_cache.h);
-  // "" = <state dir>/images, "off" = none. --image-cache-size bounds it.
+  // "" = <--state-dir>/images or $STATE_DIRECTORY/images (else none), "off" = none.
+  // --image-cache-size bounds it.
   std::string image_cache;
   uint64_t image_cache_bytes = 2ull << 30;
   std::string pool_tls_ca, pool_tls_cert, pool_tls_key;  // --pool-tls-*: TLS to the pool
@@ -85,7 +86,8 @@ const char* usage_text();
 // The state directory when --state-dir is not given: $STATE_DIRECTORY (systemd), else
 // $XDG_STATE_HOME/rgpu, else ~/.local/state/rgpu; "" when none of them is set.
 std::string default_state_dir();
-// Where this server keeps module images (--image-cache), "" when it keeps none.
+// Where this server keeps module images (--image-cache), "" when it keeps none: never under
+// $HOME by default (a server run by hand, or a test's, leaves nothing behind).
 std::string image_cache_dir(const ServerOptions& o);
 
 }  // namespace rgpu::server

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -48,12 +49,33 @@ void ImageCache::warn(const std::string& what) {
 bool ImageCache::get(const std::string& digest, std::string* bytes) {
   if (digest.size() != 32) return false;
   const std::string path = path_of(digest);
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  bytes->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  if (image_sha256(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()) != digest) {
-    log_error("image cache: %s does not hold the image its name says; deleted", path.c_str());
-    ::unlink(path.c_str());
+  // A regular file of at most the cache's size, never through a symlink, never blocking (a FIFO
+  // planted in the directory must not hold the session).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_) {
+    ::close(fd);
+    return false;
+  }
+  bytes->resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < bytes->size()) {
+    const ssize_t r = ::read(fd, bytes->data() + done, bytes->size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    done += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  const std::string actual =
+      done == bytes->size()
+          ? image_sha256(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size())
+          : std::string();
+  if (actual != digest) {
+    if (!actual.empty()) {  // (a failed read or digest is not the file's fault)
+      log_error("image cache: %s does not hold the image its name says; deleted", path.c_str());
+      ::unlink(path.c_str());
+    }
     bytes->clear();
     return false;
   }
@@ -76,7 +98,8 @@ void ImageCache::put(const uint8_t* data, size_t n) {
       return warn(std::string("cannot create it: ") + std::strerror(errno));
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(tmp.c_str());  // a dead worker's with this pid; never followed if a link
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return warn(std::string("cannot write: ") + std::strerror(errno));
   size_t done = 0;
   while (done < n) {
@@ -85,11 +108,12 @@ void ImageCache::put(const uint8_t* data, size_t n) {
     if (w <= 0) break;
     done += static_cast<size_t>(w);
   }
-  const bool ok = done == n && ::close(fd) == 0;
-  if (done != n) ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  const bool written = done == n;
+  const bool closed = ::close(fd) == 0;
+  if (!written || !closed || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno ? errno : EIO;
     ::unlink(tmp.c_str());
-    return warn(std::string("cannot write: ") + std::strerror(errno ? errno : EIO));
+    return warn(std::string("cannot write: ") + std::strerror(e));
   }
   evict();
 }
@@ -104,11 +128,18 @@ void ImageCache::evict() {
   };
   std::vector<Entry> files;
   uint64_t total = 0;
+  const time_t now = ::time(nullptr);
   while (dirent* e = ::readdir(d)) {
-    if (!is_digest_name(e->d_name)) continue;
     struct stat st {};
     const std::string p = dir_ + "/" + e->d_name;
-    if (::stat(p.c_str(), &st) != 0) continue;
+    if (!is_digest_name(e->d_name)) {
+      // A temporary file a killed worker left (an hour is longer than any write takes).
+      if (std::strstr(e->d_name, ".tmp.") && ::lstat(p.c_str(), &st) == 0 &&
+          now - st.st_mtim.tv_sec > 3600)
+        ::unlink(p.c_str());
+      continue;
+    }
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     files.push_back({p, st.st_mtim, static_cast<uint64_t>(st.st_size)});
     total += static_cast<uint64_t>(st.st_size);
   }

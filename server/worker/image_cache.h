@@ -7,9 +7,10 @@
 // - One file per image in `dir`, named by the lowercase hex SHA-256 of its bytes, which the
 //   cache computes itself (put()): a client names an image it wants by digest, but can never
 //   choose what a digest's file holds, so one tenant cannot plant an image for another.
-// - get() re-hashes the file it reads; a file whose bytes do not match its name (disk damage, a
+// - get() reads only a regular file (never through a symlink, never blocking on a FIFO) of at
+//   most max_bytes, and re-hashes it; a file whose bytes do not match its name (disk damage, a
 //   hand edit) is deleted and reported as a miss. A hit touches the file's mtime: eviction is
-//   least recently used.
+//   least recently used. Temporary files a killed worker left are removed after an hour.
 // - put() writes to a temporary file and renames it into place (workers of several sessions
 //   share the directory; a reader never sees half an image), then evicts the least recently
 //   used files until the total is within max_bytes. An image larger than a quarter of

@@ -112,6 +112,11 @@ Status Session::payload_rule(const uint8_t* args, size_t args_len, uint64_t payl
                                                std::to_string(a.bytes) + " bytes carries " +
                                                std::to_string(payload_len));
     return check_range(a.dst, a.bytes, "MemcpyHtoD destination");
+  } else if constexpr (std::is_same_v<O, op::ModuleLoadCached>) {
+    if (payload_len != 32)
+      return bad(CUDA_ERROR_INVALID_VALUE, "ModuleLoadCached with a digest of " +
+                                               std::to_string(payload_len) + " bytes, not 32");
+    return Status::Ok();
   } else if constexpr (kind == PayloadKind::kImage) {
     typename O::Args a;
     if (payload_len == 0 && decode_record(args, args_len, &a) && a.image_hash != 0)

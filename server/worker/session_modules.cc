@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "protocol/image/param_layout.h"
+#include "protocol/image_digest.h"
 #include "protocol/launch_record.h"
 #include "server/log.h"
 #include "server/worker/image_cache.h"
@@ -25,7 +26,8 @@ Status Session::on_ModuleLoad(const op::ModuleLoad::Args& a, OpPayload in,
   } else {
     RGPU_TRY(backend_.module_load(a.module, in.data, in.len));
     keep_image(a.image_hash, in.data, in.len);
-    if (image_cache_) image_cache_->put(in.data, in.len);  // loaded: a valid image
+    // Loaded, so a valid image; as large as the shim offers by digest (interpose/modules.cc).
+    if (image_cache_ && in.len >= kImageOfferBytes) image_cache_->put(in.data, in.len);
   }
   modules_.add(a.module);
   meter_.mem_changed(backend_.mem_used());  // its variables are device memory
@@ -50,6 +52,7 @@ Status Session::on_ModuleLoadCached(const op::ModuleLoadCached::Args& a, OpPaylo
   if (!image_cache_ ||
       !image_cache_->get(std::string(reinterpret_cast<const char*>(in.data), 32), &image)) {
     res.image_missing = 1;  // not an error: the client sends the bytes (ops.def)
+    res.no_cache = image_cache_ ? 0 : 1;
     return Status::Ok();
   }
   const auto* bytes = reinterpret_cast<const uint8_t*>(image.data());

@@ -42,31 +42,34 @@ start_server() {  # a fresh server process on the same cache directory
   cat "$T/server.log" >&2
   die "the server did not start"
 }
-run() {  # N: runs the program, prints the bytes it sent
+run() {  # N: runs the program, prints the bytes it sent (in $(...): callers add || exit 1)
   rm -f "$T/stats"
   if ! RGPU_SERVER="127.0.0.1:$(sed 's/.*://' "$T/port")" RGPU_STATS=1 RGPU_STATS_FILE="$T/stats" \
       LD_PRELOAD="$preload" timeout 120 "$@" >"$T/out$N" 2>"$T/err$N" || ! grep -q '^PASS' "$T/out$N"; then
     cat "$T/out$N" "$T/err$N" "$T/server.log" >&2
     die "run $N of $* failed"
   fi
-  sed -n 's/^rgpu stats: .*, \([0-9]*\) bytes sent,.*/\1/p' "$T/stats"
+  local sent
+  sent=$(sed -n 's/^rgpu stats: .*, \([0-9]*\) bytes sent,.*/\1/p' "$T/stats")
+  [[ "$sent" =~ ^[0-9]+$ ]] || die "run $N wrote no stats"
+  echo "$sent"
 }
 
 start_server
-N=1 first=$(run "$@")
+N=1 first=$(run "$@") || exit 1
 files=$(ls "$T/images" 2>/dev/null | wc -l)
 ((files > 0)) || die "the first run left no image in the cache"
 echo "image_cache: run 1 sent $first bytes; $files images cached"
 
 start_server
-N=2 second=$(run "$@")
+N=2 second=$(run "$@") || exit 1
 echo "image_cache: run 2 (server restarted) sent $second bytes"
 ((second * 5 <= first)) || die "run 2 sent $second bytes, not 80 % fewer than run 1's $first"
 grep -q "bytes from the image cache" "$T/server.log" || die "the server log names no cache hit"
 
 big=$(ls -S "$T/images" | head -1)
 printf 'X' | dd of="$T/images/$big" bs=1 seek=100 conv=notrunc status=none
-N=3 third=$(run "$@")
+N=3 third=$(run "$@") || exit 1
 echo "image_cache: run 3 (one cached image altered) sent $third bytes"
 grep -q "does not hold the image its name says; deleted" "$T/server.log" ||
   die "the server did not notice the altered image"

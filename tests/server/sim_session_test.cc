@@ -5,11 +5,13 @@
 #include <thread>
 
 #include "protocol/image/param_layout.h"
+#include "protocol/image_digest.h"
 #include "protocol/launch_record.h"
 #include "server/backend/sim_backend.h"
 #include "server/backend/sim_props.h"
 #include "server/backend/va_window.h"
 #include "server/config.h"
+#include "server/worker/image_cache.h"
 #include "server/worker/session.h"
 #include "tests/server/test_client.h"
 
@@ -612,4 +614,57 @@ TEST_F(SimSession, FailedKernelIsSticky) {
 }
 
 }  // namespace
+// ModuleLoadCached (ops.def, protocol 9): a digest the provider's cache holds loads that image as
+// a ModuleLoad with bytes would (its kernels, and later hash-only loads in the session); an
+// unknown digest is a miss, told apart from a provider without a cache; the digest is exactly 32
+// bytes; a pending async error is answered in its place, as by every sync op.
+TEST_F(SimSession, ACachedImageLoadsByItsDigest) {
+  char dir[] = "/tmp/rgpu-session-cache-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ImageCache cache(dir, 64 << 20);
+  auto img = test::read_file(RGPU_TEST_CUBIN);
+  ASSERT_FALSE(img.empty());
+  const std::string digest = image_sha256(img.data(), img.size());
+  using R = op::ModuleLoadCached::Result;
+
+  OpReply r = sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32);
+  ASSERT_TRUE(r.status.ok()) << r.status.text;
+  EXPECT_EQ(result<R>(r).image_missing, 1u);
+  EXPECT_EQ(result<R>(r).no_cache, 1u);  // no cache yet: the shim stops offering
+
+  session.set_image_cache(&cache);
+  r = sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32);
+  ASSERT_TRUE(r.status.ok()) << r.status.text;
+  EXPECT_EQ(result<R>(r).image_missing, 1u);
+  EXPECT_EQ(result<R>(r).no_cache, 0u);
+
+  cache.put(img.data(), img.size());
+  r = sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32);
+  ASSERT_TRUE(r.status.ok()) << r.status.text;
+  EXPECT_EQ(result<R>(r).image_missing, 0u);
+  EXPECT_TRUE(get_function(1, 10, "vec_add").status.ok());
+  // Kept for the session under the client's hash: a hash-only ModuleLoad needs no bytes.
+  r = sync<op::ModuleLoad>({2, 77});
+  ASSERT_TRUE(r.status.ok()) << r.status.text;
+  EXPECT_EQ(result<op::ModuleLoad::Result>(r).image_missing, 0u);
+  // A handle already in use is refused; a digest of another size never reaches the handler.
+  EXPECT_FALSE(sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32).status.ok());
+  op::ModuleLoadCached::Args a{3, 77};
+  EXPECT_FALSE(session
+                   .payload_check(static_cast<uint16_t>(op::ModuleLoadCached::kCode),
+                                  reinterpret_cast<const uint8_t*>(&a), sizeof a, 31)
+                   .ok());
+  EXPECT_TRUE(session
+                  .payload_check(static_cast<uint16_t>(op::ModuleLoadCached::kCode),
+                                 reinterpret_cast<const uint8_t*>(&a), sizeof a, 32)
+                  .ok());
+  // A pending async error answers the op instead of it.
+  async<op::Memset>({0xdead0000, 4, 0, 1, 0});
+  r = sync<op::ModuleLoadCached>({3, 77}, digest.data(), 32);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.text.find("memset destination"), std::string::npos) << r.status.text;
+  EXPECT_TRUE(sync<op::ModuleLoadCached>({3, 77}, digest.data(), 32).status.ok());  // then runs
+  std::system(("rm -rf '" + std::string(dir) + "'").c_str());
+}
+
 }  // namespace rgpu::server
