@@ -75,15 +75,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-#define CK(call)                                                                     \
-  do {                                                                               \
-    CUresult r_ = (call);                                                            \
-    if (r_ != CUDA_SUCCESS) {                                                        \
-      std::fprintf(stderr, "bench: %s failed: %d (line %d)\n", #call, r_, __LINE__); \
-      std::_Exit(2);                                                                 \
-    }                                                                                \
-  } while (0)
-
 std::string read_file(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;

@@ -29,15 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-#define CK(x)                                                                      \
-  do {                                                                             \
-    CUresult rc_ = (x);                                                            \
-    if (rc_ != CUDA_SUCCESS) {                                                     \
-      std::fprintf(stderr, "bench: %s failed: %d (line %d)\n", #x, rc_, __LINE__); \
-      std::exit(1);                                                                \
-    }                                                                              \
-  } while (0)
-
 struct Graphs {
   decltype(&::cuStreamBeginCapture_v2) BeginCapture = nullptr;
   decltype(&::cuStreamEndCapture) EndCapture = nullptr;

@@ -10,8 +10,21 @@
 #include <cuda.h>
 #include <sys/types.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <string>
 #include <vector>
+
+// A driver call a benchmark cannot go on without: on failure, says which and exits 2.
+#define CK(call)                                                                     \
+  do {                                                                               \
+    CUresult r_ = (call);                                                            \
+    if (r_ != CUDA_SUCCESS) {                                                        \
+      std::fprintf(stderr, "bench: %s failed: %d (line %d)\n", #call, r_, __LINE__); \
+      std::_Exit(2);                                                                 \
+    }                                                                                \
+  } while (0)
 
 namespace rgpu::bench {
 
