@@ -96,8 +96,9 @@ std::string Ledger::audit(const std::vector<std::string>& pool_keys) const {
   if (!bad.empty()) return bad;
   for (const auto& [size, h] : heads_) {
     if (size > entries_.size() || tree_.root(size) != h.root) return head_mismatch(size);
+    const control::TreeHead& head = h;  // (a structured binding is not captured by clang 14)
     if (std::none_of(pool_keys.begin(), pool_keys.end(),
-                     [&](const std::string& k) { return control::verify_tree_head(h, k); }))
+                     [&](const std::string& k) { return control::verify_tree_head(head, k); }))
       return "the ledger head signed at size " + std::to_string(size) +
              " does not verify with any key the pool has signed with";
   }
