@@ -36,7 +36,18 @@ double PgRes::d(int row, int col) const {
 }
 
 PgConn::PgConn(const std::string& url) {
-  conn_ = PQconnectdb(url.c_str());
+  // The client side of a dead link: TCP keepalives after 10 s idle (dead after ~25 s) and at
+  // most 30 s for sent data to be acknowledged, so a partition fails the replica's round trip
+  // instead of holding its thread. Given before the URL, which overrides them if it says.
+  const char* keys[] = {"keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        nullptr};
+  const char* values[] = {"1", "10", "5", "3", "30000", url.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     std::string e = conn_ ? error() : "out of memory";
     PQfinish(conn_);

@@ -53,7 +53,8 @@ class PgRes {
 class PgConn {
  public:
   using Ticket = uint64_t;
-  // Connects (throws StoreError with libpq's reason) and enters pipeline mode.
+  // Connects (throws StoreError with libpq's reason) and enters pipeline mode. TCP keepalives
+  // and a 30 s TCP user timeout bound a round trip over a dead link (the URL may override).
   explicit PgConn(const std::string& url);
   ~PgConn();
   PgConn(const PgConn&) = delete;
