@@ -98,13 +98,13 @@ void PgConn::post() {
 
 std::string PgConn::round_trip() {
   std::string first;
-  if (PQpipelineSync(conn_) != 1) {
-    first = name_ + ": " + error();
+  try {
+    post();  // (none more when what is queued ends with one already)
+  } catch (const StoreError& e) {
     queued_.clear();
     results_.clear();
-    return first;
+    return e.what();
   }
-  queued_.push_back({"", false, 0, true});
   while (!queued_.empty()) {
     Queued q = std::move(queued_.front());
     queued_.pop_front();

@@ -9,20 +9,24 @@
 namespace rgpu::pool::pg {
 namespace {
 
-std::vector<std::string> params_of(const std::string* ids) {
-  if (!ids) return {};
-  return {*ids};
+// Queues `select` with, when `ids` names some, "WHERE <column> = ANY($1)" (the ids its parameter),
+// then `order` ("" for none).
+PgConn::Ticket ask_some(PgConn& c, const std::string& select, const char* column,
+                        const std::string* ids, const char* order) {
+  std::string sql = select;
+  if (ids) sql += std::string(" WHERE ") + column + " = ANY($1::text[])";
+  if (*order) sql += std::string(" ORDER BY ") + order;
+  return ids ? c.ask(sql.c_str(), {*ids}) : c.ask(sql.c_str());
 }
 
 }  // namespace
 
 PgConn::Ticket ask_tokens(PgConn& c, const std::string* ids) {
-  return c.ask((std::string("SELECT t.id,t.hash,t.role,t.name,t.created,coalesce(v.at,0),"
-                            "coalesce(c.credit_limit,0) FROM tokens t LEFT JOIN revoked_tokens v "
-                            "ON v.id=t.id LEFT JOIN credit_limits c ON c.token_id=t.id") +
-                (ids ? " WHERE t.id = ANY($1::text[])" : "") + " ORDER BY t.created, t.id")
-                   .c_str(),
-               params_of(ids));
+  return ask_some(c,
+                  "SELECT t.id,t.hash,t.role,t.name,t.created,coalesce(v.at,0),"
+                  "coalesce(c.credit_limit,0) FROM tokens t LEFT JOIN revoked_tokens v "
+                  "ON v.id=t.id LEFT JOIN credit_limits c ON c.token_id=t.id",
+                  "t.id", ids, "t.created, t.id");
 }
 std::vector<TokenRecord> read_tokens(PgConn& c, PgConn::Ticket t) {
   PgRes r = c.take(t);
@@ -36,21 +40,17 @@ std::vector<TokenRecord> read_tokens(PgConn& c, PgConn::Ticket t) {
 }
 
 ProviderQuery ask_providers(PgConn& c, const std::string* ids) {
-  const std::string w = ids ? " WHERE id = ANY($1::text[])" : "";
-  const std::string wp = ids ? " WHERE provider_id = ANY($1::text[])" : "";
   ProviderQuery q;
-  q.providers = c.ask(("SELECT id,name,endpoint,owner,schedule,server_version,drained,"
-                       "drain_reason,drain_deadline,registered,min_price,receipt_key FROM "
-                       "providers" +
-                       w + " ORDER BY registered, id")
-                          .c_str(),
-                      params_of(ids));
-  q.labels = c.ask(("SELECT provider_id,key,value FROM labels" + wp).c_str(), params_of(ids));
-  q.gpus = c.ask(("SELECT provider_id,idx,name,memory_total,memory_lent,cc_major,cc_minor,"
-                  "driver,uuid FROM gpus" +
-                  wp + " ORDER BY provider_id, idx")
-                     .c_str(),
-                 params_of(ids));
+  q.providers = ask_some(c,
+                         "SELECT id,name,endpoint,owner,schedule,server_version,drained,"
+                         "drain_reason,drain_deadline,registered,min_price,receipt_key "
+                         "FROM providers",
+                         "id", ids, "registered, id");
+  q.labels = ask_some(c, "SELECT provider_id,key,value FROM labels", "provider_id", ids, "");
+  q.gpus = ask_some(c,
+                    "SELECT provider_id,idx,name,memory_total,memory_lent,cc_major,cc_minor,"
+                    "driver,uuid FROM gpus",
+                    "provider_id", ids, "provider_id, idx");
   return q;
 }
 std::vector<ProviderRecord> read_providers(PgConn& c, const ProviderQuery& q) {
@@ -83,21 +83,19 @@ std::vector<ProviderRecord> read_providers(PgConn& c, const ProviderQuery& q) {
 }
 
 PgConn::Ticket ask_leases(PgConn& c, const std::string* ids) {
-  return c.ask(
-      (std::string("SELECT l.id,l.provider_id,l.provider_name,l.endpoint,l.gpu_index,l.vram,"
-                   "l.whole,l.state,l.session_id,l.token_id,l.client_name,l.created,l.expires,"
-                   "l.started,l.ended,l.end_reason,l.kill_requested,l.kill_reason,"
-                   "l.rate_version,l.gpu_model,l.gpu_lent,l.request_id,"
-                   "u.lease_id IS NOT NULL,u.seq,u.final,u.wall_ms,u.busy_ns,u.mem_gb_s,"
-                   "u.mem_peak,u.bytes_in,u.bytes_out,u.calls,u.receipts,u.last_receipt_ms,"
-                   "t.lease_id IS NOT NULL,t.wall_ms,t.bytes_in,t.bytes_out,t.dispute,"
-                   "c.rate_version,c.billed_ms,c.cost,c.fee,c.earnings,c.settled_unix "
-                   "FROM leases l LEFT JOIN lease_usage u ON u.lease_id=l.id "
-                   "LEFT JOIN lease_tally t ON t.lease_id=l.id "
-                   "LEFT JOIN charges c ON c.lease_id=l.id") +
-       (ids ? " WHERE l.id = ANY($1::text[])" : "") + " ORDER BY l.created, l.id")
-          .c_str(),
-      params_of(ids));
+  return ask_some(c,
+                  "SELECT l.id,l.provider_id,l.provider_name,l.endpoint,l.gpu_index,l.vram,"
+                  "l.whole,l.state,l.session_id,l.token_id,l.client_name,l.created,l.expires,"
+                  "l.started,l.ended,l.end_reason,l.kill_requested,l.kill_reason,"
+                  "l.rate_version,l.gpu_model,l.gpu_lent,l.request_id,"
+                  "u.lease_id IS NOT NULL,u.seq,u.final,u.wall_ms,u.busy_ns,u.mem_gb_s,"
+                  "u.mem_peak,u.bytes_in,u.bytes_out,u.calls,u.receipts,u.last_receipt_ms,"
+                  "t.lease_id IS NOT NULL,t.wall_ms,t.bytes_in,t.bytes_out,t.dispute,"
+                  "c.rate_version,c.billed_ms,c.cost,c.fee,c.earnings,c.settled_unix "
+                  "FROM leases l LEFT JOIN lease_usage u ON u.lease_id=l.id "
+                  "LEFT JOIN lease_tally t ON t.lease_id=l.id "
+                  "LEFT JOIN charges c ON c.lease_id=l.id",
+                  "l.id", ids, "l.created, l.id");
 }
 std::vector<LeaseRecord> read_leases(PgConn& c, PgConn::Ticket t) {
   PgRes s = c.take(t);

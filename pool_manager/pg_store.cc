@@ -83,35 +83,21 @@ const char* kMigrations[] = {
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
-using pg::ask_heads_above;
-using pg::ask_leases;
-using pg::ask_ledger_from;
-using pg::ask_providers;
-using pg::ask_rates_after;
-using pg::ask_tokens;
-
-std::string num(int64_t v) {
-  return pg_num(v);
-}
-
 class PgStore : public Store {
  public:
   PgStore(const std::string& url, const std::string& replica)
       : c_(url), live_(url), replica_(replica) {
-    c_.q("SELECT pg_advisory_lock($1)", {num(kSchemaLock)});
+    c_.q("SELECT pg_advisory_lock($1)", {pg_num(kSchemaLock)});
     try {
       check_and_migrate();
     } catch (...) {
       c_.rollback_quietly();
-      c_.q("SELECT pg_advisory_unlock($1)", {num(kSchemaLock)});
+      c_.q("SELECT pg_advisory_unlock($1)", {pg_num(kSchemaLock)});
       throw;
     }
-    c_.q("SELECT pg_advisory_unlock($1)", {num(kSchemaLock)});
-    configure_session(c_);
-    c_.sync();
-    configure_session(live_);
-    live_.send("SET synchronous_commit = off");
-    live_.sync();
+    c_.q("SELECT pg_advisory_unlock($1)", {pg_num(kSchemaLock)});
+    configure_session(c_, false);
+    configure_session(live_, true);
   }
 
   bool shared() const override { return true; }
@@ -127,7 +113,7 @@ class PgStore : public Store {
     depth_ = 1;
     fed_.clear();
     own_rev_ = 0;
-    c_.send("SELECT pg_advisory_xact_lock($1)", {num(kWriteLock)});
+    c_.send("SELECT pg_advisory_xact_lock($1)", {pg_num(kWriteLock)});
   }
   // The outermost commit is one round trip with every write queued since begin(). When one of
   // them failed, nothing of the transaction stays (it is rolled back here) and StoreError says
@@ -166,16 +152,16 @@ class PgStore : public Store {
       c_.send(
           "INSERT INTO tokens VALUES($1,$2,$3,$4,$5) ON CONFLICT(id) DO UPDATE SET hash=$2,"
           "role=$3,name=$4,created=$5",
-          {t.id, t.hash, num(int64_t(t.role)), t.name, num(t.created)});
+          {t.id, t.hash, pg_num(int64_t(t.role)), t.name, pg_num(t.created)});
       feed("token", t.id);
     });
   }
   std::vector<TokenRecord> load_tokens() override {
-    return pg::read_tokens(c_, ask_tokens(c_, nullptr));
+    return pg::read_tokens(c_, pg::ask_tokens(c_, nullptr));
   }
   void revoke_token(const std::string& id, int64_t at) override {
     atomically([&] {
-      c_.send("INSERT INTO revoked_tokens VALUES($1,$2) ON CONFLICT DO NOTHING", {id, num(at)});
+      c_.send("INSERT INTO revoked_tokens VALUES($1,$2) ON CONFLICT DO NOTHING", {id, pg_num(at)});
       feed("token", id);
     });
   }
@@ -184,7 +170,7 @@ class PgStore : public Store {
       c_.send(
           "INSERT INTO credit_limits VALUES($1,$2) ON CONFLICT(token_id) DO UPDATE SET "
           "credit_limit=$2",
-          {id, num(limit)});
+          {id, pg_num(limit)});
       feed("token", id);
     });
   }
@@ -195,17 +181,17 @@ class PgStore : public Store {
           "INSERT INTO providers VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT(id) "
           "DO UPDATE SET name=$2,endpoint=$3,owner=$4,schedule=$5,server_version=$6,drained=$7,"
           "drain_reason=$8,drain_deadline=$9,registered=$10,min_price=$11,receipt_key=$12",
-          {p.id, p.name, p.endpoint, p.owner_token, p.schedule, p.server_version, num(p.drained),
-           p.drain_reason, num(p.drain_deadline), num(p.registered), num(p.min_price),
+          {p.id, p.name, p.endpoint, p.owner_token, p.schedule, p.server_version, pg_num(p.drained),
+           p.drain_reason, pg_num(p.drain_deadline), pg_num(p.registered), pg_num(p.min_price),
            control::to_hex(p.receipt_key)});
       c_.send("DELETE FROM labels WHERE provider_id=$1", {p.id});
       c_.send("DELETE FROM gpus WHERE provider_id=$1", {p.id});
       for (auto& [k, v] : p.labels) c_.send("INSERT INTO labels VALUES($1,$2,$3)", {p.id, k, v});
       for (auto& g : p.gpus)
-        c_.send(
-            "INSERT INTO gpus VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-            {p.id, num(g.index), g.name, num(int64_t(g.memory_total)), num(int64_t(g.memory_lent)),
-             num(g.cc_major), num(g.cc_minor), g.driver_version, g.uuid});
+        c_.send("INSERT INTO gpus VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                {p.id, pg_num(g.index), g.name, pg_num(int64_t(g.memory_total)),
+                 pg_num(int64_t(g.memory_lent)), pg_num(g.cc_major), pg_num(g.cc_minor),
+                 g.driver_version, g.uuid});
       feed("provider", p.id);
     });
   }
@@ -218,7 +204,7 @@ class PgStore : public Store {
     });
   }
   std::vector<ProviderRecord> load_providers() override {
-    return pg::read_providers(c_, ask_providers(c_, nullptr));
+    return pg::read_providers(c_, pg::ask_providers(c_, nullptr));
   }
 
   void put_lease(const LeaseRecord& l) override {
@@ -234,29 +220,29 @@ class PgStore : public Store {
            l.provider_id,
            l.provider_name,
            l.endpoint,
-           num(l.gpu_index),
-           num(int64_t(l.vram)),
-           num(l.whole_gpu),
+           pg_num(l.gpu_index),
+           pg_num(int64_t(l.vram)),
+           pg_num(l.whole_gpu),
            lease_state_text(l.state),
-           num(int64_t(l.session_id)),
+           pg_num(int64_t(l.session_id)),
            l.token_id,
            l.client_name,
-           num(l.created),
-           num(l.expires),
-           num(l.started),
-           num(l.ended),
+           pg_num(l.created),
+           pg_num(l.expires),
+           pg_num(l.started),
+           pg_num(l.ended),
            l.end_reason,
-           num(l.kill_requested),
+           pg_num(l.kill_requested),
            l.kill_reason,
-           num(l.rate_version),
+           pg_num(l.rate_version),
            l.gpu_model,
-           num(int64_t(l.gpu_lent)),
+           pg_num(int64_t(l.gpu_lent)),
            l.request_id});
       feed("lease", l.id);
     });
   }
   std::vector<LeaseRecord> load_leases() override {
-    return pg::read_leases(c_, ask_leases(c_, nullptr));
+    return pg::read_leases(c_, pg::ask_leases(c_, nullptr));
   }
   void put_lease_usage(const LeaseRecord& l) override {
     const control::UsageReceipt& r = l.usage;
@@ -266,10 +252,10 @@ class PgStore : public Store {
           "ON CONFLICT(lease_id) DO UPDATE SET seq=$2,final=$3,wall_ms=$4,busy_ns=$5,"
           "mem_gb_s=$6,mem_peak=$7,bytes_in=$8,bytes_out=$9,calls=$10,receipts=$11,"
           "last_receipt_ms=$12",
-          {l.id, num(int64_t(r.seq)), num(r.final), num(int64_t(r.wall_ms)),
-           num(int64_t(r.busy_ns)), pg_real(r.mem_gb_s), num(int64_t(r.mem_peak)),
-           num(int64_t(r.bytes_in)), num(int64_t(r.bytes_out)), num(int64_t(r.calls)),
-           num(l.receipts), num(l.last_receipt_ms)});
+          {l.id, pg_num(int64_t(r.seq)), pg_num(r.final), pg_num(int64_t(r.wall_ms)),
+           pg_num(int64_t(r.busy_ns)), pg_real(r.mem_gb_s), pg_num(int64_t(r.mem_peak)),
+           pg_num(int64_t(r.bytes_in)), pg_num(int64_t(r.bytes_out)), pg_num(int64_t(r.calls)),
+           pg_num(l.receipts), pg_num(l.last_receipt_ms)});
       feed("lease", l.id);
     });
   }
@@ -278,16 +264,16 @@ class PgStore : public Store {
       c_.send(
           "INSERT INTO lease_tally VALUES($1,$2,$3,$4,$5) ON CONFLICT(lease_id) DO UPDATE SET "
           "wall_ms=$2,bytes_in=$3,bytes_out=$4,dispute=$5",
-          {l.id, num(int64_t(l.tally_wall_ms)), num(int64_t(l.tally_bytes_in)),
-           num(int64_t(l.tally_bytes_out)), l.dispute});
+          {l.id, pg_num(int64_t(l.tally_wall_ms)), pg_num(int64_t(l.tally_bytes_in)),
+           pg_num(int64_t(l.tally_bytes_out)), l.dispute});
       feed("lease", l.id);
     });
   }
   void put_charge(const std::string& lease_id, const Charge& c) override {
     atomically([&] {  // plain INSERT: a settled charge is never rewritten
       c_.send("INSERT INTO charges VALUES($1,$2,$3,$4,$5,$6,$7)",
-              {lease_id, num(c.rate_version), num(int64_t(c.billed_ms)), num(c.cost), num(c.fee),
-               num(c.earnings), num(c.settled_unix)});
+              {lease_id, pg_num(c.rate_version), pg_num(int64_t(c.billed_ms)), pg_num(c.cost),
+               pg_num(c.fee), pg_num(c.earnings), pg_num(c.settled_unix)});
       feed("lease", lease_id);
     });
   }
@@ -295,36 +281,39 @@ class PgStore : public Store {
   void put_rates(const RateCard& r) override {
     atomically([&] {  // plain INSERT: a version, once set, never changes
       c_.send("INSERT INTO rates VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
-              {num(r.version), num(r.set_unix), r.set_by, num(r.gpu_hour), num(r.gib_hour),
-               num(r.gb_moved), num(r.bill_busy), num(r.fee_ppm)});
+              {pg_num(r.version), pg_num(r.set_unix), r.set_by, pg_num(r.gpu_hour),
+               pg_num(r.gib_hour), pg_num(r.gb_moved), pg_num(r.bill_busy), pg_num(r.fee_ppm)});
       for (auto& [k, v] : r.gpu_hour_by_model)
-        c_.send("INSERT INTO rate_overrides VALUES($1,'model',$2,$3)", {num(r.version), k, num(v)});
+        c_.send("INSERT INTO rate_overrides VALUES($1,'model',$2,$3)",
+                {pg_num(r.version), k, pg_num(v)});
       for (auto& [k, v] : r.gpu_hour_by_provider)
         c_.send("INSERT INTO rate_overrides VALUES($1,'provider',$2,$3)",
-                {num(r.version), k, num(v)});
+                {pg_num(r.version), k, pg_num(v)});
     });
   }
-  std::vector<RateCard> load_rates() override { return pg::read_rates(c_, ask_rates_after(c_, 0)); }
+  std::vector<RateCard> load_rates() override {
+    return pg::read_rates(c_, pg::ask_rates_after(c_, 0));
+  }
 
   void append_ledger(const LedgerEntry& e) override {
     atomically([&] {
       c_.send("INSERT INTO ledger VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
-              {num(int64_t(e.index)), num(e.time), e.kind, e.provider_id, e.token_id,
+              {pg_num(int64_t(e.index)), pg_num(e.time), e.kind, e.provider_id, e.token_id,
                control::to_hex(e.prev), control::to_hex(e.leaf), e.body});
     });
   }
   std::vector<LedgerEntry> load_ledger() override {
-    return pg::read_ledger(c_, ask_ledger_from(c_, 0));
+    return pg::read_ledger(c_, pg::ask_ledger_from(c_, 0));
   }
   void put_ledger_head(const control::TreeHead& h) override {
     atomically([&] {
       c_.send("INSERT INTO ledger_heads VALUES($1,$2,$3,$4) ON CONFLICT DO NOTHING",
-              {num(int64_t(h.size)), num(h.time), control::to_hex(h.root),
+              {pg_num(int64_t(h.size)), pg_num(h.time), control::to_hex(h.root),
                control::to_hex(h.signature)});
     });
   }
   std::vector<control::TreeHead> load_ledger_heads() override {
-    return pg::read_heads(c_, ask_heads_above(c_, -1));
+    return pg::read_heads(c_, pg::ask_heads_above(c_, -1));
   }
 
   void put_meta(const std::string& key, const std::string& value) override {
@@ -365,10 +354,10 @@ class PgStore : public Store {
   void read_changes(uint64_t rev, uint64_t ledger_size, uint64_t head_size, int64_t rate_version,
                     StoreChanges* out) {
     const PgConn::Ticket feed = c_.ask(
-        "SELECT kind, key, rev FROM changes WHERE rev > $1 ORDER BY rev", {num(int64_t(rev))});
-    const PgConn::Ticket ledger = ask_ledger_from(c_, ledger_size);
-    const PgConn::Ticket heads = ask_heads_above(c_, int64_t(head_size));
-    const pg::RateQuery rates = ask_rates_after(c_, rate_version);
+        "SELECT kind, key, rev FROM changes WHERE rev > $1 ORDER BY rev", {pg_num(int64_t(rev))});
+    const PgConn::Ticket ledger = pg::ask_ledger_from(c_, ledger_size);
+    const PgConn::Ticket heads = pg::ask_heads_above(c_, int64_t(head_size));
+    const pg::RateQuery rates = pg::ask_rates_after(c_, rate_version);
     PgRes c = c_.take(feed);
     out->ledger = pg::read_ledger(c_, ledger);
     out->heads = pg::read_heads(c_, heads);
@@ -387,9 +376,9 @@ class PgStore : public Store {
                       lease_ids = list(leases);
     PgConn::Ticket tt = 0, lt = 0;
     pg::ProviderQuery pq{};
-    if (!tokens.empty()) tt = ask_tokens(c_, &token_ids);
-    if (!providers.empty()) pq = ask_providers(c_, &provider_ids);
-    if (!leases.empty()) lt = ask_leases(c_, &lease_ids);
+    if (!tokens.empty()) tt = pg::ask_tokens(c_, &token_ids);
+    if (!providers.empty()) pq = pg::ask_providers(c_, &provider_ids);
+    if (!leases.empty()) lt = pg::ask_leases(c_, &lease_ids);
     if (!tokens.empty()) out->tokens = pg::read_tokens(c_, tt);
     if (!providers.empty()) {
       out->providers = pg::read_providers(c_, pq);
@@ -415,7 +404,7 @@ class PgStore : public Store {
     std::sort(order.begin(), order.end(),
               [](const Liveness* a, const Liveness* b) { return a->provider_id < b->provider_id; });
     std::vector<std::string> ids, ms;
-    for (const Liveness* l : order) ids.push_back(l->provider_id), ms.push_back(num(l->ms));
+    for (const Liveness* l : order) ids.push_back(l->provider_id), ms.push_back(pg_num(l->ms));
     // Without the write lock, in a transaction of its own (a sync point ends it), committed
     // without waiting for the disk (the session says so): heartbeats never wait for placements.
     live_.send(
@@ -443,7 +432,7 @@ class PgStore : public Store {
   }
   bool lead() override {
     if (!leader_ && depth_ == 0 && c_.ok()) {
-      PgRes r = c_.q("SELECT pg_try_advisory_lock($1)", {num(kLeaderLock)});
+      PgRes r = c_.q("SELECT pg_try_advisory_lock($1)", {pg_num(kLeaderLock)});
       leader_ = r.t(0, 0) == "t";
     }
     return leader_;
@@ -453,22 +442,25 @@ class PgStore : public Store {
   // Bounds on what one replica can do to the others: a lock waited for 15 s at most, a
   // statement 30 s, a transaction left idle (a stopped or partitioned replica) ended after 30 s,
   // and the server probing a silent client's TCP connection after 10 s (dead after ~25 s), so
-  // the write lock of a replica that vanished is freed.
-  static void configure_session(PgConn& c) {
+  // the write lock of a replica that vanished is freed. The liveness connection also commits
+  // without waiting for the disk. Sent on their own: queued with a BEGIN, a rollback would undo
+  // them.
+  static void configure_session(PgConn& c, bool liveness) {
     c.send("SET lock_timeout = '15s'");
     c.send("SET statement_timeout = '30s'");
     c.send("SET idle_in_transaction_session_timeout = '30s'");
     c.send("SET tcp_keepalives_idle = 10");
     c.send("SET tcp_keepalives_interval = 5");
     c.send("SET tcp_keepalives_count = 3");
+    if (liveness) c.send("SET synchronous_commit = off");
+    c.sync();
   }
   // Between transactions: a lost connection is made again, once.
   void ensure_connected() {
     if (c_.ok()) return;
     leader_ = false;  // a session lock does not survive its connection
     c_.reset();
-    configure_session(c_);
-    c_.sync();  // on their own: queued with the next BEGIN, a rollback would undo them
+    configure_session(c_, false);
   }
   // Reads the answers of what the last period posted on the liveness connection (usually in
   // already), keeping the rows read for load_liveness; a lost connection is made again.
@@ -476,8 +468,7 @@ class PgStore : public Store {
     if (!live_.ok()) {
       live_rows_ = live_clock_ = 0;
       live_.reset();
-      configure_session(live_);
-      live_.send("SET synchronous_commit = off");
+      configure_session(live_, true);
     }
     try {
       live_.sync();

@@ -14,17 +14,24 @@ struct Retired {
   int64_t until = 0;
 };
 
-std::vector<Retired> parse_retired(const std::string& text) {
-  std::vector<Retired> out;
-  size_t at = 0;
-  while (at < text.size()) {
+// The comma-separated items of a meta value.
+std::vector<std::string> items(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < text.size();) {
     size_t comma = text.find(',', at);
     if (comma == std::string::npos) comma = text.size();
-    const std::string one = text.substr(at, comma - at);
+    out.push_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+std::vector<Retired> parse_retired(const std::string& text) {
+  std::vector<Retired> out;
+  for (const std::string& one : items(text)) {
     const size_t colon = one.find(':');
     if (colon != std::string::npos)
       out.push_back({one.substr(0, colon), std::strtoll(one.c_str() + colon + 1, nullptr, 10)});
-    at = comma + 1;
   }
   return out;
 }
@@ -32,7 +39,8 @@ std::vector<Retired> parse_retired(const std::string& text) {
 // Adds `hex` to the store's list of every key it has signed with (pool_ledger_keys).
 void remember_ledger_key(Store& store, const std::string& hex) {
   const std::string list = store.get_meta("pool_ledger_keys");
-  if (("," + list + ",").find("," + hex + ",") != std::string::npos) return;
+  const std::vector<std::string> known = items(list);
+  if (std::find(known.begin(), known.end(), hex) != known.end()) return;
   store.put_meta("pool_ledger_keys", list.empty() ? hex : list + "," + hex);
 }
 
@@ -104,15 +112,11 @@ std::vector<std::string> published_keys(Store& store, const std::string& public_
 
 std::vector<std::string> ledger_keys(Store& store, const std::string& public_raw) {
   std::vector<std::string> out{public_raw};
-  const std::string list = store.get_meta("pool_ledger_keys");
-  for (size_t at = 0; at < list.size();) {
-    size_t comma = list.find(',', at);
-    if (comma == std::string::npos) comma = list.size();
+  for (const std::string& hex : items(store.get_meta("pool_ledger_keys"))) {
     std::string raw;
-    if (control::from_hex(list.substr(at, comma - at), &raw) && raw.size() == 32 &&
+    if (control::from_hex(hex, &raw) && raw.size() == 32 &&
         std::find(out.begin(), out.end(), raw) == out.end())
       out.push_back(raw);
-    at = comma + 1;
   }
   return out;
 }

@@ -14,18 +14,12 @@
 #include <iterator>
 #include <vector>
 
+#include "protocol/control/lease.h"
 #include "protocol/image_digest.h"
 #include "server/log.h"
 
 namespace rgpu::server {
 namespace {
-
-std::string hex(const std::string& raw) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : raw) s += d[c >> 4], s += d[c & 15];
-  return s;
-}
 
 bool is_digest_name(const char* n) {
   if (std::strlen(n) != 64) return false;
@@ -37,7 +31,7 @@ bool is_digest_name(const char* n) {
 }  // namespace
 
 std::string ImageCache::path_of(const std::string& digest) const {
-  return dir_ + "/" + hex(digest);
+  return dir_ + "/" + control::to_hex(digest);
 }
 
 void ImageCache::warn(const std::string& what) {

@@ -44,10 +44,7 @@ void Session::keep_image(uint64_t hash, const uint8_t* data, uint64_t len) {
 
 Status Session::on_ModuleLoadCached(const op::ModuleLoadCached::Args& a, OpPayload in,
                                     op::ModuleLoadCached::Result& res, OpReply&) {
-  RGPU_TRY(modules_.fresh(a.module));
-  if (in.len != 32)
-    return bad(CUDA_ERROR_INVALID_VALUE,
-               "ModuleLoadCached with a digest of " + std::to_string(in.len) + " bytes, not 32");
+  RGPU_TRY(modules_.fresh(a.module));  // (payload_rule made the digest 32 bytes)
   std::string image;
   if (!image_cache_ ||
       !image_cache_->get(std::string(reinterpret_cast<const char*>(in.data), 32), &image)) {

@@ -5,90 +5,17 @@
 #include <thread>
 
 #include "protocol/image/param_layout.h"
-#include "protocol/image_digest.h"
 #include "protocol/launch_record.h"
 #include "server/backend/sim_backend.h"
 #include "server/backend/sim_props.h"
 #include "server/backend/va_window.h"
 #include "server/config.h"
-#include "server/worker/image_cache.h"
 #include "server/worker/session.h"
+#include "tests/server/sim_session_fixture.h"
 #include "tests/server/test_client.h"
 
 namespace rgpu::server {
 namespace {
-
-constexpr uint64_t kBase = 0x300000000000ull;
-constexpr uint64_t kCap = 64ull << 20;
-
-int host_vec_add(const rgpu_sim_launch* l) {
-  const float *a, *b;
-  float* c;
-  int n;
-  std::memcpy(&a, l->params + 0, 8);
-  std::memcpy(&b, l->params + 8, 8);
-  std::memcpy(&c, l->params + 16, 8);
-  std::memcpy(&n, l->params + 24, 4);
-  for (int i = 0; i < n; ++i) c[i] = a[i] + b[i];
-  return 0;
-}
-int host_fail(const rgpu_sim_launch*) {
-  return 7;
-}
-
-class SimSession : public ::testing::Test {
- protected:
-  SimSession() : backend(&registry, 0), session(backend, meter) {
-    registry.add("vec_add", host_vec_add);
-    registry.add("fail_kernel", host_fail);
-    Status st = backend.open({kBase, kDefaultVaSize, kCap});
-    EXPECT_TRUE(st.ok()) << st.text;
-  }
-  template <typename O>
-  OpReply sync(const typename O::Args& a, const void* payload = nullptr, uint64_t len = 0) {
-    return session.sync(static_cast<uint16_t>(O::kCode), reinterpret_cast<const uint8_t*>(&a),
-                        sizeof a, static_cast<const uint8_t*>(payload), len);
-  }
-  template <typename O>
-  void async(const typename O::Args& a, const void* payload = nullptr, uint64_t len = 0) {
-    session.async(static_cast<uint16_t>(O::kCode), reinterpret_cast<const uint8_t*>(&a), sizeof a,
-                  static_cast<const uint8_t*>(payload), len);
-  }
-  uint64_t alloc(uint64_t n) {
-    OpReply r = sync<op::MemAlloc>({n});
-    EXPECT_TRUE(r.status.ok()) << r.status.text;
-    op::MemAlloc::Result res{};
-    std::memcpy(&res, r.result.data(), sizeof res);
-    return res.dptr;
-  }
-  template <typename R>
-  static R result(const OpReply& r) {
-    R out{};
-    EXPECT_EQ(r.result.size(), sizeof out);
-    if (r.result.size() == sizeof out) std::memcpy(&out, r.result.data(), sizeof out);
-    return out;
-  }
-  std::vector<uint8_t> dtoh(uint64_t src, uint64_t n) {
-    OpReply r = sync<op::MemcpyDtoH>({src, n, 0, 0});
-    EXPECT_TRUE(r.status.ok()) << r.status.text;
-    return r.payload;
-  }
-  uint64_t load_module(uint64_t id, const std::string& path) {
-    auto img = test::read_file(path);
-    EXPECT_FALSE(img.empty()) << path;
-    OpReply r = sync<op::ModuleLoad>({id, 0}, img.data(), img.size());
-    EXPECT_TRUE(r.status.ok()) << r.status.text;
-    return id;
-  }
-  OpReply get_function(uint64_t module, uint64_t fn, const char* name) {
-    return sync<op::ModuleGetFunction>({module, fn}, name, std::strlen(name) + 1);
-  }
-
-  SimKernelRegistry registry;
-  SimBackend backend;
-  SessionMeter meter;
-  Session session;
-};
 
 TEST(VaWindow, RejectsUnsafeWindowsAndAllocatesFirstFit) {
   EXPECT_EQ(check_window(kDefaultVaBase, kDefaultVaSize), "");
@@ -614,57 +541,5 @@ TEST_F(SimSession, FailedKernelIsSticky) {
 }
 
 }  // namespace
-// ModuleLoadCached (ops.def, protocol 9): a digest the provider's cache holds loads that image as
-// a ModuleLoad with bytes would (its kernels, and later hash-only loads in the session); an
-// unknown digest is a miss, told apart from a provider without a cache; the digest is exactly 32
-// bytes; a pending async error is answered in its place, as by every sync op.
-TEST_F(SimSession, ACachedImageLoadsByItsDigest) {
-  char dir[] = "/tmp/rgpu-session-cache-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  ImageCache cache(dir, 64 << 20);
-  auto img = test::read_file(RGPU_TEST_CUBIN);
-  ASSERT_FALSE(img.empty());
-  const std::string digest = image_sha256(img.data(), img.size());
-  using R = op::ModuleLoadCached::Result;
-
-  OpReply r = sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32);
-  ASSERT_TRUE(r.status.ok()) << r.status.text;
-  EXPECT_EQ(result<R>(r).image_missing, 1u);
-  EXPECT_EQ(result<R>(r).no_cache, 1u);  // no cache yet: the shim stops offering
-
-  session.set_image_cache(&cache);
-  r = sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32);
-  ASSERT_TRUE(r.status.ok()) << r.status.text;
-  EXPECT_EQ(result<R>(r).image_missing, 1u);
-  EXPECT_EQ(result<R>(r).no_cache, 0u);
-
-  cache.put(img.data(), img.size());
-  r = sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32);
-  ASSERT_TRUE(r.status.ok()) << r.status.text;
-  EXPECT_EQ(result<R>(r).image_missing, 0u);
-  EXPECT_TRUE(get_function(1, 10, "vec_add").status.ok());
-  // Kept for the session under the client's hash: a hash-only ModuleLoad needs no bytes.
-  r = sync<op::ModuleLoad>({2, 77});
-  ASSERT_TRUE(r.status.ok()) << r.status.text;
-  EXPECT_EQ(result<op::ModuleLoad::Result>(r).image_missing, 0u);
-  // A handle already in use is refused; a digest of another size never reaches the handler.
-  EXPECT_FALSE(sync<op::ModuleLoadCached>({1, 77}, digest.data(), 32).status.ok());
-  op::ModuleLoadCached::Args a{3, 77};
-  EXPECT_FALSE(session
-                   .payload_check(static_cast<uint16_t>(op::ModuleLoadCached::kCode),
-                                  reinterpret_cast<const uint8_t*>(&a), sizeof a, 31)
-                   .ok());
-  EXPECT_TRUE(session
-                  .payload_check(static_cast<uint16_t>(op::ModuleLoadCached::kCode),
-                                 reinterpret_cast<const uint8_t*>(&a), sizeof a, 32)
-                  .ok());
-  // A pending async error answers the op instead of it.
-  async<op::Memset>({0xdead0000, 4, 0, 1, 0});
-  r = sync<op::ModuleLoadCached>({3, 77}, digest.data(), 32);
-  EXPECT_FALSE(r.status.ok());
-  EXPECT_NE(r.status.text.find("memset destination"), std::string::npos) << r.status.text;
-  EXPECT_TRUE(sync<op::ModuleLoadCached>({3, 77}, digest.data(), 32).status.ok());  // then runs
-  std::system(("rm -rf '" + std::string(dir) + "'").c_str());
-}
 
 }  // namespace rgpu::server
