@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "cli/pool_call.h"
+#include "protocol/control/compute_share.h"
 #include "protocol/control/money.h"
 #include "protocol/control/pool_client.h"
 
@@ -62,6 +63,8 @@ void json_provider(Json& j, cp::ProviderRow::Reader p) {
     auto g = p.getGpus()[i];
     j.obj().key("index").num(g.getIndex()).key("name").str(g.getName().cStr());
     j.key("memory_total").num(g.getMemoryTotal()).key("memory_lent").num(g.getMemoryLent());
+    j.key("compute_lent").str(control::compute_share_text(g.getComputeLent() ? g.getComputeLent()
+                                                                             : 1000));
     j.key("cc").str(std::to_string(g.getCcMajor()) + "." + std::to_string(g.getCcMinor()));
     j.key("driver").str(g.getDriverVersion().cStr()).key("uuid").str(g.getUuid().cStr());
     if (i < use.size())
@@ -134,13 +137,15 @@ int cmd_server(const std::string& sub, const Args& a) {
           printf("schedule:  %s\nlabels:    %s\nleases:    %u\nheartbeat: %s\nversion:   %s\n",
                  p.getSchedule().cStr(), labels_text(p.getLabels()).c_str(), p.getActiveLeases(),
                  human_time(p.getLastHeartbeatUnix()).c_str(), p.getServerVersion().cStr());
-          Table t({"GPU", "NAME", "CC", "LENT", "TOTAL", "USED", "SESSIONS", "DRIVER"});
+          Table t({"GPU", "NAME", "CC", "LENT", "TOTAL", "COMPUTE", "USED", "SESSIONS",
+                   "DRIVER"});
           auto use = p.getUse();
           for (unsigned i = 0; i < p.getGpus().size(); i++) {
             auto g = p.getGpus()[i];
             t.add({std::to_string(g.getIndex()), g.getName().cStr(),
                    std::to_string(g.getCcMajor()) + "." + std::to_string(g.getCcMinor()),
                    gib(g.getMemoryLent()), gib(g.getMemoryTotal()),
+                   control::compute_share_text(g.getComputeLent() ? g.getComputeLent() : 1000),
                    i < use.size() ? gib(use[i].getMemoryUsed()) : "-",
                    i < use.size() ? std::to_string(use[i].getSessions()) : "-",
                    g.getDriverVersion().cStr()});
@@ -222,6 +227,8 @@ int list_leases(const Args& a, bool sessions) {
         j.key("provider_id").str(l.getProviderId().cStr());
         j.key("endpoint").str(l.getEndpoint().cStr()).key("gpu").num(l.getGpuIndex());
         j.key("vram_bytes").num(l.getVramBytes()).key("whole_gpu").boolean(l.getWholeGpu());
+        j.key("compute").str(l.getComputeMilli() ? control::compute_share_text(l.getComputeMilli())
+                                                 : "");
         j.key("token_id").str(l.getTokenId().cStr()).key("client").str(l.getClientName().cStr());
         j.key("created")
             .num(int64_t(l.getCreatedUnix()))
@@ -272,10 +279,12 @@ int list_leases(const Args& a, bool sessions) {
       else
         t.print();
     } else {
-      Table t({"LEASE", "SERVER", "ENDPOINT", "GPU", "VRAM", "KIND", "STATE", "EXPIRES"});
+      Table t({"LEASE", "SERVER", "ENDPOINT", "GPU", "VRAM", "COMPUTE", "KIND", "STATE",
+               "EXPIRES"});
       for (auto l : ls)
         t.add({std::string(l.getLeaseId().cStr()).substr(0, 12), l.getProviderName().cStr(),
                l.getEndpoint().cStr(), std::to_string(l.getGpuIndex()), gib(l.getVramBytes()),
+               l.getComputeMilli() ? control::compute_share_text(l.getComputeMilli()) : "-",
                l.getWholeGpu() ? "whole" : "slice", l.getState().cStr(),
                l.getState() == "granted" ? human_time(l.getExpiresUnix()) : "-"});
       if (t.size() == 0)

@@ -13,6 +13,7 @@
 #include "cli/output.h"
 #include "pool_manager/placement.h"
 #include "protocol/control/acquire.h"
+#include "protocol/control/compute_share.h"
 #include "protocol/control/lease.h"
 #include "protocol/control/money.h"
 #include "protocol/size.h"
@@ -22,12 +23,16 @@ namespace {
 
 const char* kRunUsage =
     "usage: rgpu run [-n N] [--vram SIZE] [--pool HOST:PORT] [--label k=v]... [--wait SECONDS]\n"
-    "                [--policy binpack|spread] [--max-price PRICE] -- CMD ARGS...\n"
+    "                [--policy binpack|spread] [--max-price PRICE] [--compute SHARE]\n"
+    "                -- CMD ARGS...\n"
     "  Asks the pool for N vGPUs (default 1; whole GPUs unless --vram, e.g. 16GiB), prints\n"
     "  where they were placed, and runs CMD with the rgpu shim (<bin>/../lib/rgpu, or\n"
     "  RGPU_SHIM_DIR) first on LD_LIBRARY_PATH and RGPU_SERVER / RGPU_LEASE set.\n"
     "  --wait: if nothing fits, keep asking this long before failing. Exit status is CMD's.\n"
     "  --max-price: only providers whose GPU-hour rate is at most PRICE credits (see rgpu rate).\n"
+    "  --compute: each vGPU's share of its GPU's device time when other tenants contend for\n"
+    "    it, e.g. 0.5 or 50% (with --vram; the shares on one GPU sum to at most 1). When the\n"
+    "    others are idle a vGPU uses all of it.\n"
     "  Token: --token or RGPU_TOKEN (role user).\n";
 
 volatile pid_t g_child = 0;
@@ -85,6 +90,16 @@ int cmd_run(const Args& a) {
       (!control::parse_money(a.get("--max-price"), &max_price) || max_price == 0))
     return usage_error("--max-price wants an amount of credits per GPU-hour above 0, e.g. 0.80",
                        kRunUsage);
+  uint32_t compute = 0;
+  if (a.has("--compute")) {
+    if (!control::parse_compute_share(a.get("--compute"), &compute))
+      return usage_error("--compute wants a share of a GPU above 0 and at most 1, e.g. 0.5 or 50%",
+                         kRunUsage);
+    if (!a.has("--vram"))
+      return usage_error("--compute is for a slice of a GPU: give --vram too (a whole GPU has all "
+                         "of its compute)",
+                         kRunUsage);
+  }
   std::string shim = shim_dir();
   struct stat st {};
   if (stat((shim + "/libcuda.so.1").c_str(), &st) != 0)
@@ -94,15 +109,17 @@ int cmd_run(const Args& a) {
   if (a.token.empty()) return error("no token; pass --token or set RGPU_TOKEN (role user)");
 
   auto res = control::acquire_leases(a.pool, a.token, n, vram, labels, wait, a.get("--policy"),
-                                     "rgpu run " + a.command[0], max_price);
+                                     "rgpu run " + a.command[0], max_price, compute);
   if (!res.ok) return error(res.error);
   std::string servers, leases;
   std::vector<std::string> ids;
   for (size_t i = 0; i < res.grants.size(); i++) {
     auto& g = res.grants[i];
-    fprintf(stderr, "rgpu: vGPU %zu -> %s (%s) GPU %u %s, %s, lease %s\n", i,
+    const std::string share =
+        g.compute_milli ? ", compute " + control::compute_share_text(g.compute_milli) : "";
+    fprintf(stderr, "rgpu: vGPU %zu -> %s (%s) GPU %u %s, %s%s, lease %s\n", i,
             g.provider_name.c_str(), g.endpoint.c_str(), g.gpu_index, g.gpu_name.c_str(),
-            gib(g.vram_bytes).c_str(), g.lease_id.substr(0, 12).c_str());
+            gib(g.vram_bytes).c_str(), share.c_str(), g.lease_id.substr(0, 12).c_str());
     servers += (i ? "," : "") + g.endpoint;
     leases += (i ? "," : "") + control::lease_to_text(g.lease);
     ids.push_back(g.lease_id);

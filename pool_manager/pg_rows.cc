@@ -49,7 +49,7 @@ ProviderQuery ask_providers(PgConn& c, const std::string* ids) {
   q.labels = ask_some(c, "SELECT provider_id,key,value FROM labels", "provider_id", ids, "");
   q.gpus = ask_some(c,
                     "SELECT provider_id,idx,name,memory_total,memory_lent,cc_major,cc_minor,"
-                    "driver,uuid FROM gpus",
+                    "driver,uuid,compute_lent FROM gpus",
                     "provider_id", ids, "provider_id, idx");
   return q;
 }
@@ -77,6 +77,7 @@ std::vector<ProviderRecord> read_providers(PgConn& c, const ProviderQuery& q) {
     r.index = uint32_t(g.i(i, 1)), r.name = g.t(i, 2), r.memory_total = uint64_t(g.i(i, 3));
     r.memory_lent = uint64_t(g.i(i, 4)), r.cc_major = uint32_t(g.i(i, 5));
     r.cc_minor = uint32_t(g.i(i, 6)), r.driver_version = g.t(i, 7), r.uuid = g.t(i, 8);
+    r.compute_lent = uint32_t(g.i(i, 9));
     out[it->second].gpus.push_back(r);
   }
   return out;
@@ -91,7 +92,7 @@ PgConn::Ticket ask_leases(PgConn& c, const std::string* ids) {
                   "u.lease_id IS NOT NULL,u.seq,u.final,u.wall_ms,u.busy_ns,u.mem_gb_s,"
                   "u.mem_peak,u.bytes_in,u.bytes_out,u.calls,u.receipts,u.last_receipt_ms,"
                   "t.lease_id IS NOT NULL,t.wall_ms,t.bytes_in,t.bytes_out,t.dispute,"
-                  "c.rate_version,c.billed_ms,c.cost,c.fee,c.earnings,c.settled_unix "
+                  "c.rate_version,c.billed_ms,c.cost,c.fee,c.earnings,c.settled_unix,l.compute "
                   "FROM leases l LEFT JOIN lease_usage u ON u.lease_id=l.id "
                   "LEFT JOIN lease_tally t ON t.lease_id=l.id "
                   "LEFT JOIN charges c ON c.lease_id=l.id",
@@ -132,6 +133,7 @@ std::vector<LeaseRecord> read_leases(PgConn& c, PgConn::Ticket t) {
       ch.rate_version = s.i(i, 39), ch.billed_ms = uint64_t(s.i(i, 40)), ch.cost = s.i(i, 41);
       ch.fee = s.i(i, 42), ch.earnings = s.i(i, 43), ch.settled_unix = s.i(i, 44);
     }
+    l.compute_milli = uint32_t(s.i(i, 45));
     out.push_back(std::move(l));
   }
   return out;

@@ -80,6 +80,9 @@ const char* kMigrations[] = {
     "ALTER TABLE changes SET (autovacuum_analyze_scale_factor = 0, "
     "autovacuum_analyze_threshold = 1000);"
     "DROP INDEX IF EXISTS liveness_by_ms;",
+    // 5: compute shares: a lease's, and what a provider lends of each GPU's device time.
+    "ALTER TABLE leases ADD COLUMN IF NOT EXISTS compute BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE gpus ADD COLUMN IF NOT EXISTS compute_lent BIGINT NOT NULL DEFAULT 1000;",
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -188,10 +191,10 @@ class PgStore : public Store {
       c_.send("DELETE FROM gpus WHERE provider_id=$1", {p.id});
       for (auto& [k, v] : p.labels) c_.send("INSERT INTO labels VALUES($1,$2,$3)", {p.id, k, v});
       for (auto& g : p.gpus)
-        c_.send("INSERT INTO gpus VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        c_.send("INSERT INTO gpus VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
                 {p.id, pg_num(g.index), g.name, pg_num(int64_t(g.memory_total)),
                  pg_num(int64_t(g.memory_lent)), pg_num(g.cc_major), pg_num(g.cc_minor),
-                 g.driver_version, g.uuid});
+                 g.driver_version, g.uuid, pg_num(g.compute_lent)});
       feed("provider", p.id);
     });
   }
@@ -211,11 +214,11 @@ class PgStore : public Store {
     atomically([&] {
       c_.send(
           "INSERT INTO leases VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,"
-          "$18,$19,$20,$21,$22) ON CONFLICT(id) DO UPDATE SET provider_id=$2,provider_name=$3,"
+          "$18,$19,$20,$21,$22,$23) ON CONFLICT(id) DO UPDATE SET provider_id=$2,provider_name=$3,"
           "endpoint=$4,gpu_index=$5,vram=$6,whole=$7,state=$8,session_id=$9,token_id=$10,"
           "client_name=$11,created=$12,expires=$13,started=$14,ended=$15,end_reason=$16,"
           "kill_requested=$17,kill_reason=$18,rate_version=$19,gpu_model=$20,gpu_lent=$21,"
-          "request_id=$22",
+          "request_id=$22,compute=$23",
           {l.id,
            l.provider_id,
            l.provider_name,
@@ -237,7 +240,8 @@ class PgStore : public Store {
            pg_num(l.rate_version),
            l.gpu_model,
            pg_num(int64_t(l.gpu_lent)),
-           l.request_id});
+           l.request_id,
+           pg_num(l.compute_milli)});
       feed("lease", l.id);
     });
   }

@@ -2,7 +2,9 @@
 #include "pool_manager/placement.h"
 
 #include "pool_manager/billing.h"
+#include "protocol/control/compute_share.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <tuple>
@@ -49,9 +51,17 @@ bool labels_match(const ProviderView& p, const std::map<std::string, std::string
   return true;
 }
 
-bool fits(const GpuView& g, uint64_t vram) {
+bool memory_fits(const GpuView& g, uint64_t vram) {
   if (vram == 0) return g.leases == 0 && g.lent > 0;
   return !g.whole && g.lent >= g.leased && g.lent - g.leased >= vram;
+}
+
+uint32_t compute_free(const GpuView& g) {
+  return g.whole ? 0 : g.compute_lent - std::min(g.compute_lent, g.compute_leased);
+}
+
+bool fits(const GpuView& g, const PlacementRequest& req) {
+  return memory_fits(g, req.vram) && (req.vram == 0 || compute_free(g) >= req.compute);
 }
 
 }  // namespace
@@ -66,7 +76,9 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     return copy_of[pi] < 0 ? providers[pi] : copies[static_cast<size_t>(copy_of[pi])];
   };
   const std::string what = std::to_string(req.count) + " x " +
-                           (req.vram ? format_bytes(req.vram) : std::string("whole GPU"));
+                           (req.vram ? format_bytes(req.vram) : std::string("whole GPU")) +
+                           (req.compute ? " with compute " + control::compute_share_text(req.compute)
+                                        : std::string());
   if (req.count == 0) {
     out.reason = "ask for at least one vGPU";
     return out;
@@ -87,7 +99,7 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
       }
       for (size_t gi = 0; gi < p.gpus.size(); gi++) {
         const GpuView& g = p.gpus[gi];
-        if (!fits(g, req.vram)) continue;
+        if (!fits(g, req)) continue;
         uint64_t free_after = req.vram ? g.lent - g.leased - req.vram : 0;
         std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> key;
         if (req.policy == Policy::kBinpack)
@@ -108,8 +120,10 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
       copies.push_back(providers[best_p]);
     }
     GpuView& g = copies[static_cast<size_t>(copy_of[best_p])].gpus[best_g];
-    Slot s{best_p, g.index, req.vram ? req.vram : g.lent, req.vram == 0};
+    Slot s{best_p, g.index, req.vram ? req.vram : g.lent, req.vram == 0,
+           req.vram ? req.compute : g.compute_lent};
     g.leased += s.vram;
+    g.compute_leased += s.compute;
     g.leases++;
     g.whole = s.whole;
     out.slots.push_back(s);
@@ -119,8 +133,10 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     return out;
   }
   // Explain: classify every provider by the first thing that rules it out.
-  size_t missing = 0, drained = 0, sched = 0, labels = 0, memory = 0, below_min = 0, above_max = 0;
+  size_t missing = 0, drained = 0, sched = 0, labels = 0, memory = 0, compute = 0, below_min = 0,
+         above_max = 0;
   uint64_t most_free = 0;
+  uint32_t most_compute = 0;
   for (auto& p : providers) {
     if (!p.active)
       missing++;
@@ -134,7 +150,13 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
       below_min++;
     else if (req.max_price && p.price > req.max_price)
       above_max++;
-    else {
+    else if (req.compute && std::any_of(p.gpus.begin(), p.gpus.end(), [&](const GpuView& g) {
+               return memory_fits(g, req.vram) && compute_free(g) < req.compute;
+             })) {
+      compute++;  // memory for it somewhere, but not the compute share beside it
+      for (auto& g : p.gpus)
+        if (memory_fits(g, req.vram)) most_compute = std::max(most_compute, compute_free(g));
+    } else {
       memory++;
       for (auto& g : p.gpus)
         if (!g.whole) most_free = std::max(most_free, g.lent - std::min(g.lent, g.leased));
@@ -168,6 +190,12 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     parts.push_back(std::to_string(memory) + " without enough free memory" +
                     (req.vram ? " (most free on one GPU: " + format_bytes(most_free) + ")"
                               : " (no GPU is entirely free)"));
+  if (compute)
+    parts.push_back(std::to_string(compute) + " without " +
+                    control::compute_share_text(req.compute) +
+                    " of a GPU's compute free beside the memory (most free: " +
+                    (most_compute ? control::compute_share_text(most_compute) : std::string("0")) +
+                    ")");
   for (size_t i = 0; i < parts.size(); i++) r += (i ? ", " : ": ") + parts[i];
   out.reason = r;
   return out;

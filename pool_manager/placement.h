@@ -7,11 +7,16 @@
 // - A whole-GPU request (vram 0) takes a GPU with no open lease and gets its lent memory; a slice
 //   takes `vram` bytes from a GPU that is not held whole and has that much unleased memory, so
 //   several slices share a GPU.
+// - Compute shares (protocol/control/compute_share.h): a slice asking for `compute` also needs
+//   that much of the GPU's lent compute (--lend-compute) not held by other leases' shares, so
+//   the shares on one GPU never sum past what its provider lends. A slice without a share
+//   reserves none. A whole-GPU lease gets all the compute its GPU lends.
 // - binpack (default) fills the fullest GPU that still fits, so whole GPUs stay free; spread
 //   puts each vGPU on the GPU with the fewest leases, then the most free memory, preferring
 //   providers with fewer leases.
 // - All N are placed or none. On failure `reason` says why, counting providers by what ruled
-//   them out (missing, drained, outside schedule, labels, not enough memory).
+//   them out (missing, drained, outside schedule, labels, not enough memory, not enough
+//   compute).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +36,8 @@ struct GpuView {
   uint64_t lent = 0;    // bytes the provider lends on this GPU
   uint64_t leased = 0;  // bytes held by open leases
   uint32_t leases = 0;  // open leases on it
+  uint32_t compute_lent = 1000;  // thousandths of its device time lent
+  uint32_t compute_leased = 0;   // held by open leases' shares
   bool whole = false;   // held by a whole-GPU lease
 };
 
@@ -52,6 +59,7 @@ struct PlacementRequest {
   std::map<std::string, std::string> labels;
   Policy policy = Policy::kBinpack;
   int64_t max_price = 0;  // micro per GPU-hour; 0: no limit
+  uint32_t compute = 0;   // each slice's compute share, thousandths; 0: none
 };
 
 struct Slot {
@@ -59,6 +67,7 @@ struct Slot {
   uint32_t gpu_index = 0;
   uint64_t vram = 0;
   bool whole = false;
+  uint32_t compute = 0;  // its compute share (a whole GPU: all it lends)
 };
 
 struct Placement {

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <set>
 
+#include "protocol/control/compute_share.h"
 #include "pool_manager/pool_internal.h"
 #include "pool_manager/schedule.h"
 
@@ -104,6 +105,8 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   if (!Schedule::parse(info.schedule, &sched, &err)) return err;
   for (auto& g : info.gpus) {
     if (g.memory_lent == 0 || g.memory_lent > g.memory_total) g.memory_lent = g.memory_total;
+    if (g.compute_lent == 0 || g.compute_lent > control::kWholeComputeMilli)
+      g.compute_lent = control::kWholeComputeMilli;
     if (g.memory_total == 0) return "GPU " + std::to_string(g.index) + " reports no memory";
   }
   ProviderRecord* p = find_provider(info.name);
@@ -183,6 +186,7 @@ const std::vector<ProviderView>& PoolState::views() {
         gv.index = g.index;
         gv.name = g.name;
         gv.lent = g.memory_lent;
+        gv.compute_lent = g.compute_lent;
         v.gpus.push_back(gv);
       }
       view_cache_.push_back(std::move(v));
@@ -203,7 +207,7 @@ const std::vector<ProviderView>& PoolState::views() {
                       Schedule sched;
                       return Schedule::parse(p.schedule, &sched, nullptr) && sched.allows(minute);
                     }());
-    for (auto& g : v.gpus) g.leased = 0, g.leases = 0, g.whole = false;
+    for (auto& g : v.gpus) g.leased = 0, g.compute_leased = 0, g.leases = 0, g.whole = false;
   }
   for (auto& [provider, open] : open_on_) {
     if (open.empty()) continue;
@@ -216,6 +220,7 @@ const std::vector<ProviderView>& PoolState::views() {
       for (auto& g : v.gpus)
         if (g.index == l.gpu_index) {
           g.leased += l.vram;
+          g.compute_leased += l.compute_milli;
           g.leases++;
           g.whole = g.whole || l.whole_gpu;
         }
@@ -257,6 +262,7 @@ GrantOut PoolState::grant_of(const LeaseRecord& l) const {
   claims.whole_gpu = l.whole_gpu;
   claims.issued_unix = l.created;
   claims.expires_unix = l.expires;
+  claims.compute_milli = l.compute_milli;
   GrantOut g;
   g.signed_lease = control::sign_lease(claims, key_);
   g.gpu_name = l.gpu_model;
@@ -312,6 +318,16 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
   req.labels = in.labels;
   req.policy = cfg_.policy;
   req.max_price = in.max_price;
+  if (in.compute_milli > control::kWholeComputeMilli) {
+    out.error = "a compute share is at most 1 (the whole GPU)";
+    return out;
+  }
+  if (in.compute_milli && in.vram == 0) {
+    out.error = "a compute share is for a slice of a GPU (give --vram too); a whole GPU has all "
+                "of its compute";
+    return out;
+  }
+  req.compute = in.compute_milli;
   if (!in.policy.empty() && !parse_policy(in.policy, &req.policy)) {
     out.error = "unknown placement policy '" + in.policy + "'; use binpack or spread";
     return out;
@@ -337,6 +353,7 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     l.gpu_index = s.gpu_index;
     l.vram = s.vram;
     l.whole_gpu = s.whole;
+    l.compute_milli = s.compute;
     l.token_id = c.token_id;
     l.client_name = in.client_name;
     // "ID#k": the k-th vGPU of request ID, so a repeat answers in the first answer's order.

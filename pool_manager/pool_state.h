@@ -103,6 +103,7 @@ struct AcquireIn {
   // The client's id for this request (up to 64 chars; "" : none). A second acquire with the same
   // id and token, through any replica, is answered with the first one's leases, never new ones.
   std::string request_id;
+  uint32_t compute_milli = 0;  // each vGPU's compute share (compute_share.h); 0: none
 };
 
 // A change to the rates (billing.h); unset fields keep the current version's values.

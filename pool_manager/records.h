@@ -32,6 +32,7 @@ struct GpuRecord {
   std::string name;
   uint64_t memory_total = 0;
   uint64_t memory_lent = 0;
+  uint32_t compute_lent = 1000;  // thousandths of its device time lent (--lend-compute)
   uint32_t cc_major = 0, cc_minor = 0;
   std::string driver_version;
   std::string uuid;
@@ -76,6 +77,7 @@ struct LeaseRecord {
   uint32_t gpu_index = 0;
   uint64_t vram = 0;
   bool whole_gpu = false;
+  uint32_t compute_milli = 0;  // its compute share (compute_share.h); 0: none stated
   LeaseState state = LeaseState::kGranted;
   uint64_t session_id = 0;
   std::string token_id;

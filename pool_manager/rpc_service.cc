@@ -55,6 +55,7 @@ void fill_gpu(cp::GpuOffer::Builder b, const GpuRecord& g) {
   b.setName(g.name);
   b.setMemoryTotal(g.memory_total);
   b.setMemoryLent(g.memory_lent);
+  b.setComputeLent(g.compute_lent);
   b.setCcMajor(g.cc_major);
   b.setCcMinor(g.cc_minor);
   b.setDriverVersion(g.driver_version);
@@ -69,6 +70,7 @@ void fill_lease(cp::LeaseRow::Builder b, const LeaseRecord& l) {
   b.setGpuIndex(l.gpu_index);
   b.setVramBytes(l.vram);
   b.setWholeGpu(l.whole_gpu);
+  b.setComputeMilli(l.compute_milli);
   b.setState(lease_state_text(l.state));
   b.setSessionId(l.session_id);
   b.setTokenId(l.token_id);
@@ -321,6 +323,7 @@ class SessionImpl final : public cp::Session::Server {
       r.name = g.getName().cStr();
       r.memory_total = g.getMemoryTotal();
       r.memory_lent = g.getMemoryLent();
+      r.compute_lent = g.getComputeLent();  // 0 (a provider before control plane 5): all
       r.cc_major = g.getCcMajor();
       r.cc_minor = g.getCcMinor();
       r.driver_version = g.getDriverVersion().cStr();
@@ -407,6 +410,7 @@ class SessionImpl final : public cp::Session::Server {
     in.client_name = q.getClientName().cStr();
     in.max_price = std::max<int64_t>(0, q.getMaxPriceMicro());
     in.request_id = q.getRequestId().cStr();
+    in.compute_milli = q.getComputeMilli();
     AcquireOut out = s_.acquire(c_, in);
     auto r = ctx.getResults();
     r.setError(out.error);
@@ -423,6 +427,7 @@ class SessionImpl final : public cp::Session::Server {
       gs[i].setGpuName(g.gpu_name);
       gs[i].setVramBytes(g.lease.vram);
       gs[i].setExpiresUnix(g.lease.expires);
+      gs[i].setComputeMilli(g.lease.compute_milli);
     }
     return kj::READY_NOW;
   }

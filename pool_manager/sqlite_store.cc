@@ -56,6 +56,9 @@ const char* kMigrations[] = {
     "ALTER TABLE providers ADD COLUMN receipt_key TEXT NOT NULL DEFAULT '';",
     // 5: the client's request id an acquire carried (a retry gets the same leases).
     "ALTER TABLE leases ADD COLUMN request_id TEXT NOT NULL DEFAULT '';",
+    // 6: compute shares: a lease's, and what a provider lends of each GPU's device time.
+    "ALTER TABLE leases ADD COLUMN compute INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE gpus ADD COLUMN compute_lent INTEGER NOT NULL DEFAULT 1000;",
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -170,7 +173,7 @@ class SqliteStore : public Store {
       for (auto& [k, v] : p.labels)
         Stmt(db_, "INSERT INTO labels VALUES(?,?,?)", path_).b(p.id).b(k).b(v).step();
       for (auto& g : p.gpus)
-        Stmt(db_, "INSERT INTO gpus VALUES(?,?,?,?,?,?,?,?,?)", path_)
+        Stmt(db_, "INSERT INTO gpus VALUES(?,?,?,?,?,?,?,?,?,?)", path_)
             .b(p.id)
             .b(int64_t(g.index))
             .b(g.name)
@@ -180,6 +183,7 @@ class SqliteStore : public Store {
             .b(int64_t(g.cc_minor))
             .b(g.driver_version)
             .b(g.uuid)
+            .b(int64_t(g.compute_lent))
             .step();
     });
   }
@@ -208,7 +212,8 @@ class SqliteStore : public Store {
       l.b(p.id);
       while (l.step()) p.labels[l.t(0)] = l.t(1);
       Stmt g(db_,
-             "SELECT idx,name,memory_total,memory_lent,cc_major,cc_minor,driver,uuid FROM gpus "
+             "SELECT idx,name,memory_total,memory_lent,cc_major,cc_minor,driver,uuid,compute_lent "
+             "FROM gpus "
              "WHERE provider_id=? ORDER BY idx",
              path_);
       g.b(p.id);
@@ -217,6 +222,7 @@ class SqliteStore : public Store {
         r.index = uint32_t(g.i(0)), r.name = g.t(1), r.memory_total = uint64_t(g.i(2));
         r.memory_lent = uint64_t(g.i(3)), r.cc_major = uint32_t(g.i(4));
         r.cc_minor = uint32_t(g.i(5)), r.driver_version = g.t(6), r.uuid = g.t(7);
+        r.compute_lent = uint32_t(g.i(8));
         p.gpus.push_back(r);
       }
       out.push_back(std::move(p));
@@ -225,7 +231,8 @@ class SqliteStore : public Store {
   }
 
   void put_lease(const LeaseRecord& l) override {
-    Stmt(db_, "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    Stmt(db_,
+         "INSERT OR REPLACE INTO leases VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
          path_)
         .b(l.id)
         .b(l.provider_id)
@@ -249,6 +256,7 @@ class SqliteStore : public Store {
         .b(l.gpu_model)
         .b(int64_t(l.gpu_lent))
         .b(l.request_id)
+        .b(int64_t(l.compute_milli))
         .step();
   }
   std::vector<LeaseRecord> load_leases() override {
@@ -264,7 +272,7 @@ class SqliteStore : public Store {
       l.created = s.i(11), l.expires = s.i(12), l.started = s.i(13), l.ended = s.i(14);
       l.end_reason = s.t(15), l.kill_requested = s.i(16) != 0, l.kill_reason = s.t(17);
       l.rate_version = s.i(18), l.gpu_model = s.t(19), l.gpu_lent = uint64_t(s.i(20));
-      l.request_id = s.t(21);
+      l.request_id = s.t(21), l.compute_milli = uint32_t(s.i(22));
       out.push_back(std::move(l));
     }
     Stmt u(db_, "SELECT * FROM lease_usage", path_);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "protocol/control/compute_share.h"
 #include "protocol/control/money.h"
 #include "server/backend/sim_plugins.h"
 #include "server/backend/sim_props.h"
@@ -78,6 +79,9 @@ Pool membership (a provider; leases from the pool replace --secret/--insecure):
   --schedule WINDOWS             when the GPU may be used, e.g. 22:00-07:00 or
                                  "22:00-07:00,12:00-13:00" (default: always)
   --lend-mem SIZE                lend only this much of the GPU's memory (default: all)
+  --lend-compute SHARE           lend only this share of the GPU's device time, e.g. 0.8 or
+                                 80% (default: all); leases' --compute shares on it sum to at
+                                 most this
   --min-price PRICE              lend only when the pool's GPU-hour rate for this GPU is at
                                  least PRICE credits (e.g. 0.40; default: any rate)
   --receipt-interval SECONDS     how often each session's usage receipt (cumulative totals)
@@ -334,6 +338,12 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--lend-mem: '" + v + "' is not " + kSizeHint;
         return false;
       }
+    } else if (a == "--lend-compute") {
+      if (!need(&v)) return false;
+      if (!control::parse_compute_share(v, &o->lend_compute_milli)) {
+        *error = "--lend-compute: '" + v + "' is not a share of the GPU above 0 and at most 1 (e.g. 0.5 or 50%)";
+        return false;
+      }
     } else if (a == "--min-price") {
       if (!need(&v)) return false;
       if (!control::parse_money(v, &o->min_price_micro)) {
@@ -378,6 +388,13 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
         *error = "--lane-fd must be a file descriptor";
         return false;
       }
+    } else if (a == "--shares-fd") {
+      if (!need(&v)) return false;
+      o->shares_fd = std::atoi(v.c_str());
+      if (o->shares_fd < 0) {
+        *error = "--shares-fd must be a file descriptor";
+        return false;
+      }
     } else if (a == "--session-id") {
       if (!need(&v)) return false;
       o->session_id = std::strtoull(v.c_str(), nullptr, 10);
@@ -405,11 +422,12 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
   }
   if (o->pool.empty() &&
       (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() || !o->schedule.empty() ||
-       o->lend_mem || !o->pool_key_file.empty() || !o->advertise.empty() || o->min_price_micro ||
+       o->lend_mem || o->lend_compute_milli || !o->pool_key_file.empty() || !o->advertise.empty() || o->min_price_micro ||
        !o->metrics_listen.empty()) &&
       o->worker_fd < 0 && !o->describe_gpu) {
     *error =
-        "--join-token/--name/--label/--schedule/--lend-mem/--pool-key/--advertise/--min-price/"
+        "--join-token/--name/--label/--schedule/--lend-mem/--lend-compute/--pool-key/--advertise/"
+        "--min-price/"
         "--metrics-listen need --pool";
     return false;
   }

@@ -59,6 +59,9 @@ struct ServerOptions {
   std::string pool_tls_ca, pool_tls_cert, pool_tls_key;  // --pool-tls-*: TLS to the pool
   std::vector<std::string> labels;
   uint64_t lend_mem = 0;  // 0: all of the GPU's memory
+  // --lend-compute: thousandths of the GPU's device time leases may claim (0: all;
+  // protocol/control/compute_share.h).
+  uint32_t lend_compute_milli = 0;
   // --receipt-interval: a session's usage receipt goes to the pool this often (workers get it
   // from the supervisor; protocol/control/usage_receipt.h).
   uint32_t receipt_interval_ms = 30000;
@@ -67,6 +70,7 @@ struct ServerOptions {
   // Worker mode (internal).
   int worker_fd = -1;
   int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)
+  int shares_fd = -1;  // the GPU's compute-share table (server/worker/compute_share.h)
   uint64_t session_id = 0;
   std::string worker_cgroup_leaf;  // the cgroup v2 leaf the supervisor placed this worker in
   // Worker mode with a pool (internal, set by the supervisor; server/worker/lease_auth.h).

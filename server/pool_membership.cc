@@ -169,6 +169,7 @@ std::string PoolMembership::start(const ServerOptions& o, const net::Endpoint& b
   g.name = props.name;
   g.memory_total = props.total_mem;
   g.memory_lent = o.lend_mem;
+  g.compute_lent = o.lend_compute_milli;
   g.cc_major = static_cast<uint32_t>(props.cc_major);
   g.cc_minor = static_cast<uint32_t>(props.cc_minor);
   g.driver_version = std::to_string(props.driver_version / 1000) + "." +

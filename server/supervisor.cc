@@ -32,6 +32,7 @@
 #include "server/lane_handoff.h"
 #include "server/log.h"
 #include "server/pool_membership.h"
+#include "server/worker/compute_share.h"
 #include "server/worker_cgroup.h"
 
 extern char** environ;
@@ -103,11 +104,12 @@ std::string exit_text(int st) {
 }
 
 void reap(std::map<pid_t, Worker>* workers, PoolMembership* pool, Admission* admission,
-          const WorkerCgroups& cgroups) {
+          const WorkerCgroups& cgroups, ShareTable* shares) {
   for (;;) {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
     if (pid <= 0) return;
+    if (shares) shares->release_pid(pid);
     if (admission) admission->worker_gone(pid);
     auto it = workers->find(pid);
     unsigned long long sid = it == workers->end() ? 0 : it->second.session_id;
@@ -320,6 +322,10 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
   }
 
   std::map<pid_t, Worker> workers;
+  // The GPU's device time among its sessions (server/worker/compute_share.h), fd 6 of workers.
+  std::string share_err;
+  std::unique_ptr<ShareTable> shares = ShareTable::create(&share_err);
+  if (!shares) log_warn("compute shares are not enforced: %s", share_err.c_str());
   uint64_t next_session = 1;
   AdmissionLimits limits;
   limits.hello_timeout = std::chrono::milliseconds(o.hello_timeout_ms);
@@ -373,6 +379,11 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
         posix_spawn_file_actions_adddup2(&fa, pool_child, 5);
         for (auto& a : pool->worker_args(5)) args.push_back(a);
       }
+    }
+    if (shares) {
+      posix_spawn_file_actions_adddup2(&fa, shares->fd(), 6);
+      args.push_back("--shares-fd");
+      args.push_back("6");
     }
     std::vector<char*> cargv;
     for (auto& a : args) cargv.push_back(a.data());
@@ -475,7 +486,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
       }
     }
     (void)conn_base;
-    reap(&workers, pool.get(), &admission, *cgroups);
+    reap(&workers, pool.get(), &admission, *cgroups, shares.get());
     if (g_stop) break;
     auto now = std::chrono::steady_clock::now();
     for (pid_t pid : admission.expired_workers(now)) {
@@ -526,7 +537,7 @@ int run_supervisor(ServerOptions o, int argc, char** argv) {
   for (auto& [pid, w] : workers) ::kill(pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (!workers.empty() && std::chrono::steady_clock::now() < deadline) {
-    reap(&workers, pool.get(), nullptr, *cgroups);
+    reap(&workers, pool.get(), nullptr, *cgroups, shares.get());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& [pid, w] : workers) ::kill(pid, SIGKILL);

@@ -46,8 +46,8 @@ std::string new_request_id() {
 AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
                            const std::map<std::string, std::string>& labels,
                            const std::string& policy, const std::string& client_name,
-                           int64_t max_price_micro, const std::string& request_id,
-                           bool* retryable) {
+                           int64_t max_price_micro, uint32_t compute_milli,
+                           const std::string& request_id, bool* retryable) {
   AcquireResult r;
   auto req = c.session().acquireRequest();
   auto q = req.initReq();
@@ -57,6 +57,7 @@ AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
   q.setPolicy(policy);
   q.setClientName(client_name);
   q.setMaxPriceMicro(max_price_micro);
+  q.setComputeMilli(compute_milli);
   auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
   unsigned i = 0;
   for (auto& [k, v] : labels) {
@@ -81,6 +82,7 @@ AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
     lg.gpu_name = g.getGpuName().cStr();
     lg.vram_bytes = g.getVramBytes();
     lg.expires_unix = g.getExpiresUnix();
+    lg.compute_milli = g.getComputeMilli();
     r.grants.push_back(std::move(lg));
   }
   r.ok = true;
@@ -115,7 +117,7 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                              uint32_t count, uint64_t vram_bytes,
                              const std::map<std::string, std::string>& labels, double wait_seconds,
                              const std::string& policy, const std::string& client_name,
-                             int64_t max_price_micro) {
+                             int64_t max_price_micro, uint32_t compute_milli) {
   return on_private_thread([&]() -> AcquireResult {
     AcquireResult r;
     if (count == 0) {
@@ -135,6 +137,11 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                 ", which has no prices: --max-price cannot be honoured (upgrade rgpu-pool)";
       return r;
     }
+    if (compute_milli && c.control_version() < 5) {
+      r.error = "this pool speaks control plane " + std::to_string(c.control_version()) +
+                ", which has no compute shares: --compute cannot be honoured (upgrade rgpu-pool)";
+      return r;
+    }
     // One id for every try: a try whose answer was lost, repeated through another replica,
     // gets the leases it was granted. Before control plane 4 a pool ignores the id, so a lost
     // answer is not retried there.
@@ -147,8 +154,10 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
           // A replica reached by failover that ignores request ids could grant a second set.
           KJ_REQUIRE(!retries || pc.control_version() >= 4,
                      "a pool replica older than control plane 4 cannot take a retried acquire");
+          KJ_REQUIRE(!compute_milli || pc.control_version() >= 5,
+                     "a pool replica older than control plane 5 cannot place a compute share");
           return acquire_once(pc, count, vram_bytes, labels, policy, client_name, max_price_micro,
-                              request_id, &retryable);
+                              compute_milli, request_id, &retryable);
         };
         r = retries ? with_failover(c, once) : once(c);
       } catch (const kj::Exception& e) {

@@ -4,7 +4,9 @@
 // - acquire_leases() asks the pool at `pool_endpoint` for `count` vGPUs of `vram_bytes` each
 //   (0 = whole GPUs) on providers whose labels match `labels`. If nothing fits it retries every
 //   second until `wait_seconds` have passed, then returns ok=false with the pool's reason (no
-//   provider, not enough memory, labels, schedule, drained, missing). Never throws.
+//   provider, not enough memory, labels, schedule, drained, missing). With `compute_milli` each
+//   vGPU also gets that compute share (compute_share.h), refused by a pool older than control
+//   plane 5 rather than silently ignored. Never throws.
 // - It runs its RPC on a private thread with its own kj event loop, so it is safe to call from
 //   any thread of any process (the shim calls it at cuInit when RGPU_POOL is set and no
 //   RGPU_LEASE is given), including one that already runs a kj event loop.
@@ -34,6 +36,7 @@ struct LeaseGrant {
   std::string gpu_name;
   uint64_t vram_bytes = 0;
   int64_t expires_unix = 0;
+  uint32_t compute_milli = 0;  // the compute share placed (compute_share.h); 0: none
 };
 
 struct AcquireResult {
@@ -47,7 +50,8 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                              const std::map<std::string, std::string>& labels = {},
                              double wait_seconds = 0, const std::string& policy = "",
                              const std::string& client_name = "",
-                             int64_t max_price_micro = 0);  // per GPU-hour; 0: no limit
+                             int64_t max_price_micro = 0,  // per GPU-hour; 0: no limit
+                             uint32_t compute_milli = 0);  // thousandths of a GPU; 0: none
 
 // For `rgpu run`'s last line: why the pool ended any of `lease_ids` (a kill, a drain deadline,
 // a revoked token, a lost provider), one sentence each ("the session on NAME ended by an admin

@@ -35,6 +35,7 @@ struct GpuOffer {
   ccMinor @5 :UInt32;
   driverVersion @6 :Text;
   uuid @7 :Text;
+  computeLent @8 :UInt32;      # thousandths of its device time lent (--lend-compute; 0: all)
 }
 
 struct ProviderInfo {
@@ -96,6 +97,7 @@ struct Grant {
   gpuName @5 :Text;
   vramBytes @6 :UInt64;
   expiresUnix @7 :Int64;
+  computeMilli @8 :UInt32;     # its compute share in thousandths of the GPU (0: none stated)
 }
 
 struct AcquireRequest {
@@ -106,6 +108,7 @@ struct AcquireRequest {
   clientName @4 :Text;
   maxPriceMicro @5 :Int64;     # per GPU-hour the user will pay (micro-units); 0: no limit
   requestId @6 :Text;          # control plane 4: the client's id; a repeat gets the same leases
+  computeMilli @7 :UInt32;     # `rgpu run --compute`: thousandths of a GPU each (0: none)
 }
 
 struct ProviderRow {
@@ -153,6 +156,7 @@ struct LeaseRow {
   tallyBytesIn @21 :UInt64;
   tallyBytesOut @22 :UInt64;
   dispute @23 :Text;           # "" or how the receipts and the client's count disagree
+  computeMilli @24 :UInt32;    # its compute share, thousandths of the GPU (0: none stated)
 }
 
 # Money in micro-units (1 credit = 1,000,000), pool_manager/billing.h.
@@ -331,4 +335,5 @@ struct LeaseClaims {
   wholeGpu @5 :Bool;
   issuedUnix @6 :Int64;
   expiresUnix @7 :Int64;
+  computeMilli @8 :UInt32;     # the compute share the server enforces (0: none stated)
 }

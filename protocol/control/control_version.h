@@ -19,7 +19,9 @@ namespace rgpu::control {
 // without one, at version 2, sends unsigned receipts and its ledger entries say so).
 // 4: acquire carries the client's request id; a pool at 4 answers a repeated id with the first
 // answer's leases, so a client retries an acquire through another replica only at 4.
-inline constexpr uint32_t kControlVersion = 4;
+// 5: compute shares: acquire may ask for one, providers state the share they lend, leases and
+// grants carry it; a client asking for a share refuses a pool below 5.
+inline constexpr uint32_t kControlVersion = 5;
 inline constexpr uint32_t kMinControlVersion = 1;
 
 inline Negotiated negotiate_control(uint32_t peer_min, uint32_t peer_max) {

@@ -53,6 +53,7 @@ std::string encode_claims(const LeaseClaims& c) {
   b.setWholeGpu(c.whole_gpu);
   b.setIssuedUnix(c.issued_unix);
   b.setExpiresUnix(c.expires_unix);
+  b.setComputeMilli(c.compute_milli);
   auto words = capnp::messageToFlatArray(mb);
   auto bytes = words.asBytes();
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
@@ -76,6 +77,7 @@ bool decode_claims(std::string_view bytes, LeaseClaims* out) {
     out->whole_gpu = r.getWholeGpu();
     out->issued_unix = r.getIssuedUnix();
     out->expires_unix = r.getExpiresUnix();
+    out->compute_milli = r.getComputeMilli();
     return true;
   } catch (const kj::Exception&) {
     return false;

@@ -3,7 +3,7 @@
 // Contract:
 // - A lease is the pool's Ed25519 signature (OpenSSL EVP) over a claims record: lease id (a
 //   random nonce, 32 hex chars), server endpoint, provider id, GPU index, vRAM limit in bytes,
-//   whole-GPU flag, issue and expiry times (Unix seconds). Wire bytes = magic "RGL1", u32 claims
+//   whole-GPU flag, issue and expiry times (Unix seconds), compute share. Wire bytes = magic "RGL1", u32 claims
 //   length, claims bytes (a Cap'n Proto flat message), 64-byte signature. Every byte is covered.
 // - verify_lease() refuses, with a message saying which: malformed bytes, a bad signature (forged
 //   or signed by another pool), an expired lease (now >= expires), a lease for another endpoint
@@ -32,6 +32,9 @@ struct LeaseClaims {
   bool whole_gpu = false;
   int64_t issued_unix = 0;
   int64_t expires_unix = 0;  // the Hello must arrive before this
+  // Thousandths of the GPU's device time guaranteed under contention (protocol/control/
+  // compute_share.h); 0: none stated. A server from before compute shares ignores it.
+  uint32_t compute_milli = 0;
 };
 
 struct LeaseCheck {

@@ -77,6 +77,7 @@ struct ProviderLink::Impl {
       gs[j].setName(g.name);
       gs[j].setMemoryTotal(g.memory_total);
       gs[j].setMemoryLent(g.memory_lent ? g.memory_lent : g.memory_total);
+      gs[j].setComputeLent(g.compute_lent ? g.compute_lent : 1000);
       gs[j].setCcMajor(g.cc_major);
       gs[j].setCcMinor(g.cc_minor);
       gs[j].setDriverVersion(g.driver_version);

@@ -39,6 +39,7 @@ struct GpuLend {
   uint32_t cc_major = 0, cc_minor = 0;
   std::string driver_version;
   std::string uuid;
+  uint32_t compute_lent = 0;  // thousandths of its device time lent (0 = all)
 };
 
 struct ProviderInfo {

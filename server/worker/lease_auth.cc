@@ -141,6 +141,7 @@ AuthResult LeaseAuthenticator::check(const HelloCredentials& c) const {
   r.ok = true;
   r.vram_limit = lc.claims.vram_bytes;
   r.lease_id = lc.claims.lease_id;
+  r.compute_milli = lc.claims.compute_milli;
   return r;
 }
 

@@ -85,6 +85,9 @@ class Session {
   void set_protocol_version(uint32_t v) { protocol_version_ = v; }
   // The provider's image cache (ModuleLoadCached), or none; not owned.
   void set_image_cache(class ImageCache* c) { image_cache_ = c; }
+  // The GPU's compute-share table (compute_share.h): every kernel launch takes a turn in it.
+  // nullptr: none (a worker run without a supervisor); not owned.
+  void set_compute_share(class ComputeShare* s) { share_ = s; }
   uint32_t protocol_version() const { return protocol_version_; }
   // Why the server ends the session, for its lanes' Goodbye (protocol 7); "" until it does.
   void set_ending(const std::string& reason) {
@@ -165,6 +168,7 @@ class Session {
   uint64_t image_bytes_ = 0;
   void keep_image(uint64_t hash, const uint8_t* data, uint64_t len);  // in images_, bounded
   class ImageCache* image_cache_ = nullptr;
+  class ComputeShare* share_ = nullptr;
   Status pending_, sticky_;
   uint32_t protocol_version_ = kProtocolVersion;
   mutable std::mutex ending_mu_;

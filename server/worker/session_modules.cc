@@ -7,6 +7,7 @@
 #include "protocol/image_digest.h"
 #include "protocol/launch_record.h"
 #include "server/log.h"
+#include "server/worker/compute_share.h"
 #include "server/worker/image_cache.h"
 #include "server/worker/session.h"
 #include "server/worker/session_internal.h"
@@ -167,7 +168,11 @@ Status Session::on_LaunchKernel(const op::LaunchKernel::Args& a, OpPayload in,
   cfg.param_bytes = param_bytes;
   cfg.attrs = in.data + a.param_bytes;
   cfg.num_attrs = a.num_attrs;
-  return backend_.launch(cfg);
+  if (!share_) return backend_.launch(cfg);
+  share_->begin();  // the GPU's time, shared with its other sessions (compute_share.h)
+  Status launched = backend_.launch(cfg);
+  share_->end(backend_.busy_ns());
+  return launched;
 }
 
 Status Session::on_OccupancyMaxActiveBlocks(const op::OccupancyMaxActiveBlocks::Args& a, OpPayload,

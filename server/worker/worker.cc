@@ -17,12 +17,14 @@
 #include <mutex>
 #include <thread>
 
+#include "protocol/control/compute_share.h"
 #include "protocol/handshake.h"
 #include "server/backend/factory.h"
 #include "server/backend/va_window.h"
 #include "server/lane_handoff.h"
 #include "server/log.h"
 #include "server/worker/auth.h"
+#include "server/worker/compute_share.h"
 #include "server/worker/gate.h"
 #include "server/worker/host_memory.h"
 #include "server/worker/image_cache.h"
@@ -268,7 +270,22 @@ int run_worker(const ServerOptions& o) {
     ReceiptTicker ticker(receipts ? &channel : nullptr, meter, o.receipt_interval_ms);
 
     // --- serve -----------------------------------------------------------------------------
+    // The GPU's device time, shared with the other sessions on it (compute_share.h).
+    std::unique_ptr<ComputeShare> share;
+    if (o.shares_fd >= 0) {
+      std::string serr;
+      share = ComputeShare::join(o.shares_fd, ar.compute_milli,
+                                 backend->name() == std::string("sim"), &serr);
+      if (!share)
+        log_warn("session %llu: its compute share is not enforced: %s",
+                 static_cast<unsigned long long>(o.session_id), serr.c_str());
+      else if (ar.compute_milli)
+        log_info("session %llu: compute share %s of the GPU",
+                 static_cast<unsigned long long>(o.session_id),
+                 control::compute_share_text(ar.compute_milli).c_str());
+    }
     Session session(*backend, meter);
+    session.set_compute_share(share.get());
     session.set_protocol_version(n.version);
     const std::string cache_dir = image_cache_dir(o);
     ImageCache image_cache(cache_dir, o.image_cache_bytes);
@@ -290,6 +307,7 @@ int run_worker(const ServerOptions& o) {
         if (lost.empty()) lost = why;
       }
       gate.abort();
+      if (share) share->abort();
       ::shutdown(o.worker_fd, SHUT_RDWR);
     });
     joined.start();
@@ -318,6 +336,7 @@ int run_worker(const ServerOptions& o) {
           if (g_terminated) why = "because its server is shutting down";
           session.set_ending(why);
           gate.abort();
+          if (share) share->abort();
           joined.wake_all(true);
           ::shutdown(o.worker_fd, SHUT_RD);
           // A moment for the Goodbyes; then wake a lane stuck writing to a client that stopped
@@ -328,6 +347,7 @@ int run_worker(const ServerOptions& o) {
           return;
         }
         gate.abort();
+        if (share) share->abort();
         joined.wake_all();
         ::shutdown(o.worker_fd, SHUT_RDWR);
       });
@@ -343,6 +363,7 @@ int run_worker(const ServerOptions& o) {
       ::poll(nullptr, 0, 1000);
     }
     gate.abort();
+    if (share) share->abort();
     joined.stop();
     if (watcher.joinable()) {
       char c = 'e';  // the session ended: let the watcher go

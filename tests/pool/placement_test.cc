@@ -141,6 +141,49 @@ TEST(Placement, AllOrNothing) {
   EXPECT_NE(p.slots[0].gpu_index, p.slots[1].gpu_index);
 }
 
+// Compute shares on one GPU never sum past what its provider lends (--lend-compute); a slice
+// without a share reserves none; a whole GPU takes all of it.
+TEST(Placement, ComputeSharesStayWithinWhatIsLent) {
+  std::vector<ProviderView> ps = {prov("a", {16 * GiB})};
+  ps[0].gpus[0].compute_lent = 800;
+  PlacementRequest r;
+  r.vram = GiB;
+  r.compute = 500;
+  Placement p = place(ps, r);
+  ASSERT_TRUE(p.ok) << p.reason;
+  EXPECT_EQ(p.slots[0].compute, 500u);
+  ps[0].gpus[0].leased = GiB, ps[0].gpus[0].leases = 1, ps[0].gpus[0].compute_leased = 500;
+  r.compute = 400;  // 0.5 + 0.4 > 0.8
+  p = place(ps, r);
+  EXPECT_FALSE(p.ok);
+  EXPECT_NE(p.reason.find("with compute 0.4"), std::string::npos) << p.reason;
+  EXPECT_NE(p.reason.find("1 without 0.4 of a GPU's compute free"), std::string::npos) << p.reason;
+  EXPECT_NE(p.reason.find("most free: 0.3"), std::string::npos) << p.reason;
+  r.compute = 300;  // exactly what is left
+  p = place(ps, r);
+  ASSERT_TRUE(p.ok) << p.reason;
+  r.compute = 0;  // no share: placed by memory alone, reserves nothing
+  ps[0].gpus[0].compute_leased = 800;
+  p = place(ps, r);
+  ASSERT_TRUE(p.ok) << p.reason;
+  EXPECT_EQ(p.slots[0].compute, 0u);
+  // Two slices in one request each take their share from the same GPU.
+  ps[0].gpus[0].leased = 0, ps[0].gpus[0].leases = 0, ps[0].gpus[0].compute_leased = 0;
+  r.count = 2;
+  r.compute = 400;
+  p = place(ps, r);
+  ASSERT_TRUE(p.ok) << p.reason;
+  r.compute = 500;
+  EXPECT_FALSE(place(ps, r).ok);
+  // A whole GPU gets everything its provider lends.
+  r.count = 1;
+  r.vram = 0;
+  r.compute = 0;
+  p = place(ps, r);
+  ASSERT_TRUE(p.ok) << p.reason;
+  EXPECT_EQ(p.slots[0].compute, 800u);
+}
+
 TEST(Bytes, Format) {
   EXPECT_EQ(format_bytes(16 * GiB), "16.0 GiB");
 }

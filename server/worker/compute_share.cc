@@ -1,0 +1,258 @@
+// server/worker/compute_share.cc — the shared table of compute shares and its policy.
+#include "server/worker/compute_share.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+namespace rgpu::server {
+
+std::vector<double> share_weights(const std::vector<ShareView>& v) {
+  double stated = 0;
+  size_t unstated = 0;
+  for (const ShareView& s : v) {
+    if (!s.used) continue;
+    if (s.share_milli)
+      stated += s.share_milli / 1000.0;
+    else
+      ++unstated;
+  }
+  const double each = unstated ? std::max(kMinWeight, (1.0 - stated) / unstated) : 0;
+  std::vector<double> w(v.size(), 0);
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i].used) w[i] = v[i].share_milli ? std::max(kMinWeight, v[i].share_milli / 1000.0) : each;
+  return w;
+}
+
+bool share_may_start(const std::vector<ShareView>& v, size_t me, uint64_t slice_ns) {
+  const std::vector<double> w = share_weights(v);
+  const double slack = w[me] > 0 ? slice_ns / w[me] : 0;
+  for (size_t j = 0; j < v.size(); ++j)
+    if (j != me && v[j].used && v[j].contending && v[j].vtime + slack < v[me].vtime) return false;
+  return true;
+}
+
+double share_reentry_vtime(const std::vector<ShareView>& v, size_t me) {
+  bool any = false;
+  double low = 0;
+  for (size_t j = 0; j < v.size(); ++j) {
+    if (j == me || !v[j].used || !v[j].active) continue;
+    low = any ? std::min(low, v[j].vtime) : v[j].vtime;
+    any = true;
+  }
+  return any ? std::max(v[me].vtime, low) : v[me].vtime;
+}
+
+namespace {
+
+constexpr uint64_t kMagic = 0x7267707573686172ULL;  // "rgpushar"
+
+int64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+struct ShareSlotShm {
+  int32_t pid;  // 0: free
+  uint32_t share_milli;
+  uint32_t waiting;
+  uint32_t running;
+  int64_t last_ns;  // CLOCK_MONOTONIC when it last asked, started or ended
+  int64_t ended_ns;  // CLOCK_MONOTONIC when its last turn ended
+  double vtime;
+  uint64_t busy_ns;
+};
+
+struct ShareTableShm {
+  uint64_t magic;
+  uint32_t slots;
+  uint32_t device_owner;  // slot + 1 of the session on an exclusive device, 0: free
+  pthread_mutex_t mu;     // robust, process-shared: guards everything below
+  pthread_cond_t cv;      // process-shared: a turn ended, or a slot changed
+  ShareSlotShm slot[kShareSlots];
+};
+
+namespace {
+
+// Locks the table; recovers it when the last holder died holding it.
+class TableLock {
+ public:
+  explicit TableLock(ShareTableShm* t) : t_(t) {
+    if (pthread_mutex_lock(&t_->mu) == EOWNERDEAD) pthread_mutex_consistent(&t_->mu);
+  }
+  ~TableLock() { pthread_mutex_unlock(&t_->mu); }
+  // Waits for a change, at most `ns`.
+  void wait_ns(int64_t ns) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += ns;
+    ts.tv_sec += ts.tv_nsec / 1'000'000'000;
+    ts.tv_nsec %= 1'000'000'000;
+    if (pthread_cond_timedwait(&t_->cv, &t_->mu, &ts) == EOWNERDEAD)
+      pthread_mutex_consistent(&t_->mu);
+  }
+
+ private:
+  ShareTableShm* t_;
+};
+
+std::vector<ShareView> views(const ShareTableShm* t, int64_t now) {
+  std::vector<ShareView> v(t->slots);
+  for (size_t i = 0; i < t->slots; ++i) {
+    const ShareSlotShm& s = t->slot[i];
+    v[i].used = s.pid != 0;
+    v[i].share_milli = s.share_milli;
+    v[i].contending = s.waiting || (s.pid && !s.running && now - s.ended_ns < int64_t(kGraceNs));
+    v[i].active = s.waiting || s.running || now - s.last_ns < int64_t(kIdleNs);
+    v[i].vtime = s.vtime;
+  }
+  return v;
+}
+
+ShareTableShm* map_table(int fd) {
+  void* p = mmap(nullptr, sizeof(ShareTableShm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<ShareTableShm*>(p);
+}
+
+}  // namespace
+
+std::unique_ptr<ShareTable> ShareTable::create(std::string* error) {
+  std::unique_ptr<ShareTable> t(new ShareTable());
+  t->fd_ = memfd_create("rgpu-compute-shares", MFD_CLOEXEC);
+  if (t->fd_ >= 0 && t->fd_ < 10) {  // clear of the fds a worker is started with (3..6)
+    const int high = fcntl(t->fd_, F_DUPFD_CLOEXEC, 10);
+    close(t->fd_);
+    t->fd_ = high;
+  }
+  if (t->fd_ < 0 || ftruncate(t->fd_, sizeof(ShareTableShm)) != 0 ||
+      !(t->t_ = map_table(t->fd_))) {
+    *error = std::string("cannot make the compute-share table: ") + std::strerror(errno);
+    return nullptr;
+  }
+  std::memset(static_cast<void*>(t->t_), 0, sizeof(ShareTableShm));
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&t->t_->mu, &ma);
+  pthread_mutexattr_destroy(&ma);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&t->t_->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  t->t_->slots = kShareSlots;
+  t->t_->magic = kMagic;
+  return t;
+}
+
+ShareTable::~ShareTable() {
+  if (t_) munmap(t_, sizeof(ShareTableShm));
+  if (fd_ >= 0) close(fd_);
+}
+
+void ShareTable::release_pid(pid_t pid) {
+  TableLock l(t_);
+  for (size_t i = 0; i < t_->slots; ++i) {
+    if (t_->slot[i].pid != pid) continue;
+    if (t_->device_owner == i + 1) t_->device_owner = 0;
+    t_->slot[i] = ShareSlotShm{};
+  }
+  pthread_cond_broadcast(&t_->cv);
+}
+
+std::unique_ptr<ComputeShare> ComputeShare::join(int fd, uint32_t share_milli, bool exclusive,
+                                                 std::string* error) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || st.st_size != static_cast<off_t>(sizeof(ShareTableShm))) {
+    *error = "--shares-fd " + std::to_string(fd) + " is not a compute-share table";
+    return nullptr;
+  }
+  std::unique_ptr<ComputeShare> c(new ComputeShare());
+  c->t_ = map_table(fd);
+  if (!c->t_ || c->t_->magic != kMagic || c->t_->slots != kShareSlots) {
+    *error = "--shares-fd " + std::to_string(fd) + " is not a compute-share table";
+    return nullptr;
+  }
+  c->exclusive_ = exclusive;
+  TableLock l(c->t_);
+  for (size_t i = 0; i < c->t_->slots; ++i) {
+    ShareSlotShm& s = c->t_->slot[i];
+    if (s.pid != 0) continue;
+    s = ShareSlotShm{};
+    s.pid = getpid();
+    s.share_milli = share_milli;
+    c->slot_ = i;
+    return c;
+  }
+  *error = "every compute-share slot is taken (" + std::to_string(kShareSlots) + " sessions)";
+  return nullptr;
+}
+
+ComputeShare::~ComputeShare() {
+  if (!t_) return;
+  {
+    TableLock l(t_);
+    if (t_->device_owner == slot_ + 1) t_->device_owner = 0;
+    t_->slot[slot_] = ShareSlotShm{};
+    pthread_cond_broadcast(&t_->cv);
+  }
+  munmap(t_, sizeof(ShareTableShm));
+}
+
+void ComputeShare::begin() {
+  const int64_t asked = mono_ns();
+  TableLock l(t_);
+  ShareSlotShm& me = t_->slot[slot_];
+  {
+    std::vector<ShareView> v = views(t_, asked);
+    if (!v[slot_].active) me.vtime = share_reentry_vtime(v, slot_);
+  }
+  me.waiting = 1;
+  me.last_ns = asked;
+  while (!aborted_.load(std::memory_order_relaxed)) {
+    const bool free = !exclusive_ || t_->device_owner == 0 || t_->device_owner == slot_ + 1;
+    if (free && share_may_start(views(t_, mono_ns()), slot_)) break;
+    // A turn's end signals; a rival's grace running out does not, so wake for that too.
+    const int64_t now = mono_ns();
+    int64_t wait = 20'000'000;
+    for (size_t j = 0; j < t_->slots; ++j) {
+      const ShareSlotShm& r = t_->slot[j];
+      const int64_t left = r.ended_ns + int64_t(kGraceNs) - now;
+      if (j != slot_ && r.pid && !r.waiting && !r.running && left > 0) wait = std::min(wait, left);
+    }
+    l.wait_ns(std::max<int64_t>(wait, 10'000));
+  }
+  me.waiting = 0;
+  me.running = 1;
+  me.last_ns = mono_ns();
+  if (exclusive_) t_->device_owner = uint32_t(slot_ + 1);
+  waited_ns_ += uint64_t(me.last_ns - asked);
+}
+
+void ComputeShare::end(uint64_t busy_ns) {
+  const uint64_t delta = busy_ns > charged_busy_ns_ ? busy_ns - charged_busy_ns_ : 0;
+  charged_busy_ns_ = std::max(charged_busy_ns_, busy_ns);
+  TableLock l(t_);
+  ShareSlotShm& me = t_->slot[slot_];
+  const double w = share_weights(views(t_, mono_ns()))[slot_];
+  me.vtime += w > 0 ? delta / w : 0;
+  me.busy_ns += delta;
+  me.running = 0;
+  me.last_ns = me.ended_ns = mono_ns();
+  if (t_->device_owner == slot_ + 1) t_->device_owner = 0;
+  pthread_cond_broadcast(&t_->cv);
+}
+
+}  // namespace rgpu::server
