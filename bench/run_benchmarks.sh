@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/run_benchmarks.sh [BUILD_DIR] — builds rgpu_bench in a release build directory and runs
-# every data-plane benchmark (figures 1-4, bench/README.md), figure 6 over emulated links and the sim executor's (figure 7). BUILD_DIR defaults to build-perf
+# every data-plane benchmark (figures 1-4, bench/README.md), figure 6 over emulated links, the
+# sim executor's (figure 7) and compute shares (figure 11). BUILD_DIR defaults to build-perf
 # next to this repository's top level (RelWithDebInfo: -O2, the build the figures are for).
 # RGPU_BENCH_QUICK=1 skips the 1 GiB copies. Figure 5 (bench/figure5.sh) runs when PyTorch sees a GPU.
 set -eu
@@ -16,6 +17,8 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 "$build/bin/rgpu_sim_exec_bench"
 # Figure 6: the e2e training loop over emulated links (rgpu_link) against its ideal.
 "$here/bench/figure6.sh" --build "$build" || echo "figure 6: a run failed (above)"
+# Figure 11: compute shares among tenants of one sim GPU.
+"$here/bench/figure11.sh" --build "$build" || echo "figure 11: a run failed (above)"
 # Figure 8: the pool's ledger.
 "$build/bin/rgpu_ledger_bench"
 # Figure 5 needs a GPU and PyTorch; elsewhere it says why it cannot run and is skipped.

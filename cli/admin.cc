@@ -63,8 +63,8 @@ void json_provider(Json& j, cp::ProviderRow::Reader p) {
     auto g = p.getGpus()[i];
     j.obj().key("index").num(g.getIndex()).key("name").str(g.getName().cStr());
     j.key("memory_total").num(g.getMemoryTotal()).key("memory_lent").num(g.getMemoryLent());
-    j.key("compute_lent").str(control::compute_share_text(g.getComputeLent() ? g.getComputeLent()
-                                                                             : 1000));
+    j.key("compute_lent")
+        .str(control::compute_share_text(g.getComputeLent() ? g.getComputeLent() : 1000));
     j.key("cc").str(std::to_string(g.getCcMajor()) + "." + std::to_string(g.getCcMinor()));
     j.key("driver").str(g.getDriverVersion().cStr()).key("uuid").str(g.getUuid().cStr());
     if (i < use.size())
@@ -137,8 +137,7 @@ int cmd_server(const std::string& sub, const Args& a) {
           printf("schedule:  %s\nlabels:    %s\nleases:    %u\nheartbeat: %s\nversion:   %s\n",
                  p.getSchedule().cStr(), labels_text(p.getLabels()).c_str(), p.getActiveLeases(),
                  human_time(p.getLastHeartbeatUnix()).c_str(), p.getServerVersion().cStr());
-          Table t({"GPU", "NAME", "CC", "LENT", "TOTAL", "COMPUTE", "USED", "SESSIONS",
-                   "DRIVER"});
+          Table t({"GPU", "NAME", "CC", "LENT", "TOTAL", "COMPUTE", "USED", "SESSIONS", "DRIVER"});
           auto use = p.getUse();
           for (unsigned i = 0; i < p.getGpus().size(); i++) {
             auto g = p.getGpus()[i];
@@ -279,8 +278,8 @@ int list_leases(const Args& a, bool sessions) {
       else
         t.print();
     } else {
-      Table t({"LEASE", "SERVER", "ENDPOINT", "GPU", "VRAM", "COMPUTE", "KIND", "STATE",
-               "EXPIRES"});
+      Table t(
+          {"LEASE", "SERVER", "ENDPOINT", "GPU", "VRAM", "COMPUTE", "KIND", "STATE", "EXPIRES"});
       for (auto l : ls)
         t.add({std::string(l.getLeaseId().cStr()).substr(0, 12), l.getProviderName().cStr(),
                l.getEndpoint().cStr(), std::to_string(l.getGpuIndex()), gib(l.getVramBytes()),

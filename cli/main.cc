@@ -49,10 +49,10 @@ const char* kUsage =
 
 // Flags that take a value; everything else starting with "-" is a switch.
 const std::set<std::string> kValued = {
-    "--pool",   "--token",    "--token-file", "-n",     "--vram", "--label",       "--wait",
-    "--policy", "--reason",   "--deadline",   "--role", "--name", "--max-price",   "--gpu-hour",
-    "--model",  "--provider", "--gib-hour",   "--gb",   "--bill", "--fee",         "--since",
-    "--format", "--out",      "--pool-key",   "--ref",  "--by",   "--provider-key"};
+    "--pool",   "--token",    "--token-file", "-n",     "--vram", "--label",        "--wait",
+    "--policy", "--reason",   "--deadline",   "--role", "--name", "--max-price",    "--gpu-hour",
+    "--model",  "--provider", "--gib-hour",   "--gb",   "--bill", "--fee",          "--since",
+    "--format", "--out",      "--pool-key",   "--ref",  "--by",   "--provider-key", "--compute"};
 
 }  // namespace
 

@@ -96,9 +96,10 @@ int cmd_run(const Args& a) {
       return usage_error("--compute wants a share of a GPU above 0 and at most 1, e.g. 0.5 or 50%",
                          kRunUsage);
     if (!a.has("--vram"))
-      return usage_error("--compute is for a slice of a GPU: give --vram too (a whole GPU has all "
-                         "of its compute)",
-                         kRunUsage);
+      return usage_error(
+          "--compute is for a slice of a GPU: give --vram too (a whole GPU has all "
+          "of its compute)",
+          kRunUsage);
   }
   std::string shim = shim_dir();
   struct stat st {};

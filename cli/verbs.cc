@@ -16,7 +16,11 @@ struct VerbSpec {
 };
 
 const std::vector<VerbSpec> kVerbs = {
-    {"run", "", {"-n", "--vram", "--label", "--wait", "--policy", "--max-price", "--compute"}, 0, 0,
+    {"run",
+     "",
+     {"-n", "--vram", "--label", "--wait", "--policy", "--max-price", "--compute"},
+     0,
+     0,
      false},
     {"server", "list", {}, 0, 0, true},
     {"server", "info", {}, 1, 1, true},

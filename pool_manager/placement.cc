@@ -75,10 +75,10 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
   auto view = [&](size_t pi) -> const ProviderView& {
     return copy_of[pi] < 0 ? providers[pi] : copies[static_cast<size_t>(copy_of[pi])];
   };
-  const std::string what = std::to_string(req.count) + " x " +
-                           (req.vram ? format_bytes(req.vram) : std::string("whole GPU")) +
-                           (req.compute ? " with compute " + control::compute_share_text(req.compute)
-                                        : std::string());
+  const std::string what =
+      std::to_string(req.count) + " x " +
+      (req.vram ? format_bytes(req.vram) : std::string("whole GPU")) +
+      (req.compute ? " with compute " + control::compute_share_text(req.compute) : std::string());
   if (req.count == 0) {
     out.reason = "ask for at least one vGPU";
     return out;
@@ -191,11 +191,10 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
                     (req.vram ? " (most free on one GPU: " + format_bytes(most_free) + ")"
                               : " (no GPU is entirely free)"));
   if (compute)
-    parts.push_back(std::to_string(compute) + " without " +
-                    control::compute_share_text(req.compute) +
-                    " of a GPU's compute free beside the memory (most free: " +
-                    (most_compute ? control::compute_share_text(most_compute) : std::string("0")) +
-                    ")");
+    parts.push_back(
+        std::to_string(compute) + " without " + control::compute_share_text(req.compute) +
+        " of a GPU's compute free beside the memory (most free: " +
+        (most_compute ? control::compute_share_text(most_compute) : std::string("0")) + ")");
   for (size_t i = 0; i < parts.size(); i++) r += (i ? ", " : ": ") + parts[i];
   out.reason = r;
   return out;

@@ -7,9 +7,9 @@
 #include <ctime>
 #include <set>
 
-#include "protocol/control/compute_share.h"
 #include "pool_manager/pool_internal.h"
 #include "pool_manager/schedule.h"
+#include "protocol/control/compute_share.h"
 
 namespace rgpu::pool {
 
@@ -323,8 +323,9 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
     return out;
   }
   if (in.compute_milli && in.vram == 0) {
-    out.error = "a compute share is for a slice of a GPU (give --vram too); a whole GPU has all "
-                "of its compute";
+    out.error =
+        "a compute share is for a slice of a GPU (give --vram too); a whole GPU has all "
+        "of its compute";
     return out;
   }
   req.compute = in.compute_milli;

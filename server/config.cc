@@ -341,7 +341,8 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
     } else if (a == "--lend-compute") {
       if (!need(&v)) return false;
       if (!control::parse_compute_share(v, &o->lend_compute_milli)) {
-        *error = "--lend-compute: '" + v + "' is not a share of the GPU above 0 and at most 1 (e.g. 0.5 or 50%)";
+        *error = "--lend-compute: '" + v +
+                 "' is not a share of the GPU above 0 and at most 1 (e.g. 0.5 or 50%)";
         return false;
       }
     } else if (a == "--min-price") {
@@ -422,8 +423,8 @@ bool parse_options(int argc, char** argv, ServerOptions* o, std::string* error) 
   }
   if (o->pool.empty() &&
       (!o->join_token.empty() || !o->name.empty() || !o->labels.empty() || !o->schedule.empty() ||
-       o->lend_mem || o->lend_compute_milli || !o->pool_key_file.empty() || !o->advertise.empty() || o->min_price_micro ||
-       !o->metrics_listen.empty()) &&
+       o->lend_mem || o->lend_compute_milli || !o->pool_key_file.empty() || !o->advertise.empty() ||
+       o->min_price_micro || !o->metrics_listen.empty()) &&
       o->worker_fd < 0 && !o->describe_gpu) {
     *error =
         "--join-token/--name/--label/--schedule/--lend-mem/--lend-compute/--pool-key/--advertise/"

@@ -3,8 +3,9 @@
 // Contract:
 // - A lease is the pool's Ed25519 signature (OpenSSL EVP) over a claims record: lease id (a
 //   random nonce, 32 hex chars), server endpoint, provider id, GPU index, vRAM limit in bytes,
-//   whole-GPU flag, issue and expiry times (Unix seconds), compute share. Wire bytes = magic "RGL1", u32 claims
-//   length, claims bytes (a Cap'n Proto flat message), 64-byte signature. Every byte is covered.
+//   whole-GPU flag, issue and expiry times (Unix seconds), compute share. Wire bytes = magic
+//   "RGL1", u32 claims length, claims bytes (a Cap'n Proto flat message), 64-byte signature. Every
+//   byte is covered.
 // - verify_lease() refuses, with a message saying which: malformed bytes, a bad signature (forged
 //   or signed by another pool), an expired lease (now >= expires), a lease for another endpoint
 //   when `expect_endpoint` is given. It never throws and never crashes on any input.

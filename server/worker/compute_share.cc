@@ -67,7 +67,7 @@ struct ShareSlotShm {
   uint32_t share_milli;
   uint32_t waiting;
   uint32_t running;
-  int64_t last_ns;  // CLOCK_MONOTONIC when it last asked, started or ended
+  int64_t last_ns;   // CLOCK_MONOTONIC when it last asked, started or ended
   int64_t ended_ns;  // CLOCK_MONOTONIC when its last turn ended
   double vtime;
   uint64_t busy_ns;
@@ -134,8 +134,7 @@ std::unique_ptr<ShareTable> ShareTable::create(std::string* error) {
     close(t->fd_);
     t->fd_ = high;
   }
-  if (t->fd_ < 0 || ftruncate(t->fd_, sizeof(ShareTableShm)) != 0 ||
-      !(t->t_ = map_table(t->fd_))) {
+  if (t->fd_ < 0 || ftruncate(t->fd_, sizeof(ShareTableShm)) != 0 || !(t->t_ = map_table(t->fd_))) {
     *error = std::string("cannot make the compute-share table: ") + std::strerror(errno);
     return nullptr;
   }

@@ -176,8 +176,8 @@ TEST(ComputeShareText, ParsesSharesAndRefusesWhatIsNotOne) {
   EXPECT_EQ(m, 125u);
   EXPECT_TRUE(parse_compute_share("100%", &m));
   EXPECT_EQ(m, 1000u);
-  for (const char* bad : {"", "0", "0.0", "1.001", "2", "-0.5", "0.0005", "12.55%", "abc", ".",
-                          "0.5x", "101%"})
+  for (const char* bad :
+       {"", "0", "0.0", "1.001", "2", "-0.5", "0.0005", "12.55%", "abc", ".", "0.5x", "101%"})
     EXPECT_FALSE(parse_compute_share(bad, &m)) << bad;
   EXPECT_EQ(compute_share_text(500), "0.5");
   EXPECT_EQ(compute_share_text(1000), "1");
