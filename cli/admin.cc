@@ -64,7 +64,7 @@ void json_provider(Json& j, cp::ProviderRow::Reader p) {
     j.obj().key("index").num(g.getIndex()).key("name").str(g.getName().cStr());
     j.key("memory_total").num(g.getMemoryTotal()).key("memory_lent").num(g.getMemoryLent());
     j.key("compute_lent")
-        .str(control::compute_share_text(g.getComputeLent() ? g.getComputeLent() : 1000));
+        .str(g.getComputeLent() ? control::compute_share_text(g.getComputeLent()) : "");
     j.key("cc").str(std::to_string(g.getCcMajor()) + "." + std::to_string(g.getCcMinor()));
     j.key("driver").str(g.getDriverVersion().cStr()).key("uuid").str(g.getUuid().cStr());
     if (i < use.size())
@@ -144,7 +144,7 @@ int cmd_server(const std::string& sub, const Args& a) {
             t.add({std::to_string(g.getIndex()), g.getName().cStr(),
                    std::to_string(g.getCcMajor()) + "." + std::to_string(g.getCcMinor()),
                    gib(g.getMemoryLent()), gib(g.getMemoryTotal()),
-                   control::compute_share_text(g.getComputeLent() ? g.getComputeLent() : 1000),
+                   g.getComputeLent() ? control::compute_share_text(g.getComputeLent()) : "-",
                    i < use.size() ? gib(use[i].getMemoryUsed()) : "-",
                    i < use.size() ? std::to_string(use[i].getSessions()) : "-",
                    g.getDriverVersion().cStr()});

@@ -28,7 +28,8 @@ namespace {
 
 const char* kUsage =
     "usage: rgpu [--pool HOST:PORT] [--token T] VERB ...   (rgpu --version)\n"
-    "  run [-n N] [--vram SIZE] [--label k=v] [--wait S] [--policy P] -- CMD ARGS\n"
+    "  run [-n N] [--vram SIZE] [--compute SHARE] [--label k=v] [--wait S] [--policy P]\n"
+    "      [--max-price PRICE] -- CMD ARGS\n"
     "                               run CMD on N remote vGPUs\n"
     "  server list|info|drain|undrain|remove   providers (admin for changes)\n"
     "  session list|kill            sessions (leases with a running session)\n"

@@ -23,12 +23,14 @@ namespace {
 
 const char* kRunUsage =
     "usage: rgpu run [-n N] [--vram SIZE] [--pool HOST:PORT] [--label k=v]... [--wait SECONDS]\n"
-    "                [--policy binpack|spread] [--max-price PRICE] [--compute SHARE]\n"
+    "                [--policy binpack|spread|nearest] [--max-price PRICE] [--compute SHARE]\n"
     "                -- CMD ARGS...\n"
     "  Asks the pool for N vGPUs (default 1; whole GPUs unless --vram, e.g. 16GiB), prints\n"
     "  where they were placed, and runs CMD with the rgpu shim (<bin>/../lib/rgpu, or\n"
     "  RGPU_SHIM_DIR) first on LD_LIBRARY_PATH and RGPU_SERVER / RGPU_LEASE set.\n"
     "  --wait: if nothing fits, keep asking this long before failing. Exit status is CMD's.\n"
+    "  --policy nearest: measure the round trip to each provider that could take the request\n"
+    "    and take the nearest (binpack among equals).\n"
     "  --max-price: only providers whose GPU-hour rate is at most PRICE credits (see rgpu rate).\n"
     "  --compute: each vGPU's share of its GPU's device time when other tenants contend for\n"
     "    it, e.g. 0.5 or 50% (with --vram; the shares on one GPU sum to at most 1). When the\n"
@@ -93,8 +95,10 @@ int cmd_run(const Args& a) {
   uint32_t compute = 0;
   if (a.has("--compute")) {
     if (!control::parse_compute_share(a.get("--compute"), &compute))
-      return usage_error("--compute wants a share of a GPU above 0 and at most 1, e.g. 0.5 or 50%",
-                         kRunUsage);
+      return usage_error(
+          "--compute wants a share of a GPU above 0 and at most 1 in thousandths, e.g. 0.5, "
+          "0.333 or 50%",
+          kRunUsage);
     if (!a.has("--vram"))
       return usage_error(
           "--compute is for a slice of a GPU: give --vram too (a whole GPU has all "
@@ -111,6 +115,8 @@ int cmd_run(const Args& a) {
 
   auto res = control::acquire_leases(a.pool, a.token, n, vram, labels, wait, a.get("--policy"),
                                      "rgpu run " + a.command[0], max_price, compute);
+  for (const auto& [endpoint, us] : res.rtts)
+    fprintf(stderr, "rgpu: round trip to %s: %.2f ms\n", endpoint.c_str(), us / 1000.0);
   if (!res.ok) return error(res.error);
   std::string servers, leases;
   std::vector<std::string> ids;

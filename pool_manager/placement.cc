@@ -16,13 +16,15 @@ bool parse_policy(const std::string& s, Policy* p) {
     *p = Policy::kBinpack;
   else if (s == "spread")
     *p = Policy::kSpread;
+  else if (s == "nearest")
+    *p = Policy::kNearest;
   else
     return false;
   return true;
 }
 
 const char* policy_text(Policy p) {
-  return p == Policy::kSpread ? "spread" : "binpack";
+  return p == Policy::kSpread ? "spread" : p == Policy::kNearest ? "nearest" : "binpack";
 }
 
 std::string format_bytes(uint64_t b) {
@@ -86,12 +88,17 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
   for (uint32_t n = 0; n < req.count; n++) {
     bool found = false;
     size_t best_p = 0, best_g = 0;
-    std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> best_key{};
+    std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t> best_key{};
     for (size_t pi = 0; pi < providers.size(); pi++) {
       const ProviderView& p = view(pi);
       if (!p.active || p.drained || !p.in_schedule || !labels_match(p, req.labels) ||
           !price_fits(p, req))
         continue;
+      uint64_t rtt = 0;  // nearest: measured first, lowest first
+      if (req.policy == Policy::kNearest) {
+        auto it = req.rtt_us.find(p.id);
+        rtt = it == req.rtt_us.end() ? UINT64_MAX : it->second;
+      }
       uint64_t p_leases = 0, p_free = 0;
       for (auto& g : p.gpus) {
         p_leases += g.leases;
@@ -101,11 +108,11 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
         const GpuView& g = p.gpus[gi];
         if (!fits(g, req)) continue;
         uint64_t free_after = req.vram ? g.lent - g.leased - req.vram : 0;
-        std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> key;
-        if (req.policy == Policy::kBinpack)
-          key = {free_after, p_free, pi, gi};  // fullest GPU, fullest provider
+        std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t> key;
+        if (req.policy == Policy::kSpread)
+          key = {0, g.leases, p_leases, UINT64_MAX - (g.lent - g.leased), pi};
         else
-          key = {g.leases, p_leases, UINT64_MAX - (g.lent - g.leased), pi};
+          key = {rtt, free_after, p_free, pi, gi};  // (nearest,) fullest GPU, fullest provider
         if (!found || key < best_key) {
           found = true;
           best_key = key;
@@ -121,7 +128,7 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
     }
     GpuView& g = copies[static_cast<size_t>(copy_of[best_p])].gpus[best_g];
     Slot s{best_p, g.index, req.vram ? req.vram : g.lent, req.vram == 0,
-           req.vram ? req.compute : g.compute_lent};
+           req.vram ? req.compute : 0};
     g.leased += s.vram;
     g.compute_leased += s.compute;
     g.leases++;
@@ -197,6 +204,20 @@ Placement place(const std::vector<ProviderView>& providers, const PlacementReque
         (most_compute ? control::compute_share_text(most_compute) : std::string("0")) + ")");
   for (size_t i = 0; i < parts.size(); i++) r += (i ? ", " : ": ") + parts[i];
   out.reason = r;
+  return out;
+}
+
+std::vector<size_t> eligible(const std::vector<ProviderView>& providers,
+                             const PlacementRequest& req, size_t limit) {
+  std::vector<size_t> out;
+  for (size_t pi = 0; pi < providers.size() && out.size() < limit; pi++) {
+    const ProviderView& p = providers[pi];
+    if (!p.active || p.drained || !p.in_schedule || !labels_match(p, req.labels) ||
+        !price_fits(p, req))
+      continue;
+    if (std::any_of(p.gpus.begin(), p.gpus.end(), [&](const GpuView& g) { return fits(g, req); }))
+      out.push_back(pi);
+  }
   return out;
 }
 

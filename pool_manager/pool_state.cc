@@ -105,8 +105,9 @@ std::string PoolState::register_provider(const Caller& c, ProviderRecord info, s
   if (!Schedule::parse(info.schedule, &sched, &err)) return err;
   for (auto& g : info.gpus) {
     if (g.memory_lent == 0 || g.memory_lent > g.memory_total) g.memory_lent = g.memory_total;
-    if (g.compute_lent == 0 || g.compute_lent > control::kWholeComputeMilli)
-      g.compute_lent = control::kWholeComputeMilli;
+    // 0: a server from before control plane 5, which would ignore a lease's share: no stated
+    // share is placed on it (placement.h).
+    if (g.compute_lent > control::kWholeComputeMilli) g.compute_lent = control::kWholeComputeMilli;
     if (g.memory_total == 0) return "GPU " + std::to_string(g.index) + " reports no memory";
   }
   ProviderRecord* p = find_provider(info.name);
@@ -270,6 +271,44 @@ GrantOut PoolState::grant_of(const LeaseRecord& l) const {
   return g;
 }
 
+std::string PoolState::placement_request(const AcquireIn& in, PlacementRequest* req) const {
+  req->count = in.count;
+  req->vram = in.vram;
+  req->labels = in.labels;
+  req->policy = cfg_.policy;
+  req->max_price = in.max_price;
+  if (in.compute_milli > control::kWholeComputeMilli)
+    return "a compute share is at most 1 (the whole GPU)";
+  if (in.compute_milli && in.vram == 0)
+    return "a compute share is for a slice of a GPU (give --vram too); a whole GPU has all of "
+           "its compute";
+  req->compute = in.compute_milli;
+  if (!in.policy.empty() && !parse_policy(in.policy, &req->policy))
+    return "unknown placement policy '" + in.policy + "'; use binpack, spread or nearest";
+  for (const auto& [endpoint, rtt] : in.rtt_us)  // by endpoint from the client, by id here
+    for (const ProviderRecord& p : providers_)
+      if (p.endpoint == endpoint) req->rtt_us[p.id] = rtt;
+  return "";
+}
+
+CandidatesOut PoolState::candidates(const Caller& c, const AcquireIn& in) {
+  CandidatesOut out;
+  if (c.role != Role::kUser && c.role != Role::kAdmin) {
+    out.error = "permission denied: listing candidates needs a user token";
+    return out;
+  }
+  // What this replica holds now: the acquire that follows decides on the whole truth.
+  PlacementRequest req;
+  if (std::string e = placement_request(in, &req); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  const std::vector<ProviderView>& vs = views();
+  for (size_t i : eligible(vs, req, kMaxCandidates))
+    out.endpoints.push_back(providers_[i].endpoint);
+  return out;
+}
+
 AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
   AcquireOut out;
   if (c.role != Role::kUser && c.role != Role::kAdmin) {
@@ -313,24 +352,8 @@ AcquireOut PoolState::acquire(const Caller& c, const AcquireIn& in) {
       }
     }
   PlacementRequest req;
-  req.count = in.count;
-  req.vram = in.vram;
-  req.labels = in.labels;
-  req.policy = cfg_.policy;
-  req.max_price = in.max_price;
-  if (in.compute_milli > control::kWholeComputeMilli) {
-    out.error = "a compute share is at most 1 (the whole GPU)";
-    return out;
-  }
-  if (in.compute_milli && in.vram == 0) {
-    out.error =
-        "a compute share is for a slice of a GPU (give --vram too); a whole GPU has all "
-        "of its compute";
-    return out;
-  }
-  req.compute = in.compute_milli;
-  if (!in.policy.empty() && !parse_policy(in.policy, &req.policy)) {
-    out.error = "unknown placement policy '" + in.policy + "'; use binpack or spread";
+  if (std::string e = placement_request(in, &req); !e.empty()) {
+    out.error = e;
     return out;
   }
   expire_granted();  // their memory is free for this placement

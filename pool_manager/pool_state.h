@@ -104,6 +104,13 @@ struct AcquireIn {
   // id and token, through any replica, is answered with the first one's leases, never new ones.
   std::string request_id;
   uint32_t compute_milli = 0;  // each vGPU's compute share (compute_share.h); 0: none
+  // Policy "nearest": the client's round trips to providers' endpoints, microseconds.
+  std::map<std::string, uint32_t> rtt_us;
+};
+
+struct CandidatesOut {
+  std::string error;
+  std::vector<std::string> endpoints;  // providers that could take the request now
 };
 
 // A change to the rates (billing.h); unset fields keep the current version's values.
@@ -160,6 +167,9 @@ class PoolState {
                          const std::vector<control::UsageReceipt>& receipts = {});
 
   AcquireOut acquire(const Caller& c, const AcquireIn& in);
+  // The endpoints a client measures for policy "nearest" (at most kMaxCandidates).
+  CandidatesOut candidates(const Caller& c, const AcquireIn& in);
+  static constexpr size_t kMaxCandidates = 32;
   std::string release(const Caller& c, const std::vector<std::string>& lease_ids);
 
   std::string drain(const Caller& c, const std::string& provider, const std::string& reason,
@@ -261,6 +271,8 @@ class PoolState {
   // The leases open on provider `id` (indexes into leases_); closed ones are dropped as found.
   std::vector<size_t>& open_on(const std::string& id);
   void count_payout(const LedgerEntry& e);  // into paid_
+  // AcquireIn -> PlacementRequest; "" or why the request is refused.
+  std::string placement_request(const AcquireIn& in, PlacementRequest* req) const;
   GrantOut grant_of(const LeaseRecord& l) const;
 
   ProviderRecord* find_provider(const std::string& id_or_name);

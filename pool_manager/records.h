@@ -32,7 +32,9 @@ struct GpuRecord {
   std::string name;
   uint64_t memory_total = 0;
   uint64_t memory_lent = 0;
-  uint32_t compute_lent = 1000;  // thousandths of its device time lent (--lend-compute)
+  // Thousandths of its device time lent (--lend-compute); 0: not stated (a server from before
+  // control plane 5, which cannot enforce a share).
+  uint32_t compute_lent = 0;
   uint32_t cc_major = 0, cc_minor = 0;
   std::string driver_version;
   std::string uuid;

@@ -399,9 +399,7 @@ class SessionImpl final : public cp::Session::Server {
     return kj::READY_NOW;
   }
 
-  kj::Promise<void> acquire(AcquireContext ctx) override {
-    if (revoked(ctx)) return kj::READY_NOW;
-    auto q = ctx.getParams().getReq();
+  static AcquireIn acquire_in(cp::AcquireRequest::Reader q) {
     AcquireIn in;
     in.count = q.getCount();
     in.vram = q.getVramBytes();
@@ -411,6 +409,23 @@ class SessionImpl final : public cp::Session::Server {
     in.max_price = std::max<int64_t>(0, q.getMaxPriceMicro());
     in.request_id = q.getRequestId().cStr();
     in.compute_milli = q.getComputeMilli();
+    for (auto r : q.getRtts()) in.rtt_us[r.getEndpoint().cStr()] = r.getRttUs();
+    return in;
+  }
+
+  kj::Promise<void> candidates(CandidatesContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    CandidatesOut out = s_.candidates(c_, acquire_in(ctx.getParams().getReq()));
+    auto r = ctx.getResults();
+    r.setError(out.error);
+    auto es = r.initEndpoints(static_cast<unsigned>(out.endpoints.size()));
+    for (unsigned i = 0; i < out.endpoints.size(); i++) es.set(i, out.endpoints[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> acquire(AcquireContext ctx) override {
+    if (revoked(ctx)) return kj::READY_NOW;
+    AcquireIn in = acquire_in(ctx.getParams().getReq());
     AcquireOut out = s_.acquire(c_, in);
     auto r = ctx.getResults();
     r.setError(out.error);

@@ -9,6 +9,7 @@
 
 #include "protocol/control/control_version.h"
 #include "protocol/control/pool_client.h"
+#include "protocol/control/rtt_probe.h"
 
 namespace rgpu::control {
 namespace {
@@ -47,6 +48,7 @@ AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
                            const std::map<std::string, std::string>& labels,
                            const std::string& policy, const std::string& client_name,
                            int64_t max_price_micro, uint32_t compute_milli,
+                           const std::map<std::string, uint32_t>& rtts,
                            const std::string& request_id, bool* retryable) {
   AcquireResult r;
   auto req = c.session().acquireRequest();
@@ -58,6 +60,12 @@ AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
   q.setClientName(client_name);
   q.setMaxPriceMicro(max_price_micro);
   q.setComputeMilli(compute_milli);
+  auto rs = q.initRtts(static_cast<unsigned>(rtts.size()));
+  unsigned k = 0;
+  for (const auto& [endpoint, us] : rtts) {
+    rs[k].setEndpoint(endpoint);
+    rs[k++].setRttUs(us);
+  }
   auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
   unsigned i = 0;
   for (auto& [k, v] : labels) {
@@ -142,6 +150,40 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                 ", which has no compute shares: --compute cannot be honoured (upgrade rgpu-pool)";
       return r;
     }
+    // Policy "nearest": measure the candidates the pool names, once, before asking.
+    std::map<std::string, uint32_t> rtts;
+    if (policy == "nearest") {
+      if (c.control_version() < 5) {
+        r.error = "this pool speaks control plane " + std::to_string(c.control_version()) +
+                  ", which has no policy nearest (upgrade rgpu-pool)";
+        return r;
+      }
+      try {
+        auto req = c.session().candidatesRequest();
+        auto q = req.initReq();
+        q.setCount(count);
+        q.setVramBytes(vram_bytes);
+        q.setComputeMilli(compute_milli);
+        q.setMaxPriceMicro(max_price_micro);
+        auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
+        unsigned i = 0;
+        for (auto& [k, v] : labels) {
+          ls[i].setKey(k);
+          ls[i++].setValue(v);
+        }
+        auto resp = c.wait(req.send());
+        if (resp.getError().size()) {
+          r.error = resp.getError().cStr();
+          return r;
+        }
+        std::vector<std::string> endpoints;
+        for (auto e : resp.getEndpoints()) endpoints.push_back(e.cStr());
+        rtts = probe_all(endpoints);
+      } catch (const kj::Exception& e) {
+        r.error = explain_error(e, c.endpoint());
+        return r;
+      }
+    }
     // One id for every try: a try whose answer was lost, repeated through another replica,
     // gets the leases it was granted. Before control plane 4 a pool ignores the id, so a lost
     // answer is not retried there.
@@ -157,7 +199,7 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
           KJ_REQUIRE(!compute_milli || pc.control_version() >= 5,
                      "a pool replica older than control plane 5 cannot place a compute share");
           return acquire_once(pc, count, vram_bytes, labels, policy, client_name, max_price_micro,
-                              compute_milli, request_id, &retryable);
+                              compute_milli, rtts, request_id, &retryable);
         };
         r = retries ? with_failover(c, once) : once(c);
       } catch (const kj::Exception& e) {
@@ -168,6 +210,7 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
       if (r.ok || !retryable || std::chrono::steady_clock::now() >= deadline) break;
       c.timer().afterDelay(1 * kj::SECONDS).wait(c.wait_scope());
     }
+    r.rtts = rtts;
     if (!r.ok && wait_seconds > 0)
       r.error += " (waited " + std::to_string(static_cast<int64_t>(wait_seconds)) + " s)";
     return r;

@@ -6,7 +6,9 @@
 //   second until `wait_seconds` have passed, then returns ok=false with the pool's reason (no
 //   provider, not enough memory, labels, schedule, drained, missing). With `compute_milli` each
 //   vGPU also gets that compute share (compute_share.h), refused by a pool older than control
-//   plane 5 rather than silently ignored. Never throws.
+//   plane 5 rather than silently ignored. With policy "nearest" it first asks the pool which
+//   providers could take the request, measures its round trip to each (rtt_probe.h) and sends
+//   them with the request; the pool places on the nearest. Never throws.
 // - It runs its RPC on a private thread with its own kj event loop, so it is safe to call from
 //   any thread of any process (the shim calls it at cuInit when RGPU_POOL is set and no
 //   RGPU_LEASE is given), including one that already runs a kj event loop.
@@ -43,6 +45,7 @@ struct AcquireResult {
   bool ok = false;
   std::vector<LeaseGrant> grants;
   std::string error;
+  std::map<std::string, uint32_t> rtts;  // policy "nearest": endpoint -> round trip measured, us
 };
 
 AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string& token,

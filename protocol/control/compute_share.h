@@ -4,7 +4,8 @@
 // Contract: a share is an integer of thousandths of a GPU (1..1000) on the wire, in the pool's
 // records and in leases; 0 means "none stated" (a lease without a share; a provider from before
 // compute shares, which lends all of it). parse_compute_share() takes "0.5", "1", ".25" or
-// "25%" and refuses 0, more than 1 (100 %), more than three decimals and anything else.
+// "25%" and refuses 0, more than 1 (100 %), more than three decimals (a thousandth is the
+// finest share) and anything else.
 #pragma once
 
 #include <cstdint>

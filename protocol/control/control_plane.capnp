@@ -109,6 +109,13 @@ struct AcquireRequest {
   maxPriceMicro @5 :Int64;     # per GPU-hour the user will pay (micro-units); 0: no limit
   requestId @6 :Text;          # control plane 4: the client's id; a repeat gets the same leases
   computeMilli @7 :UInt32;     # `rgpu run --compute`: thousandths of a GPU each (0: none)
+  rtts @8 :List(EndpointRtt);  # policy "nearest": the client's round trips to candidates
+}
+
+# A round trip the client measured to a provider's data-plane endpoint (policy "nearest").
+struct EndpointRtt {
+  endpoint @0 :Text;
+  rttUs @1 :UInt32;
 }
 
 struct ProviderRow {
@@ -322,6 +329,9 @@ interface Session {
   # lease's user at its end; the pool flags a session whose receipts disagree with it.
   reportTally @23 (leaseId :Text, wallMs :UInt64, bytesIn :UInt64, bytesOut :UInt64)
       -> (error :Text);
+  # Control plane 5 (users): the data-plane endpoints of providers that could take `req` now
+  # (at most 32), for the client to measure before it acquires with policy "nearest".
+  candidates @24 (req :AcquireRequest) -> (error :Text, endpoints :List(Text));
 }
 
 # The signed part of a lease (protocol/control/lease.h). Wire: "RGL1", u32 length, these bytes

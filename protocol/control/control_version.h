@@ -20,7 +20,8 @@ namespace rgpu::control {
 // 4: acquire carries the client's request id; a pool at 4 answers a repeated id with the first
 // answer's leases, so a client retries an acquire through another replica only at 4.
 // 5: compute shares: acquire may ask for one, providers state the share they lend, leases and
-// grants carry it; a client asking for a share refuses a pool below 5.
+// grants carry it; a client asking for a share refuses a pool below 5. Policy "nearest":
+// `candidates` lists endpoints to measure, acquire carries the round trips measured.
 inline constexpr uint32_t kControlVersion = 5;
 inline constexpr uint32_t kMinControlVersion = 1;
 

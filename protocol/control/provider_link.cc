@@ -51,6 +51,11 @@ struct ProviderLink::Impl {
     if (opts.info.min_price_micro && c.control_version() < 2)
       return "this pool speaks control plane " + std::to_string(c.control_version()) +
              ", which has no prices: --min-price cannot be honoured (upgrade rgpu-pool)";
+    for (const GpuLend& g : opts.info.gpus)
+      if (g.compute_lent && c.control_version() < 5)
+        return "this pool speaks control plane " + std::to_string(c.control_version()) +
+               ", which has no compute shares: --lend-compute cannot be honoured (upgrade "
+               "rgpu-pool)";
     auto req = c.session().registerRequest();
     auto info = req.initInfo();
     const ProviderInfo& p = opts.info;

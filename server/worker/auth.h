@@ -21,8 +21,8 @@ struct HelloCredentials {
 struct AuthResult {
   bool ok = false;
   std::string error;
-  uint64_t vram_limit = 0;  // 0: the server's --vram
-  std::string lease_id;     // the lease that opened the session (pool mode)
+  uint64_t vram_limit = 0;     // 0: the server's --vram
+  std::string lease_id;        // the lease that opened the session (pool mode)
   uint32_t compute_milli = 0;  // the lease's compute share (compute_share.h); 0: none stated
 };
 

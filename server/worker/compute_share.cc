@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <ctime>
 
@@ -39,7 +42,7 @@ bool share_may_start(const std::vector<ShareView>& v, size_t me, uint64_t slice_
   return true;
 }
 
-double share_reentry_vtime(const std::vector<ShareView>& v, size_t me) {
+double share_reentry_vtime(const std::vector<ShareView>& v, size_t me, uint64_t slice_ns) {
   bool any = false;
   double low = 0;
   for (size_t j = 0; j < v.size(); ++j) {
@@ -47,7 +50,9 @@ double share_reentry_vtime(const std::vector<ShareView>& v, size_t me) {
     low = any ? std::min(low, v[j].vtime) : v[j].vtime;
     any = true;
   }
-  return any ? std::max(v[me].vtime, low) : v[me].vtime;
+  if (!any) return v[me].vtime;
+  const double w = share_weights(v)[me];
+  return std::max(v[me].vtime, low - kCreditSlices * (w > 0 ? slice_ns / w : 0));
 }
 
 namespace {
@@ -75,48 +80,64 @@ struct ShareSlotShm {
 
 struct ShareTableShm {
   uint64_t magic;
-  uint32_t slots;
+  uint32_t high;          // slots [0, high) have been used (a scan's bound; read clamped)
   uint32_t device_owner;  // slot + 1 of the session on an exclusive device, 0: free
-  pthread_mutex_t mu;     // robust, process-shared: guards everything below
-  pthread_cond_t cv;      // process-shared: a turn ended, or a slot changed
+  pthread_mutex_t mu;     // robust, process-shared: guards everything but `changes`
+  // Bumped (and futex-woken) when a turn ends or a slot changes. A futex word, not a condition
+  // variable: a process-shared pthread_cond_t whose waiter is killed while waiting can block
+  // the next broadcast forever (glibc keeps a reference for the sleeping waiter).
+  std::atomic<uint32_t> changes;
   ShareSlotShm slot[kShareSlots];
 };
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 namespace {
+
+void notify(ShareTableShm* t) {
+  t->changes.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&t->changes), FUTEX_WAKE, INT32_MAX, nullptr,
+          nullptr, 0);
+}
 
 // Locks the table; recovers it when the last holder died holding it.
 class TableLock {
  public:
-  explicit TableLock(ShareTableShm* t) : t_(t) {
-    if (pthread_mutex_lock(&t_->mu) == EOWNERDEAD) pthread_mutex_consistent(&t_->mu);
-  }
+  explicit TableLock(ShareTableShm* t) : t_(t) { lock(); }
   ~TableLock() { pthread_mutex_unlock(&t_->mu); }
-  // Waits for a change, at most `ns`.
+  // Unlocks, waits for a change (at most `ns`), locks again.
   void wait_ns(int64_t ns) {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += ns;
-    ts.tv_sec += ts.tv_nsec / 1'000'000'000;
-    ts.tv_nsec %= 1'000'000'000;
-    if (pthread_cond_timedwait(&t_->cv, &t_->mu, &ts) == EOWNERDEAD)
-      pthread_mutex_consistent(&t_->mu);
+    const uint32_t seen = t_->changes.load(std::memory_order_acquire);
+    pthread_mutex_unlock(&t_->mu);
+    timespec ts{ns / 1'000'000'000, ns % 1'000'000'000};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&t_->changes), FUTEX_WAIT, seen, &ts, nullptr,
+            0);
+    lock();
   }
 
  private:
+  void lock() {
+    if (pthread_mutex_lock(&t_->mu) == EOWNERDEAD) pthread_mutex_consistent(&t_->mu);
+  }
   ShareTableShm* t_;
 };
 
-std::vector<ShareView> views(const ShareTableShm* t, int64_t now) {
-  std::vector<ShareView> v(t->slots);
-  for (size_t i = 0; i < t->slots; ++i) {
+// Slots in use so far, whatever another process wrote there.
+size_t high(const ShareTableShm* t) {
+  return std::min<size_t>(t->high, kShareSlots);
+}
+
+void fill_views(const ShareTableShm* t, int64_t now, std::vector<ShareView>* v) {
+  const size_t n = high(t);
+  v->assign(n, ShareView{});
+  for (size_t i = 0; i < n; ++i) {
     const ShareSlotShm& s = t->slot[i];
-    v[i].used = s.pid != 0;
-    v[i].share_milli = s.share_milli;
-    v[i].contending = s.waiting || (s.pid && !s.running && now - s.ended_ns < int64_t(kGraceNs));
-    v[i].active = s.waiting || s.running || now - s.last_ns < int64_t(kIdleNs);
-    v[i].vtime = s.vtime;
+    ShareView& o = (*v)[i];
+    o.used = s.pid != 0;
+    o.share_milli = s.share_milli;
+    o.contending = s.waiting || (s.pid && !s.running && now - s.ended_ns < int64_t(kGraceNs));
+    o.active = s.waiting || s.running || now - s.last_ns < int64_t(kIdleNs);
+    o.vtime = s.vtime;
   }
-  return v;
 }
 
 ShareTableShm* map_table(int fd) {
@@ -145,13 +166,6 @@ std::unique_ptr<ShareTable> ShareTable::create(std::string* error) {
   pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&t->t_->mu, &ma);
   pthread_mutexattr_destroy(&ma);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&t->t_->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  t->t_->slots = kShareSlots;
   t->t_->magic = kMagic;
   return t;
 }
@@ -163,36 +177,40 @@ ShareTable::~ShareTable() {
 
 void ShareTable::release_pid(pid_t pid) {
   TableLock l(t_);
-  for (size_t i = 0; i < t_->slots; ++i) {
+  for (size_t i = 0; i < high(t_); ++i) {
     if (t_->slot[i].pid != pid) continue;
     if (t_->device_owner == i + 1) t_->device_owner = 0;
     t_->slot[i] = ShareSlotShm{};
   }
-  pthread_cond_broadcast(&t_->cv);
+  notify(t_);
 }
 
 std::unique_ptr<ComputeShare> ComputeShare::join(int fd, uint32_t share_milli, bool exclusive,
                                                  std::string* error) {
   struct stat st {};
+  const std::string not_table =
+      "--shares-fd " + std::to_string(fd) + " is not a compute-share table";
   if (fstat(fd, &st) != 0 || st.st_size != static_cast<off_t>(sizeof(ShareTableShm))) {
-    *error = "--shares-fd " + std::to_string(fd) + " is not a compute-share table";
+    *error = not_table;
     return nullptr;
   }
   std::unique_ptr<ComputeShare> c(new ComputeShare());
   c->t_ = map_table(fd);
-  if (!c->t_ || c->t_->magic != kMagic || c->t_->slots != kShareSlots) {
-    *error = "--shares-fd " + std::to_string(fd) + " is not a compute-share table";
+  if (!c->t_ || c->t_->magic != kMagic) {
+    *error = not_table;
     return nullptr;
   }
   c->exclusive_ = exclusive;
+  c->views_.reserve(kShareSlots);
   TableLock l(c->t_);
-  for (size_t i = 0; i < c->t_->slots; ++i) {
+  for (size_t i = 0; i < kShareSlots; ++i) {
     ShareSlotShm& s = c->t_->slot[i];
     if (s.pid != 0) continue;
     s = ShareSlotShm{};
     s.pid = getpid();
     s.share_milli = share_milli;
     c->slot_ = i;
+    c->t_->high = std::max<uint32_t>(c->t_->high, uint32_t(i + 1));
     return c;
   }
   *error = "every compute-share slot is taken (" + std::to_string(kShareSlots) + " sessions)";
@@ -205,28 +223,37 @@ ComputeShare::~ComputeShare() {
     TableLock l(t_);
     if (t_->device_owner == slot_ + 1) t_->device_owner = 0;
     t_->slot[slot_] = ShareSlotShm{};
-    pthread_cond_broadcast(&t_->cv);
+    notify(t_);
   }
   munmap(t_, sizeof(ShareTableShm));
 }
 
-void ComputeShare::begin() {
+void ComputeShare::abort() {
+  aborted_.store(true);
+  if (t_) notify(t_);
+}
+
+bool ComputeShare::begin() {
   const int64_t asked = mono_ns();
   TableLock l(t_);
   ShareSlotShm& me = t_->slot[slot_];
-  {
-    std::vector<ShareView> v = views(t_, asked);
-    if (!v[slot_].active) me.vtime = share_reentry_vtime(v, slot_);
-  }
+  fill_views(t_, asked, &views_);
+  if (!views_[slot_].contending) me.vtime = share_reentry_vtime(views_, slot_);
   me.waiting = 1;
   me.last_ns = asked;
-  while (!aborted_.load(std::memory_order_relaxed)) {
-    const bool free = !exclusive_ || t_->device_owner == 0 || t_->device_owner == slot_ + 1;
-    if (free && share_may_start(views(t_, mono_ns()), slot_)) break;
-    // A turn's end signals; a rival's grace running out does not, so wake for that too.
+  for (;;) {
+    if (aborted_.load(std::memory_order_relaxed)) {
+      me.waiting = 0;
+      return false;  // takes nothing: the session is ending
+    }
+    const uint32_t owner = t_->device_owner;
+    const bool free = !exclusive_ || owner == 0 || owner == slot_ + 1 || owner > kShareSlots;
     const int64_t now = mono_ns();
+    fill_views(t_, now, &views_);
+    if (free && share_may_start(views_, slot_)) break;
+    // A turn's end wakes waiters; a rival's grace running out does not, so wake for that too.
     int64_t wait = 20'000'000;
-    for (size_t j = 0; j < t_->slots; ++j) {
+    for (size_t j = 0; j < views_.size(); ++j) {
       const ShareSlotShm& r = t_->slot[j];
       const int64_t left = r.ended_ns + int64_t(kGraceNs) - now;
       if (j != slot_ && r.pid && !r.waiting && !r.running && left > 0) wait = std::min(wait, left);
@@ -238,6 +265,7 @@ void ComputeShare::begin() {
   me.last_ns = mono_ns();
   if (exclusive_) t_->device_owner = uint32_t(slot_ + 1);
   waited_ns_ += uint64_t(me.last_ns - asked);
+  return true;
 }
 
 void ComputeShare::end(uint64_t busy_ns) {
@@ -245,13 +273,14 @@ void ComputeShare::end(uint64_t busy_ns) {
   charged_busy_ns_ = std::max(charged_busy_ns_, busy_ns);
   TableLock l(t_);
   ShareSlotShm& me = t_->slot[slot_];
-  const double w = share_weights(views(t_, mono_ns()))[slot_];
+  fill_views(t_, mono_ns(), &views_);
+  const double w = share_weights(views_)[slot_];
   me.vtime += w > 0 ? delta / w : 0;
   me.busy_ns += delta;
   me.running = 0;
   me.last_ns = me.ended_ns = mono_ns();
   if (t_->device_owner == slot_ + 1) t_->device_owner = 0;
-  pthread_cond_broadcast(&t_->cv);
+  notify(t_);
 }
 
 }  // namespace rgpu::server

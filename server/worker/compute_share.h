@@ -12,8 +12,9 @@
 //   may start work unless another session that contends (waits for a turn, or ended one within
 //   kGraceNs) is behind it by more than one slice (kSliceNs of the starter's own device time).
 //   Alone, a session never waits, and one whose rivals stopped asking waits at most kGraceNs
-//   (work-conserving). A session that was idle for kIdleNs re-enters at the lowest virtual time
-//   of the active ones, so idling banks no credit.
+//   (work-conserving). A session that was not contending asks at most kCreditSlices slices
+//   behind the lowest virtual time of the active ones (active: ran within kIdleNs): enough to go
+//   first when it asks again, so neither idling nor light use banks more.
 // - Weights: a stated share is its weight; sessions without one split what the stated shares
 //   leave, each at least kMinWeight. The pool keeps the stated shares on one GPU summing to at
 //   most the provider's --lend-compute (placement.h), so a stated share is a floor under
@@ -23,9 +24,11 @@
 //   time charged is the backend's busy_ns() growth. On the cuda backend (kernels are
 //   asynchronous) a Turn only gates submission and busy_ns() is the driver's own timing, read
 //   late; that path has not been measured on a GPU yet.
-// - Waiting never blocks forever: waits are bounded steps that re-check the table, abort() (the
-//   session ends) ends them, and a worker that died holding the table's lock is recovered (a
-//   robust mutex).
+// - Waiting never blocks forever: waits are bounded futex waits that re-check the table (no
+//   condition variable, which a waiter killed mid-wait can wedge), abort() (the session ends)
+//   ends them and begin() then takes nothing, and a worker that died holding the table's lock is
+//   recovered (a robust mutex). The table's own numbers are read clamped, so a count or owner
+//   another process scribbled cannot send a reader out of bounds.
 // - The table is shared by processes that serve different tenants: a worker whose process a
 //   tenant took over could skew the schedule (not read or write anyone's data). Noted in
 //   docs/security.md.
@@ -47,7 +50,8 @@ inline constexpr uint64_t kIdleNs = 5'000'000;   // idle this long: re-enter at 
 // A session that just ended a turn still contends this long: its next launch is usually decoded
 // within microseconds, and one that is behind must not lose the device to that gap.
 inline constexpr uint64_t kGraceNs = 500'000;
-inline constexpr double kMinWeight = 0.05;       // the least an unstated share weighs
+inline constexpr double kMinWeight = 0.05;  // the least an unstated share weighs
+inline constexpr double kCreditSlices = 2;  // the most credit a returning session keeps
 inline constexpr size_t kShareSlots = 256;
 
 // One session as the policy sees it.
@@ -63,9 +67,11 @@ struct ShareView {
 std::vector<double> share_weights(const std::vector<ShareView>& v);
 // May session `me` start work now? (the exclusive device being free is checked by the caller)
 bool share_may_start(const std::vector<ShareView>& v, size_t me, uint64_t slice_ns = kSliceNs);
-// The virtual time an idle session `me` re-enters with: its own, or the lowest of the other
-// active sessions' when that is higher.
-double share_reentry_vtime(const std::vector<ShareView>& v, size_t me);
+// The virtual time a session `me` that was not contending asks with: its own, but never more
+// than kCreditSlices slices (of its own device time) behind the lowest of the other active
+// sessions: a light or idle session goes first when it asks again, and keeps no more credit.
+double share_reentry_vtime(const std::vector<ShareView>& v, size_t me,
+                           uint64_t slice_ns = kSliceNs);
 
 struct ShareTableShm;
 
@@ -88,8 +94,8 @@ class ShareTable {
 // A worker's session in the table.
 class ComputeShare {
  public:
-  // Maps the table at `fd` and takes a slot for this process. nullptr with *error when the fd is
-  // not a table or every slot is taken.
+  // Maps the table at `fd` and takes a slot for this process (the fd may be closed after).
+  // nullptr with *error when the fd is not a table or every slot is taken.
   static std::unique_ptr<ComputeShare> join(int fd, uint32_t share_milli, bool exclusive,
                                             std::string* error);
   ~ComputeShare();
@@ -97,9 +103,10 @@ class ComputeShare {
   // Waits for this session's turn to submit device work; end(), after it, is given the
   // backend's device time so far (Backend::busy_ns()) and charges its growth. One thread at a
   // time (the session's Gate turn).
-  void begin();
+  // begin() is false only when abort() came first: nothing was taken, run nothing.
+  bool begin();
   void end(uint64_t busy_ns);
-  void abort() { aborted_.store(true); }
+  void abort();
   uint64_t waited_ns() const { return waited_ns_; }  // in begin(), over the session
 
  private:
@@ -110,6 +117,7 @@ class ComputeShare {
   uint64_t charged_busy_ns_ = 0;  // the backend's busy_ns() already charged
   uint64_t waited_ns_ = 0;
   std::atomic<bool> aborted_{false};
+  std::vector<ShareView> views_;  // begin()/end()'s scratch
 };
 
 }  // namespace rgpu::server

@@ -169,10 +169,16 @@ Status Session::on_LaunchKernel(const op::LaunchKernel::Args& a, OpPayload in,
   cfg.attrs = in.data + a.param_bytes;
   cfg.num_attrs = a.num_attrs;
   if (!share_) return backend_.launch(cfg);
-  share_->begin();  // the GPU's time, shared with its other sessions (compute_share.h)
-  Status launched = backend_.launch(cfg);
-  share_->end(backend_.busy_ns());
-  return launched;
+  // The GPU's time, shared with its other sessions (compute_share.h); the turn ends however the
+  // launch does.
+  struct ShareTurn {
+    ComputeShare* share;
+    Backend& backend;
+    ~ShareTurn() { share->end(backend.busy_ns()); }
+  };
+  if (!share_->begin()) return Status::Err(CUDA_ERROR_DEVICE_UNAVAILABLE, "the session is ending");
+  ShareTurn turn{share_, backend_};
+  return backend_.launch(cfg);
 }
 
 Status Session::on_OccupancyMaxActiveBlocks(const op::OccupancyMaxActiveBlocks::Args& a, OpPayload,

@@ -241,6 +241,32 @@ int run_worker(const ServerOptions& o) {
                 static_cast<unsigned long long>(o.session_id), backend->name(), st.text.c_str());
       return st.code == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
     }
+    // The GPU's device time, shared with the other sessions on it (compute_share.h). A lease
+    // that states a share is refused where it cannot be enforced.
+    std::unique_ptr<ComputeShare> share;
+    if (o.shares_fd >= 0) {
+      std::string serr;
+      share = ComputeShare::join(o.shares_fd, ar.compute_milli,
+                                 backend->name() == std::string("sim"), &serr);
+      ::close(o.shares_fd);  // the mapping stays; nothing else needs the fd
+      if (!share && ar.compute_milli) {
+        refuse_hello(s, "this server cannot enforce the lease's compute share: " + serr);
+        log_error("session %llu: %s", static_cast<unsigned long long>(o.session_id), serr.c_str());
+        return 1;
+      }
+      if (!share)
+        log_warn("session %llu: sessions' compute shares are not enforced for it: %s",
+                 static_cast<unsigned long long>(o.session_id), serr.c_str());
+      else if (ar.compute_milli)
+        log_info("session %llu: compute share %s of the GPU",
+                 static_cast<unsigned long long>(o.session_id),
+                 control::compute_share_text(ar.compute_milli).c_str());
+    } else if (ar.compute_milli) {
+      refuse_hello(s,
+                   "this server cannot enforce the lease's compute share (a worker started "
+                   "without its supervisor's table)");
+      return 1;
+    }
     const DeviceProps& props = backend->props();
     uint8_t key[16];
     const bool have_key = getrandom(key, sizeof key, 0) == static_cast<ssize_t>(sizeof key);
@@ -270,20 +296,6 @@ int run_worker(const ServerOptions& o) {
     ReceiptTicker ticker(receipts ? &channel : nullptr, meter, o.receipt_interval_ms);
 
     // --- serve -----------------------------------------------------------------------------
-    // The GPU's device time, shared with the other sessions on it (compute_share.h).
-    std::unique_ptr<ComputeShare> share;
-    if (o.shares_fd >= 0) {
-      std::string serr;
-      share = ComputeShare::join(o.shares_fd, ar.compute_milli,
-                                 backend->name() == std::string("sim"), &serr);
-      if (!share)
-        log_warn("session %llu: its compute share is not enforced: %s",
-                 static_cast<unsigned long long>(o.session_id), serr.c_str());
-      else if (ar.compute_milli)
-        log_info("session %llu: compute share %s of the GPU",
-                 static_cast<unsigned long long>(o.session_id),
-                 control::compute_share_text(ar.compute_milli).c_str());
-    }
     Session session(*backend, meter);
     session.set_compute_share(share.get());
     session.set_protocol_version(n.version);

@@ -142,7 +142,7 @@ TEST(Placement, AllOrNothing) {
 }
 
 // Compute shares on one GPU never sum past what its provider lends (--lend-compute); a slice
-// without a share reserves none; a whole GPU takes all of it.
+// without a share reserves none; a whole GPU states none.
 TEST(Placement, ComputeSharesStayWithinWhatIsLent) {
   std::vector<ProviderView> ps = {prov("a", {16 * GiB})};
   ps[0].gpus[0].compute_lent = 800;
@@ -175,13 +175,22 @@ TEST(Placement, ComputeSharesStayWithinWhatIsLent) {
   ASSERT_TRUE(p.ok) << p.reason;
   r.compute = 500;
   EXPECT_FALSE(place(ps, r).ok);
-  // A whole GPU gets everything its provider lends.
+  // A whole GPU states no share: it has the GPU to itself.
   r.count = 1;
   r.vram = 0;
   r.compute = 0;
   p = place(ps, r);
   ASSERT_TRUE(p.ok) << p.reason;
-  EXPECT_EQ(p.slots[0].compute, 800u);
+  EXPECT_TRUE(p.slots[0].whole);
+  EXPECT_EQ(p.slots[0].compute, 0u);
+  // A server from before compute shares (it states none) gets no stated share, only slices
+  // without one.
+  ps[0].gpus[0].compute_lent = 0;
+  r.vram = GiB;
+  r.compute = 100;
+  EXPECT_FALSE(place(ps, r).ok);
+  r.compute = 0;
+  EXPECT_TRUE(place(ps, r).ok);
 }
 
 TEST(Bytes, Format) {

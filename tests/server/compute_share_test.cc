@@ -1,6 +1,7 @@
 // tests/server/compute_share_test.cc — compute shares (server/worker/compute_share.h): the
 // policy, the shared table across threads and processes, and the share parser.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,14 +56,24 @@ TEST(ComputeSharePolicy, TheSessionFurthestBehindGoesFirstAndAloneNobodyWaits) {
   EXPECT_FALSE(share_may_start(v, 0));
 }
 
-TEST(ComputeSharePolicy, IdlingBanksNoCredit) {
+TEST(ComputeSharePolicy, IdlingOrLightUseBanksAtMostTwoSlices) {
+  // At 0.5 a slice (2 ms of device time) is 4 ms of virtual time.
   std::vector<ShareView> v = {busy(500, 1e6, false), busy(500, 9e9), busy(500, 7e9)};
   v[0].active = false;
-  EXPECT_DOUBLE_EQ(share_reentry_vtime(v, 0), 7e9);  // the lowest of the active ones
+  EXPECT_DOUBLE_EQ(share_reentry_vtime(v, 0), 7e9 - 8e6);  // two slices below the lowest active
   v[0].vtime = 8e9;
   EXPECT_DOUBLE_EQ(share_reentry_vtime(v, 0), 8e9);  // never moved back
   std::vector<ShareView> alone = {busy(500, 5, false)};
   EXPECT_DOUBLE_EQ(share_reentry_vtime(alone, 0), 5);
+  // A light session (never idle long, never contending when it asks) that turns greedy: it asks
+  // two slices behind the greedy rival, so it goes first, and the rival waits about a slice for
+  // it, not the credit of its whole light past.
+  std::vector<ShareView> w = {busy(500, 1e6, false), busy(500, 600e9)};
+  w[0].vtime = share_reentry_vtime(w, 0);
+  w[0].contending = true;
+  EXPECT_FALSE(share_may_start(w, 1));  // the light one goes first...
+  w[0].vtime += 4e6 + 1;                // ...until it has had its slice
+  EXPECT_TRUE(share_may_start(w, 1));
 }
 
 // Two sessions of one exclusive device, both always backlogged, each kernel 1 ms of device
@@ -80,7 +91,7 @@ TEST(ComputeShareTable, BackloggedSessionsGetTheirSharesOfAnExclusiveDevice) {
   auto tenant = [&](ComputeShare* s, int* count) {
     uint64_t busy_ns = 0;
     while (!stop.load()) {
-      s->begin();
+      if (!s->begin()) return;
       if (in_device.fetch_add(1) != 0) overlap++;
       std::this_thread::sleep_for(std::chrono::microseconds(300));
       in_device.fetch_sub(1);
@@ -111,8 +122,7 @@ TEST(ComputeShareTable, AWorkerThatDiedHoldingTheDeviceIsReleasedWhenReaped) {
   if (child == 0) {
     std::string e;
     auto s = ComputeShare::join(table->fd(), 500, true, &e);
-    if (!s) _exit(2);
-    s->begin();
+    if (!s || !s->begin()) _exit(2);
     char c = 'x';
     if (write(ready[1], &c, 1) != 1) _exit(3);
     _exit(0);  // dies holding the device
@@ -125,8 +135,7 @@ TEST(ComputeShareTable, AWorkerThatDiedHoldingTheDeviceIsReleasedWhenReaped) {
   ASSERT_TRUE(me) << err;
   std::atomic<bool> got{false};
   std::thread t([&] {
-    me->begin();
-    got = true;
+    got = me->begin();
     me->end(1);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -144,12 +153,64 @@ TEST(ComputeShareTable, AbortEndsAWait) {
   auto holder = ComputeShare::join(table->fd(), 500, true, &err);
   auto waiter = ComputeShare::join(table->fd(), 500, true, &err);
   ASSERT_TRUE(holder && waiter) << err;
-  holder->begin();
-  std::thread t([&] { waiter->begin(); });
+  ASSERT_TRUE(holder->begin());
+  bool got = true;
+  std::thread t([&] { got = waiter->begin(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   waiter->abort();
-  t.join();  // returns although the device is still held
+  t.join();           // returns although the device is still held...
+  EXPECT_FALSE(got);  // ...and takes nothing
+  auto third = ComputeShare::join(table->fd(), 500, true, &err);
+  ASSERT_TRUE(third) << err;
+  std::atomic<bool> third_got{false};
+  std::thread t3([&] {
+    third_got = third->begin();
+    third->end(2);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(third_got.load()) << "the aborted waiter freed a device it never held";
   holder->end(1);
+  t3.join();
+  EXPECT_TRUE(third_got.load());
+}
+
+// A worker SIGKILLed while it waits for a turn wedges nobody: the holder's end() and the
+// supervisor's release return, and the next session gets the device.
+TEST(ComputeShareTable, AWorkerKilledWhileWaitingWedgesNobody) {
+  std::string err;
+  auto table = ShareTable::create(&err);
+  ASSERT_TRUE(table) << err;
+  auto holder = ComputeShare::join(table->fd(), 500, true, &err);
+  ASSERT_TRUE(holder) << err;
+  ASSERT_TRUE(holder->begin());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string e;
+    auto s = ComputeShare::join(table->fd(), 500, true, &e);
+    char c = 'x';
+    if (!s || write(ready[1], &c, 1) != 1) _exit(2);
+    s->begin();  // waits: the parent holds the device
+    _exit(3);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the child is in its wait
+  kill(child, SIGKILL);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  alarm(20);  // a wedged end() or release fails the test instead of hanging it
+  holder->end(1);
+  table->release_pid(child);
+  auto next = ComputeShare::join(table->fd(), 500, true, &err);
+  ASSERT_TRUE(next) << err;
+  EXPECT_TRUE(next->begin());
+  next->end(1);
+  alarm(0);
+  close(ready[0]);
+  close(ready[1]);
 }
 
 TEST(ComputeShareTable, AnFdThatIsNotATableIsRefused) {
