@@ -143,8 +143,11 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
     dev = it->second.device;
     c->dev_allocs.erase(it);
   }
+  Device* d = c->devices[static_cast<size_t>(dev)].get();
+  // Checked here (dev_allocs), so no answer is needed: batched where the server speaks 10.
+  if (d->protocol >= 10) return d->lane->enqueue<op::MemFreeDeferred>({dptr});
   op::MemFree::Args a{dptr};
-  return c->devices[static_cast<size_t>(dev)]->lane->call<op::MemFree>(a);
+  return d->lane->call<op::MemFree>(a);
 }
 
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {

@@ -68,6 +68,15 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
       return CUDA_SUCCESS;
     }
   }
+  if (!sent && d->protocol >= 10 && size <= Lane::kBatchBytes) {
+    // Its bytes travel, so nothing needs an answer: batched (protocol 10). An error comes back
+    // at the next sync call, the ModuleGetFunction that follows.
+    CUresult r = d->lane->enqueue<op::ModuleLoadDeferred>({wire, hash}, data, size);
+    if (r != CUDA_SUCCESS) return r;
+    std::lock_guard<std::shared_mutex> g(c->mu);
+    c->images_on_device.insert(key);
+    return CUDA_SUCCESS;
+  }
   op::ModuleLoad::Args a{wire, hash};
   op::ModuleLoad::Result res{};
   CUresult r = d->lane->call<op::ModuleLoad>(a, &res, sent ? nullptr : data, sent ? 0 : size);

@@ -136,6 +136,9 @@ class Session {
     return stream <= 2 ? Status::Ok() : streams_.owned(stream);
   }
   void note_error(const Status& st);
+  // What MemFree and MemFreeDeferred do; what a ModuleLoad with bytes does.
+  Status free_allocation(uint64_t dptr);
+  Status load_image(uint64_t module, uint64_t hash, OpPayload in);
 
   Backend& backend_;
   SessionMeter& meter_;

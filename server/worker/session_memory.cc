@@ -36,11 +36,20 @@ Status Session::on_MemAlloc(const op::MemAlloc::Args& a, OpPayload, op::MemAlloc
 }
 
 Status Session::on_MemFree(const op::MemFree::Args& a, OpPayload, op::MemFree::Result&, OpReply&) {
-  if (!allocs_.count(a.dptr))
+  return free_allocation(a.dptr);
+}
+
+Status Session::on_MemFreeDeferred(const op::MemFreeDeferred::Args& a, OpPayload,
+                                   op::MemFreeDeferred::Result&, OpReply&) {
+  return free_allocation(a.dptr);
+}
+
+Status Session::free_allocation(uint64_t dptr) {
+  if (!allocs_.count(dptr))
     return bad(CUDA_ERROR_INVALID_VALUE,
-               "cuMemFree of " + hex(a.dptr) + ", which is not an allocation of this session");
-  RGPU_TRY(backend_.mem_free(a.dptr));
-  allocs_.erase(a.dptr);
+               "cuMemFree of " + hex(dptr) + ", which is not an allocation of this session");
+  RGPU_TRY(backend_.mem_free(dptr));
+  allocs_.erase(dptr);
   meter_.mem_changed(backend_.mem_used());
   return Status::Ok();
 }

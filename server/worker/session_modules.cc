@@ -25,14 +25,29 @@ Status Session::on_ModuleLoad(const op::ModuleLoad::Args& a, OpPayload in,
     }
     RGPU_TRY(backend_.module_load(a.module, it->second.data(), it->second.size()));
   } else {
-    RGPU_TRY(backend_.module_load(a.module, in.data, in.len));
-    keep_image(a.image_hash, in.data, in.len);
-    // Loaded, so a valid image; as large as the shim offers by digest (interpose/modules.cc).
-    if (image_cache_ && in.len >= kImageOfferBytes) image_cache_->put(in.data, in.len);
+    return load_image(a.module, a.image_hash, in);
   }
   modules_.add(a.module);
   meter_.mem_changed(backend_.mem_used());  // its variables are device memory
   return Status::Ok();
+}
+
+Status Session::load_image(uint64_t module, uint64_t hash, OpPayload in) {
+  RGPU_TRY(backend_.module_load(module, in.data, in.len));
+  keep_image(hash, in.data, in.len);
+  // Loaded, so a valid image; as large as the shim offers by digest (interpose/modules.cc).
+  if (image_cache_ && in.len >= kImageOfferBytes) image_cache_->put(in.data, in.len);
+  modules_.add(module);
+  meter_.mem_changed(backend_.mem_used());  // its variables are device memory
+  return Status::Ok();
+}
+
+Status Session::on_ModuleLoadDeferred(const op::ModuleLoadDeferred::Args& a, OpPayload in,
+                                      op::ModuleLoadDeferred::Result&, OpReply&) {
+  RGPU_TRY(modules_.fresh(a.module));
+  if (in.len == 0)
+    return bad(CUDA_ERROR_INVALID_VALUE, "ModuleLoadDeferred carries no image (it must)");
+  return load_image(a.module, a.image_hash, in);
 }
 
 void Session::keep_image(uint64_t hash, const uint8_t* data, uint64_t len) {

@@ -4,7 +4,7 @@
 //   share_tenant --mode greedy|sync [--seconds S] [--start-at UNIX_MS] [--iters N] [--think-ms T]
 //
 // Each kernel is one thread spinning N iterations (the same device time for every tenant).
-// greedy: keeps a backlog, launching kernels and synchronizing every 16, for S seconds.
+// greedy: keeps a backlog, launching kernels and synchronizing every 64, for S seconds.
 // sync:   a well-behaved tenant: one kernel and a synchronize, then T ms of host work, for S
 //         seconds; the launch-to-synchronized latency of each is kept.
 // --start-at: wait until that wall-clock time after set-up, so tenants' windows coincide.
@@ -63,9 +63,9 @@ int main(int argc, char** argv) {
   std::vector<double> lat_ms;
   while (Clock::now() < until) {
     if (greedy) {
-      for (int k = 0; k < 16; ++k) spin<<<1, 1>>>(out, iters);
+      for (int k = 0; k < 64; ++k) spin<<<1, 1>>>(out, iters);
       CHECK_CUDA(cudaDeviceSynchronize());
-      kernels += 16;
+      kernels += 64;
     } else {
       const auto a = Clock::now();
       spin<<<1, 1>>>(out, iters);
