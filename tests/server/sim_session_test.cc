@@ -237,6 +237,42 @@ TEST_F(SimSession, VirtualMemoryIsCheckedAndCountedByPhysicalBytes) {
   EXPECT_EQ(backend.mem_used(), used0);
 }
 
+// Protocol 10's batched module load and free (ops.def): each does what its sync twin does, and
+// an error is kept for the next sync call, which answers it in place of running.
+TEST_F(SimSession, DeferredLoadsAndFreesActAsTheirSyncTwinsAndReportAtTheNextSync) {
+  auto img = test::read_file(RGPU_TEST_CUBIN);
+  ASSERT_FALSE(img.empty());
+  async<op::ModuleLoadDeferred>({1, 55}, img.data(), img.size());
+  EXPECT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  EXPECT_TRUE(get_function(1, 10, "vec_add").status.ok());
+  OpReply r = sync<op::ModuleLoad>({2, 55});  // kept under the client's hash, as with bytes
+  ASSERT_TRUE(r.status.ok()) << r.status.text;
+  EXPECT_EQ(result<op::ModuleLoad::Result>(r).image_missing, 0u);
+
+  const uint64_t p = alloc(4096);
+  async<op::MemFreeDeferred>({p});
+  EXPECT_TRUE(session.pending_error().ok());
+  EXPECT_FALSE(sync<op::MemcpyDtoH>({p, 16, 0, 0}).status.ok()) << "freed memory was readable";
+
+  // A bad image: the load fails, and the next sync call (the function lookup) says so.
+  const std::string junk = "not a module image at all";
+  async<op::ModuleLoadDeferred>({3, 56}, junk.data(), junk.size());
+  r = get_function(3, 11, "vec_add");
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.code, sync<op::ModuleLoad>({4, 0}, junk.data(), junk.size()).status.code)
+      << "the deferred load's error differs from ModuleLoad's";
+  // No image, or a pointer that is not the session's: refused, reported at the next sync.
+  async<op::ModuleLoadDeferred>({5, 57});
+  r = sync<op::CtxSynchronize>({0});
+  EXPECT_EQ(r.status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_NE(r.status.text.find("carries no image"), std::string::npos) << r.status.text;
+  async<op::MemFreeDeferred>({p});  // already freed
+  r = sync<op::CtxSynchronize>({0});
+  EXPECT_EQ(r.status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_NE(r.status.text.find("not an allocation of this session"), std::string::npos)
+      << r.status.text;
+}
+
 TEST_F(SimSession, FreedMemoryComesBackZeroed) {
   uint64_t p = alloc(1 << 20);
   std::vector<uint8_t> ones(1 << 20, 0xFF);
