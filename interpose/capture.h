@@ -23,11 +23,16 @@
 //   records (a graph of N kernels is N records in one batch, no round trip); a host node waits
 //   for the stream, then runs its function in this process; a device-to-host node waits for
 //   its bytes. Launching into a capturing stream records the graph's nodes there.
+// - Protocol 10: an exec whose nodes are all device work (no host-to-device or device-to-host
+//   copy, no host node) is uploaded once per launch stream (GraphUpload: its records) and each
+//   launch is then one GraphLaunch record; cuGraphExecDestroy drops the copies (GraphDestroy).
+//   Other execs, launches while a capture is active, and servers before 10 get the replay above.
 // - Thread-safe: the capture registry has its own mutex; capture_active() is one relaxed load.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "interpose/cuda_api.h"
@@ -57,6 +62,10 @@ struct Graph {
 struct GraphExec {
   LaneSet* lanes = nullptr;
   std::vector<GraphNode> nodes;
+  // Protocol 10: the worker's copy of this exec's records, by launch stream (wire id -> the
+  // graph handle it was uploaded as). Only for execs of device nodes alone (`keepable`).
+  std::atomic<bool> keepable{false};
+  std::map<uint64_t, uint64_t> kept;  // guarded by the capture registry's mutex
 };
 
 namespace capture {

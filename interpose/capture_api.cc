@@ -3,6 +3,7 @@
 // graph create/instantiate/launch/destroy.
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -12,6 +13,7 @@
 #include "interpose/capture.h"
 #include "interpose/client.h"
 #include "interpose/log.h"
+#include "protocol/batch_record.h"
 
 namespace rgpu {
 namespace capture {
@@ -315,24 +317,19 @@ CUresult instantiate(CUgraphExec* out, CUgraph h, unsigned long long flags) {
     std::lock_guard<std::mutex> g(g_mu);
     e->lanes = graph->lanes;
     e->nodes = graph->nodes;  // an exec is independent of later changes to its graph
+    bool device_only = !e->nodes.empty();
+    for (const GraphNode& n : e->nodes)
+      device_only = device_only && (n.kind == GraphNode::kRecord || n.kind == GraphNode::kEmpty);
+    e->keepable = device_only;
     g_execs.insert(e);
   }
   *out = reinterpret_cast<CUgraphExec>(e);
   return CUDA_SUCCESS;
 }
 
-CUresult launch_graph(CUgraphExec h, CUstream s, bool pt) {
-  GraphExec* e = nullptr;
-  {
-    std::lock_guard<std::mutex> g(g_mu);
-    if (!g_execs.count(h)) return CUDA_ERROR_INVALID_VALUE;
-    e = reinterpret_cast<GraphExec*>(h);
-  }
-  uint64_t wire;
-  Device* d = nullptr;
-  CUresult r = resolve_stream(s, pt, &wire, &d);
-  if (r != CUDA_SUCCESS) return r;
-  if (e->lanes && e->lanes != d->lane.get()) return CUDA_ERROR_INVALID_VALUE;  // another device
+// Replays the exec's nodes onto stream `wire`, record by record (capture.h).
+CUresult launch_graph_nodes(const GraphExec* e, Device* d, uint64_t wire) {
+  CUresult r = CUDA_SUCCESS;
   std::vector<uint8_t> args;
   for (const GraphNode& n : e->nodes) {
     switch (n.kind) {
@@ -362,6 +359,62 @@ CUresult launch_graph(CUgraphExec h, CUstream s, bool pt) {
     if (r != CUDA_SUCCESS) return r;
   }
   return CUDA_SUCCESS;
+}
+
+// One GraphLaunch record; the exec's records go to the worker first, once per launch stream.
+CUresult launch_kept(GraphExec* e, Device* d, uint64_t wire) {
+  uint64_t handle = 0;
+  bool upload = false;
+  std::vector<uint8_t> records;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    auto it = e->kept.find(wire);
+    if (it != e->kept.end()) {
+      handle = it->second;
+    } else {
+      std::vector<uint8_t> args;
+      for (const GraphNode& n : e->nodes) {
+        if (n.kind != GraphNode::kRecord) continue;
+        args = n.args;
+        set_op_stream(n.op, args.data(), args.size(), wire);
+        append_batch_record(&records, static_cast<uint16_t>(n.op), args.data(), args.size(),
+                            n.payload.data(), n.payload.size());
+      }
+      if (records.empty() || records.size() > kMaxGraphRecordsBytes) {
+        e->keepable = false;  // nothing to keep, or too much: replayed by the client
+      } else {
+        handle = state()->new_wire();
+        e->kept[wire] = handle;
+        upload = true;
+      }
+    }
+  }
+  if (!handle) return launch_graph_nodes(e, d, wire);  // (nothing kept for it)
+  if (upload) {
+    uint32_t count = 0;
+    for (const GraphNode& n : e->nodes) count += n.kind == GraphNode::kRecord;
+    CUresult r =
+        d->lane->enqueue<op::GraphUpload>({handle, count, 0}, records.data(), records.size());
+    if (r == CUDA_SUCCESS) r = d->lane->flush();  // before any lane's GraphLaunch names it
+    if (r != CUDA_SUCCESS) return r;
+  }
+  return d->lane->enqueue<op::GraphLaunch>({handle});
+}
+
+CUresult launch_graph(CUgraphExec h, CUstream s, bool pt) {
+  GraphExec* e = nullptr;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    if (!g_execs.count(h)) return CUDA_ERROR_INVALID_VALUE;
+    e = reinterpret_cast<GraphExec*>(h);
+  }
+  uint64_t wire;
+  Device* d = nullptr;
+  CUresult r = resolve_stream(s, pt, &wire, &d);
+  if (r != CUDA_SUCCESS) return r;
+  if (e->lanes && e->lanes != d->lane.get()) return CUDA_ERROR_INVALID_VALUE;  // another device
+  if (e->keepable && d->protocol >= 10 && !capture::active()) return launch_kept(e, d, wire);
+  return launch_graph_nodes(e, d, wire);
 }
 
 const char* node_label(const GraphNode& n) {
@@ -550,10 +603,16 @@ CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* phGraphExec, CUgraph hGr
   return api::cuGraphInstantiateWithParams(phGraphExec, hGraph, params);
 }
 CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  if (!g_execs.count(hGraphExec)) return CUDA_ERROR_INVALID_VALUE;
-  g_execs.erase(hGraphExec);
-  delete reinterpret_cast<GraphExec*>(hGraphExec);
+  std::unique_ptr<GraphExec> e;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    if (!g_execs.count(hGraphExec)) return CUDA_ERROR_INVALID_VALUE;
+    g_execs.erase(hGraphExec);
+    e.reset(reinterpret_cast<GraphExec*>(hGraphExec));
+  }
+  // The worker's copies go too (a session's kept graphs are bounded: ops.h).
+  for (const auto& [stream, handle] : e->kept)
+    if (e->lanes) e->lanes->enqueue<op::GraphDestroy>({handle});
   return CUDA_SUCCESS;
 }
 // Nothing to upload: an exec's nodes live in this process until each launch sends them.

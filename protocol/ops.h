@@ -22,7 +22,11 @@ namespace rgpu {
 enum class OpClass : uint8_t { kSync, kAsync };
 
 // What may travel next to an op's record (ops.def's Payload column).
-enum class PayloadKind : uint8_t { kNone, kCopyIn, kImage, kName, kLaunch, kRows };
+enum class PayloadKind : uint8_t { kNone, kCopyIn, kImage, kName, kLaunch, kRows, kRecords };
+
+// The most bytes of records one kept graph holds (GraphUpload), and all of a session's graphs.
+inline constexpr uint64_t kMaxGraphRecordsBytes = 1ull << 20;
+inline constexpr uint64_t kMaxSessionGraphBytes = 64ull << 20;
 
 // The most bytes one 2-D copy op carries: Memcpy2DHtoD's payload rides in a batch, so it stays
 // small; Memcpy2DDtoH's reply is a frame payload of its own. The client splits a larger copy

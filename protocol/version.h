@@ -32,8 +32,10 @@ namespace rgpu {
 // 9 = ModuleLoadCached: a client offers an image's SHA-256 before its bytes (the provider's
 // image cache); an 8 server would answer the unknown op with an error, so it is sent only to 9.
 // 10 = ModuleLoadDeferred and MemFreeDeferred: a module's first load (with its bytes) and
-// cuMemFree are batched, so start-up and exit cost fewer round trips; a 9 server would refuse
-// the unknown ops, so they are sent only to 10 (a 9 server gets ModuleLoad and MemFree).
+// cuMemFree are batched, so start-up and exit cost fewer round trips; GraphUpload, GraphLaunch
+// and GraphDestroy: the worker keeps a graph's records and a launch is one record. A 9 server
+// would refuse the unknown ops, so they are sent only to 10 (a 9 server gets ModuleLoad,
+// MemFree and graphs replayed record by record).
 inline constexpr uint32_t kProtocolVersion = 10;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 

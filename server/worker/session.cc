@@ -141,6 +141,11 @@ Status Session::payload_rule(const uint8_t* args, size_t args_len, uint64_t payl
       return bad(CUDA_ERROR_INVALID_VALUE, std::string(O::kName) + " of " + std::to_string(want) +
                                                " bytes carries " + std::to_string(payload_len));
     return Status::Ok();
+  } else if constexpr (kind == PayloadKind::kRecords) {
+    if (payload_len == 0 || payload_len > kMaxGraphRecordsBytes)
+      return bad(CUDA_ERROR_INVALID_VALUE, std::string(O::kName) + " of " +
+                                               std::to_string(payload_len) + " bytes of records");
+    return Status::Ok();
   } else {
     static_assert(kind == PayloadKind::kLaunch);
     if (payload_len > kMaxLaunchPayloadBytes)

@@ -17,8 +17,8 @@
 // - Dispatch is made from ops.def: each op has one handler, on_<Name>(args, payload, result,
 //   reply), declared below by the same X-macro and defined in session_memory.cc (memory,
 //   streams, events), session_copies.cc (2-D copies and memsets), session_vmm.cc (virtual
-//   memory) or session_modules.cc (modules,
-//   functions, launches). A handler sees a decoded record of the right size; handles go through the
+//   memory), session_modules.cc (modules, functions, launches) or session_graphs.cc (graphs
+//   kept for replay). A handler sees a decoded record of the right size; handles go through the
 //   HandleTable lookups (handles.h).
 #pragma once
 
@@ -166,6 +166,14 @@ class Session {
   HandleTable<> streams_{"stream"}, events_{"event"};
   HandleTable<Module> modules_{"module"};
   HandleTable<Function> functions_{"function"};
+  // Graphs kept for replay (GraphUpload): the records one launch runs.
+  struct KeptGraph {
+    std::vector<uint8_t> records;
+    uint32_t count = 0;
+  };
+  HandleTable<KeptGraph> graphs_{"graph"};
+  uint64_t graph_bytes_ = 0;  // all of graphs_' records, at most kMaxSessionGraphBytes
+  bool replaying_ = false;    // in GraphLaunch
   // Module images by the client's hash, so a repeated ModuleLoad needs no bytes.
   std::map<uint64_t, std::vector<uint8_t>> images_;
   uint64_t image_bytes_ = 0;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "protocol/batch_record.h"
 #include "protocol/image/param_layout.h"
 #include "protocol/launch_record.h"
 #include "server/backend/sim_backend.h"
@@ -271,6 +272,52 @@ TEST_F(SimSession, DeferredLoadsAndFreesActAsTheirSyncTwinsAndReportAtTheNextSyn
   EXPECT_EQ(r.status.code, CUDA_ERROR_INVALID_VALUE);
   EXPECT_NE(r.status.text.find("not an allocation of this session"), std::string::npos)
       << r.status.text;
+}
+
+// Graphs kept by the worker (ops.def GraphUpload/GraphLaunch/GraphDestroy, protocol 10): an
+// upload runs nothing; each launch replays its records; only async ops other than graph ops may
+// be kept; handles are checked; a destroyed graph is gone.
+TEST_F(SimSession, AKeptGraphReplaysItsRecordsAtEachLaunch) {
+  const uint64_t p = alloc(64);
+  std::vector<uint8_t> recs;
+  const op::Memset::Args fill{p, 64, 0xAB, 1, 0};
+  append_batch_record(&recs, static_cast<uint16_t>(Op::Memset), &fill, sizeof fill, nullptr, 0);
+  async<op::GraphUpload>({7, 1, 0}, recs.data(), recs.size());
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  EXPECT_EQ(dtoh(p, 64), std::vector<uint8_t>(64, 0)) << "an upload ran its records";
+  async<op::GraphLaunch>({7});
+  EXPECT_EQ(dtoh(p, 64), std::vector<uint8_t>(64, 0xAB));
+  async<op::Memset>({p, 64, 0, 1, 0});
+  async<op::GraphLaunch>({7});  // replayed again, not once
+  EXPECT_EQ(dtoh(p, 64), std::vector<uint8_t>(64, 0xAB));
+
+  auto refused = [&](const std::vector<uint8_t>& r, uint32_t count, uint64_t handle) {
+    async<op::GraphUpload>({handle, count, 0}, r.data(), r.size());
+    return sync<op::CtxSynchronize>({0}).status;
+  };
+  EXPECT_NE(refused(recs, 1, 7).text.find("graph handle 7"), std::string::npos);  // in use
+  EXPECT_NE(refused(recs, 2, 8).text.find("GraphUpload's records"), std::string::npos);
+  std::vector<uint8_t> sync_op;
+  const op::MemAlloc::Args m{64};
+  append_batch_record(&sync_op, static_cast<uint16_t>(Op::MemAlloc), &m, sizeof m, nullptr, 0);
+  EXPECT_NE(refused(sync_op, 1, 9).text.find("cannot run"), std::string::npos);
+  std::vector<uint8_t> nested;
+  const op::GraphLaunch::Args gl{7};
+  append_batch_record(&nested, static_cast<uint16_t>(Op::GraphLaunch), &gl, sizeof gl, nullptr, 0);
+  EXPECT_NE(refused(nested, 1, 10).text.find("cannot run"), std::string::npos);
+
+  async<op::GraphDestroy>({7});
+  ASSERT_TRUE(session.pending_error().ok()) << session.pending_error().text;
+  async<op::GraphLaunch>({7});
+  EXPECT_EQ(sync<op::CtxSynchronize>({0}).status.code, CUDA_ERROR_INVALID_HANDLE);
+  async<op::GraphUpload>({11, 0, 0});  // no records at all
+  const Status none = sync<op::CtxSynchronize>({0}).status;
+  EXPECT_EQ(none.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_NE(none.text.find("GraphUpload"), std::string::npos) << none.text;
+  EXPECT_FALSE(session
+                   .payload_check(static_cast<uint16_t>(Op::GraphUpload), nullptr, 0,
+                                  kMaxGraphRecordsBytes + 1)
+                   .ok());
 }
 
 TEST_F(SimSession, FreedMemoryComesBackZeroed) {
