@@ -25,7 +25,10 @@
 //   its bytes. Launching into a capturing stream records the graph's nodes there.
 // - Protocol 10: an exec whose nodes are all device work (no host-to-device or device-to-host
 //   copy, no host node) is uploaded once per launch stream (GraphUpload: its records) and each
-//   launch is then one GraphLaunch record; cuGraphExecDestroy drops the copies (GraphDestroy).
+//   launch is then one GraphLaunch record (a handle is used only once its upload is on the
+//   wire; at most 4 streams an exec and the worker's 64 MiB a session, beyond which launches
+//   replay record by record); cuGraphExecDestroy drops the copies (GraphDestroy, after a flush
+//   of every lane).
 //   Other execs, launches while a capture is active, and servers before 10 get the replay above.
 // - Thread-safe: the capture registry has its own mutex; capture_active() is one relaxed load.
 #pragma once
@@ -65,7 +68,8 @@ struct GraphExec {
   // Protocol 10: the worker's copy of this exec's records, by launch stream (wire id -> the
   // graph handle it was uploaded as). Only for execs of device nodes alone (`keepable`).
   std::atomic<bool> keepable{false};
-  std::map<uint64_t, uint64_t> kept;  // guarded by the capture registry's mutex
+  std::map<uint64_t, uint64_t> kept;  // 0: uploading; guarded by the capture registry's mutex
+  uint64_t kept_bytes = 0;            // of the uploads done (guarded the same)
 };
 
 namespace capture {

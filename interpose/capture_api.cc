@@ -361,42 +361,71 @@ CUresult launch_graph_nodes(const GraphExec* e, Device* d, uint64_t wire) {
   return CUDA_SUCCESS;
 }
 
+// Bytes of records each device's session keeps (GraphUpload), against the worker's cap; and
+// the most launch streams one exec is kept for.
+std::map<const LaneSet*, uint64_t> g_kept_bytes;  // guarded by g_mu
+constexpr size_t kMaxKeptStreams = 4;
+
+// Under g_mu: the records of e's upload for stream `wire`, its place taken (e->kept[wire] = 0,
+// the bytes counted). False when another thread got there first, or there is nothing to keep
+// or too much (the launch then replays record by record).
+bool make_upload(GraphExec* e, Device* d, uint64_t wire, std::vector<uint8_t>* records,
+                 uint32_t* count) {
+  std::lock_guard<std::mutex> g(g_mu);
+  if (e->kept.count(wire)) return false;
+  std::vector<uint8_t> args;
+  for (const GraphNode& n : e->nodes) {
+    if (n.kind != GraphNode::kRecord) continue;
+    args = n.args;
+    set_op_stream(n.op, args.data(), args.size(), wire);
+    append_batch_record(records, static_cast<uint16_t>(n.op), args.data(), args.size(),
+                        n.payload.data(), n.payload.size());
+    ++*count;
+  }
+  uint64_t& kept = g_kept_bytes[d->lane.get()];
+  if (records->empty() || records->size() > kMaxGraphRecordsBytes ||
+      kept + records->size() > kMaxSessionGraphBytes)
+    return false;
+  kept += records->size();
+  e->kept[wire] = 0;  // uploading
+  return true;
+}
+
 // One GraphLaunch record; the exec's records go to the worker first, once per launch stream.
+// A handle is published (e->kept) only once its upload is on the wire: until then, and when
+// the worker's cap or the exec's stream count is reached, launches replay record by record.
 CUresult launch_kept(GraphExec* e, Device* d, uint64_t wire) {
-  uint64_t handle = 0;
-  bool upload = false;
+  // No lane call while g_mu is held: a capture beginning meanwhile would take it (record()).
   std::vector<uint8_t> records;
+  uint32_t count = 0;
+  uint64_t known = 0;
+  bool replay = false;
   {
     std::lock_guard<std::mutex> g(g_mu);
     auto it = e->kept.find(wire);
     if (it != e->kept.end()) {
-      handle = it->second;
-    } else {
-      std::vector<uint8_t> args;
-      for (const GraphNode& n : e->nodes) {
-        if (n.kind != GraphNode::kRecord) continue;
-        args = n.args;
-        set_op_stream(n.op, args.data(), args.size(), wire);
-        append_batch_record(&records, static_cast<uint16_t>(n.op), args.data(), args.size(),
-                            n.payload.data(), n.payload.size());
-      }
-      if (records.empty() || records.size() > kMaxGraphRecordsBytes) {
-        e->keepable = false;  // nothing to keep, or too much: replayed by the client
-      } else {
-        handle = state()->new_wire();
-        e->kept[wire] = handle;
-        upload = true;
-      }
+      known = it->second;
+      replay = known == 0;  // another thread is uploading it
+    } else if (e->kept.size() >= kMaxKeptStreams) {
+      replay = true;
     }
   }
-  if (!handle) return launch_graph_nodes(e, d, wire);  // (nothing kept for it)
-  if (upload) {
-    uint32_t count = 0;
-    for (const GraphNode& n : e->nodes) count += n.kind == GraphNode::kRecord;
-    CUresult r =
-        d->lane->enqueue<op::GraphUpload>({handle, count, 0}, records.data(), records.size());
-    if (r == CUDA_SUCCESS) r = d->lane->flush();  // before any lane's GraphLaunch names it
-    if (r != CUDA_SUCCESS) return r;
+  if (replay) return launch_graph_nodes(e, d, wire);
+  if (known) return d->lane->enqueue<op::GraphLaunch>({known});
+  if (!make_upload(e, d, wire, &records, &count)) return launch_graph_nodes(e, d, wire);
+  const uint64_t handle = state()->new_wire();
+  CUresult r =
+      d->lane->enqueue<op::GraphUpload>({handle, count, 0}, records.data(), records.size());
+  if (r == CUDA_SUCCESS) r = d->lane->flush();  // on the wire before any lane's GraphLaunch
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    if (r != CUDA_SUCCESS) {
+      e->kept.erase(wire);
+      g_kept_bytes[d->lane.get()] -= records.size();
+      return r;
+    }
+    e->kept[wire] = handle;
+    e->kept_bytes += records.size();
   }
   return d->lane->enqueue<op::GraphLaunch>({handle});
 }
@@ -610,9 +639,17 @@ CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
     g_execs.erase(hGraphExec);
     e.reset(reinterpret_cast<GraphExec*>(hGraphExec));
   }
-  // The worker's copies go too (a session's kept graphs are bounded: ops.h).
-  for (const auto& [stream, handle] : e->kept)
-    if (e->lanes) e->lanes->enqueue<op::GraphDestroy>({handle});
+  // The worker's copies go too (a session's kept graphs are bounded: ops.h), after every
+  // lane's pending launches of them (a flush, not a round trip).
+  if (e->lanes && !e->kept.empty()) {
+    {
+      std::lock_guard<std::mutex> lk(g_mu);
+      g_kept_bytes[e->lanes] -= e->kept_bytes;
+    }
+    e->lanes->flush();
+    for (const auto& [stream, handle] : e->kept)
+      if (handle) e->lanes->enqueue<op::GraphDestroy>({handle});
+  }
   return CUDA_SUCCESS;
 }
 // Nothing to upload: an exec's nodes live in this process until each launch sends them.

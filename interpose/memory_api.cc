@@ -145,7 +145,12 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   }
   Device* d = c->devices[static_cast<size_t>(dev)].get();
   // Checked here (dev_allocs), so no answer is needed: batched where the server speaks 10.
-  if (d->protocol >= 10) return d->lane->enqueue<op::MemFreeDeferred>({dptr});
+  // Every lane's pending work first (another thread's kernel may still use it: cuMemFree waits
+  // for the device), then the free; a flush, not a round trip.
+  if (d->protocol >= 10) {
+    CUresult r = d->lane->flush();
+    return r != CUDA_SUCCESS ? r : d->lane->enqueue<op::MemFreeDeferred>({dptr});
+  }
   op::MemFree::Args a{dptr};
   return d->lane->call<op::MemFree>(a);
 }

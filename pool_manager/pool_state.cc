@@ -285,9 +285,10 @@ std::string PoolState::placement_request(const AcquireIn& in, PlacementRequest* 
   req->compute = in.compute_milli;
   if (!in.policy.empty() && !parse_policy(in.policy, &req->policy))
     return "unknown placement policy '" + in.policy + "'; use binpack, spread or nearest";
-  for (const auto& [endpoint, rtt] : in.rtt_us)  // by endpoint from the client, by id here
+  if (!in.rtt_us.empty())  // by endpoint from the client (at most kMaxCandidates), by id here
     for (const ProviderRecord& p : providers_)
-      if (p.endpoint == endpoint) req->rtt_us[p.id] = rtt;
+      if (auto it = in.rtt_us.find(p.endpoint); it != in.rtt_us.end())
+        req->rtt_us[p.id] = it->second;
   return "";
 }
 

@@ -409,7 +409,10 @@ class SessionImpl final : public cp::Session::Server {
     in.max_price = std::max<int64_t>(0, q.getMaxPriceMicro());
     in.request_id = q.getRequestId().cStr();
     in.compute_milli = q.getComputeMilli();
-    for (auto r : q.getRtts()) in.rtt_us[r.getEndpoint().cStr()] = r.getRttUs();
+    // At most as many as candidates lists: a longer list is a client's mistake or an attack.
+    auto rtts = q.getRtts();
+    for (unsigned i = 0; i < rtts.size() && i < PoolState::kMaxCandidates; ++i)
+      in.rtt_us[rtts[i].getEndpoint().cStr()] = rtts[i].getRttUs();
     return in;
   }
 

@@ -150,14 +150,16 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
                 ", which has no compute shares: --compute cannot be honoured (upgrade rgpu-pool)";
       return r;
     }
-    // Policy "nearest": measure the candidates the pool names, once, before asking.
+    // Policy "nearest": measure the candidates the pool names before asking (again while
+    // waiting, as long as none could be measured: nothing fitted yet).
     std::map<std::string, uint32_t> rtts;
-    if (policy == "nearest") {
-      if (c.control_version() < 5) {
-        r.error = "this pool speaks control plane " + std::to_string(c.control_version()) +
-                  ", which has no policy nearest (upgrade rgpu-pool)";
-        return r;
-      }
+    if (policy == "nearest" && c.control_version() < 5) {
+      r.error = "this pool speaks control plane " + std::to_string(c.control_version()) +
+                ", which has no policy nearest (upgrade rgpu-pool)";
+      return r;
+    }
+    auto measure = [&]() -> std::string {
+      if (policy != "nearest") return "";
       try {
         auto req = c.session().candidatesRequest();
         auto q = req.initReq();
@@ -172,17 +174,18 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
           ls[i++].setValue(v);
         }
         auto resp = c.wait(req.send());
-        if (resp.getError().size()) {
-          r.error = resp.getError().cStr();
-          return r;
-        }
+        if (resp.getError().size()) return resp.getError().cStr();
         std::vector<std::string> endpoints;
         for (auto e : resp.getEndpoints()) endpoints.push_back(e.cStr());
         rtts = probe_all(endpoints);
+        return "";
       } catch (const kj::Exception& e) {
-        r.error = explain_error(e, c.endpoint());
-        return r;
+        return explain_error(e, c.endpoint());
       }
+    };
+    if (std::string e = measure(); !e.empty()) {
+      r.error = e;
+      return r;
     }
     // One id for every try: a try whose answer was lost, repeated through another replica,
     // gets the leases it was granted. Before control plane 4 a pool ignores the id, so a lost
@@ -209,6 +212,7 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
       }
       if (r.ok || !retryable || std::chrono::steady_clock::now() >= deadline) break;
       c.timer().afterDelay(1 * kj::SECONDS).wait(c.wait_scope());
+      if (rtts.empty()) measure();  // (an error here leaves the acquire to say what is wrong)
     }
     r.rtts = rtts;
     if (!r.ok && wait_seconds > 0)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <system_error>
 #include <thread>
 
 #include "protocol/transport.h"
@@ -39,9 +40,14 @@ std::map<std::string, uint32_t> probe_all(const std::vector<std::string>& endpoi
                                           int tries) {
   std::vector<uint32_t> rtt(endpoints.size(), 0);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < endpoints.size(); ++i)
-    threads.emplace_back(
-        [&, i] { rtt[i] = probe_rtt_us(endpoints[i], timeout_ms, tries, nullptr); });
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    try {
+      threads.emplace_back(
+          [&, i] { rtt[i] = probe_rtt_us(endpoints[i], timeout_ms, tries, nullptr); });
+    } catch (const std::system_error&) {  // no thread: probe it here
+      rtt[i] = probe_rtt_us(endpoints[i], timeout_ms, tries, nullptr);
+    }
+  }
   for (auto& t : threads) t.join();
   std::map<std::string, uint32_t> out;
   for (size_t i = 0; i < endpoints.size(); ++i)

@@ -146,6 +146,9 @@ class Session {
   std::map<uint64_t, uint64_t> globals_;  // module globals: start -> bytes
   struct Module {
     std::set<uint64_t> globals;  // starts in globals_ this module's variables occupy
+    // A deferred load that failed (ModuleLoadDeferred): the handle exists so that the module's
+    // own calls (function and global lookups) answer this, not the session's next sync call.
+    Status load_error;
   };
   struct Function {
     uint64_t module = 0;

@@ -47,7 +47,13 @@ Status Session::on_ModuleLoadDeferred(const op::ModuleLoadDeferred::Args& a, OpP
   RGPU_TRY(modules_.fresh(a.module));
   if (in.len == 0)
     return bad(CUDA_ERROR_INVALID_VALUE, "ModuleLoadDeferred carries no image (it must)");
-  return load_image(a.module, a.image_hash, in);
+  Status st = load_image(a.module, a.image_hash, in);
+  if (!st.ok()) {
+    // Told by the module's own lookups (ops.def), as the driver's lazy loading tells it.
+    note_error(st);
+    modules_.add(a.module).load_error = st;
+  }
+  return Status::Ok();
 }
 
 void Session::keep_image(uint64_t hash, const uint8_t* data, uint64_t len) {
@@ -83,9 +89,11 @@ Status Session::on_ModuleUnload(const op::ModuleUnload::Args& a, OpPayload,
   Status st;
   Module* m = modules_.owned(a.module, &st);
   if (!m) return st;
+  const bool loaded = m->load_error.ok();
   functions_.erase_if([&](const Function& f) { return f.module == a.module; });
   for (uint64_t g : m->globals) globals_.erase(g);
   modules_.erase(a.module);
+  if (!loaded) return Status::Ok();  // a failed deferred load: nothing on the backend
   st = backend_.module_unload(a.module);
   meter_.mem_changed(backend_.mem_used());
   return st;
@@ -96,7 +104,10 @@ Status Session::on_ModuleGetFunction(const op::ModuleGetFunction::Args& a, OpPay
   std::string name;
   if (!read_name(in.data, in.len, &name))
     return bad(CUDA_ERROR_INVALID_VALUE, "ModuleGetFunction without a kernel name");
-  RGPU_TRY(modules_.owned(a.module));
+  Status st;
+  Module* m = modules_.owned(a.module, &st);
+  if (!m) return st;
+  RGPU_TRY(m->load_error);
   RGPU_TRY(functions_.fresh(a.function));
   Function f;
   f.module = a.module;
@@ -114,6 +125,7 @@ Status Session::on_ModuleGetGlobal(const op::ModuleGetGlobal::Args& a, OpPayload
   Status st;
   Module* m = modules_.owned(a.module, &st);
   if (!m) return st;
+  RGPU_TRY(m->load_error);
   RGPU_TRY(backend_.module_get_global(a.module, name, &res.dptr, &res.bytes));
   if (res.bytes) {
     globals_[res.dptr] = res.bytes;

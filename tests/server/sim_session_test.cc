@@ -238,8 +238,8 @@ TEST_F(SimSession, VirtualMemoryIsCheckedAndCountedByPhysicalBytes) {
   EXPECT_EQ(backend.mem_used(), used0);
 }
 
-// Protocol 10's batched module load and free (ops.def): each does what its sync twin does, and
-// an error is kept for the next sync call, which answers it in place of running.
+// Protocol 10's batched module load and free (ops.def): each does what its sync twin does; a
+// failed load is told by the module's own lookups, other refusals at the next sync call.
 TEST_F(SimSession, DeferredLoadsAndFreesActAsTheirSyncTwinsAndReportAtTheNextSync) {
   auto img = test::read_file(RGPU_TEST_CUBIN);
   ASSERT_FALSE(img.empty());
@@ -255,13 +255,17 @@ TEST_F(SimSession, DeferredLoadsAndFreesActAsTheirSyncTwinsAndReportAtTheNextSyn
   EXPECT_TRUE(session.pending_error().ok());
   EXPECT_FALSE(sync<op::MemcpyDtoH>({p, 16, 0, 0}).status.ok()) << "freed memory was readable";
 
-  // A bad image: the load fails, and the next sync call (the function lookup) says so.
+  // A bad image: the load fails, and the module's own lookups say so, not an unrelated call.
   const std::string junk = "not a module image at all";
   async<op::ModuleLoadDeferred>({3, 56}, junk.data(), junk.size());
+  EXPECT_TRUE(sync<op::CtxSynchronize>({0}).status.ok()) << "another call got the load's error";
   r = get_function(3, 11, "vec_add");
   EXPECT_FALSE(r.status.ok());
   EXPECT_EQ(r.status.code, sync<op::ModuleLoad>({4, 0}, junk.data(), junk.size()).status.code)
       << "the deferred load's error differs from ModuleLoad's";
+  EXPECT_EQ(sync<op::ModuleGetGlobal>({3}, "g", 2).status.code, r.status.code);
+  async<op::ModuleUnload>({3});  // a failed module unloads (nothing on the backend)
+  EXPECT_TRUE(sync<op::CtxSynchronize>({0}).status.ok());
   // No image, or a pointer that is not the session's: refused, reported at the next sync.
   async<op::ModuleLoadDeferred>({5, 57});
   r = sync<op::CtxSynchronize>({0});
