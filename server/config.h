@@ -69,7 +69,7 @@ struct ServerOptions {
   int64_t min_price_micro = 0;  // --min-price: per GPU-hour it lends for (protocol/control/money.h)
   // Worker mode (internal).
   int worker_fd = -1;
-  int lane_fd = -1;  // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)
+  int lane_fd = -1;    // Unix socket on which the supervisor hands over joining lanes (SCM_RIGHTS)
   int shares_fd = -1;  // the GPU's compute-share table (server/worker/compute_share.h)
   uint64_t session_id = 0;
   std::string worker_cgroup_leaf;  // the cgroup v2 leaf the supervisor placed this worker in

@@ -31,11 +31,16 @@ int main(int argc, char** argv) {
   long long start_at = 0;
   int iters = 2000;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--mode")) mode = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--start-at")) start_at = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--iters")) iters = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--think-ms")) think_ms = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--mode"))
+      mode = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--start-at"))
+      start_at = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--iters"))
+      iters = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--think-ms"))
+      think_ms = std::atof(argv[i + 1]);
     else {
       std::fprintf(stderr, "share_tenant: unknown argument %s\n", argv[i]);
       return 2;
