@@ -81,8 +81,8 @@ const char* kMigrations[] = {
     "autovacuum_analyze_threshold = 1000);"
     "DROP INDEX IF EXISTS liveness_by_ms;",
     // 5: compute shares: a lease's, and what a provider lends of each GPU's device time.
-    "ALTER TABLE leases ADD COLUMN IF NOT EXISTS compute BIGINT NOT NULL DEFAULT 0;"
-    "ALTER TABLE gpus ADD COLUMN IF NOT EXISTS compute_lent BIGINT NOT NULL DEFAULT 0;",
+    ("ALTER TABLE leases ADD COLUMN IF NOT EXISTS compute BIGINT NOT NULL DEFAULT 0;"
+     "ALTER TABLE gpus ADD COLUMN IF NOT EXISTS compute_lent BIGINT NOT NULL DEFAULT 0;"),
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 

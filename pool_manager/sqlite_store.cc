@@ -57,8 +57,8 @@ const char* kMigrations[] = {
     // 5: the client's request id an acquire carried (a retry gets the same leases).
     "ALTER TABLE leases ADD COLUMN request_id TEXT NOT NULL DEFAULT '';",
     // 6: compute shares: a lease's, and what a provider lends of each GPU's device time.
-    "ALTER TABLE leases ADD COLUMN compute INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE gpus ADD COLUMN compute_lent INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE leases ADD COLUMN compute INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE gpus ADD COLUMN compute_lent INTEGER NOT NULL DEFAULT 0;"),
 };
 constexpr int kSchemaVersion = 1 + static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
