@@ -44,6 +44,22 @@ std::string new_request_id() {
   return id;
 }
 
+// What acquire and candidates both say of the vGPUs wanted.
+void fill_request(cp::AcquireRequest::Builder q, uint32_t count, uint64_t vram,
+                  const std::map<std::string, std::string>& labels, int64_t max_price_micro,
+                  uint32_t compute_milli) {
+  q.setCount(count);
+  q.setVramBytes(vram);
+  q.setMaxPriceMicro(max_price_micro);
+  q.setComputeMilli(compute_milli);
+  auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
+  unsigned i = 0;
+  for (auto& [k, v] : labels) {
+    ls[i].setKey(k);
+    ls[i++].setValue(v);
+  }
+}
+
 AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
                            const std::map<std::string, std::string>& labels,
                            const std::string& policy, const std::string& client_name,
@@ -53,25 +69,15 @@ AcquireResult acquire_once(PoolConnection& c, uint32_t count, uint64_t vram,
   AcquireResult r;
   auto req = c.session().acquireRequest();
   auto q = req.initReq();
+  fill_request(q, count, vram, labels, max_price_micro, compute_milli);
   q.setRequestId(request_id);
-  q.setCount(count);
-  q.setVramBytes(vram);
   q.setPolicy(policy);
   q.setClientName(client_name);
-  q.setMaxPriceMicro(max_price_micro);
-  q.setComputeMilli(compute_milli);
   auto rs = q.initRtts(static_cast<unsigned>(rtts.size()));
   unsigned k = 0;
   for (const auto& [endpoint, us] : rtts) {
     rs[k].setEndpoint(endpoint);
     rs[k++].setRttUs(us);
-  }
-  auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
-  unsigned i = 0;
-  for (auto& [k, v] : labels) {
-    ls[i].setKey(k);
-    ls[i].setValue(v);
-    i++;
   }
   auto resp = c.wait(req.send());
   *retryable = resp.getRetryable();
@@ -162,17 +168,7 @@ AcquireResult acquire_leases(const std::string& pool_endpoint, const std::string
       if (policy != "nearest") return "";
       try {
         auto req = c.session().candidatesRequest();
-        auto q = req.initReq();
-        q.setCount(count);
-        q.setVramBytes(vram_bytes);
-        q.setComputeMilli(compute_milli);
-        q.setMaxPriceMicro(max_price_micro);
-        auto ls = q.initLabels(static_cast<unsigned>(labels.size()));
-        unsigned i = 0;
-        for (auto& [k, v] : labels) {
-          ls[i].setKey(k);
-          ls[i++].setValue(v);
-        }
+        fill_request(req.initReq(), count, vram_bytes, labels, max_price_micro, compute_milli);
         auto resp = c.wait(req.send());
         if (resp.getError().size()) return resp.getError().cStr();
         std::vector<std::string> endpoints;

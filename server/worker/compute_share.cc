@@ -17,7 +17,10 @@
 
 namespace rgpu::server {
 
-std::vector<double> share_weights(const std::vector<ShareView>& v) {
+namespace {
+
+// What an unstated share weighs among `v` (0 when every share is stated).
+double unstated_weight(const std::vector<ShareView>& v) {
   double stated = 0;
   size_t unstated = 0;
   for (const ShareView& s : v) {
@@ -27,16 +30,31 @@ std::vector<double> share_weights(const std::vector<ShareView>& v) {
     else
       ++unstated;
   }
-  const double each = unstated ? std::max(kMinWeight, (1.0 - stated) / unstated) : 0;
+  return unstated ? std::max(kMinWeight, (1.0 - stated) / unstated) : 0;
+}
+
+double weight_of(const ShareView& s, double unstated) {
+  if (!s.used) return 0;
+  return s.share_milli ? std::max(kMinWeight, s.share_milli / 1000.0) : unstated;
+}
+
+// Session i's weight, without the whole vector (the launch path needs one).
+double share_weight(const std::vector<ShareView>& v, size_t i) {
+  return weight_of(v[i], unstated_weight(v));
+}
+
+}  // namespace
+
+std::vector<double> share_weights(const std::vector<ShareView>& v) {
+  const double each = unstated_weight(v);
   std::vector<double> w(v.size(), 0);
-  for (size_t i = 0; i < v.size(); ++i)
-    if (v[i].used) w[i] = v[i].share_milli ? std::max(kMinWeight, v[i].share_milli / 1000.0) : each;
+  for (size_t i = 0; i < v.size(); ++i) w[i] = weight_of(v[i], each);
   return w;
 }
 
 bool share_may_start(const std::vector<ShareView>& v, size_t me, uint64_t slice_ns) {
-  const std::vector<double> w = share_weights(v);
-  const double slack = w[me] > 0 ? slice_ns / w[me] : 0;
+  const double w = share_weight(v, me);
+  const double slack = w > 0 ? slice_ns / w : 0;
   for (size_t j = 0; j < v.size(); ++j)
     if (j != me && v[j].used && v[j].contending && v[j].vtime + slack < v[me].vtime) return false;
   return true;
@@ -51,7 +69,7 @@ double share_reentry_vtime(const std::vector<ShareView>& v, size_t me, uint64_t 
     any = true;
   }
   if (!any) return v[me].vtime;
-  const double w = share_weights(v)[me];
+  const double w = share_weight(v, me);
   return std::max(v[me].vtime, low - kCreditSlices * (w > 0 ? slice_ns / w : 0));
 }
 
@@ -274,7 +292,7 @@ void ComputeShare::end(uint64_t busy_ns) {
   TableLock l(t_);
   ShareSlotShm& me = t_->slot[slot_];
   fill_views(t_, mono_ns(), &views_);
-  const double w = share_weights(views_)[slot_];
+  const double w = share_weight(views_, slot_);
   me.vtime += w > 0 ? delta / w : 0;
   me.busy_ns += delta;
   me.running = 0;
