@@ -314,35 +314,6 @@ std::vector<size_t> copy_sizes() {
   return sizes;
 }
 
-// A training-like step: upload a batch, 12 forward and 12 backward launches, zero the
-// gradients, read the loss (the one value the host needs each step).
-void train_steps(ShimDriver& d, int steps) {
-  static std::string image = read_file(g_fatbin);
-  CUmodule m;
-  CK(d.ModuleLoadData(&m, image.data()));
-  CUfunction f;
-  CK(d.ModuleGetFunction(&f, m, "rgpu_bench_args"));
-  CUdeviceptr act, grad, input;
-  const int n = 1 << 16;
-  CK(d.MemAlloc(&act, n * 4));
-  CK(d.MemAlloc(&grad, n * 4));
-  CK(d.MemAlloc(&input, 256 * 1024));
-  std::vector<float> batch(64 * 1024, 0.5f);
-  float loss = 0, a = 1.0f;
-  int count = n;
-  void* fwd[] = {&act, &count, &a};
-  void* bwd[] = {&grad, &count, &a};
-  for (int s = 0; s < steps; ++s) {
-    CK(d.MemcpyHtoD(input, batch.data(), batch.size() * 4));
-    for (int l = 0; l < 12; ++l)
-      CK(d.LaunchKernel(f, n / 256, 1, 1, 256, 1, 1, 0, nullptr, fwd, nullptr));
-    for (int l = 0; l < 12; ++l)
-      CK(d.LaunchKernel(f, n / 256, 1, 1, 256, 1, 1, 0, nullptr, bwd, nullptr));
-    CK(d.MemsetD32(grad, 0, n));
-    CK(d.MemcpyDtoH(&loss, act, sizeof loss));
-  }
-}
-
 struct Row {
   std::string figure;
   double value, baseline;
@@ -421,7 +392,7 @@ int main(int argc, char** argv) {
     static int g_steps;
     g_steps = steps;
     in_child({}, "", {{"RGPU_STATS", "1"}, {"RGPU_STATS_FILE", file}},
-             [](ShimDriver& d, Results&) { train_steps(d, g_steps); });
+             [](ShimDriver& d, Results&) { train_steps(d, read_file(g_fatbin), g_steps); });
     std::string text = read_file(file);
     std::remove(file.c_str());
     return calls_and_syncs(text);

@@ -9,11 +9,13 @@
 // Each direction is modelled as its own link: bytes are serialised at R Mbit/s (0: no limit),
 // then arrive D ms later, ± up to J ms (uniform), never out of order (TCP does not reorder: a
 // byte never overtakes one sent before it, so under a steady stream the delays cluster towards
-// D + J). Setting up a connection costs no round trip here (accepted at once; the relay dials
-// the target then). So a round trip costs 2·D and a transfer of B bytes
-// B·8/R s more. At most max(1 MiB, 4 · R · (D + J)) bytes are in flight per direction; past
-// that the relay stops reading and TCP's flow control pushes back on the sender, as a full
-// bottleneck queue would. A half-close (EOF) is passed on once everything before it has
+// D + J). Setting up a connection costs its round trip as TCP's handshake would: connect()
+// returns at once here, but nothing the client sends goes on the wire before 2·D after the
+// relay accepted it (when a real connect() would have returned). So a connection's first
+// answer comes 4·D after its connect (as on a real link), a round trip costs 2·D and a
+// transfer of B bytes B·8/R s more. At most max(1 MiB, 4 · R · (D + J)) bytes are in flight per
+// direction; past that the relay stops reading and TCP's flow control pushes back on the sender, as
+// a full bottleneck queue would. A half-close (EOF) is passed on once everything before it has
 // arrived; a reset or error on either side closes both.
 //
 // Prints one line (the listening address and the link) and, with --port-file, writes the port
@@ -116,7 +118,9 @@ struct Pair {
 };
 
 // Relays in -> out through `link` until in's EOF has been passed on, or either side fails.
-void pump(std::shared_ptr<Pair> pair, int in, int out, Link link, unsigned seed) {
+// open_at: nothing read from `in` goes on the wire before then (the handshake's round trip).
+void pump(std::shared_ptr<Pair> pair, int in, int out, Link link, unsigned seed,
+          Clock::time_point open_at) {
   struct Chunk {
     Clock::time_point due;
     std::string bytes;
@@ -174,7 +178,8 @@ void pump(std::shared_ptr<Pair> pair, int in, int out, Link link, unsigned seed)
         now = Clock::now();
         const auto on_wire = std::chrono::duration<double, std::micro>(
             link.rate_mbit > 0 ? static_cast<double>(got) * 8 / link.rate_mbit : 0);
-        wire_free = std::max(wire_free, now) + std::chrono::duration_cast<Clock::duration>(on_wire);
+        wire_free = std::max({wire_free, now, open_at}) +
+                    std::chrono::duration_cast<Clock::duration>(on_wire);
         const double ms = std::max(0.0, link.delay_ms + (link.jitter_ms > 0 ? jitter(rng) : 0));
         Clock::time_point due = wire_free + std::chrono::duration_cast<Clock::duration>(
                                                 std::chrono::duration<double, std::milli>(ms));
@@ -265,6 +270,7 @@ int main(int argc, char** argv) {
   }
   for (unsigned seed = 1;; seed += 2) {
     const int c = accept(ls, nullptr, nullptr);
+    const Clock::time_point accepted = Clock::now();
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       fprintf(stderr, "rgpu_link: accept: %s\n", strerror(errno));
@@ -281,7 +287,9 @@ int main(int argc, char** argv) {
     no_delay(c);
     no_delay(s);
     auto pair = std::shared_ptr<Pair>(new Pair{c, s});
-    std::thread(pump, pair, c, s, link, seed).detach();
-    std::thread(pump, pair, s, c, link, seed + 1).detach();
+    const auto handshake = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double, std::milli>(2 * link.delay_ms));
+    std::thread(pump, pair, c, s, link, seed, accepted + handshake).detach();
+    std::thread(pump, pair, s, c, link, seed + 1, Clock::time_point{}).detach();
   }
 }

@@ -85,4 +85,30 @@ ServerProcess::~ServerProcess() {
   unlink(port_file_.c_str());
 }
 
+void train_steps(ShimDriver& d, const std::string& image, int steps) {
+  CUmodule m;
+  CK(d.ModuleLoadData(&m, image.data()));
+  CUfunction f;
+  CK(d.ModuleGetFunction(&f, m, "rgpu_bench_args"));
+  CUdeviceptr act, grad, input;
+  const int n = 1 << 16;
+  CK(d.MemAlloc(&act, n * 4));
+  CK(d.MemAlloc(&grad, n * 4));
+  CK(d.MemAlloc(&input, 256 * 1024));
+  std::vector<float> batch(64 * 1024, 0.5f);
+  float loss = 0, a = 1.0f;
+  int count = n;
+  void* fwd[] = {&act, &count, &a};
+  void* bwd[] = {&grad, &count, &a};
+  for (int s = 0; s < steps; ++s) {
+    CK(d.MemcpyHtoD(input, batch.data(), batch.size() * 4));
+    for (int l = 0; l < 12; ++l)
+      CK(d.LaunchKernel(f, n / 256, 1, 1, 256, 1, 1, 0, nullptr, fwd, nullptr));
+    for (int l = 0; l < 12; ++l)
+      CK(d.LaunchKernel(f, n / 256, 1, 1, 256, 1, 1, 0, nullptr, bwd, nullptr));
+    CK(d.MemsetD32(grad, 0, n));
+    CK(d.MemcpyDtoH(&loss, act, sizeof loss));
+  }
+}
+
 }  // namespace rgpu::bench

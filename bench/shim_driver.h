@@ -50,6 +50,12 @@ struct ShimDriver {
   bool load(const std::string& path, std::string* error);
 };
 
+// A training-like loop on the current context (figures 4 and 6): loads `image` (a fatbin with
+// rgpu_bench_args, bench/noop.cu), then each step uploads a 256 KiB batch, runs 12 forward and
+// 12 backward launches, zeroes the gradients and reads the loss (the one value the host needs
+// each step). Exits 2 naming the call when one fails.
+void train_steps(ShimDriver& d, const std::string& image, int steps);
+
 class ServerProcess {
  public:
   // extra: further rgpu-server flags (e.g. TLS). unix_path: listen there instead of TCP.

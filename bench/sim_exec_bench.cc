@@ -80,7 +80,7 @@ int main() {
   }
   auto alloc = [&](size_t bytes) {
     uint64_t d = 0;
-    b.mem_alloc(bytes, &d);
+    b.mem_alloc(bytes, 0, &d);
     return d;
   };
   uint64_t next_fn = 10;

@@ -60,6 +60,7 @@ std::string program_name() {
 struct Connected {
   std::unique_ptr<net::Stream> stream;
   HelloAccepted accepted;
+  uint64_t hello_ns = 0;  // the Hello's exchange (at least one round trip)
 };
 
 // Connects to server i and says hello. Nothing outlives a failure but the log line.
@@ -78,7 +79,11 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
     hp.secret = cfg.secret;
     hp.client_name = program_name();
     hp.va_base = cfg.va_base + i * kVaStride;
+    const auto t0 = std::chrono::steady_clock::now();
     out->accepted = client_handshake(*out->stream, hp);
+    out->hello_ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
   } catch (const std::exception& e) {
     RGPU_ERR("cannot use server %s from RGPU_SERVER: %s", cfg.servers[i].c_str(), e.what());
     return CUDA_ERROR_NO_DEVICE;
@@ -169,6 +174,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   make_distinct(c, &dev->props, static_cast<int>(i));
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
+  dev->hello_ns = conn.hello_ns;
   LaneSet::Join join;
   join.tally = &tally(i);  // every lane of the session counts into the server's tally
   // Further lanes (one per thread) join this session (server/lane_handoff.h); over TLS only at
@@ -225,6 +231,8 @@ CUresult do_init() {
     if (r != CUDA_SUCCESS) return r;
   }
   auto c = std::make_unique<Client>();
+  c->client_placement = cfg.client_placement;
+  c->client_layout = cfg.client_layout;
   for (size_t i = 0; i < conns.size(); ++i) add_device(*c, cfg, i, std::move(conns[i]));
   g_client = c.release();
   // Leases from RGPU_POOL without `rgpu run` (which reports RGPU_TALLY_FILE): the shim reports

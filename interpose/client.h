@@ -29,6 +29,7 @@
 #include "interpose/lane.h"
 #include "interpose/mem_pools.h"
 #include "protocol/device_props.h"
+#include "protocol/va_allocator.h"
 
 namespace rgpu {
 
@@ -50,6 +51,7 @@ struct Device {
   DeviceProps props{};
   uint64_t vram_limit = 0;
   uint32_t protocol = 0;  // the version negotiated with this device's server (protocol/version.h)
+  uint64_t hello_ns = 0;  // how long the Hello took: at least the link's round trip
   // Whether to offer module images by digest (protocol 9): until the server says it keeps none.
   std::atomic<bool> image_cache_seen{true};
   std::string server;
@@ -58,6 +60,13 @@ struct Device {
   unsigned primary_flags = 0;
   MemPool* default_pool = nullptr;  // interpose/mem_pools.h (made on first use)
   MemPool* current_pool = nullptr;  // cuDeviceSetMemPool; null: the default pool
+  // cuMemAlloc placed by this process (protocol 11, ops.def MemAllocAt): ranges of the window's
+  // upper half, and the bytes of every live cuMemAlloc of this device rounded to
+  // kVmmGranularity (placement stops at half the cap; above that the server answers each).
+  // Guarded by Client::mu.
+  VaAllocator placed;
+  bool placed_ready = false;
+  uint64_t alloc_bytes = 0;
 };
 
 struct Stream {
@@ -82,6 +91,8 @@ struct HostAlloc {
 struct DevAlloc {
   size_t size = 0;
   int device = 0;
+  bool placed = false;   // placed by the client (Device::placed) and counted in alloc_bytes
+  bool counted = false;  // counted in Device::alloc_bytes (cuMemAlloc)
 };
 
 class Client {
@@ -96,6 +107,8 @@ class Client {
   std::unordered_set<const void*> mem_pools;  // every live MemPool (interpose/mem_pools.h)
   std::map<uint64_t, MemPool*> pool_blocks;   // live stream-ordered allocations -> their pool
   std::unordered_set<std::string> images_on_device;
+  bool client_placement = true;  // Config::client_placement
+  bool client_layout = true;     // Config::client_layout
 
   uint64_t new_wire() { return next_wire_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t new_ctx_id() { return next_ctx_id_.fetch_add(1, std::memory_order_relaxed); }
@@ -104,6 +117,24 @@ class Client {
   std::atomic<uint64_t> next_wire_{16};
   std::atomic<uint64_t> next_ctx_id_{1};
 };
+
+// Device::placed, set up on first use (Client::mu held): the upper half of d's window.
+inline VaAllocator& placement(Device* d) {
+  if (!d->placed_ready) {
+    const uint64_t half = d->props.va_size / 2 / kVmmGranularity * kVmmGranularity;
+    d->placed.reset(d->props.va_base + half, d->props.va_size - half, kVmmGranularity);
+    d->placed_ready = true;
+  }
+  return d->placed;
+}
+// A range the server placed in that upper half (its own half full, or a reservation at a hint
+// there) is kept out of this process's placements until it is freed (Client::mu held).
+inline void hold_server_range(Device* d, uint64_t va, uint64_t bytes) {
+  if (va >= d->props.va_base + d->props.va_size / 2) placement(d).allocate_at(va, bytes);
+}
+inline void free_server_range(Device* d, uint64_t va) {
+  if (d->placed_ready) d->placed.release(va);
+}
 
 // Runs cuInit's work once; later calls return the first result.
 CUresult init(unsigned flags);

@@ -57,6 +57,16 @@ bool parse_config(Config* c, std::string* error) {
     return false;
   }
   c->single_lane = env("RGPU_LANES") == "1";
+  for (auto [name, flag] : {std::pair{"RGPU_CLIENT_PLACEMENT", &c->client_placement},
+                            std::pair{"RGPU_CLIENT_LAYOUT", &c->client_layout}}) {
+    const std::string v = env(name);
+    if (v.empty()) continue;
+    if (v != "0" && v != "1") {
+      *error = std::string(name) + " must be 0 or 1, not '" + v + "'";
+      return false;
+    }
+    *flag = v == "1";
+  }
   if (std::string v = env("RGPU_VA_BASE"); !v.empty()) {
     char* end = nullptr;
     unsigned long long b = strtoull(v.c_str(), &end, 16);

@@ -20,6 +20,11 @@
 //                                         client's window is.
 //   RGPU_FLUSH_US / RGPU_COMPRESS / RGPU_STATS   batch deadline, LZ4 for bulk copies, stats at
 //                                         exit (interpose/lane.h, interpose/stats.h)
+//   RGPU_CLIENT_PLACEMENT=0               cuMemAlloc asks the server for each address instead
+//                                         of placing it in the window's upper half itself
+//                                         (protocol 11, ops.def MemAllocAt)
+//   RGPU_CLIENT_LAYOUT=0                  cuModuleGetFunction asks the server for the layout
+//                                         instead of sending the one parsed here (protocol 11)
 // parse_config() returns false with *error naming the variable when a value is malformed.
 #pragma once
 
@@ -42,6 +47,8 @@ struct Config {
   net::TlsConfig tls_config;
   int connect_timeout_ms = 10000;
   bool single_lane = false;
+  bool client_placement = true;          // RGPU_CLIENT_PLACEMENT
+  bool client_layout = true;             // RGPU_CLIENT_LAYOUT
   uint64_t va_base = 0x200000000000ull;  // RGPU_VA_BASE
 };
 

@@ -115,14 +115,46 @@ CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
   Device* d = nullptr;
   CUresult r = current_device(&d);
   if (r != CUDA_SUCCESS) return r;
+  Client* c = state();
+  const uint64_t counted = (bytesize + kVmmGranularity - 1) / kVmmGranularity * kVmmGranularity;
+  if (d->protocol >= 11 && c->client_placement) {
+    // Placed here while this device's allocations stay below half its cap (ops.def
+    // MemAllocAt): no round trip. Sent at once (a flush, not a wait) so that any thread this
+    // pointer reaches addresses it after the allocation on the wire.
+    uint64_t at = 0;
+    {
+      std::lock_guard<std::shared_mutex> g(c->mu);
+      if (d->alloc_bytes + counted <= d->props.total_mem / 2) {
+        if (auto got = placement(d).allocate(bytesize)) {
+          at = *got;
+          d->alloc_bytes += counted;
+          c->dev_allocs[at] = DevAlloc{bytesize, d->ordinal, true, true};
+        }
+      }
+    }
+    if (at) {
+      r = d->lane->enqueue<op::MemAllocAt>({at, bytesize});
+      if (r == CUDA_SUCCESS) r = d->lane->flush();
+      if (r != CUDA_SUCCESS) {
+        std::lock_guard<std::shared_mutex> g(c->mu);
+        c->dev_allocs.erase(at);
+        d->alloc_bytes -= counted;
+        d->placed.release(at);
+        return r;
+      }
+      *dptr = at;
+      return CUDA_SUCCESS;
+    }
+  }
   op::MemAlloc::Args a{bytesize};
   op::MemAlloc::Result res{};
   r = d->lane->call<op::MemAlloc>(a, &res);
   if (r != CUDA_SUCCESS) return r;
   {
-    Client* c = state();
     std::lock_guard<std::shared_mutex> g(c->mu);
-    c->dev_allocs[res.dptr] = DevAlloc{bytesize, d->ordinal};
+    c->dev_allocs[res.dptr] = DevAlloc{bytesize, d->ordinal, false, true};
+    d->alloc_bytes += counted;
+    hold_server_range(d, res.dptr, bytesize);
   }
   *dptr = res.dptr;
   return CUDA_SUCCESS;
@@ -135,24 +167,34 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   if (pools::owns(dptr)) return cuMemFreeAsync(dptr, nullptr);        // stream-ordered memory
   if (pools::cached(dptr)) return CUDA_ERROR_INVALID_VALUE;           // already freed to its pool
   if (managed::any() && managed::owns(dptr)) managed::release(dptr);  // its host shadow too
-  int dev;
+  DevAlloc was;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = c->dev_allocs.find(dptr);
     if (it == c->dev_allocs.end()) return CUDA_ERROR_INVALID_VALUE;
-    dev = it->second.device;
+    was = it->second;
     c->dev_allocs.erase(it);
   }
-  Device* d = c->devices[static_cast<size_t>(dev)].get();
+  Device* d = c->devices[static_cast<size_t>(was.device)].get();
   // Checked here (dev_allocs), so no answer is needed: batched where the server speaks 10.
   // Every lane's pending work first (another thread's kernel may still use it: cuMemFree waits
   // for the device), then the free; a flush, not a round trip.
+  CUresult r;
   if (d->protocol >= 10) {
-    CUresult r = d->lane->flush();
-    return r != CUDA_SUCCESS ? r : d->lane->enqueue<op::MemFreeDeferred>({dptr});
+    r = d->lane->flush();
+    if (r == CUDA_SUCCESS) r = d->lane->enqueue<op::MemFreeDeferred>({dptr});
+    // A range this process placed is placed again only after its free is on the wire.
+    if (r == CUDA_SUCCESS && was.placed) r = d->lane->flush();
+  } else {
+    op::MemFree::Args a{dptr};
+    r = d->lane->call<op::MemFree>(a);
   }
-  op::MemFree::Args a{dptr};
-  return d->lane->call<op::MemFree>(a);
+  if (was.counted) {
+    std::lock_guard<std::shared_mutex> g(c->mu);
+    d->alloc_bytes -= (was.size + kVmmGranularity - 1) / kVmmGranularity * kVmmGranularity;
+    free_server_range(d, dptr);  // placed here or held
+  }
+  return r;
 }
 
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {

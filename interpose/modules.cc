@@ -7,6 +7,8 @@
 
 #include "interpose/log.h"
 #include "protocol/image/image_span.h"
+#include "protocol/image/image_zstd.h"
+#include "protocol/image/kernel_table.h"
 #include "protocol/image_digest.h"
 
 namespace rgpu {
@@ -19,6 +21,8 @@ struct Registry {
   std::unordered_set<const void*> modules;    // every live module (standalone and library's)
   std::unordered_set<const void*> functions;  // every live function
   std::unordered_set<const void*> kernels;
+  // Client-side parses by image hash and SM (Module::parsed), so an image is parsed once.
+  std::map<std::pair<uint64_t, int>, std::shared_ptr<const image::ModuleInfo>> parsed;
 };
 
 // Never destroyed: reachable from this pointer for the life of the process (see modules.h).
@@ -38,6 +42,21 @@ uint64_t hash_bytes(const uint8_t* p, size_t n) {
   }
   for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
   return h;
+}
+
+constexpr size_t kCompressImageBytes = 4 * 1024;
+constexpr uint64_t kLocalLinkNs = 1000000;  // a Hello faster than 1 ms: a local link
+
+bool compress_images(Device* d) {
+  switch (d->lane->compress_mode()) {
+    case codec::CompressMode::kOff:
+      return false;
+    case codec::CompressMode::kOn:
+      return true;
+    case codec::CompressMode::kAuto:
+      break;
+  }
+  return d->hello_ns >= kLocalLinkNs;
 }
 
 // Sends an image to d's server as module `wire` (bytes only the first time this process sends
@@ -68,6 +87,21 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
       return CUDA_SUCCESS;
     }
   }
+  // The bytes, compressed where that wins (protocol 11): a link whose round trip is 1 ms or more
+  // is no local one, and ZSTD compresses an image faster than it crosses such a link; images
+  // under 4 KiB, and those nvcc compressed already (ZSTD saves under 10 %), go as they are
+  // (RGPU_COMPRESS=off: never; on: on any link).
+  std::vector<uint8_t> packed;
+  if (!sent && d->protocol >= 11 && size >= kCompressImageBytes && compress_images(d)) {
+    packed = image::compress_image(data, size);
+    if (!packed.empty()) {
+      RGPU_DEBUG("module image of %zu bytes sent as %zu compressed", size, packed.size());
+      data = packed.data();
+      size = packed.size();
+    } else {
+      RGPU_DEBUG("module image of %zu bytes sent as it is (ZSTD saves under 10 %%)", size);
+    }
+  }
   if (!sent && d->protocol >= 10 && size <= Lane::kBatchBytes) {
     // Its bytes travel, so nothing needs an answer: batched (protocol 10). An error comes back
     // at the next sync call, the ModuleGetFunction that follows.
@@ -96,13 +130,58 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
   return CUDA_SUCCESS;
 }
 
-std::unique_ptr<Module> new_module(Device* d, uint64_t hash, Library* lib) {
+// The largest image this process parses for its kernels' layouts (larger: the server answers).
+constexpr size_t kMaxParsedImageBytes = 64u << 20;
+
+// This process's parse of an image for d (Module::parsed), or null.
+std::shared_ptr<const image::ModuleInfo> parse_for(Device* d, const uint8_t* data, size_t size,
+                                                   uint64_t hash) {
+  if (d->protocol < 11 || !state()->client_layout || size > kMaxParsedImageBytes) return nullptr;
+  const int sm = d->props.cc_major * 10 + d->props.cc_minor;
+  Registry& g = reg();
+  {
+    std::shared_lock<std::shared_mutex> lock(g.mu);
+    auto it = g.parsed.find({hash, sm});
+    if (it != g.parsed.end()) return it->second;
+  }
+  std::shared_ptr<const image::ModuleInfo> info;
+  if (auto r = image::parse_kernels(data, size, sm))
+    info = std::make_shared<const image::ModuleInfo>(std::move(r.value()));
+  else
+    RGPU_DEBUG("module image not parsed here (%s): its lookups ask the server", r.error().c_str());
+  std::lock_guard<std::shared_mutex> lock(g.mu);
+  return g.parsed.emplace(std::pair{hash, sm}, std::move(info)).first->second;
+}
+
+std::unique_ptr<Module> new_module(Device* d, uint64_t hash, Library* lib, const uint8_t* data,
+                                   size_t size) {
   auto m = std::make_unique<Module>();
   m->wire = state()->new_wire();
   m->device = d->ordinal;
   m->image_hash = hash;
   m->library = lib;
+  m->parsed = parse_for(d, data, size, hash);
   return m;
+}
+
+// Looks `name` up without a round trip when the module's own parse has it (ops.def
+// ModuleGetFunctionDeferred): true when sent (*r: how that went), false to ask the server.
+bool lookup_deferred(Module* m, Function* f, CUresult* r) {
+  // An image without code for this device is left to the server, whose lookup says so.
+  if (!m->parsed || !m->parsed->sm_compatible) return false;
+  const image::KernelInfo* k = m->parsed->find_kernel(f->name);
+  if (!k || !image::validate_param_layout(k->layout).empty()) return false;
+  std::vector<uint8_t> payload(f->name.begin(), f->name.end());
+  payload.push_back(0);
+  image::encode_param_layout(k->layout, &payload);
+  if (payload.size() > kMaxNameBytes) return false;
+  Device* d = device_of(m);
+  *r = d->lane->enqueue<op::ModuleGetFunctionDeferred>({m->wire, f->wire}, payload.data(),
+                                                       payload.size());
+  // On the wire before any thread can launch with the handle.
+  if (*r == CUDA_SUCCESS) *r = d->lane->flush();
+  if (*r == CUDA_SUCCESS) f->layout = k->layout;
+  return true;
 }
 
 // Tells the server; the caller has already taken the module and its functions out of the
@@ -148,7 +227,7 @@ CUresult load_module(const void* code, Device* d, Module** out) {
     RGPU_WARN("module image at %p is not a fatbin, cubin or PTX", code);
     return CUDA_ERROR_INVALID_IMAGE;
   }
-  auto m = new_module(d, hash_bytes(span->data, span->size), nullptr);
+  auto m = new_module(d, hash_bytes(span->data, span->size), nullptr, span->data, span->size);
   CUresult r = send_image(d, m->wire, span->data, span->size, m->image_hash);
   if (r != CUDA_SUCCESS) return r;
   Registry& g = reg();
@@ -177,7 +256,7 @@ CUresult load_library(const void* code, bool preserved, Device* d, Library** out
   lib->image_hash = hash_bytes(span->data, span->size);
   lib->home_device = d->ordinal;
   lib->on_device.resize(state()->devices.size());
-  auto m = new_module(d, lib->image_hash, lib.get());
+  auto m = new_module(d, lib->image_hash, lib.get(), lib->image, lib->image_size);
   CUresult r = send_image(d, m->wire, lib->image, lib->image_size, lib->image_hash);
   if (r != CUDA_SUCCESS) return r;
   Registry& g = reg();
@@ -266,7 +345,7 @@ CUresult library_module(Library* lib, Device* d, Module** out) {
   }
   // First use on this device: load the image there. The library stays valid unless the
   // application unloads it concurrently, which is checked again below.
-  auto m = new_module(d, lib->image_hash, lib);
+  auto m = new_module(d, lib->image_hash, lib, lib->image, lib->image_size);
   CUresult r = send_image(d, m->wire, lib->image, lib->image_size, lib->image_hash);
   if (r != CUDA_SUCCESS) return r;
   std::unique_ptr<Module> loser;
@@ -303,17 +382,21 @@ CUresult get_function(Module* m, const char* name, Function** out) {
   f->wire = state()->new_wire();
   f->module = m;
   f->name = name;
-  op::ModuleGetFunction::Args a{m->wire, f->wire};
-  std::vector<uint8_t> layout;
-  CUresult r = device_of(m)->lane->call<op::ModuleGetFunction>(a, nullptr, name, strlen(name) + 1,
-                                                               nullptr, 0, &layout);
-  if (r != CUDA_SUCCESS) return r;
-  auto decoded = image::decode_param_layout(layout.data(), layout.size());
-  if (!decoded) {
-    RGPU_ERR("server sent a bad parameter layout for %s: %s", name, decoded.error().c_str());
-    return CUDA_ERROR_INVALID_IMAGE;
+  CUresult r;
+  if (!lookup_deferred(m, f.get(), &r)) {
+    op::ModuleGetFunction::Args a{m->wire, f->wire};
+    std::vector<uint8_t> layout;
+    r = device_of(m)->lane->call<op::ModuleGetFunction>(a, nullptr, name, strlen(name) + 1, nullptr,
+                                                        0, &layout);
+    if (r != CUDA_SUCCESS) return r;
+    auto decoded = image::decode_param_layout(layout.data(), layout.size());
+    if (!decoded) {
+      RGPU_ERR("server sent a bad parameter layout for %s: %s", name, decoded.error().c_str());
+      return CUDA_ERROR_INVALID_IMAGE;
+    }
+    f->layout = std::move(decoded.value());
   }
-  f->layout = std::move(decoded.value());
+  if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::shared_mutex> lock(g.mu);
   if (!g.modules.count(m)) return CUDA_ERROR_INVALID_HANDLE;  // unloaded meanwhile
   auto [it, inserted] = m->functions.emplace(f->name, std::move(f));

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "interpose/client.h"
+#include "protocol/image/module_info.h"
 #include "protocol/image/param_layout.h"
 
 namespace rgpu {
@@ -47,6 +48,10 @@ struct Module {
   uint64_t image_hash = 0;
   Library* library = nullptr;  // set when this is a library's module on one device
   std::map<std::string, std::unique_ptr<Function>, std::less<>> functions;
+  // This process's own parse of the image (protocol 11: a lookup of a kernel found here sends
+  // its layout and needs no round trip); null when not parsed (RGPU_CLIENT_LAYOUT=0, an older
+  // server, an image this parser refuses), and lookups ask the server.
+  std::shared_ptr<const image::ModuleInfo> parsed;
 };
 
 struct Kernel {
@@ -90,7 +95,9 @@ CUresult kernel_of(const void* h, Kernel** out);
 
 // The library's module on d, loaded there on first use.
 CUresult library_module(Library* lib, Device* d, Module** out);
-// The module's function `name` (one round trip the first time; the layout comes with it).
+// The module's function `name`: the first time, one round trip that brings the layout, or
+// none when the layout is this process's own parse (Module::parsed; ops.def
+// ModuleGetFunctionDeferred: a disagreeing server refuses the function's launches).
 CUresult get_function(Module* m, const char* name, Function** out);
 // The library's kernel `name` (checked on the library's home device).
 CUresult get_kernel(Library* lib, const char* name, Kernel** out);

@@ -140,6 +140,7 @@ CUresult cuMemAddressReserve(CUdeviceptr* ptr, size_t size, size_t alignment, CU
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::shared_mutex> g(state()->mu);
   g_reserved[res.va] = {size, d->ordinal};
+  hold_server_range(d, res.va, size);
   *ptr = res.va;
   return CUDA_SUCCESS;
 }
@@ -148,6 +149,7 @@ CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
   Client* c = state();
   if (!c) return check_init();
   Device* d = nullptr;
+  CUresult r;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = g_reserved.find(ptr);
@@ -158,7 +160,11 @@ CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
     g_reserved.erase(it);
   }
   op::AddressFree::Args a{ptr, size};
-  return d->lane->enqueue<op::AddressFree>(a);
+  r = d->lane->enqueue<op::AddressFree>(a);
+  if (r == CUDA_SUCCESS) r = d->lane->flush();  // on the wire before the range is placed again
+  std::lock_guard<std::shared_mutex> g(c->mu);
+  free_server_range(d, ptr);
+  return r;
 }
 
 CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,

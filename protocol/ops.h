@@ -24,6 +24,9 @@ enum class OpClass : uint8_t { kSync, kAsync };
 // What may travel next to an op's record (ops.def's Payload column).
 enum class PayloadKind : uint8_t { kNone, kCopyIn, kImage, kName, kLaunch, kRows, kRecords };
 
+// The most bytes a kName payload holds (a name, and for ModuleGetFunctionDeferred a layout).
+inline constexpr uint64_t kMaxNameBytes = 64 * 1024;
+
 // The most bytes of records one kept graph holds (GraphUpload), and all of a session's graphs.
 inline constexpr uint64_t kMaxGraphRecordsBytes = 1ull << 20;
 inline constexpr uint64_t kMaxSessionGraphBytes = 64ull << 20;

@@ -36,7 +36,11 @@ namespace rgpu {
 // and GraphDestroy: the worker keeps a graph's records and a launch is one record. A 9 server
 // would refuse the unknown ops, so they are sent only to 10 (a 9 server gets ModuleLoad,
 // MemFree and graphs replayed record by record).
-inline constexpr uint32_t kProtocolVersion = 10;
+// 11 = MemAllocAt and ModuleGetFunctionDeferred: cuMemAlloc placed by the client and a
+// function lookup with the client's parsed layout, both batched, so start-up costs no round
+// trip for them; module images may travel as a ZSTD frame (image/image_zstd.h). A 10 server
+// gets MemAlloc, ModuleGetFunction and images as they are.
+inline constexpr uint32_t kProtocolVersion = 11;
 inline constexpr uint32_t kMinProtocolVersion = 3;
 
 struct Negotiated {

@@ -11,7 +11,8 @@
 //   the backend maps them to its own objects. Stream 0 is the legacy default stream, 1 and 2
 //   CU_STREAM_LEGACY / CU_STREAM_PER_THREAD; they exist without being created.
 // - Device pointers are the addresses the client sees (contract 5): mem_alloc() places every
-//   allocation inside [va_base, va_base + va_size) and never over the cap.
+//   allocation inside [va_base, va_base + va_size) and never over the cap; given an address
+//   (`at`, the client's choice: ops.def MemAllocAt) it places it exactly there or refuses.
 // - Memory a session frees is zeroed before anything else can get it (sim: fresh pages from the
 //   kernel; cuda: a memset before release).
 #pragma once
@@ -73,7 +74,8 @@ class Backend {
   virtual const DeviceProps& props() const = 0;
 
   // Memory.
-  virtual Status mem_alloc(uint64_t bytes, uint64_t* dptr) = 0;
+  // at = 0: anywhere in the window; otherwise exactly at `at` (free, aligned) or an error.
+  virtual Status mem_alloc(uint64_t bytes, uint64_t at, uint64_t* dptr) = 0;
   virtual Status mem_free(uint64_t dptr) = 0;
   // Frees dptr once the work before this call on `stream` is done. Default: waits for the stream,
   // then mem_free (a backend that can defer the free overrides it).

@@ -36,7 +36,7 @@ class CudaBackend final : public Backend {
   Status open(const SessionWindow& window) override;
   const DeviceProps& props() const override { return props_; }
 
-  Status mem_alloc(uint64_t bytes, uint64_t* dptr) override;
+  Status mem_alloc(uint64_t bytes, uint64_t at, uint64_t* dptr) override;
   Status mem_free(uint64_t dptr) override;
   uint64_t mem_used() const override { return used_; }
   Status memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) override;

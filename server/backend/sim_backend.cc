@@ -105,15 +105,23 @@ Status SimBackend::open(const SessionWindow& window) {
   return Status::Ok();
 }
 
-Status SimBackend::map_range(uint64_t bytes, uint64_t* dptr) {
+Status SimBackend::map_range(uint64_t bytes, uint64_t at_addr, uint64_t* dptr) {
   uint64_t need = va_.rounded(bytes);
   if (need == 0 || need > window_.vram_cap - std::min(used_, window_.vram_cap))
     return Status::Err(CUDA_ERROR_OUT_OF_MEMORY,
                        "allocation of " + std::to_string(bytes) + " bytes exceeds the vGPU's " +
                            std::to_string(window_.vram_cap) + "-byte memory cap (" +
                            std::to_string(used_) + " bytes in use)");
-  auto at = va_.allocate(bytes);
-  if (!at) return Status::Err(CUDA_ERROR_OUT_OF_MEMORY, "device address window is exhausted");
+  std::optional<uint64_t> at;
+  if (at_addr == 0) {
+    at = va_.allocate(bytes);
+    if (!at) return Status::Err(CUDA_ERROR_OUT_OF_MEMORY, "device address window is exhausted");
+  } else if (va_.allocate_at(at_addr, bytes)) {
+    at = at_addr;
+  } else {
+    return Status::Err(CUDA_ERROR_INVALID_VALUE, "cannot place an allocation at " + hex(at_addr) +
+                                                     ": not aligned, outside the window or in use");
+  }
   void* want = reinterpret_cast<void*>(*at);
   void* got = ::mmap(want, need, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
@@ -130,9 +138,9 @@ Status SimBackend::map_range(uint64_t bytes, uint64_t* dptr) {
   return Status::Ok();
 }
 
-Status SimBackend::mem_alloc(uint64_t bytes, uint64_t* dptr) {
+Status SimBackend::mem_alloc(uint64_t bytes, uint64_t at, uint64_t* dptr) {
   if (bytes == 0) return Status::Err(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc of 0 bytes");
-  return map_range(bytes, dptr);
+  return map_range(bytes, at, dptr);
 }
 
 Status SimBackend::mem_free(uint64_t dptr) {
@@ -338,7 +346,7 @@ Status SimBackend::module_load(uint64_t module, const uint8_t* data, uint64_t si
   m->info = std::move(parsed).value();
   for (const auto& g : m->info.globals) {
     uint64_t dptr = 0;
-    Status st = map_range(g.size ? g.size : 1, &dptr);
+    Status st = map_range(g.size ? g.size : 1, 0, &dptr);
     if (!st.ok()) {
       for (auto& [n, r] : m->globals) unmap(r.first);
       return st;

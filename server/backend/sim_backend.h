@@ -52,7 +52,7 @@ class SimBackend final : public Backend {
   Status open(const SessionWindow& window) override;
   const DeviceProps& props() const override { return props_; }
 
-  Status mem_alloc(uint64_t bytes, uint64_t* dptr) override;
+  Status mem_alloc(uint64_t bytes, uint64_t at, uint64_t* dptr) override;
   Status mem_free(uint64_t dptr) override;
   uint64_t mem_used() const override { return used_; }
   Status memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) override;
@@ -133,7 +133,7 @@ class SimBackend final : public Backend {
     std::chrono::steady_clock::time_point at;
   };
 
-  Status map_range(uint64_t bytes, uint64_t* dptr);
+  Status map_range(uint64_t bytes, uint64_t at, uint64_t* dptr);  // at: as mem_alloc's
   Status check_launch_attributes(const LaunchConfig& cfg, const std::string& kernel);
   Status load_ptx(const uint8_t* data, uint64_t size, Module* m);
   Status launch_ptx(const Function& f, const LaunchConfig& cfg);

@@ -84,7 +84,7 @@ Status SimBackend::load_ptx(const uint8_t* data, uint64_t size, Module* m) {
     auto it = m->globals.find(g.name);
     if (it == m->globals.end()) {
       uint64_t dptr = 0;
-      Status st = map_range(g.size ? g.size : 1, &dptr);
+      Status st = map_range(g.size ? g.size : 1, 0, &dptr);
       if (!st.ok()) return st;
       it = m->globals.emplace(g.name, std::make_pair(dptr, g.size)).first;
     }

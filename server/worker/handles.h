@@ -31,6 +31,12 @@ class HandleTable {
     *why = foreign(h);
     return nullptr;
   }
+  const T* owned(uint64_t h, Status* why) const {
+    auto it = items_.find(h);
+    if (it != items_.end()) return &it->second;
+    *why = foreign(h);
+    return nullptr;
+  }
   Status owned(uint64_t h) const { return items_.count(h) ? Status::Ok() : foreign(h); }
   // Ok when h may name a new one.
   Status fresh(uint64_t h) const {

@@ -153,6 +153,9 @@ class Session {
   struct Function {
     uint64_t module = 0;
     FunctionInfo info;
+    // A deferred lookup that failed (ModuleGetFunctionDeferred): launches and attribute calls
+    // with this handle answer it.
+    Status lookup_error;
   };
   // Virtual memory (session_vmm.cc): physical allocations by client handle, reservations and
   // mappings by start address. A mapping's range is device memory for check_range().
@@ -169,6 +172,8 @@ class Session {
   HandleTable<> streams_{"stream"}, events_{"event"};
   HandleTable<Module> modules_{"module"};
   HandleTable<Function> functions_{"function"};
+  // The session's function `function` when its lookup succeeded; else null and *st says why.
+  const Function* usable_function(uint64_t function, Status* st) const;
   // Graphs kept for replay (GraphUpload): the records one launch runs.
   struct KeptGraph {
     std::vector<uint8_t> records;

@@ -15,7 +15,6 @@
 
 namespace rgpu::server {
 
-inline constexpr uint64_t kMaxNameBytes = 64 * 1024;
 inline constexpr uint64_t kMaxModuleBytes = 1ull << 30;
 
 inline Status bad(CUresult c, std::string t) {

@@ -3,6 +3,7 @@
 // limited before a handler runs).
 #include <algorithm>
 
+#include "protocol/image/image_zstd.h"
 #include "protocol/image/param_layout.h"
 #include "protocol/image_digest.h"
 #include "protocol/launch_record.h"
@@ -33,6 +34,14 @@ Status Session::on_ModuleLoad(const op::ModuleLoad::Args& a, OpPayload in,
 }
 
 Status Session::load_image(uint64_t module, uint64_t hash, OpPayload in) {
+  std::vector<uint8_t> unpacked;
+  if (image::is_zstd_image(in.data, in.len)) {  // sent compressed (protocol 11)
+    auto r = image::decompress_image(in.data, in.len, kMaxModuleBytes);
+    if (!r) return bad(CUDA_ERROR_INVALID_IMAGE, r.error());
+    unpacked = std::move(r.value());
+    in.data = unpacked.data();
+    in.len = unpacked.size();
+  }
   RGPU_TRY(backend_.module_load(module, in.data, in.len));
   keep_image(hash, in.data, in.len);
   // Loaded, so a valid image; as large as the shim offers by digest (interpose/modules.cc).
@@ -117,6 +126,49 @@ Status Session::on_ModuleGetFunction(const op::ModuleGetFunction::Args& a, OpPay
   return Status::Ok();
 }
 
+Status Session::on_ModuleGetFunctionDeferred(const op::ModuleGetFunctionDeferred::Args& a,
+                                             OpPayload in, op::ModuleGetFunctionDeferred::Result&,
+                                             OpReply&) {
+  std::string name;
+  if (!read_name(in.data, in.len, &name) || name.size() + 1 > in.len)
+    return bad(CUDA_ERROR_INVALID_VALUE, "ModuleGetFunctionDeferred without a kernel name");
+  auto theirs = image::decode_param_layout(in.data + name.size() + 1, in.len - name.size() - 1);
+  if (!theirs)
+    return bad(CUDA_ERROR_INVALID_VALUE,
+               "ModuleGetFunctionDeferred for " + name + ": " + theirs.error());
+  Status st;
+  Module* m = modules_.owned(a.module, &st);
+  if (!m) return st;
+  RGPU_TRY(functions_.fresh(a.function));
+  Function f;
+  f.module = a.module;
+  st = m->load_error;
+  if (st.ok()) st = backend_.module_get_function(a.module, a.function, name, &f.info);
+  if (st.ok() && f.info.layout_known && f.info.layout.params != theirs.value().params)
+    st = bad(CUDA_ERROR_INVALID_IMAGE,
+             "kernel " + name + ": the client parsed " +
+                 std::to_string(theirs.value().params.size()) +
+                 " parameters laid out differently from the device's " +
+                 std::to_string(f.info.layout.params.size()) +
+                 " (its launches are refused; set RGPU_CLIENT_LAYOUT=0 to ask the server)");
+  if (st.ok() && !f.info.layout_known) {
+    f.info.layout = std::move(theirs.value());
+    f.info.layout_known = true;
+  }
+  f.lookup_error = st;  // the handle's own calls answer it (ops.def)
+  functions_.add(a.function, std::move(f));
+  return st;
+}
+
+const Session::Function* Session::usable_function(uint64_t function, Status* st) const {
+  const Function* fn = functions_.owned(function, st);
+  if (fn && !fn->lookup_error.ok()) {
+    *st = fn->lookup_error;
+    return nullptr;
+  }
+  return fn;
+}
+
 Status Session::on_ModuleGetGlobal(const op::ModuleGetGlobal::Args& a, OpPayload in,
                                    op::ModuleGetGlobal::Result& res, OpReply&) {
   std::string name;
@@ -137,20 +189,23 @@ Status Session::on_ModuleGetGlobal(const op::ModuleGetGlobal::Args& a, OpPayload
 
 Status Session::on_FuncGetAttribute(const op::FuncGetAttribute::Args& a, OpPayload,
                                     op::FuncGetAttribute::Result& res, OpReply&) {
-  RGPU_TRY(functions_.owned(a.function));
+  Status st;
+  const Function* fn = usable_function(a.function, &st);
+  if (!fn) return st;
   return backend_.func_get_attribute(a.function, a.attribute, &res.value);
 }
 
 Status Session::on_FuncSetAttribute(const op::FuncSetAttribute::Args& a, OpPayload,
                                     op::FuncSetAttribute::Result&, OpReply&) {
-  RGPU_TRY(functions_.owned(a.function));
+  Status st;
+  if (!usable_function(a.function, &st)) return st;
   return backend_.func_set_attribute(a.function, a.attribute, a.value);
 }
 
 Status Session::on_LaunchKernel(const op::LaunchKernel::Args& a, OpPayload in,
                                 op::LaunchKernel::Result&, OpReply&) {
   Status st;
-  const Function* fn = functions_.owned(a.function, &st);
+  const Function* fn = usable_function(a.function, &st);
   if (!fn) return st;
   RGPU_TRY(check_stream(a.stream));
   LaunchGeometry g{};
@@ -210,7 +265,8 @@ Status Session::on_LaunchKernel(const op::LaunchKernel::Args& a, OpPayload in,
 
 Status Session::on_OccupancyMaxActiveBlocks(const op::OccupancyMaxActiveBlocks::Args& a, OpPayload,
                                             op::OccupancyMaxActiveBlocks::Result& res, OpReply&) {
-  RGPU_TRY(functions_.owned(a.function));
+  Status st;
+  if (!usable_function(a.function, &st)) return st;
   return backend_.occupancy_max_active_blocks(a.function, a.block_size, a.flags, a.dynamic_smem,
                                               &res.blocks);
 }

@@ -106,6 +106,17 @@ check(r >= 0.050, "round trip over a 25 ms link takes >= 50 ms (%.1f ms)" % (r *
 check(r < 0.5, "... and not ten times that (%.1f ms)" % (r * 1e3))
 secs, intact, eof = transfer(port, 2 << 20)
 check(intact and eof, "2 MiB echoed intact, in order, half-close passed on both ways")
+# Setting up a connection costs its handshake's round trip: a connection's first answer comes
+# two round trips after its connect, as over a real link.
+t = time.monotonic()
+c = socket.create_connection(("127.0.0.1", port))
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.sendall(b"x")
+check(c.recv(1) == b"x", "the first byte is echoed")
+first = time.monotonic() - t
+c.close()
+check(first >= 0.100, "connect to first answer over a 25 ms link takes >= 100 ms (%.1f ms)" % (first * 1e3))
+check(first < 1.0, "... and not ten times that (%.1f ms)" % (first * 1e3))
 p.kill()
 
 # Rate: 1 MiB each way at 8 Mbit/s takes >= 1.05 s (the two directions overlap).

@@ -50,7 +50,7 @@ class PtxFixture : public ::testing::Test {
   template <typename T>
   uint64_t upload(const std::vector<T>& v) {
     uint64_t d = 0;
-    EXPECT_TRUE(backend.mem_alloc(std::max<size_t>(1, v.size() * sizeof(T)), &d).ok());
+    EXPECT_TRUE(backend.mem_alloc(std::max<size_t>(1, v.size() * sizeof(T)), 0, &d).ok());
     if (!v.empty()) {
       EXPECT_TRUE(backend.memcpy_htod(d, v.data(), v.size() * sizeof(T), 0).ok());
     }
