@@ -4,7 +4,10 @@
 #include "protocol/counting_stream.h"
 
 #include <kj/exception.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -60,8 +63,17 @@ std::string program_name() {
 struct Connected {
   std::unique_ptr<net::Stream> stream;
   HelloAccepted accepted;
-  uint64_t hello_ns = 0;  // the Hello's exchange (at least one round trip)
+  uint64_t rtt_ns = 0;  // the kernel's estimate of the TCP round trip (0: a Unix socket)
 };
+
+// The kernel's smoothed round-trip estimate of a TCP connection (from its handshake and the
+// Hello), or 0 when the socket is not TCP.
+uint64_t tcp_rtt_ns(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return 0;
+  return static_cast<uint64_t>(ti.tcpi_rtt) * 1000;
+}
 
 // Connects to server i and says hello. Nothing outlives a failure but the log line.
 CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
@@ -79,11 +91,8 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
     hp.secret = cfg.secret;
     hp.client_name = program_name();
     hp.va_base = cfg.va_base + i * kVaStride;
-    const auto t0 = std::chrono::steady_clock::now();
     out->accepted = client_handshake(*out->stream, hp);
-    out->hello_ns = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-            .count());
+    out->rtt_ns = tcp_rtt_ns(out->stream->fd());
   } catch (const std::exception& e) {
     RGPU_ERR("cannot use server %s from RGPU_SERVER: %s", cfg.servers[i].c_str(), e.what());
     return CUDA_ERROR_NO_DEVICE;
@@ -174,7 +183,7 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   make_distinct(c, &dev->props, static_cast<int>(i));
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
-  dev->hello_ns = conn.hello_ns;
+  dev->rtt_ns = conn.rtt_ns;
   LaneSet::Join join;
   join.tally = &tally(i);  // every lane of the session counts into the server's tally
   // Further lanes (one per thread) join this session (server/lane_handoff.h); over TLS only at
@@ -244,6 +253,22 @@ CUresult do_init() {
 }
 
 }  // namespace
+
+void add_dev_alloc(Client& c, uint64_t dptr, const DevAlloc& a) {
+  c.dev_allocs[dptr] = a;
+  c.devices[static_cast<size_t>(a.device)]->alloc_bytes += granule_bytes(a.size);
+}
+
+bool erase_dev_alloc(Client& c, uint64_t dptr, DevAlloc* was) {
+  auto it = c.dev_allocs.find(dptr);
+  if (it == c.dev_allocs.end()) return false;
+  Device& d = *c.devices[static_cast<size_t>(it->second.device)];
+  const uint64_t n = granule_bytes(it->second.size);
+  d.alloc_bytes -= std::min(d.alloc_bytes, n);
+  if (was) *was = it->second;
+  c.dev_allocs.erase(it);
+  return true;
+}
 
 CUresult init(unsigned flags) {
   if (flags != 0) return CUDA_ERROR_INVALID_VALUE;

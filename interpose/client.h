@@ -51,7 +51,7 @@ struct Device {
   DeviceProps props{};
   uint64_t vram_limit = 0;
   uint32_t protocol = 0;  // the version negotiated with this device's server (protocol/version.h)
-  uint64_t hello_ns = 0;  // how long the Hello took: at least the link's round trip
+  uint64_t rtt_ns = 0;    // the kernel's TCP round-trip estimate at connect (0: Unix socket)
   // Whether to offer module images by digest (protocol 9): until the server says it keeps none.
   std::atomic<bool> image_cache_seen{true};
   std::string server;
@@ -61,8 +61,10 @@ struct Device {
   MemPool* default_pool = nullptr;  // interpose/mem_pools.h (made on first use)
   MemPool* current_pool = nullptr;  // cuDeviceSetMemPool; null: the default pool
   // cuMemAlloc placed by this process (protocol 11, ops.def MemAllocAt): ranges of the window's
-  // upper half, and the bytes of every live cuMemAlloc of this device rounded to
-  // kVmmGranularity (placement stops at half the cap; above that the server answers each).
+  // upper half (an 11 server places nothing of its own there: server/backend/va_window.h), and
+  // the bytes of this device's live allocations this process knows of (cuMemAlloc, pool blocks,
+  // cuMemCreate) rounded to kVmmGranularity: placement stops at half the cap, above which the
+  // server answers each cuMemAlloc (and an out-of-memory error is the call's own).
   // Guarded by Client::mu.
   VaAllocator placed;
   bool placed_ready = false;
@@ -127,14 +129,17 @@ inline VaAllocator& placement(Device* d) {
   }
   return d->placed;
 }
-// A range the server placed in that upper half (its own half full, or a reservation at a hint
-// there) is kept out of this process's placements until it is freed (Client::mu held).
-inline void hold_server_range(Device* d, uint64_t va, uint64_t bytes) {
-  if (va >= d->props.va_base + d->props.va_size / 2) placement(d).allocate_at(va, bytes);
+inline uint64_t granule_bytes(uint64_t n) {
+  return n > UINT64_MAX - kVmmGranularity
+             ? UINT64_MAX
+             : (n + kVmmGranularity - 1) / kVmmGranularity * kVmmGranularity;
 }
-inline void free_server_range(Device* d, uint64_t va) {
-  if (d->placed_ready) d->placed.release(va);
-}
+// Records a live device allocation (cuMemAlloc, a pool block, a mapping) in Client::dev_allocs
+// and its device's alloc_bytes; Client::mu held.
+void add_dev_alloc(Client& c, uint64_t dptr, const DevAlloc& a);
+// Forgets one (Client::mu held); false when dptr starts none. A placed range stays taken in
+// Device::placed: the caller gives it back once the free is on the wire.
+bool erase_dev_alloc(Client& c, uint64_t dptr, DevAlloc* was = nullptr);
 
 // Runs cuInit's work once; later calls return the first result.
 CUresult init(unsigned flags);

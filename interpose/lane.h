@@ -263,7 +263,8 @@ class LaneSet {
   // Waits until no lane has a background copy in flight.
   void wait_background();
 
-  // Sends every lane's pending batch.
+  // Sends every lane's pending batch, the calling thread's own last (its records may depend on
+  // another thread's: they take later frame numbers).
   CUresult flush();
   const std::string& server() const { return server_; }
   // Why the server ended the session, from the first Goodbye any lane read (protocol 7);

@@ -157,10 +157,25 @@ void LaneSet::flush_others(Lane* me) {
 }
 
 CUresult LaneSet::flush() {
+  // The calling thread's lane last: what it just batched (a lookup, an allocation) may depend on
+  // another thread's batched work (the module it loaded), which must take the earlier frame
+  // number; as call() sends a sync op after flush_others().
+  Lane* me = nullptr;
+  if (t_last_set == this) {
+    me = t_last_lane;
+  } else if (!t_lanes_gone) {
+    for (auto& [set, lane] : t_lanes.owned)
+      if (set == this) me = lane;
+  }
   CUresult first = CUDA_SUCCESS;
   size_t n = n_lanes_.load(std::memory_order_acquire);
   for (size_t i = 0; i < n; ++i) {
+    if (lanes_[i].get() == me) continue;
     CUresult r = lanes_[i]->flush();
+    if (first == CUDA_SUCCESS) first = r;
+  }
+  if (me) {
+    CUresult r = me->flush();
     if (first == CUDA_SUCCESS) first = r;
   }
   return first;

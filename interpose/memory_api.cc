@@ -116,7 +116,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
   CUresult r = current_device(&d);
   if (r != CUDA_SUCCESS) return r;
   Client* c = state();
-  const uint64_t counted = (bytesize + kVmmGranularity - 1) / kVmmGranularity * kVmmGranularity;
+  const uint64_t counted = granule_bytes(bytesize);
   if (d->protocol >= 11 && c->client_placement) {
     // Placed here while this device's allocations stay below half its cap (ops.def
     // MemAllocAt): no round trip. Sent at once (a flush, not a wait) so that any thread this
@@ -127,19 +127,24 @@ CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
       if (d->alloc_bytes + counted <= d->props.total_mem / 2) {
         if (auto got = placement(d).allocate(bytesize)) {
           at = *got;
-          d->alloc_bytes += counted;
-          c->dev_allocs[at] = DevAlloc{bytesize, d->ordinal, true, true};
+          add_dev_alloc(*c, at, DevAlloc{bytesize, d->ordinal, true});
         }
       }
     }
     if (at) {
       r = d->lane->enqueue<op::MemAllocAt>({at, bytesize});
-      if (r == CUDA_SUCCESS) r = d->lane->flush();
-      if (r != CUDA_SUCCESS) {
+      if (r != CUDA_SUCCESS) {  // nothing went out: the range is free again
         std::lock_guard<std::shared_mutex> g(c->mu);
-        c->dev_allocs.erase(at);
-        d->alloc_bytes -= counted;
+        erase_dev_alloc(*c, at);
         d->placed.release(at);
+        return r;
+      }
+      r = d->lane->flush();
+      if (r != CUDA_SUCCESS) {
+        // The record may have reached the server: the range stays taken here (never placed
+        // again), only the allocation is forgotten.
+        std::lock_guard<std::shared_mutex> g(c->mu);
+        erase_dev_alloc(*c, at);
         return r;
       }
       *dptr = at;
@@ -152,9 +157,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
   if (r != CUDA_SUCCESS) return r;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
-    c->dev_allocs[res.dptr] = DevAlloc{bytesize, d->ordinal, false, true};
-    d->alloc_bytes += counted;
-    hold_server_range(d, res.dptr, bytesize);
+    add_dev_alloc(*c, res.dptr, DevAlloc{bytesize, d->ordinal, false});
   }
   *dptr = res.dptr;
   return CUDA_SUCCESS;
@@ -170,10 +173,7 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   DevAlloc was;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
-    auto it = c->dev_allocs.find(dptr);
-    if (it == c->dev_allocs.end()) return CUDA_ERROR_INVALID_VALUE;
-    was = it->second;
-    c->dev_allocs.erase(it);
+    if (!erase_dev_alloc(*c, dptr, &was)) return CUDA_ERROR_INVALID_VALUE;
   }
   Device* d = c->devices[static_cast<size_t>(was.device)].get();
   // Checked here (dev_allocs), so no answer is needed: batched where the server speaks 10.
@@ -189,10 +189,9 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
     op::MemFree::Args a{dptr};
     r = d->lane->call<op::MemFree>(a);
   }
-  if (was.counted) {
+  if (was.placed && r == CUDA_SUCCESS) {  // (after a failure the range stays taken)
     std::lock_guard<std::shared_mutex> g(c->mu);
-    d->alloc_bytes -= (was.size + kVmmGranularity - 1) / kVmmGranularity * kVmmGranularity;
-    free_server_range(d, dptr);  // placed here or held
+    d->placed.release(dptr);
   }
   return r;
 }

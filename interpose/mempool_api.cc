@@ -31,7 +31,7 @@ void release_cached(Client* c, MemPool* p, uint64_t keep, Pred releasable,
     if (!releasable(it->second)) continue;
     out->push_back({it->second.dptr, it->second.freed_on});
     p->reserved -= it->second.size;
-    c->dev_allocs.erase(it->second.dptr);
+    erase_dev_alloc(*c, it->second.dptr);
     it = p->cached.erase(it);
   }
 }
@@ -124,7 +124,7 @@ CUresult alloc_from(MemPool* p, CUdeviceptr* dptr, size_t bytes, CUstream s, boo
   }
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::shared_mutex> g(c->mu);
-  c->dev_allocs[res.dptr] = DevAlloc{size, d->ordinal};
+  add_dev_alloc(*c, res.dptr, DevAlloc{size, d->ordinal});
   c->pool_blocks[res.dptr] = p;
   p->live[res.dptr] = size;
   p->reserved += size;
@@ -165,19 +165,26 @@ CUresult free_async(CUdeviceptr dptr, CUstream s, bool pt) {
   }
   if (!p) {
     // Memory from cuMemAlloc may be freed stream-ordered too: it goes back to the device.
-    int dev = -1;
+    DevAlloc was;
     {
       std::lock_guard<std::shared_mutex> g(c->mu);
-      auto it = c->dev_allocs.find(dptr);
-      if (it == c->dev_allocs.end()) return CUDA_ERROR_INVALID_VALUE;
-      dev = it->second.device;
-      c->dev_allocs.erase(it);
+      if (!erase_dev_alloc(*c, dptr, &was)) return CUDA_ERROR_INVALID_VALUE;
     }
-    Device* owner = c->devices[static_cast<size_t>(dev)].get();
-    if (owner->protocol < kFirstFreeAsyncProtocol || owner != d)
-      return free_after_stream(owner, owner == d ? wire : 0, dptr);
-    op::MemFreeAsync::Args a{dptr, wire};
-    return d->lane->enqueue<op::MemFreeAsync>(a);
+    Device* owner = c->devices[static_cast<size_t>(was.device)].get();
+    CUresult r;
+    if (owner->protocol < kFirstFreeAsyncProtocol || owner != d) {
+      r = free_after_stream(owner, owner == d ? wire : 0, dptr);
+    } else {
+      op::MemFreeAsync::Args a{dptr, wire};
+      r = d->lane->enqueue<op::MemFreeAsync>(a);
+    }
+    // A range this process placed is placed again only after its free is on the wire.
+    if (was.placed && r == CUDA_SUCCESS) r = owner->lane->flush();
+    if (was.placed && r == CUDA_SUCCESS) {
+      std::lock_guard<std::shared_mutex> g(c->mu);
+      owner->placed.release(dptr);
+    }
+    return r;
   }
   Device* owner = p->device;
   std::vector<op::MemFreeAsync::Args> frees;
@@ -191,7 +198,7 @@ CUresult free_async(CUdeviceptr dptr, CUstream s, bool pt) {
     PoolBlock b{dptr, size, owner == d ? wire : 0, false};
     if (old_server) {
       p->reserved -= size;
-      c->dev_allocs.erase(dptr);
+      erase_dev_alloc(*c, dptr);
     } else {
       p->cached.emplace(size, b);
     }

@@ -1,11 +1,13 @@
 // interpose/modules.cc — see modules.h.
 #include "interpose/modules.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "interpose/log.h"
+#include "protocol/image/fatbin.h"
 #include "protocol/image/image_span.h"
 #include "protocol/image/image_zstd.h"
 #include "protocol/image/kernel_table.h"
@@ -45,7 +47,7 @@ uint64_t hash_bytes(const uint8_t* p, size_t n) {
 }
 
 constexpr size_t kCompressImageBytes = 4 * 1024;
-constexpr uint64_t kLocalLinkNs = 1000000;  // a Hello faster than 1 ms: a local link
+constexpr uint64_t kLocalLinkNs = 1000000;  // a round trip under 1 ms: a local link
 
 bool compress_images(Device* d) {
   switch (d->lane->compress_mode()) {
@@ -56,7 +58,7 @@ bool compress_images(Device* d) {
     case codec::CompressMode::kAuto:
       break;
   }
-  return d->hello_ns >= kLocalLinkNs;
+  return d->rtt_ns >= kLocalLinkNs;
 }
 
 // Sends an image to d's server as module `wire` (bytes only the first time this process sends
@@ -87,8 +89,9 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
       return CUDA_SUCCESS;
     }
   }
-  // The bytes, compressed where that wins (protocol 11): a link whose round trip is 1 ms or more
-  // is no local one, and ZSTD compresses an image faster than it crosses such a link; images
+  // The bytes, compressed where that wins (protocol 11): a link whose round trip (the kernel's
+  // TCP estimate at connect) is 1 ms or more is no local one, and ZSTD compresses an image
+  // faster than it crosses such a link; images
   // under 4 KiB, and those nvcc compressed already (ZSTD saves under 10 %), go as they are
   // (RGPU_COMPRESS=off: never; on: on any link).
   std::vector<uint8_t> packed;
@@ -103,8 +106,8 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
     }
   }
   if (!sent && d->protocol >= 10 && size <= Lane::kBatchBytes) {
-    // Its bytes travel, so nothing needs an answer: batched (protocol 10). An error comes back
-    // at the next sync call, the ModuleGetFunction that follows.
+    // Its bytes travel, so nothing needs an answer: batched (protocol 10). A failed load is told
+    // by the module's own lookups (ops.def ModuleLoadDeferred).
     CUresult r = d->lane->enqueue<op::ModuleLoadDeferred>({wire, hash}, data, size);
     if (r != CUDA_SUCCESS) return r;
     std::lock_guard<std::shared_mutex> g(c->mu);
@@ -133,7 +136,28 @@ CUresult send_image(Device* d, uint64_t wire, const uint8_t* data, size_t size, 
 // The largest image this process parses for its kernels' layouts (larger: the server answers).
 constexpr size_t kMaxParsedImageBytes = 64u << 20;
 
-// This process's parse of an image for d (Module::parsed), or null.
+// Whether the driver's rule lets a device of compute capability major.minor load the image: a
+// cubin of the same major version and no newer minor, or PTX for no newer a target (JIT). What
+// fails it is left to the server, whose lookup says so at cuModuleGetFunction.
+bool loadable_on(const uint8_t* data, size_t size, const image::ModuleInfo& info, int major,
+                 int minor) {
+  const auto elf_ok = [&](uint32_t sm) {
+    return static_cast<int>(sm / 10) == major && static_cast<int>(sm % 10) <= minor;
+  };
+  const auto ptx_ok = [&](uint32_t sm) { return static_cast<int>(sm) <= major * 10 + minor; };
+  if (size >= 4 && data[0] == 0x50 && data[1] == 0xed && data[2] == 0x55 && data[3] == 0xba) {
+    auto entries = image::list_fatbin_entries(data, size);
+    if (!entries) return false;
+    for (const auto& e : entries.value())
+      if (e.is_elf() ? elf_ok(e.sm_version) : ptx_ok(e.sm_version)) return true;
+    return false;
+  }
+  if (info.sm_version == 0) return false;  // unknown: ask
+  return info.parsed_kind == image::ImageKind::kPtx ? ptx_ok(info.sm_version)
+                                                    : elf_ok(info.sm_version);
+}
+
+// This process's parse of an image for d (Module::parsed), or null (then its lookups ask).
 std::shared_ptr<const image::ModuleInfo> parse_for(Device* d, const uint8_t* data, size_t size,
                                                    uint64_t hash) {
   if (d->protocol < 11 || !state()->client_layout || size > kMaxParsedImageBytes) return nullptr;
@@ -145,10 +169,15 @@ std::shared_ptr<const image::ModuleInfo> parse_for(Device* d, const uint8_t* dat
     if (it != g.parsed.end()) return it->second;
   }
   std::shared_ptr<const image::ModuleInfo> info;
-  if (auto r = image::parse_kernels(data, size, sm))
-    info = std::make_shared<const image::ModuleInfo>(std::move(r.value()));
-  else
+  if (auto r = image::parse_kernels(data, size, sm)) {
+    if (loadable_on(data, size, r.value(), d->props.cc_major, d->props.cc_minor))
+      info = std::make_shared<const image::ModuleInfo>(std::move(r.value()));
+    else
+      RGPU_DEBUG("module image has no code for compute %d.%d: its lookups ask the server",
+                 d->props.cc_major, d->props.cc_minor);
+  } else {
     RGPU_DEBUG("module image not parsed here (%s): its lookups ask the server", r.error().c_str());
+  }
   std::lock_guard<std::shared_mutex> lock(g.mu);
   return g.parsed.emplace(std::pair{hash, sm}, std::move(info)).first->second;
 }
@@ -167,8 +196,7 @@ std::unique_ptr<Module> new_module(Device* d, uint64_t hash, Library* lib, const
 // Looks `name` up without a round trip when the module's own parse has it (ops.def
 // ModuleGetFunctionDeferred): true when sent (*r: how that went), false to ask the server.
 bool lookup_deferred(Module* m, Function* f, CUresult* r) {
-  // An image without code for this device is left to the server, whose lookup says so.
-  if (!m->parsed || !m->parsed->sm_compatible) return false;
+  if (!m->parsed) return false;
   const image::KernelInfo* k = m->parsed->find_kernel(f->name);
   if (!k || !image::validate_param_layout(k->layout).empty()) return false;
   std::vector<uint8_t> payload(f->name.begin(), f->name.end());
@@ -180,7 +208,14 @@ bool lookup_deferred(Module* m, Function* f, CUresult* r) {
                                                        payload.size());
   // On the wire before any thread can launch with the handle.
   if (*r == CUDA_SUCCESS) *r = d->lane->flush();
-  if (*r == CUDA_SUCCESS) f->layout = k->layout;
+  if (*r == CUDA_SUCCESS) {
+    // As the server's answer would decode (param_layout.h): the packed size is the end of the
+    // last parameter, whatever constant-bank size the image states.
+    f->layout = k->layout;
+    f->layout.param_bytes = 0;
+    for (const auto& p : f->layout.params)
+      f->layout.param_bytes = std::max(f->layout.param_bytes, p.offset + p.size);
+  }
   return true;
 }
 

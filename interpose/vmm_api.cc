@@ -140,7 +140,6 @@ CUresult cuMemAddressReserve(CUdeviceptr* ptr, size_t size, size_t alignment, CU
   if (r != CUDA_SUCCESS) return r;
   std::lock_guard<std::shared_mutex> g(state()->mu);
   g_reserved[res.va] = {size, d->ordinal};
-  hold_server_range(d, res.va, size);
   *ptr = res.va;
   return CUDA_SUCCESS;
 }
@@ -149,7 +148,6 @@ CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
   Client* c = state();
   if (!c) return check_init();
   Device* d = nullptr;
-  CUresult r;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = g_reserved.find(ptr);
@@ -160,11 +158,7 @@ CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
     g_reserved.erase(it);
   }
   op::AddressFree::Args a{ptr, size};
-  r = d->lane->enqueue<op::AddressFree>(a);
-  if (r == CUDA_SUCCESS) r = d->lane->flush();  // on the wire before the range is placed again
-  std::lock_guard<std::shared_mutex> g(c->mu);
-  free_server_range(d, ptr);
-  return r;
+  return d->lane->enqueue<op::AddressFree>(a);
 }
 
 CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
@@ -190,14 +184,14 @@ CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAlloc
       return CUDA_ERROR_INVALID_VALUE;  // overlaps a mapping
     d = c->devices[static_cast<size_t>(h->second.device)].get();
     g_mapped[ptr] = Mapping{size, handle, h->second.device};
-    c->dev_allocs[ptr] = DevAlloc{size, h->second.device};
+    add_dev_alloc(*c, ptr, DevAlloc{size, h->second.device});
   }
   op::MemMap::Args a{ptr, size, offset, handle};
   CUresult e = d->lane->enqueue<op::MemMap>(a);  // never under the client's lock
   if (e != CUDA_SUCCESS) {
     std::lock_guard<std::shared_mutex> g(c->mu);
     g_mapped.erase(ptr);
-    c->dev_allocs.erase(ptr);
+    erase_dev_alloc(*c, ptr);
   }
   return e;
 }
@@ -220,7 +214,7 @@ CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
     for (uint64_t at = ptr; at < ptr + size;) {
       auto m = g_mapped.find(at);
       at += m->second.bytes;
-      c->dev_allocs.erase(m->first);
+      erase_dev_alloc(*c, m->first);
       g_mapped.erase(m);
     }
     d = c->devices[static_cast<size_t>(device)].get();

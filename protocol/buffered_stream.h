@@ -9,6 +9,8 @@
 // (nothing buffered). Like any Stream it is used by one thread at a time for reading.
 #pragma once
 
+#include <poll.h>
+
 #include <time.h>
 
 #include <cstdint>
@@ -100,13 +102,22 @@ class BufferedReader final : public Stream {
     return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
   }
 
-  // One read of up to len bytes into p: polled for up to spin_ns_ first, then blocking.
+  // One read of up to len bytes into p: polled for up to spin_ns_ first, then blocking. The
+  // poll asks the socket whether bytes came (poll(2) with no timeout, which takes no socket
+  // lock) and reads only then: a read that finds nothing still locks the socket, against the
+  // sender's delivery of the very bytes it waits for (figure 3's TLS D2H rows lost 10-15 % to
+  // reads spinning on an empty socket).
   size_t fill(void* p, size_t len) {
     if (spin_ns_ != 0) {
       const uint64_t until = now_ns() + spin_ns_;
+      size_t n = 0;
+      if (s_.try_read_some(p, len, &n)) return n;  // (TLS: a record may be buffered already)
+      const int fd = s_.fd();
       do {
-        size_t n = 0;
-        if (s_.try_read_some(p, len, &n)) return n;
+        pollfd pf{fd, POLLIN, 0};
+        if (fd < 0 || ::poll(&pf, 1, 0) != 0) {
+          if (s_.try_read_some(p, len, &n)) return n;
+        }
         cpu_relax();
       } while (now_ns() < until);
     }

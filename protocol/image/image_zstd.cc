@@ -3,6 +3,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <string>
 
 namespace rgpu::image {
@@ -36,9 +37,10 @@ Result<std::vector<uint8_t>> decompress_image(const uint8_t* data, size_t size, 
   const unsigned long long content = ZSTD_getFrameContentSize(data, size);
   if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN)
     return Bytes::fail("compressed image: the frame does not state its size");
-  if (content == 0 || content > max_bytes)
-    return Bytes::fail("compressed image of " + std::to_string(content) + " bytes (at most " +
-                       std::to_string(max_bytes) + ")");
+  const uint64_t bound = std::min<uint64_t>(max_bytes, kMaxZstdRatio * size);
+  if (content == 0 || content > bound)
+    return Bytes::fail("compressed image of " + std::to_string(content) + " bytes from " +
+                       std::to_string(size) + " (at most " + std::to_string(bound) + ")");
   std::vector<uint8_t> out(static_cast<size_t>(content));
   const size_t n = ZSTD_decompress(out.data(), out.size(), data, size);
   if (ZSTD_isError(n) || n != out.size())

@@ -5,9 +5,11 @@
 // 0xba55ed50, a cubin with 0x7f 'E' 'L' 'F', PTX with text), so the receiver tells them apart by
 // is_zstd_image(). compress_image() returns the frame, or an empty vector when it would not be at
 // least kMinSaving smaller (the caller then sends the image as it is). decompress_image() accepts
-// exactly one whole frame that states its content size, at most `max_bytes`; anything else (a
-// truncated or corrupt frame, trailing bytes, an unstated or larger size) is an error with a
-// message, and nothing is read or written out of bounds.
+// exactly one whole frame that states its content size, at most `max_bytes` and at most
+// kMaxZstdRatio times the frame's own size (so a small frame cannot make the receiver allocate
+// much: the rule the fatbin parser applies to ZSTD entries); anything else (a truncated or
+// corrupt frame, trailing bytes, an unstated or larger size) is an error with a message, and
+// nothing is read or written out of bounds.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +21,7 @@
 namespace rgpu::image {
 
 inline constexpr double kMinSaving = 0.10;  // compressed must be <= 90 % of the image
+inline constexpr uint64_t kMaxZstdRatio = 256;
 
 bool is_zstd_image(const uint8_t* data, size_t size);
 std::vector<uint8_t> compress_image(const uint8_t* data, size_t size);

@@ -67,11 +67,12 @@ Status CudaBackend::open(const SessionWindow& asked) {
   if (any_driver_) {
     // Chained through rgpu's own shim (--cuda-driver): that shim must ask its server for the
     // addresses this session's client sees, and its server needs address space of its own for
-    // module variables, so this session keeps the lower half of the window.
+    // module variables, in its own placements' half (va_window.h), so this session keeps the
+    // lowest quarter of the window.
     char base[32];
     std::snprintf(base, sizeof base, "0x%llx", static_cast<unsigned long long>(window.va_base));
     ::setenv("RGPU_VA_BASE", base, 1);
-    window.va_size = asked.va_size / 2;
+    window.va_size = asked.va_size / 4;
   }
   std::string e = check_window(window.va_base, window.va_size);
   if (!e.empty()) return Status::Err(CUDA_ERROR_INVALID_VALUE, e);

@@ -111,7 +111,7 @@ class CudaBackend final : public Backend {
   SessionWindow window_{};
   DeviceProps props_{};
   CUdeviceptr reserved_ = 0;
-  VaAllocator va_;
+  WindowAllocator va_;  // own placements below the middle, the client's above
   std::map<uint64_t, Alloc> allocs_;
   uint64_t used_ = 0;
   std::map<uint64_t, CUstream> streams_;

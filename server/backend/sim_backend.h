@@ -151,7 +151,7 @@ class SimBackend final : public Backend {
   SimArch arch_ = kSimDefaultArch;
   SessionWindow window_{};
   DeviceProps props_{};
-  VaAllocator va_;
+  WindowAllocator va_;                   // own placements below the middle, the client's above
   std::map<uint64_t, uint64_t> allocs_;  // start -> rounded bytes (user and module globals)
   uint64_t used_ = 0;
   uint64_t busy_ns_ = 0;

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include "protocol/ops.h"
+
 namespace rgpu::server {
 
 namespace {
@@ -22,6 +24,14 @@ std::string check_window(uint64_t va_base, uint64_t va_size) {
     return "device address window " + hex(va_base) + "+" + hex(va_size) + " is outside " +
            hex(kMinVa) + ".." + hex(kMaxVa);
   return "";
+}
+
+void WindowAllocator::reset(uint64_t base, uint64_t size, uint64_t align) {
+  const uint64_t unit = kVmmGranularity;
+  const uint64_t half = size / 2 / unit * unit;
+  mid_ = base + half;
+  own_.reset(base, half, align);
+  client_.reset(mid_, size - half, unit);
 }
 
 }  // namespace rgpu::server

@@ -4,9 +4,10 @@
 //   u16 op, u16 args_len, u32 payload_len, args bytes, payload bytes
 // run through sync() or async() by the op's class. An 8-byte argument word whose top 16 bits are
 // 0xffff becomes an address inside the session's first megabyte (where its allocations start),
-// so the fuzzer reaches real ranges. Launches are not run, nor kept graphs holding one (fuzz_ptx
-// runs kernels under an instruction bound); everything else is: every range and handle must be
-// checked.
+// so the fuzzer reaches real ranges; one whose top 16 bits are 0xfffe becomes one of the first
+// 256 2 MiB granules of the window's upper half (where a client places its own allocations).
+// Launches are not run, nor kept graphs holding one (fuzz_ptx runs kernels under an instruction
+// bound); everything else is: every range and handle must be checked.
 #include <cstring>
 #include <vector>
 
@@ -62,6 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::memcpy(&v, &args[w], 8);
       if ((v >> 48) == 0xffff) {
         v = kBase + (v & 0xfffff);
+        std::memcpy(&args[w], &v, 8);
+      } else if ((v >> 48) == 0xfffe) {  // the window's upper half, where clients place (2 MiB)
+        v = kBase + rgpu::server::kDefaultVaSize / 2 + (v & 0xff) * rgpu::kVmmGranularity;
         std::memcpy(&args[w], &v, 8);
       }
     }

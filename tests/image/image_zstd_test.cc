@@ -48,6 +48,15 @@ TEST(ImageZstd, MalformedFramesAreRefusedWithAMessage) {
   auto r = decompress_image(z.data(), z.size(), img.size() - 1);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("at most"), std::string::npos) << r.error();
+  // A small frame that would unpack to far more than its ratio allows (a bomb): refused before
+  // anything is allocated, whatever the receiver's own bound.
+  std::vector<uint8_t> zeros(4u << 20, 0);
+  std::vector<uint8_t> bomb = compress_image(zeros.data(), zeros.size());
+  ASSERT_FALSE(bomb.empty());
+  ASSERT_LT(bomb.size() * kMaxZstdRatio, zeros.size());
+  r = decompress_image(bomb.data(), bomb.size(), 1ull << 30);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("at most"), std::string::npos) << r.error();
   // Truncated, with trailing bytes, corrupt, not a frame at all.
   EXPECT_FALSE(decompress_image(z.data(), z.size() - 1, img.size()).ok());
   std::vector<uint8_t> longer = z;

@@ -112,9 +112,26 @@ TEST_F(DeferredSetup, APlacementThatCannotBeHonouredSurfacesAtTheNextSyncCall) {
   float x = 1;
   async<op::MemcpyHtoD>({kPlaced + kVmmGranularity, 4, 0, 0}, &x, 4);
   EXPECT_EQ(sync<op::MemGetInfo>({0}).status.code, CUDA_ERROR_INVALID_VALUE);
-  // The session goes on; the server's own placements avoid what the client placed.
-  uint64_t p = alloc(64);
-  EXPECT_NE(p, kPlaced);
+  // The lower half is the server's: a client placement there is refused.
+  async<op::MemAllocAt>({kBase + 4 * kVmmGranularity, 64});
+  EXPECT_EQ(sync<op::MemGetInfo>({0}).status.code, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());  // the session goes on
+}
+
+TEST_F(DeferredSetup, TheServerNeverPlacesInTheClientsHalf) {
+  // Its own allocations, and a reservation whose hint lies in the upper half, stay below it.
+  for (int i = 0; i < 4; ++i) EXPECT_LT(alloc(3 * kVmmGranularity), kPlaced);
+  OpReply r = sync<op::AddressReserve>({4 * kVmmGranularity, 0, kPlaced});
+  ASSERT_TRUE(r.status.ok()) << r.status.text;
+  EXPECT_LT(result<op::AddressReserve::Result>(r).va, kPlaced);
+  // So the client's placement there is always free.
+  async<op::MemAllocAt>({kPlaced, 4 * kVmmGranularity});
+  EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
+  // A placement takes whole 2 MiB granules: the next one starts a granule further on.
+  async<op::MemAllocAt>({kPlaced + 4 * kVmmGranularity + 4096, 64});
+  EXPECT_EQ(sync<op::MemGetInfo>({0}).status.code, CUDA_ERROR_INVALID_VALUE);
+  async<op::MemAllocAt>({kPlaced + 5 * kVmmGranularity, 64});
+  async<op::MemAllocAt>({kPlaced + 5 * kVmmGranularity + kVmmGranularity, 64});
   EXPECT_TRUE(sync<op::MemGetInfo>({0}).status.ok());
 }
 
