@@ -38,7 +38,10 @@ DRIVER=$BUILD/bin/rgpu_driver_loop NOOP_PLUGIN=$BUILD/bench/librgpu_bench_noop_p
 for p in $PROGRAMS; do
   case "$p" in train_loop|driver_loop) ;; *) echo "figure6.sh: no program $p (train_loop, driver_loop)" >&2; exit 2 ;; esac
 done
-for f in "$SERVER" "$LINK" "$TRAIN" "$PLUGIN" "$DRIVER" "$NOOP_PLUGIN" "$SHIM/libcuda.so.1"; do
+NEED=("$SERVER" "$LINK" "$SHIM/libcuda.so.1")
+[[ " $PROGRAMS " == *" train_loop "* ]] && NEED+=("$TRAIN" "$PLUGIN")
+[[ " $PROGRAMS " == *" driver_loop "* ]] && NEED+=("$DRIVER" "$NOOP_PLUGIN")
+for f in "${NEED[@]}"; do
   [[ -e "$f" ]] || { echo "figure6.sh: no $f (build it: cmake --build --preset release)" >&2; exit 1; }
 done
 W=$(mktemp -d /tmp/rgpu-figure6.XXXXXX)
@@ -49,7 +52,10 @@ wait_port() {  # FILE: prints the port once written
   for _ in $(seq 200); do [[ -s "$1" ]] && { tr -d ' \n' <"$1" | sed 's/.*://'; return; }; sleep 0.05; done
   echo "figure6.sh: nothing listened (see $W)" >&2; exit 1
 }
-"$SERVER" --backend sim --sim-plugin "$PLUGIN" --sim-plugin "$NOOP_PLUGIN" --image-cache off --listen 127.0.0.1:0 --port-file "$W/server.port" \
+PLUGINS=()
+[[ " $PROGRAMS " == *" train_loop "* ]] && PLUGINS+=(--sim-plugin "$PLUGIN")
+[[ " $PROGRAMS " == *" driver_loop "* ]] && PLUGINS+=(--sim-plugin "$NOOP_PLUGIN")
+"$SERVER" --backend sim "${PLUGINS[@]}" --image-cache off --listen 127.0.0.1:0 --port-file "$W/server.port" \
   --insecure >"$W/server.log" 2>&1 &
 PIDS+=($!)
 SERVER_PORT=$(wait_port "$W/server.port")

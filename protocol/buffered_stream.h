@@ -24,6 +24,9 @@ namespace rgpu::net {
 class BufferedReader final : public Stream {
  public:
   static constexpr size_t kDefaultBufferBytes = 64 * 1024;
+  // Pause instructions between two polls of an empty socket (about 1-2 us): a poll is a
+  // syscall, which a core shared with the sender (a hyperthread, a VM's vCPU) pays for.
+  static constexpr int kRelaxesPerPoll = 32;
 
   // buffer_bytes: the most one refill reads. A reader of mostly small frames followed by large
   // payloads (a client lane) wants it small: what a refill takes of a payload is copied once more.
@@ -118,7 +121,7 @@ class BufferedReader final : public Stream {
         if (fd < 0 || ::poll(&pf, 1, 0) != 0) {
           if (s_.try_read_some(p, len, &n)) return n;
         }
-        cpu_relax();
+        for (int i = 0; i < kRelaxesPerPoll; ++i) cpu_relax();
       } while (now_ns() < until);
     }
     return s_.read_some(p, len);

@@ -28,6 +28,7 @@ namespace rgpu::server {
 namespace {
 using Clock = std::chrono::steady_clock;
 constexpr uint64_t kSimAlign = 4096;
+constexpr uint64_t kHugePage = 2ull << 20;
 constexpr uint64_t kEventDisableTiming = CU_EVENT_DISABLE_TIMING;
 
 std::string hex(uint64_t v) {
@@ -93,7 +94,10 @@ Status SimBackend::staged_wait(const void* staged) {
 }
 
 SimBackend::~SimBackend() {
-  for (auto& [start, len] : allocs_) ::munmap(reinterpret_cast<void*>(start), len);
+  for (auto& [start, len] : allocs_) {
+    auto padded = mapped_len_.find(start);
+    ::munmap(reinterpret_cast<void*>(start), padded == mapped_len_.end() ? len : padded->second);
+  }
 }
 
 Status SimBackend::open(const SessionWindow& window) {
@@ -123,15 +127,24 @@ Status SimBackend::map_range(uint64_t bytes, uint64_t at_addr, uint64_t* dptr) {
                                                      ": not aligned, outside the window or in use");
   }
   void* want = reinterpret_cast<void*>(*at);
-  void* got = ::mmap(want, need, PROT_READ | PROT_WRITE,
+  // A client's placement owns whole 2 MiB granules (va_window.h): one of 1 MiB or more maps all
+  // of its granules, so that it can be backed by large pages below.
+  const uint64_t map_len =
+      at_addr != 0 && need >= kHugePage / 2 ? (need + kHugePage - 1) / kHugePage * kHugePage : need;
+  void* got = ::mmap(want, map_len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (got != want) {
     int e = errno;
-    if (got != MAP_FAILED) ::munmap(got, need);
+    if (got != MAP_FAILED) ::munmap(got, map_len);
     va_.release(*at);
     return Status::Err(CUDA_ERROR_OUT_OF_MEMORY,
                        "cannot map sim device memory at " + hex(*at) + ": " + std::strerror(e));
   }
+  // Device memory in large pages, as a GPU's is: a 4 KiB-paged range costs every copy and kernel
+  // that walks it TLB misses a GPU does not have (a VM's socket copies into 4 KiB pages ran at
+  // a third of the rate: bench/README.md). Advice only, so a refusal is fine.
+  if (map_len >= kHugePage) ::madvise(want, map_len, MADV_HUGEPAGE);
+  if (map_len != need) mapped_len_[*at] = map_len;
   allocs_[*at] = need;
   used_ += need;
   *dptr = *at;
@@ -160,7 +173,10 @@ Status SimBackend::mem_free(uint64_t dptr) {
 void SimBackend::unmap(uint64_t dptr) {
   auto it = allocs_.find(dptr);
   if (it == allocs_.end()) return;
-  ::munmap(reinterpret_cast<void*>(dptr), it->second);
+  auto padded = mapped_len_.find(dptr);
+  ::munmap(reinterpret_cast<void*>(dptr),
+           padded == mapped_len_.end() ? it->second : padded->second);
+  if (padded != mapped_len_.end()) mapped_len_.erase(padded);
   used_ -= it->second;
   va_.release(dptr);
   allocs_.erase(it);

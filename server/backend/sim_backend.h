@@ -151,8 +151,9 @@ class SimBackend final : public Backend {
   SimArch arch_ = kSimDefaultArch;
   SessionWindow window_{};
   DeviceProps props_{};
-  WindowAllocator va_;                   // own placements below the middle, the client's above
-  std::map<uint64_t, uint64_t> allocs_;  // start -> rounded bytes (user and module globals)
+  WindowAllocator va_;                       // own placements below the middle, the client's above
+  std::map<uint64_t, uint64_t> allocs_;      // start -> rounded bytes (user and module globals)
+  std::map<uint64_t, uint64_t> mapped_len_;  // start -> bytes mapped, where more than allocs_'
   uint64_t used_ = 0;
   uint64_t busy_ns_ = 0;
   std::set<uint64_t> streams_;
