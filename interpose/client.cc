@@ -118,8 +118,10 @@ CUresult connect_server(const Config& cfg, size_t i, Connected* out) {
 void hide_unserved_capabilities(DeviceProps* p, uint32_t protocol) {
   // Virtual memory management is served against a protocol-6 server whose backend says so.
   if (protocol < 6) p->attrs[CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 0;
-  // Managed memory is served by the shim itself (managed.h), without concurrent access.
+  // Managed memory is served by the shim itself (managed.h), without concurrent access, and
+  // mapped page-locked memory (cuMemHostAlloc with DEVICEMAP) the same way.
   p->attrs[CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY] = 1;
+  p->attrs[CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY] = 1;
   for (CUdevice_attribute a : {
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
@@ -134,7 +136,6 @@ void hide_unserved_capabilities(DeviceProps* p, uint32_t protocol) {
            CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED,
            CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
            CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
-           CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
            CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
            CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1,
            CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS,

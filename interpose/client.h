@@ -88,6 +88,8 @@ struct HostAlloc {
   size_t size = 0;
   unsigned flags = 0;
   bool registered = false;  // cuMemHostRegister (memory not ours to free)
+  bool mapped = false;      // CU_MEMHOSTALLOC_DEVICEMAP: managed memory (managed.h) at this
+                            // address, which is its device pointer too
 };
 
 struct DevAlloc {

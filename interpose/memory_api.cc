@@ -17,6 +17,7 @@
 
 #include "interpose/api.h"
 #include "interpose/client.h"
+#include "interpose/log.h"
 #include "interpose/peer_copy.h"
 
 namespace rgpu::api {
@@ -229,9 +230,21 @@ CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags) {
   if (!pp || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   if (!c) return check_init();
+  if (Flags &
+      ~(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_WRITECOMBINED))
+    return CUDA_ERROR_INVALID_VALUE;
   if (Flags & CU_MEMHOSTALLOC_DEVICEMAP) {
-    // Mapped (zero-copy) memory would need the GPU to reach client memory.
-    return CUDA_ERROR_NOT_SUPPORTED;
+    // Mapped memory: kernels cannot reach this process's memory, so it is managed memory
+    // (managed.h) whose one address is the host pointer and the device pointer alike, coherent
+    // at the same synchronization points (the host's writes go before device work, the device's
+    // come back after a synchronizing call).
+    CUdeviceptr dptr = 0;
+    CUresult r = api::cuMemAllocManaged(&dptr, bytesize, CU_MEM_ATTACH_GLOBAL);
+    if (r != CUDA_SUCCESS) return r;
+    std::lock_guard<std::shared_mutex> g(c->mu);
+    c->host_allocs[dptr] = HostAlloc{bytesize, Flags, false, true};
+    *pp = reinterpret_cast<void*>(dptr);
+    return CUDA_SUCCESS;
   }
   void* p = nullptr;
   if (posix_memalign(&p, 4096, bytesize) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -254,13 +267,37 @@ CUresult cuMemFreeHost(void* p) {
     if (it == c->host_allocs.end() || it->second.registered) return CUDA_ERROR_INVALID_VALUE;
   }
   wait_background_copies(c);
+  bool mapped;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
     auto it = c->host_allocs.find(reinterpret_cast<uintptr_t>(p));
     if (it == c->host_allocs.end() || it->second.registered) return CUDA_ERROR_INVALID_VALUE;
+    mapped = it->second.mapped;
     c->host_allocs.erase(it);
   }
+  if (mapped) return cuMemFree_v2(reinterpret_cast<CUdeviceptr>(p));  // its shadow too
   free(p);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr_v2* pdptr, void* p, unsigned int Flags) {
+  if (Flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  Client* c = state();
+  if (!c) return check_init();
+  std::shared_lock<std::shared_mutex> g(c->mu);
+  const auto key = reinterpret_cast<uintptr_t>(p);
+  auto it = c->host_allocs.upper_bound(key);
+  if (it == c->host_allocs.begin()) return CUDA_ERROR_INVALID_VALUE;  // not page-locked memory
+  --it;
+  if (key - it->first >= it->second.size) return CUDA_ERROR_INVALID_VALUE;
+  if (!it->second.mapped) {
+    RGPU_WARN(
+        "cuMemHostGetDevicePointer(%p): page-locked memory without CU_MEMHOSTALLOC_DEVICEMAP "
+        "(cudaHostAllocMapped) is not mapped for kernels here; allocate it mapped",
+        p);
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  *pdptr = key;  // one address for both (UVA)
   return CUDA_SUCCESS;
 }
 
@@ -268,7 +305,13 @@ CUresult cuMemHostRegister_v2(void* p, size_t bytesize, unsigned int Flags) {
   if (!p || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
   Client* c = state();
   if (!c) return check_init();
-  if (Flags & CU_MEMHOSTREGISTER_DEVICEMAP) return CUDA_ERROR_NOT_SUPPORTED;
+  if (Flags & CU_MEMHOSTREGISTER_DEVICEMAP) {
+    RGPU_WARN(
+        "cuMemHostRegister(%p, DEVICEMAP): kernels cannot reach memory of this process at its "
+        "own address; allocate mapped memory with cuMemHostAlloc(DEVICEMAP) instead",
+        p);
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
   std::lock_guard<std::shared_mutex> g(c->mu);
   auto key = reinterpret_cast<uintptr_t>(p);
   auto it = c->host_allocs.upper_bound(key + bytesize - 1);
