@@ -63,7 +63,7 @@ struct Device {
   // cuMemAlloc placed by this process (protocol 11, ops.def MemAllocAt): ranges of the window's
   // upper half (an 11 server places nothing of its own there: server/backend/va_window.h), and
   // the bytes of this device's live allocations this process knows of (cuMemAlloc, pool blocks,
-  // cuMemCreate) rounded to kVmmGranularity: placement stops at half the cap, above which the
+  // mappings) rounded to kVmmGranularity: placement stops at half the cap, above which the
   // server answers each cuMemAlloc (and an out-of-memory error is the call's own).
   // Guarded by Client::mu.
   VaAllocator placed;
@@ -95,8 +95,7 @@ struct HostAlloc {
 struct DevAlloc {
   size_t size = 0;
   int device = 0;
-  bool placed = false;   // placed by the client (Device::placed) and counted in alloc_bytes
-  bool counted = false;  // counted in Device::alloc_bytes (cuMemAlloc)
+  bool placed = false;  // placed by this process (Device::placed)
 };
 
 class Client {

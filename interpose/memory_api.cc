@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 #include "interpose/api.h"
 #include "interpose/client.h"
@@ -168,6 +169,12 @@ CUresult cuMemFree_v2(CUdeviceptr_v2 dptr) {
   Client* c = state();
   if (!c) return check_init();
   if (dptr == 0) return CUDA_SUCCESS;
+  {
+    // Mapped host memory: cuMemFreeHost frees it (and forgets it here first).
+    std::shared_lock<std::shared_mutex> g(c->mu);
+    auto h = c->host_allocs.find(dptr);
+    if (h != c->host_allocs.end() && h->second.mapped) return CUDA_ERROR_INVALID_VALUE;
+  }
   if (pools::owns(dptr)) return cuMemFreeAsync(dptr, nullptr);        // stream-ordered memory
   if (pools::cached(dptr)) return CUDA_ERROR_INVALID_VALUE;           // already freed to its pool
   if (managed::any() && managed::owns(dptr)) managed::release(dptr);  // its host shadow too
@@ -238,6 +245,12 @@ CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags) {
     // (managed.h) whose one address is the host pointer and the device pointer alike, coherent
     // at the same synchronization points (the host's writes go before device work, the device's
     // come back after a synchronizing call).
+    static std::once_flag told;
+    std::call_once(told, [] {
+      RGPU_INFO(
+          "mapped host memory (CU_MEMHOSTALLOC_DEVICEMAP) is kept coherent at synchronization "
+          "points as managed memory is: a kernel does not see host writes made while it runs");
+    });
     CUdeviceptr dptr = 0;
     CUresult r = api::cuMemAllocManaged(&dptr, bytesize, CU_MEM_ATTACH_GLOBAL);
     if (r != CUDA_SUCCESS) return r;
@@ -358,10 +371,23 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
   Device* d = device_of_pointer(ptr);
   uint64_t base = 0, size = 0;
   bool host = false;
+  bool mapped = false;  // mapped page-locked memory: host memory with a device pointer (itself)
   unsigned host_flags = 0;
   {
     std::lock_guard<std::shared_mutex> g(c->mu);
     if (d) {
+      auto h = c->host_allocs.upper_bound(ptr);
+      if (h != c->host_allocs.begin() && std::prev(h)->second.mapped &&
+          ptr - std::prev(h)->first < std::prev(h)->second.size) {
+        --h;
+        mapped = host = true;
+        base = h->first;
+        size = h->second.size;
+        host_flags = h->second.flags;
+      }
+    }
+    if (mapped) {
+    } else if (d) {
       auto it = c->dev_allocs.upper_bound(ptr);
       if (it != c->dev_allocs.begin()) {
         --it;
@@ -390,18 +416,18 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
                                          : reinterpret_cast<CUcontext>(current_context());
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
-      *static_cast<unsigned*>(data) = d ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+      *static_cast<unsigned*>(data) = d && !mapped ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
       if (!d) return CUDA_ERROR_INVALID_VALUE;  // host memory is not mapped on the device
       *static_cast<CUdeviceptr*>(data) = ptr;
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-      if (d) return CUDA_ERROR_INVALID_VALUE;
+      if (d && !mapped) return CUDA_ERROR_INVALID_VALUE;
       *static_cast<void**>(data) = reinterpret_cast<void*>(ptr);
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_IS_MANAGED:
-      *static_cast<unsigned*>(data) = managed::any() && managed::contains(ptr) ? 1 : 0;
+      *static_cast<unsigned*>(data) = !mapped && managed::any() && managed::contains(ptr) ? 1 : 0;
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
       *static_cast<int*>(data) = d ? d->ordinal : 0;

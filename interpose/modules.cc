@@ -204,6 +204,10 @@ bool lookup_deferred(Module* m, Function* f, CUresult* r) {
   image::encode_param_layout(k->layout, &payload);
   if (payload.size() > kMaxNameBytes) return false;
   Device* d = device_of(m);
+  // Another thread's batched work (the module's load) goes out first: once enqueued, this lane's
+  // batch may be sent at any moment (the flusher's deadline, a full batch).
+  *r = d->lane->flush();
+  if (*r != CUDA_SUCCESS) return true;
   *r = d->lane->enqueue<op::ModuleGetFunctionDeferred>({m->wire, f->wire}, payload.data(),
                                                        payload.size());
   // On the wire before any thread can launch with the handle.

@@ -22,6 +22,7 @@ std::vector<uint8_t> compress_image(const uint8_t* data, size_t size) {
   const size_t n = ZSTD_compress(out.data(), out.size(), data, size, kLevel);
   if (ZSTD_isError(n) || static_cast<double>(n) > static_cast<double>(size) * (1 - kMinSaving))
     return {};
+  if (n * kMaxZstdRatio < size) return {};  // a receiver would refuse it (decompress_image)
   out.resize(n);
   return out;
 }

@@ -4,7 +4,8 @@
 // client, one ZSTD frame of it; no CUDA image starts with the ZSTD magic (a fatbin starts with
 // 0xba55ed50, a cubin with 0x7f 'E' 'L' 'F', PTX with text), so the receiver tells them apart by
 // is_zstd_image(). compress_image() returns the frame, or an empty vector when it would not be at
-// least kMinSaving smaller (the caller then sends the image as it is). decompress_image() accepts
+// least kMinSaving smaller or would unpack to more than kMaxZstdRatio times its size (the caller
+// then sends the image as it is): every frame it returns, decompress_image() accepts. decompress_image() accepts
 // exactly one whole frame that states its content size, at most `max_bytes` and at most
 // kMaxZstdRatio times the frame's own size (so a small frame cannot make the receiver allocate
 // much: the rule the fatbin parser applies to ZSTD entries); anything else (a truncated or

@@ -4,8 +4,9 @@
 //
 // Checks: the device says it can map host memory; the device pointer is the host pointer (UVA);
 // kernel writes are on the host after cudaDeviceSynchronize, and host writes reach the next
-// kernel, over several rounds; page-locked memory allocated without the flag is refused a device
-// pointer with an error (never a pointer kernels cannot use); freeing works.
+// kernel, over several rounds; its pointer attributes say host memory with that device pointer;
+// cudaFree refuses it; page-locked memory allocated without the flag is refused a device
+// pointer with an error (never a pointer kernels cannot use); cudaFreeHost frees both.
 #include <cstdint>
 #include <vector>
 
@@ -30,6 +31,14 @@ int main() {
   unsigned flags = 0;
   CHECK_CUDA(cudaHostGetFlags(&flags, h));
   EXPECT_TRUE(flags & cudaHostAllocMapped, "flags 0x%x", flags);
+  // It is host memory, with a device pointer (itself), and not managed memory.
+  cudaPointerAttributes pa{};
+  CHECK_CUDA(cudaPointerGetAttributes(&pa, h));
+  EXPECT_TRUE(pa.type == cudaMemoryTypeHost && pa.hostPointer == h && pa.devicePointer == h,
+              "attributes: type %d host %p device %p", pa.type, pa.hostPointer, pa.devicePointer);
+  // cudaFree is not how page-locked memory is freed.
+  EXPECT_TRUE(cudaFree(h) != cudaSuccess, "cudaFree of mapped host memory succeeded");
+  cudaGetLastError();
 
   std::vector<float> want(n);
   for (int i = 0; i < n; ++i) want[i] = h[i] = static_cast<float>(i % 4096);
