@@ -172,6 +172,39 @@ CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, uns
   return launch_plain(f, gx, gy, gz, bx, by, bz, shmem, s, kernelParams, extra, true);
 }
 
+namespace {
+// A cooperative launch is a launch with the COOPERATIVE attribute: the server's backend runs it
+// (the driver's cuLaunchKernelEx) or refuses it clearly (the sim cannot run every block at once).
+CUresult launch_cooperative(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                            unsigned by, unsigned bz, unsigned shmem, CUstream s, void** params,
+                            bool pt) {
+  CUlaunchAttribute coop{};
+  coop.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+  coop.value.cooperative = 1;
+  CUlaunchConfig cfg{};
+  cfg.gridDimX = gx, cfg.gridDimY = gy, cfg.gridDimZ = gz;
+  cfg.blockDimX = bx, cfg.blockDimY = by, cfg.blockDimZ = bz;
+  cfg.sharedMemBytes = shmem;
+  cfg.hStream = s;
+  cfg.attrs = &coop;
+  cfg.numAttrs = 1;
+  return launch_ex(&cfg, f, params, nullptr, pt);
+}
+}  // namespace
+
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+                                   unsigned int bx, unsigned int by, unsigned int bz,
+                                   unsigned int shmem, CUstream s, void** kernelParams) {
+  return launch_cooperative(f, gx, gy, gz, bx, by, bz, shmem, s, kernelParams, false);
+}
+
+CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy,
+                                        unsigned int gz, unsigned int bx, unsigned int by,
+                                        unsigned int bz, unsigned int shmem, CUstream s,
+                                        void** kernelParams) {
+  return launch_cooperative(f, gx, gy, gz, bx, by, bz, shmem, s, kernelParams, true);
+}
+
 CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** kernelParams,
                           void** extra) {
   return launch_ex(config, f, kernelParams, extra, false);

@@ -144,6 +144,11 @@ class Backend {
   // stdout, which the worker does not forward yet).
   virtual std::string take_device_output() { return {}; }
 
+  // An error the backend met where no call could return it (its own bookkeeping, e.g. timing
+  // event queries), taken out; the session returns it at its next sync call, as CUDA reports
+  // an async error. Default: none.
+  virtual Status take_async_error() { return Status::Ok(); }
+
   // Device time spent on this session's work so far (kernels and copies), in nanoseconds.
   virtual uint64_t busy_ns() = 0;
   // Host memory that *is* the device range [dptr, dptr+bytes) (sim: device memory is host

@@ -238,7 +238,10 @@ void CudaBackend::harvest(bool wait) {
   std::vector<Timing> left;
   for (auto& t : pending_) {
     if (wait) drv_.cuEventSynchronize(t.end);
-    if (drv_.cuEventQuery(t.end) != CUDA_SUCCESS) {
+    const CUresult q = drv_.cuEventQuery(t.end);
+    if (q != CUDA_SUCCESS) {
+      // Not done yet, or an error that belongs to the session's work (kept for its next sync).
+      if (q != CUDA_ERROR_NOT_READY && async_error_.ok()) async_error_ = err(q, "device work");
       left.push_back(t);
       continue;
     }
@@ -253,6 +256,12 @@ void CudaBackend::harvest(bool wait) {
 uint64_t CudaBackend::busy_ns() {
   if (opened_) harvest(false);
   return busy_ns_;
+}
+
+Status CudaBackend::take_async_error() {
+  Status st = std::move(async_error_);
+  async_error_ = Status::Ok();
+  return st;
 }
 
 Status CudaBackend::copy_on(CUstream s, void* host, uint64_t dev, uint64_t bytes, bool to_host) {

@@ -79,6 +79,7 @@ class CudaBackend final : public Backend {
   Status occupancy_max_active_blocks(uint64_t function, int32_t block_size, uint32_t flags,
                                      uint64_t dynamic_smem, int32_t* blocks) override;
   uint64_t busy_ns() override;
+  Status take_async_error() override;
   void attach_thread() override;
   void* staging_alloc(uint64_t bytes) override;
   void staging_free(void* p, uint64_t bytes) override;
@@ -139,6 +140,9 @@ class CudaBackend final : public Backend {
   // Enqueues one copy between host memory and the device on `s`, timed for the meter.
   Status copy_on(CUstream s, void* host, uint64_t dev, uint64_t bytes, bool to_host);
   uint64_t busy_ns_ = 0;
+  // An error a timing query met (harvest): a driver that reports errors late (rgpu's own shim,
+  // chained) may answer one there; it is the session's, not the query's (take_async_error).
+  Status async_error_;
 };
 
 }  // namespace rgpu::server

@@ -187,7 +187,15 @@ OpReply Session::sync(uint16_t op, const uint8_t* args, size_t args_len, const u
     pending_ = Status::Ok();
     return r;
   }
+  if (Status met = backend_.take_async_error(); !met.ok()) {  // (backend.h)
+    note_error(met);
+    r.status = std::move(met);
+    return r;
+  }
   r = execute(op, args, args_len, payload, payload_len);
+  if (r.status.ok()) {
+    if (Status met = backend_.take_async_error(); !met.ok()) r.status = std::move(met);
+  }
   note_error(r.status);
   if (meter_.refresh_busy_due()) meter_.busy_ns = backend_.busy_ns();  // for usage receipts
   if (!r.status.ok()) {
@@ -220,6 +228,9 @@ OpReply Session::refuse(uint16_t op, Status st) {
   } else if (!pending_.ok()) {
     r.status = pending_;
     pending_ = Status::Ok();
+  } else if (Status met = backend_.take_async_error(); !met.ok()) {  // (backend.h)
+    r.status = std::move(met);
+    note_error(r.status);
   } else {
     r.status = std::move(st);
     note_error(r.status);

@@ -9,6 +9,10 @@
 //     geometry itself: it hands it to cuLaunchKernel and maps every CUresult one to one, and no
 //     CUresult maps to cudaErrorInvalidConfiguration; the driver answers CUDA_ERROR_INVALID_VALUE.
 //     Observed by wrapping our driver's cuLaunchKernel; see tests/e2e/README.md.)
+//  2b. A cooperative launch either runs (a GPU) and fills its data, or is refused with
+//     cudaErrorNotSupported (the sim cannot run every block at once), never a silent wrong
+//     answer (over the two-hop chain too, where the inner server's refusal comes late); not
+//     sticky either way.
 //  3. A kernel that traps makes the next synchronize return a launch failure, and the error is
 //     sticky: later calls return it too. (Last phase: the context is unusable afterwards.)
 // Host implementations of fill() and trapKernel() for the sim backend: errors_plugin.cc.
@@ -73,6 +77,25 @@ int main() {
   std::printf("ok: invalid launch config -> %s\n", cudaGetErrorName(e));
   cudaGetLastError();
   check_context_still_works(d, n, 22, "an invalid launch configuration");
+
+  // 2b. A cooperative launch: it runs and fills, or it is refused as not supported.
+  {
+    int value = 33, count = n;
+    void* args[] = {&d, &value, &count};
+    e = with_sync(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&fill),
+                                              dim3((n + 127) / 128), dim3(128), args, 0, 0));
+    if (e == cudaSuccess) {
+      std::vector<int> h(n, -1);
+      CHECK_CUDA(cudaMemcpy(h.data(), d, n * sizeof(int), cudaMemcpyDeviceToHost));
+      EXPECT_TRUE(h[0] == 33 && h[n - 1] == 33, "cooperative launch ran but wrote %d, %d", h[0],
+                  h[n - 1]);
+    } else {
+      EXPECT_CUDA_ERROR(e, cudaErrorNotSupported, "cooperative launch");
+    }
+    std::printf("ok: cooperative launch -> %s\n", cudaGetErrorName(e));
+    cudaGetLastError();
+    check_context_still_works(d, n, 44, "a cooperative launch");
+  }
 
   // 3. A failing kernel: sticky.
   trapKernel<<<1, 1>>>(42);
