@@ -185,6 +185,10 @@ void add_device(Client& c, const Config& cfg, size_t i, Connected conn) {
   dev->vram_limit = acc.vram_limit;
   dev->protocol = acc.version;
   dev->rtt_ns = conn.rtt_ns;
+  {  // where this process places its own allocations (protocol 11): the window's upper half
+    const uint64_t half = dev->props.va_size / 2 / kVmmGranularity * kVmmGranularity;
+    dev->placed.reset(dev->props.va_base + half, dev->props.va_size - half, kVmmGranularity);
+  }
   LaneSet::Join join;
   join.tally = &tally(i);  // every lane of the session counts into the server's tally
   // Further lanes (one per thread) join this session (server/lane_handoff.h); over TLS only at

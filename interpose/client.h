@@ -67,7 +67,6 @@ struct Device {
   // server answers each cuMemAlloc (and an out-of-memory error is the call's own).
   // Guarded by Client::mu.
   VaAllocator placed;
-  bool placed_ready = false;
   uint64_t alloc_bytes = 0;
 };
 
@@ -121,15 +120,6 @@ class Client {
   std::atomic<uint64_t> next_ctx_id_{1};
 };
 
-// Device::placed, set up on first use (Client::mu held): the upper half of d's window.
-inline VaAllocator& placement(Device* d) {
-  if (!d->placed_ready) {
-    const uint64_t half = d->props.va_size / 2 / kVmmGranularity * kVmmGranularity;
-    d->placed.reset(d->props.va_base + half, d->props.va_size - half, kVmmGranularity);
-    d->placed_ready = true;
-  }
-  return d->placed;
-}
 inline uint64_t granule_bytes(uint64_t n) {
   return n > UINT64_MAX - kVmmGranularity
              ? UINT64_MAX

@@ -117,7 +117,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr_v2* dptr, size_t bytesize) {
     {
       std::lock_guard<std::shared_mutex> g(c->mu);
       if (d->alloc_bytes + counted <= d->props.total_mem / 2) {
-        if (auto got = placement(d).allocate(bytesize)) {
+        if (auto got = d->placed.allocate(bytesize)) {
           at = *got;
           add_dev_alloc(*c, at, DevAlloc{bytesize, d->ordinal, true});
         }

@@ -5,20 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 
 #include "protocol/image/kernel_table.h"
 #include "protocol/launch_record.h"
 
 namespace rgpu::server {
-namespace {
-std::string hex(uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-}  // namespace
-
 CudaBackend::CudaBackend(std::string driver_path, uint32_t gpu_index, bool any_driver)
     : driver_path_(std::move(driver_path)), any_driver_(any_driver), gpu_index_(gpu_index) {}
 
@@ -138,16 +129,9 @@ Status CudaBackend::mem_alloc(uint64_t bytes, uint64_t at_addr, uint64_t* dptr) 
     return Status::Err(CUDA_ERROR_OUT_OF_MEMORY,
                        "allocation of " + std::to_string(bytes) + " bytes exceeds the vGPU's " +
                            std::to_string(window_.vram_cap) + "-byte memory cap");
-  std::optional<uint64_t> at;
-  if (at_addr == 0) {
-    at = va_.allocate(bytes);
-    if (!at) return Status::Err(CUDA_ERROR_OUT_OF_MEMORY, "device address window is exhausted");
-  } else if (va_.allocate_at(at_addr, bytes)) {
-    at = at_addr;
-  } else {
-    return Status::Err(CUDA_ERROR_INVALID_VALUE, "cannot place an allocation at " + hex(at_addr) +
-                                                     ": not aligned, outside the window or in use");
-  }
+  std::string why;
+  const std::optional<uint64_t> at = va_.place(bytes, at_addr, &why);
+  if (!at) return Status::Err(at_addr ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_OUT_OF_MEMORY, why);
   CUmemAllocationProp prop{};
   prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
   prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;

@@ -116,16 +116,9 @@ Status SimBackend::map_range(uint64_t bytes, uint64_t at_addr, uint64_t* dptr) {
                        "allocation of " + std::to_string(bytes) + " bytes exceeds the vGPU's " +
                            std::to_string(window_.vram_cap) + "-byte memory cap (" +
                            std::to_string(used_) + " bytes in use)");
-  std::optional<uint64_t> at;
-  if (at_addr == 0) {
-    at = va_.allocate(bytes);
-    if (!at) return Status::Err(CUDA_ERROR_OUT_OF_MEMORY, "device address window is exhausted");
-  } else if (va_.allocate_at(at_addr, bytes)) {
-    at = at_addr;
-  } else {
-    return Status::Err(CUDA_ERROR_INVALID_VALUE, "cannot place an allocation at " + hex(at_addr) +
-                                                     ": not aligned, outside the window or in use");
-  }
+  std::string why;
+  const std::optional<uint64_t> at = va_.place(bytes, at_addr, &why);
+  if (!at) return Status::Err(at_addr ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_OUT_OF_MEMORY, why);
   void* want = reinterpret_cast<void*>(*at);
   // A client's placement owns whole 2 MiB granules (va_window.h): one of 1 MiB or more maps all
   // of its granules, so that it can be backed by large pages below.

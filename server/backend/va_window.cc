@@ -26,6 +26,17 @@ std::string check_window(uint64_t va_base, uint64_t va_size) {
   return "";
 }
 
+std::optional<uint64_t> WindowAllocator::place(uint64_t bytes, uint64_t at, std::string* why) {
+  if (at == 0) {
+    auto got = allocate(bytes);
+    if (!got) *why = "device address window is exhausted";
+    return got;
+  }
+  if (allocate_at(at, bytes)) return at;
+  *why = "cannot place an allocation at " + hex(at) + ": not aligned, outside the window or in use";
+  return std::nullopt;
+}
+
 void WindowAllocator::reset(uint64_t base, uint64_t size, uint64_t align) {
   const uint64_t unit = kVmmGranularity;
   const uint64_t half = size / 2 / unit * unit;

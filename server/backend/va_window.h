@@ -46,6 +46,9 @@ class WindowAllocator {
     return addr >= mid_ ? client_.release(addr) : own_.release(addr);
   }
   uint64_t client_half() const { return mid_; }
+  // What a backend's mem_alloc does with its `at` (backend.h): at = 0, its own placement
+  // (allocate); else the client's (allocate_at). Null with *why set when neither can be had.
+  std::optional<uint64_t> place(uint64_t bytes, uint64_t at, std::string* why);
 
  private:
   VaAllocator own_, client_;

@@ -138,6 +138,8 @@ class Session {
   void note_error(const Status& st);
   // What MemFree and MemFreeDeferred do; what a ModuleLoad with bytes does.
   Status free_allocation(uint64_t dptr);
+  // What MemAlloc (at = 0) and MemAllocAt do: the cap check, the backend's placement, the meter.
+  Status allocate(uint64_t bytes, uint64_t at, uint64_t* dptr);
   Status load_image(uint64_t module, uint64_t hash, OpPayload in);
 
   Backend& backend_;

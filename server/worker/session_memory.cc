@@ -22,34 +22,30 @@ Status Session::on_MemGetInfo(const op::MemGetInfo::Args&, OpPayload, op::MemGet
   return Status::Ok();
 }
 
-Status Session::on_MemAlloc(const op::MemAlloc::Args& a, OpPayload, op::MemAlloc::Result& res,
-                            OpReply&) {
+Status Session::allocate(uint64_t bytes, uint64_t at, uint64_t* dptr) {
   const uint64_t cap = backend_.props().total_mem;
-  if (a.bytes == 0 || a.bytes > cap)
+  if (bytes == 0 || bytes > cap)
     return bad(
-        a.bytes ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_VALUE,
-        "cuMemAlloc of " + std::to_string(a.bytes) + " bytes (cap " + std::to_string(cap) + ")");
-  RGPU_TRY(backend_.mem_alloc(a.bytes, 0, &res.dptr));
-  allocs_[res.dptr] = a.bytes;
+        bytes ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_VALUE,
+        "cuMemAlloc of " + std::to_string(bytes) + " bytes (cap " + std::to_string(cap) + ")");
+  if (at % kVmmGranularity != 0)
+    return bad(CUDA_ERROR_INVALID_VALUE,
+               "MemAllocAt at " + hex(at) + ", which is not 2 MiB-aligned");
+  RGPU_TRY(backend_.mem_alloc(bytes, at, dptr));
+  allocs_[*dptr] = bytes;
   meter_.mem_changed(backend_.mem_used());
   return Status::Ok();
 }
 
+Status Session::on_MemAlloc(const op::MemAlloc::Args& a, OpPayload, op::MemAlloc::Result& res,
+                            OpReply&) {
+  return allocate(a.bytes, 0, &res.dptr);
+}
+
 Status Session::on_MemAllocAt(const op::MemAllocAt::Args& a, OpPayload, op::MemAllocAt::Result&,
                               OpReply&) {
-  const uint64_t cap = backend_.props().total_mem;
-  if (a.bytes == 0 || a.bytes > cap)
-    return bad(
-        a.bytes ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_VALUE,
-        "cuMemAlloc of " + std::to_string(a.bytes) + " bytes (cap " + std::to_string(cap) + ")");
-  if (a.dptr % kVmmGranularity != 0)
-    return bad(CUDA_ERROR_INVALID_VALUE,
-               "MemAllocAt at " + hex(a.dptr) + ", which is not 2 MiB-aligned");
   uint64_t dptr = 0;
-  RGPU_TRY(backend_.mem_alloc(a.bytes, a.dptr, &dptr));
-  allocs_[dptr] = a.bytes;
-  meter_.mem_changed(backend_.mem_used());
-  return Status::Ok();
+  return allocate(a.bytes, a.dptr, &dptr);
 }
 
 Status Session::on_MemFree(const op::MemFree::Args& a, OpPayload, op::MemFree::Result&, OpReply&) {
